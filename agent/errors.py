@@ -1,0 +1,151 @@
+"""One error family for the whole agent.
+
+Every error the agent reports carries a stable ``code`` (a short snake_case string that
+appears in logs, heartbeats, events and ``--json`` output) and the process exit code a CLI
+command ends with when that error stops it. Codes are registered when a subclass is
+defined, so two errors can never claim the same code by accident.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes (sysexits.h where one fits); systemd must not restart on CONFIG."""
+
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    UNAVAILABLE = 69
+    TEMPORARY = 75
+    CONFIG = 78
+
+
+class AgentError(Exception):
+    """Root of every error the agent raises on purpose."""
+
+    code: ClassVar[str] = "agent_error"
+    exit_code: ClassVar[ExitCode] = ExitCode.FAILURE
+    registry: ClassVar[dict[str, type[AgentError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        code = cls.__dict__.get("code")
+        if code is None:
+            return  # abstract family that inherits its parent's code
+        other = AgentError.registry.get(code)
+        if other is not None and other is not cls:
+            raise TypeError(f"error code {code!r} already used by {other.__name__}")
+        AgentError.registry[code] = cls
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        """The wire form used in heartbeats, events and ``--json`` output."""
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def by_code(cls, code: str) -> type[AgentError] | None:
+        return cls.registry.get(code)
+
+
+AgentError.registry[AgentError.code] = AgentError
+
+
+# --- usage and configuration -------------------------------------------------------------
+
+
+class UsageError(AgentError):
+    code = "usage"
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(AgentError):
+    """A configuration that cannot be used. ``problems`` holds one line per finding."""
+
+    code = "config_invalid"
+    exit_code = ExitCode.CONFIG
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems if problems is not None else [message]
+        super().__init__(message if problems is None else "\n".join(self.problems))
+
+
+class SecretMissingError(ConfigError):
+    code = "secret_missing"
+
+
+class UnavailableError(AgentError):
+    """A resource the command needs does not exist here (no network, no ffmpeg...)."""
+
+    code = "unavailable"
+    exit_code = ExitCode.UNAVAILABLE
+
+
+class NoNetworkError(UnavailableError):
+    code = "no_network"
+
+
+class TemporaryError(AgentError):
+    """Worth retrying later: the broker is down, a lock is held..."""
+
+    code = "temporary"
+    exit_code = ExitCode.TEMPORARY
+
+
+# --- cameras (discovery, ONVIF, frames) --------------------------------------------------
+
+
+class CameraError(AgentError):
+    """A problem with one camera. Never fatal to the agent: it is reported per camera."""
+
+    code = "camera_error"
+
+
+class CameraUnreachable(CameraError):
+    code = "unreachable"
+
+
+class CameraTimeout(CameraError):
+    code = "timeout"
+
+
+class CameraAuthFailed(CameraError):
+    code = "auth_failed"
+
+
+class CameraClockSkew(CameraError):
+    code = "clock_skew"
+
+
+class CameraNotOnvif(CameraError):
+    code = "not_onvif"
+
+
+class CameraBadResponse(CameraError):
+    code = "bad_response"
+
+
+class FrameUnavailable(CameraError):
+    code = "no_frame"
+
+
+# --- uplink (MQTT, streams) --------------------------------------------------------------
+
+
+class BrokerError(TemporaryError):
+    code = "broker_unavailable"
+
+
+class StreamError(AgentError):
+    code = "stream_failed"
+
+
+class CommandRejected(AgentError):
+    """A remote command that will not be run; ``code`` tells ops why."""
+
+    code = "command_rejected"
