@@ -1,0 +1,421 @@
+"""A real mosquitto 2.0 broker for tests, plus TLS material and a collecting subscriber.
+
+Each :class:`Mosquitto` runs ``mosquitto -c FILE`` in the foreground on a free loopback port
+(persistence off) and can be stopped and started again on the same port, which is how the
+outage tests cut the agent off from its broker. Variants: password file + pattern ACL, and
+TLS with a throw-away CA made by ``openssl`` (optionally requiring client certificates).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; raise TimeoutError at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
+
+
+# --- TLS material --------------------------------------------------------------------------
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@dataclass(frozen=True)
+class CertAuthority:
+    """A throw-away CA able to sign server and client certificates."""
+
+    directory: Path
+    name: str
+    cert: Path
+    key: Path
+
+    @classmethod
+    def create(cls, directory: Path, name: str = "test-ca") -> CertAuthority:
+        directory.mkdir(parents=True, exist_ok=True)
+        key, cert = directory / f"{name}.key", directory / f"{name}.crt"
+        _openssl(
+            "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key), cwd=directory
+        )
+        _openssl(
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            cwd=directory,
+        )
+        return cls(directory, name, cert, key)
+
+    def issue(self, common_name: str, *, server: bool) -> tuple[Path, Path]:
+        """Sign a leaf certificate; returns (cert, key)."""
+        stem = f"{self.name}-{common_name}"
+        key, csr, cert = (self.directory / f"{stem}.{ext}" for ext in ("key", "csr", "crt"))
+        ext_file = self.directory / f"{stem}.ext"
+        usage = "serverAuth" if server else "clientAuth"
+        lines = [
+            "basicConstraints=CA:FALSE",
+            "keyUsage=critical,digitalSignature,keyAgreement",
+            f"extendedKeyUsage={usage}",
+            "authorityKeyIdentifier=keyid,issuer",
+            "subjectKeyIdentifier=hash",
+        ]
+        if server:
+            lines.append("subjectAltName=IP:127.0.0.1,DNS:localhost")
+        ext_file.write_text("\n".join(lines) + "\n")
+        _openssl(
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            str(key),
+            cwd=self.directory,
+        )
+        _openssl(
+            "req",
+            "-new",
+            "-key",
+            str(key),
+            "-out",
+            str(csr),
+            "-subj",
+            f"/CN={common_name}",
+            cwd=self.directory,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(self.cert),
+            "-CAkey",
+            str(self.key),
+            "-CAcreateserial",
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-extfile",
+            str(ext_file),
+            cwd=self.directory,
+        )
+        return cert, key
+
+
+@dataclass(frozen=True)
+class TlsSetup:
+    ca: CertAuthority
+    server_cert: Path
+    server_key: Path
+    require_certificate: bool = False
+
+
+# --- the broker ------------------------------------------------------------------------------
+
+
+@dataclass
+class BrokerOptions:
+    """How a test broker is configured."""
+
+    users: dict[str, str] | None = None  # username -> password; None: anonymous allowed
+    acl: str | None = None  # acl_file contents (needs users, or use_identity_as_username)
+    tls: TlsSetup | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+class Mosquitto:
+    """One mosquitto process bound to 127.0.0.1 on a fixed port across restarts."""
+
+    def __init__(self, workdir: Path, options: BrokerOptions | None = None) -> None:
+        self.workdir = workdir
+        self.options = options or BrokerOptions()
+        self.host = LOOPBACK
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "mosquitto.log"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path = self._write_config()
+
+    @property
+    def url(self) -> str:
+        scheme = "mqtts" if self.options.tls else "mqtt"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def _write_config(self) -> Path:
+        opts = self.options
+        lines = [
+            # As root mosquitto would switch to the `mosquitto` user, who cannot read our tmp dir.
+            "user root" if os.geteuid() == 0 else "",
+            f"listener {self.port} {LOOPBACK}",
+            "persistence false",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+        ]
+        if opts.users is None and not (opts.tls and opts.tls.require_certificate):
+            lines.append("allow_anonymous true")
+        else:
+            lines.append("allow_anonymous false")
+        if opts.users is not None:
+            password_file = self.workdir / "passwords"
+            password_file.write_text("")
+            for user, password in opts.users.items():
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(password_file), user, password],
+                    check=True,
+                    capture_output=True,
+                    timeout=30,
+                )
+            lines.append(f"password_file {password_file}")
+        if opts.acl is not None:
+            acl_file = self.workdir / "acl"
+            acl_file.write_text(opts.acl)
+            lines.append(f"acl_file {acl_file}")
+        if opts.tls is not None:
+            lines += [
+                f"cafile {opts.tls.ca.cert}",
+                f"certfile {opts.tls.server_cert}",
+                f"keyfile {opts.tls.server_key}",
+            ]
+            if opts.tls.require_certificate:
+                lines += ["require_certificate true", "use_identity_as_username true"]
+        lines += opts.extra
+        path = self.workdir / "mosquitto.conf"
+        path.write_text("\n".join(line for line in lines if line) + "\n")
+        return path
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        if self.running:
+            return
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                ["mosquitto", "-c", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited {self.process.returncode}: {self.log_tail()}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), 0.2),
+            ):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log_tail()}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL); the port stays ours for a restart."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self, limit: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port}
+
+
+# --- a collecting subscriber -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    payload: bytes
+    retain: bool
+    qos: int
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+class Subscriber:
+    """A paho client that records every message on its subscriptions.
+
+    ``wait_for(predicate, timeout_s)`` blocks until ``predicate(messages)`` is truthy (and
+    returns its value) or raises TimeoutError listing what did arrive.
+    """
+
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topics: Iterable[str] = ("#",),
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls_ca: Path | None = None,
+        client_cert: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.broker = broker
+        self.topics = list(topics)
+        self.messages: list[Received] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"test-sub-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if tls_ca is not None:
+            certfile, keyfile = client_cert if client_cert else (None, None)
+            self.client.tls_set(
+                ca_certs=str(tls_ca),
+                certfile=certfile and str(certfile),
+                keyfile=keyfile and str(keyfile),
+            )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        if not rc.is_failure:
+            client.subscribe([(topic, 1) for topic in self.topics])
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any
+    ) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append(
+                Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, time.monotonic())
+            )
+            self._cond.notify_all()
+
+    def start(self, timeout_s: float = 10.0) -> Subscriber:
+        self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+        if not self._subscribed.wait(timeout_s):
+            self.stop()
+            raise TimeoutError(f"subscriber could not subscribe: {self.broker.log_tail()}")
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+    def __enter__(self) -> Subscriber:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def on(self, suffix: str) -> list[Received]:
+        """Messages whose topic ends with ``/suffix`` (or equals it)."""
+        with self._cond:
+            return [m for m in self.messages if m.topic == suffix or m.topic.endswith("/" + suffix)]
+
+    def wait_for(self, predicate: Callable[[list[Received]], Any], timeout_s: float) -> Any:
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                value = predicate(list(self.messages))
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(m.topic, m.payload[:200]) for m in self.messages[-20:]]
+                    raise TimeoutError(f"condition not met within {timeout_s} s; last: {seen}")
+                self._cond.wait(min(remaining, 0.5))
+
+    def wait_json(self, suffix: str, predicate: Callable[[Any], bool], timeout_s: float) -> Any:
+        """Wait for a JSON message on ``.../suffix`` that satisfies ``predicate``; return it."""
+
+        def match(messages: list[Received]) -> Any:
+            for message in messages:
+                if message.topic == suffix or message.topic.endswith("/" + suffix):
+                    body = message.json()
+                    if predicate(body):
+                        return body
+            return None
+
+        return self.wait_for(match, timeout_s)
+
+    def clear(self) -> None:
+        with self._cond:
+            self.messages.clear()
