@@ -74,6 +74,9 @@ class ConfigError(AgentError):
         self.problems = problems if problems is not None else [message]
         super().__init__(message if problems is None else "\n".join(self.problems))
 
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
 
 class SecretMissingError(ConfigError):
     code = "secret_missing"
@@ -149,3 +152,12 @@ class CommandRejected(AgentError):
     """A remote command that will not be run; ``code`` tells ops why."""
 
     code = "command_rejected"
+
+
+# --- subprocesses ------------------------------------------------------------------------
+
+
+class ProcessTimeout(AgentError):
+    """A helper process (ffmpeg, ffprobe) ran past its deadline and was killed."""
+
+    code = "process_timeout"

@@ -61,8 +61,9 @@ class RestartPolicy:
     stop_timeout_s: float = 10.0
 
     def backoff(self, consecutive_failures: int, rng: Callable[[], float] = random.random) -> float:
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2 ** max(0, consecutive_failures - 1))
-        return base * (1.0 + self.jitter * (2.0 * rng() - 1.0))
+        exponent = max(0, consecutive_failures - 1)
+        base = min(self.backoff_max_s, self.backoff_initial_s * 2.0**exponent)
+        return float(base * (1.0 + self.jitter * (2.0 * rng() - 1.0)))
 
 
 @dataclass
@@ -131,7 +132,9 @@ class Supervisor:
                 return
             delay = self.policy.backoff(failures)
             log.warning(
-                "worker_restarting", worker=slot.worker.name, in_s=round(delay, 2),
+                "worker_restarting",
+                worker=slot.worker.name,
+                in_s=round(delay, 2),
                 error=slot.last_error,
             )
             if self._stopping.wait(delay):
@@ -145,9 +148,9 @@ class Supervisor:
         for slot in slots:
             if slot.failed:
                 return False
-            if slot.thread is not None and slot.thread.is_alive():
-                if moment - slot.ctx.last_beat > slot.ctx.watchdog_s:
-                    return False
+            alive = slot.thread is not None and slot.thread.is_alive()
+            if alive and moment - slot.ctx.last_beat > slot.ctx.watchdog_s:
+                return False
         return True
 
     def status(self) -> dict[str, dict[str, object]]:

@@ -30,14 +30,14 @@ class EnrolledCamera(Section):
         "password is the credential file camera-password.<id> when present.",
     )
     kcps: list[KcpAssignment] = Field(
-        default_factory=lambda: [], description="Key control points this camera covers."
+        default_factory=list, description="Key control points this camera covers."
     )
 
 
 class DiscoveryConfig(Section):
     multicast: bool = Field(default=True, description="Send WS-Discovery multicast probes.")
     scan: list[str] = Field(
-        default_factory=lambda: [],
+        default_factory=list,
         description="CIDR ranges to probe by unicast, for networks that block multicast.",
     )
     timeout_s: float = Field(
@@ -57,11 +57,11 @@ class CamerasConfig(Section):
         default_factory=DiscoveryConfig, description="How cameras are found."
     )
     static: list[str] = Field(
-        default_factory=lambda: [],
+        default_factory=list,
         description="host[:port] of ONVIF cameras that discovery cannot find "
         "(no credentials in them).",
     )
     enrolled: list[EnrolledCamera] = Field(
-        default_factory=lambda: [],
+        default_factory=list,
         description="Enrolled cameras with their key control point assignments.",
     )

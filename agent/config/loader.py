@@ -1,0 +1,313 @@
+"""Reading agent.yaml: YAML with line numbers, strict validation, messages for people.
+
+Every problem is reported as ``FILE:LINE: dotted.field: what is wrong`` so an installer can
+fix a config over a phone line. All problems are collected, not just the first one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from agent.config.model import AgentConfig
+from agent.errors import ConfigError
+from agent.kcp import CODES as KCP_CODES
+
+Loc = tuple[str | int, ...]
+
+# Keys that can only hold a secret, and which credential file that secret belongs in.
+_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|psk|private_key)$", re.IGNORECASE)
+_URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
+_LITERAL_TOKEN = re.compile(r"[?&](token|key|secret|sign|auth)=(?!\{token\})[^&\s]+", re.IGNORECASE)
+
+
+def credential_for(loc: Loc) -> str:
+    section = loc[0] if loc else ""
+    return {"broker": "mqtt-password", "streams": "stream-token"}.get(
+        str(section), "camera-password"
+    )
+
+
+def format_loc(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None
+    loc: Loc
+    message: str
+
+    def render(self, filename: str) -> str:
+        where = f"{filename}:{self.line}" if self.line else filename
+        return f"{where}: {format_loc(self.loc)}: {self.message}"
+
+
+class LineMap:
+    """Line (1-based) of every key and list item of a composed YAML document."""
+
+    def __init__(self, root: Node | None) -> None:
+        self.lines: dict[Loc, int] = {}
+        self.duplicates: list[tuple[Loc, int]] = []
+        if root is not None:
+            self.lines[()] = root.start_mark.line + 1
+            self._walk(root, ())
+
+    def _walk(self, node: Node, loc: Loc) -> None:
+        if isinstance(node, MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value) if isinstance(key_node, ScalarNode) else "?"
+                child = (*loc, key)
+                if key in seen:
+                    self.duplicates.append((child, key_node.start_mark.line + 1))
+                seen.add(key)
+                self.lines[child] = key_node.start_mark.line + 1
+                self._walk(value_node, child)
+        elif isinstance(node, SequenceNode):
+            for index, item in enumerate(node.value):
+                child = (*loc, index)
+                self.lines[child] = item.start_mark.line + 1
+                self._walk(item, child)
+
+    def line_of(self, loc: Loc) -> int | None:
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(loc[:end])
+            if line is not None:
+                return line
+        return None
+
+
+def _walk_values(value: Any, loc: Loc = ()) -> Iterator[tuple[Loc, Any]]:
+    yield loc, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk_values(child, (*loc, str(key)))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _walk_values(child, (*loc, index))
+
+
+def find_secrets(data: Any) -> list[tuple[Loc, str]]:
+    """Places where the YAML holds a secret, with the message saying where it belongs."""
+    found: list[tuple[Loc, str]] = []
+    for loc, value in _walk_values(data):
+        if not loc:
+            continue
+        key = loc[-1]
+        if isinstance(key, str) and _SECRET_KEY.search(key) and value not in (None, ""):
+            found.append(
+                (
+                    loc,
+                    "secrets do not belong in the config: remove this key and put the value "
+                    f"in the credentials directory as the file {credential_for(loc)}",
+                )
+            )
+        elif isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
+            found.append(
+                (
+                    loc,
+                    "this URL contains a password: remove it and put the password in the "
+                    f"credentials directory as the file {credential_for(loc)}",
+                )
+            )
+        elif isinstance(value, str) and "://" in value and _LITERAL_TOKEN.search(value):
+            found.append(
+                (
+                    loc,
+                    "this URL contains a literal token: write {token} instead and put the "
+                    "token in the credentials directory as the file stream-token",
+                )
+            )
+    return found
+
+
+def _field_info(model: type[BaseModel], loc: Loc) -> FieldInfo | None:
+    """The FieldInfo that ``loc`` points at, following nested models and lists."""
+    current: Any = model
+    info: FieldInfo | None = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        info = fields[part]
+        current = _inner_model(info.annotation)
+    return info
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside list[Model] / Model | None, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _bounds(info: FieldInfo | None) -> tuple[Any, Any]:
+    low = high = None
+    for meta in info.metadata if info else ():
+        low = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else low
+        low = getattr(meta, "gt", None) if getattr(meta, "gt", None) is not None else low
+        high = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else high
+        high = getattr(meta, "lt", None) if getattr(meta, "lt", None) is not None else high
+    return low, high
+
+
+def _known_keys(model: type[BaseModel], parent: Loc) -> list[str]:
+    current: Any = model
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        current = _inner_model(fields[part].annotation)
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def translate_error(error: Any, model: type[BaseModel] = AgentConfig) -> tuple[Loc, str]:
+    """A pydantic error dict as (location, message for a person)."""
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    given = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _known_keys(model, loc[:-1]), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return loc, f"unknown key{hint}"
+    if kind == "missing":
+        return loc, "is required"
+    if kind == "enum" and any(loc[i] == "kcps" for i in range(len(loc))):
+        return loc, (
+            f"unknown key control point {_describe(given)}; expected one of: "
+            + ", ".join(KCP_CODES)
+        )
+    if kind == "enum":
+        return loc, f"must be one of {ctx.get('expected')} (got {_describe(given)})"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        low, high = _bounds(_field_info(model, loc))
+        if low is not None and high is not None:
+            return loc, f"must be between {low} and {high}"
+        if low is not None:
+            return loc, f"must be at least {low}" if kind.endswith("equal") else f"must be > {low}"
+        return loc, f"must be at most {high}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return loc, f"must be a whole number (got {_describe(given)})"
+    if kind in ("float_type", "float_parsing"):
+        return loc, f"must be a number (got {_describe(given)})"
+    if kind in ("bool_type", "bool_parsing"):
+        return loc, f"must be true or false (got {_describe(given)})"
+    if kind == "string_type":
+        if isinstance(given, int | float) and not isinstance(given, bool):
+            return loc, f"must be text (got the number {given}; put it in quotes)"
+        return loc, f"must be text (got {_describe(given)})"
+    if kind == "string_pattern_mismatch":
+        return loc, f"{_describe(given)} has the wrong format (expected {ctx.get('pattern')})"
+    if kind in ("string_too_short", "too_short"):
+        minimum = ctx.get("min_length", 1)
+        return loc, "must not be empty" if minimum == 1 else f"needs at least {minimum} items"
+    if kind in ("string_too_long", "too_long"):
+        return loc, f"is too long (at most {ctx.get('max_length')})"
+    if kind in ("list_type", "tuple_type"):
+        return loc, f"must be a list (got {_describe(given)})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return loc, f"must be a mapping of keys (got {_describe(given)})"
+    if kind == "value_error":
+        return loc, str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        return loc, f"must be one of {ctx.get('expected')} (got {_describe(given)})"
+    return loc, str(error["msg"])
+
+
+def parse_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
+    """YAML text to plain data and its line map; ConfigError for broken YAML."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        reason = error.problem or error.context or "invalid YAML"
+        raise ConfigError(f"{filename}{line}: invalid YAML: {reason}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{filename}: invalid YAML: {error}") from None
+    return data, LineMap(root)
+
+
+def validate_data(data: Any, lines: LineMap, filename: str) -> AgentConfig:
+    """Plain data to a validated AgentConfig, or ConfigError listing every problem."""
+    if data is None:
+        raise ConfigError(f"{filename}: the file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{filename}:1: the top level must be a mapping of sections")
+    problems = [
+        Problem(line, loc, f"key appears twice (the line {line} one would win)")
+        for loc, line in lines.duplicates
+    ]
+    problems += [Problem(lines.line_of(loc), loc, msg) for loc, msg in find_secrets(data)]
+    if not problems:
+        try:
+            return AgentConfig.model_validate(data)
+        except ValidationError as error:
+            for item in error.errors():
+                loc, message = translate_error(item)
+                problems.append(Problem(lines.line_of(loc), loc, message))
+    problems.sort(key=lambda p: (p.line or 0, format_loc(p.loc)))
+    rendered = [p.render(filename) for p in problems]
+    raise ConfigError(rendered[0], rendered)
+
+
+def load_text(text: str, filename: str = "agent.yaml") -> AgentConfig:
+    data, lines = parse_yaml(text, filename)
+    return validate_data(data, lines, filename)
+
+
+def read_config_text(path: Path) -> str:
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{name}: no such file (create one with `kitchen-agent config init`)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a directory, not a config file") from None
+    except OSError as error:
+        raise ConfigError(f"{name}: cannot read: {error.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{name}:{line}: not valid UTF-8 (save the file as UTF-8)") from None
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate the config at ``path``; ConfigError (exit 78) when unusable."""
+    return load_text(read_config_text(path), str(path))

@@ -1,0 +1,83 @@
+"""Removing secrets from anything that leaves the process as text.
+
+RTSP and MQTT URLs carry passwords (``rtsp://user:pass@host``), ingest URLs carry stream
+tokens (``?token=...``), and every secret read from the credentials directory is registered
+here so that its value is masked wherever it appears, even inside ffmpeg's stderr.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 3  # masking a 1-2 character value would shred ordinary text
+
+_registered: set[str] = set()
+_lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None
+
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s?#]+)@")
+_QUERY_SECRET = re.compile(
+    r"(?P<key>[?&;](?:token|access_token|auth|key|secret|password|passwd|pwd|sign|signature"
+    r"|streamkey|stream_key)=)(?P<value>[^&\s\"']+)",
+    re.IGNORECASE,
+)
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` from now on wherever :func:`scrub` sees it."""
+    global _pattern  # noqa: PLW0603 - one compiled pattern, swapped atomically
+    if value is None:
+        return
+    value = value.strip()
+    if len(value) < _MIN_SECRET_LENGTH:
+        return
+    with _lock:
+        if value in _registered:
+            return
+        _registered.add(value)
+        # Longest first, so a secret containing another is masked whole.
+        ordered = sorted(_registered, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def forget_secrets() -> None:
+    """Drop every registered value (tests use this between cases)."""
+    global _pattern  # noqa: PLW0603
+    with _lock:
+        _registered.clear()
+        _pattern = None
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    userinfo = match.group("userinfo")
+    user = userinfo.split(":", 1)[0] if ":" in userinfo else userinfo
+    return f"{match.group('scheme')}{user}:{MASK}@"
+
+
+def scrub(text: str) -> str:
+    """``text`` with URL passwords, secret query values and registered secrets masked."""
+    if not text:
+        return text
+    pattern = _pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
+    return _QUERY_SECRET.sub(lambda m: m.group("key") + MASK, text)
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without its ``user:password@`` part (for URIs shown to people or ops)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return scrub(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -1,0 +1,91 @@
+"""Secrets live in files of a credentials directory, never in the YAML.
+
+Under systemd, ``LoadCredential=`` puts them in ``$CREDENTIALS_DIRECTORY``; otherwise the
+folder is ``/etc/kitchen-agent/credentials`` (or ``paths.credentials_dir``). Every value read
+here is registered with the scrubber, so it is masked in every log line and message.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from agent.errors import SecretMissingError
+from agent.scrub import register_secret
+
+DEFAULT_CREDENTIALS_DIR = Path("/etc/kitchen-agent/credentials")
+# File names in the credentials directory, not secret values.
+CAMERA_PASSWORD = "camera-password"  # noqa: S105
+MQTT_PASSWORD = "mqtt-password"  # noqa: S105
+STREAM_TOKEN = "stream-token"  # noqa: S105
+SECRET_NAMES = (CAMERA_PASSWORD, MQTT_PASSWORD, STREAM_TOKEN)
+
+
+def credentials_dir(configured: Path | None = None) -> Path:
+    """$CREDENTIALS_DIRECTORY (systemd) wins, then the configured folder, then /etc."""
+    from_systemd = os.environ.get("CREDENTIALS_DIRECTORY")
+    if from_systemd:
+        return Path(from_systemd)
+    if configured is not None:
+        return configured
+    return DEFAULT_CREDENTIALS_DIR
+
+
+def _read_secret_file(path: Path) -> str:
+    # Secrets are single-line; a trailing newline from `echo > file` is not part of them.
+    return path.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def read_password_file(path: Path) -> str:
+    """Read a password given on the command line as ``--password-file``."""
+    try:
+        value = _read_secret_file(path)
+    except OSError as error:
+        raise SecretMissingError(f"cannot read password file {path}: {error.strerror}") from None
+    register_secret(value)
+    return value
+
+
+class Credentials:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def get(self, name: str) -> str | None:
+        """The secret ``name``, or None when its file does not exist."""
+        path = self.directory / name
+        try:
+            value = _read_secret_file(path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise SecretMissingError(
+                f"cannot read credential {name} in {self.directory}: {error.strerror}"
+            ) from None
+        register_secret(value)
+        return value
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise SecretMissingError(
+                f"credential {name} is missing: put it in the file {self.directory / name}"
+            )
+        return value
+
+    def camera_password(self, camera_id: str | None) -> str | None:
+        """A camera's own password file (camera-password.<id>) wins over the shared one."""
+        if camera_id:
+            own = self.get(f"{CAMERA_PASSWORD}.{camera_id}")
+            if own is not None:
+                return own
+        return self.get(CAMERA_PASSWORD)
+
+    def register_all(self) -> None:
+        """Read every secret file once so all values are masked before anything logs."""
+        try:
+            names = [p.name for p in self.directory.iterdir() if p.is_file()]
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(SECRET_NAMES):
+                self.get(name)
