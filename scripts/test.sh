@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command: set up the machine (idempotent), then lint, type-check and run every
+# test against the real parts. Extra arguments go to pytest (e.g. -k discovery).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== ruff" >&2
+.venv/bin/ruff check agent tests benchmarks scripts
+.venv/bin/ruff format --check agent tests benchmarks scripts
+echo "== mypy (strict on agent/)" >&2
+.venv/bin/mypy
+echo "== pytest" >&2
+.venv/bin/python -m pytest "$@"
