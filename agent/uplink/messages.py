@@ -1,0 +1,356 @@
+"""Every MQTT message the agent sends or accepts, as pydantic models.
+
+These models are the single source of truth for the ops contract: the agent builds its
+payloads with them, validates incoming commands with them, and the JSON Schemas published
+under ``docs/schemas/`` are generated from them (``python -m agent.uplink.messages DIR``;
+a test proves the committed copies are current).
+
+Conventions on the wire: UTF-8 JSON, timestamps as ISO 8601 UTC strings with milliseconds
+(``2024-05-01T08:00:00.123Z``), sizes in bytes or MB as the field name says, durations in
+seconds. Consumers must ignore fields they do not know: new optional fields may appear
+within ``kitchen/v1``; anything incompatible gets a new topic root.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+CONTRACT_VERSION = 1
+
+
+def _iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    AwareDatetime,
+    PlainSerializer(_iso_utc, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+Stage = Literal["preparation", "equipment_installed", "video_connected", "completed"]
+StateReason = Literal["connected", "stopped", "connection_lost"]
+CommandName = Literal[
+    "rescan", "snapshot", "restart_stream", "reload_config", "rebirth", "diagnose"
+]
+COMMAND_NAMES: tuple[str, ...] = get_args(CommandName)
+CommandStatus = Literal["accepted", "succeeded", "failed", "rejected"]
+
+# Event types the agent emits today; consumers should accept (and may ignore) others.
+EVENT_TYPES: dict[str, str] = {
+    "agent_started": "The agent process started (data: version).",
+    "agent_stopping": "The agent is stopping cleanly (data: reason).",
+    "camera_offline": "A camera stopped answering (data: camera_id, error {code, message}).",
+    "camera_online": "A camera answers again (data: camera_id).",
+    "quality_alarm": "A video quality alarm was raised or cleared "
+    "(data: camera_id, code, raised: bool, value, threshold).",
+    "kcp_uncovered": "A declared key control point lost its last healthy camera (data: kcp).",
+    "kcp_covered": "A declared key control point is covered again (data: kcp, camera_ids).",
+    "stream_down": "A platform stream stopped (data: camera_id, error {code, message}).",
+    "stream_up": "A platform stream is up (data: camera_id, route, kbps).",
+    "config_applied": "A new configuration is in effect (data: config_hash).",
+    "config_rejected": "A configuration was refused; the old one stays (data: problems).",
+}
+
+
+class OutMessage(BaseModel):
+    """A message the agent publishes. Unknown fields are tolerated so v1 can grow."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+class StateMessage(OutMessage):
+    """``<root>/<district>/<store>/state`` — retained, QoS 1. Presence of the box.
+
+    The Last Will is this message with ``online: false, reason: "connection_lost"`` and the
+    session of the connection it belongs to; its ``ts`` is when that connection was made
+    (the broker publishes it as registered at connect time).
+    """
+
+    online: bool = Field(description="True while the agent is connected.")
+    session: int = Field(ge=1, description="Connection counter of the box, +1 per connection.")
+    ts: Timestamp = Field(description="When this state was produced by the agent.")
+    reason: StateReason = Field(
+        description="connected | stopped (clean shutdown) | connection_lost (Last Will)."
+    )
+
+
+# --- birth -----------------------------------------------------------------------------------
+
+
+class StoreInfo(OutMessage):
+    id: str = Field(description="Store id (also in the topic).")
+    name: str = Field(description="Store name (单位名称).")
+    licence_number: str = Field(description="Food business licence number (许可证号).")
+    district: str = Field(description="District slug (also in the topic).")
+    address: str = Field(description="Store address (地址).")
+    kcps: list[str] = Field(description="Declared key control points.")
+
+
+class CameraInfo(OutMessage):
+    id: str = Field(description="Camera id.")
+    name: str | None = Field(default=None, description="Human name given at enrolment.")
+    kcps: list[str] = Field(description="Key control points assigned to this camera.")
+
+
+class BirthMessage(OutMessage):
+    """``.../birth`` — retained, QoS 1. Who this box is; sent after every connect."""
+
+    session: int = Field(ge=1, description="Session of the connection that sent it.")
+    ts: Timestamp = Field(description="When it was sent.")
+    agent_version: str = Field(description="kitchen-agent version.")
+    config_hash: str = Field(description="Hash of the effective configuration (16 hex).")
+    protocol: Literal["5", "3.1.1"] = Field(description="MQTT protocol of this connection.")
+    heartbeat_interval_s: int = Field(description="Seconds between heartbeats.")
+    keepalive_s: int = Field(description="MQTT keepalive of the connection.")
+    store: StoreInfo
+    cameras: list[CameraInfo] = Field(description="Enrolled cameras and their KCPs.")
+    stage: Stage | None = Field(description="Construction stage (null: not known yet).")
+
+
+# --- heartbeat -------------------------------------------------------------------------------
+
+
+class SystemInfo(OutMessage):
+    uptime_s: float | None = Field(description="Seconds since the box booted.")
+    load: list[float] | None = Field(description="Load averages over 1, 5 and 15 minutes.")
+    mem_total_mb: float | None = Field(description="Total memory, MB.")
+    mem_available_mb: float | None = Field(description="Available memory, MB.")
+    disk_total_mb: float | None = Field(description="Size of the state filesystem, MB.")
+    disk_free_mb: float | None = Field(description="Free space on the state filesystem, MB.")
+    temperature_c: float | None = Field(
+        description="Hottest thermal zone, °C (null when the box has none)."
+    )
+
+
+class CameraBeat(OutMessage):
+    id: str = Field(description="Camera id.")
+    online: bool = Field(description="The camera answers.")
+    error: str | None = Field(description="Error code when not healthy (e.g. auth_failed).")
+    fps: float | None = Field(description="Frames per second seen on its stream.")
+    stream: str = Field(description="Platform stream state: stopped|starting|up|down|paused.")
+    kbps: float | None = Field(description="Stream bitrate, kbit/s.")
+    quality: str = Field(description="Quality verdict: ok|warn|fail|unknown.")
+    issues: list[str] = Field(description="Codes of current quality issues (at most 8).")
+    clock_skew_s: float | None = Field(description="Camera clock minus box clock, seconds.")
+
+
+class CoverageBeat(OutMessage):
+    ratio: float | None = Field(description="Covered declared KCPs / declared KCPs (0..1).")
+    kcps: dict[str, bool] = Field(description="Per declared KCP: covered now.")
+
+
+class OutboxBeat(OutMessage):
+    pending: int = Field(description="Events waiting for delivery.")
+    dropped: int = Field(
+        description="Events dropped (outbox full or too old) since the last delivered heartbeat."
+    )
+
+
+class HeartbeatMessage(OutMessage):
+    """``.../heartbeat`` — QoS 1, not retained, never queued while offline."""
+
+    session: int = Field(ge=1, description="Session of the connection that sent it.")
+    seq: int = Field(ge=1, description="1, 2, 3... consecutive within a session.")
+    ts: Timestamp = Field(description="When it was built.")
+    uptime_s: float = Field(description="Seconds since the agent started.")
+    system: SystemInfo
+    broker_rtt_ms: float | None = Field(
+        description="Round trip of the previous acknowledged publish (PUBACK), ms."
+    )
+    cameras: list[CameraBeat]
+    coverage: CoverageBeat
+    stage: Stage | None = Field(description="Construction stage (null: not known yet).")
+    outbox: OutboxBeat
+
+
+# --- event -----------------------------------------------------------------------------------
+
+
+class EventMessage(OutMessage):
+    """``.../event`` — QoS 1, durable: stored on the box until the broker acknowledged it."""
+
+    msg_id: str = Field(description="Unique id; deduplicate on it (QoS 1 may repeat).")
+    type: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="Event type: " + ", ".join(EVENT_TYPES) + " (others may be added).",
+    )
+    ts: Timestamp = Field(description="When it happened (box clock).")
+    session: int = Field(ge=1, description="Session of the connection that delivered it.")
+    late: bool = Field(description="Delivered late: it waited in the outbox (e.g. an outage).")
+    queued_s: float = Field(ge=0, description="Seconds between happening and this delivery.")
+    data: dict[str, Any] = Field(description="Type-specific details.")
+
+
+# --- commands --------------------------------------------------------------------------------
+
+CommandId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class Command(BaseModel):
+    """``.../cmd`` — sent by ops (QoS 1, not retained). Validated strictly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: CommandId = Field(description="Unique id chosen by ops; reuse = same command.")
+    name: str = Field(
+        min_length=1, max_length=64, description="One of: " + ", ".join(COMMAND_NAMES) + "."
+    )
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments of the command.")
+    expires_at: Annotated[
+        AwareDatetime,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date-time"},
+                    {"type": "number", "description": "Unix time, seconds."},
+                ]
+            }
+        ),
+    ] = Field(description="Not run after this time (ISO 8601 with zone, or Unix seconds).")
+
+
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraArgs(NoArgs):
+    camera_id: str = Field(min_length=1, max_length=64, description="Camera id.")
+
+
+class SnapshotArgs(CameraArgs):
+    max_bytes: int | None = Field(
+        default=None,
+        ge=4096,
+        description="Largest JPEG wanted (bounded by broker.snapshot_max_bytes).",
+    )
+
+
+COMMAND_ARGS: dict[str, type[NoArgs]] = {
+    "rescan": NoArgs,
+    "snapshot": SnapshotArgs,
+    "restart_stream": CameraArgs,
+    "reload_config": NoArgs,
+    "rebirth": NoArgs,
+    "diagnose": NoArgs,
+}
+
+
+class ErrorInfo(OutMessage):
+    code: str = Field(description="Stable error code (see docs/mqtt.md).")
+    message: str = Field(description="Human explanation (no secrets).")
+
+
+class CommandResultMessage(OutMessage):
+    """``.../cmd/result`` — QoS 1, not retained. One or two per command."""
+
+    command_id: str | None = Field(description="Id of the command (null if unreadable).")
+    name: str | None = Field(description="Command name (null if unreadable).")
+    status: CommandStatus = Field(
+        description="accepted (will run) then succeeded | failed; or rejected (never run)."
+    )
+    ts: Timestamp = Field(description="When this result was produced.")
+    session: int = Field(ge=1, description="Session of the connection that sent it.")
+    duplicate: bool = Field(
+        default=False,
+        description="This command_id was seen before: this repeats its last known status "
+        "and the command was not run again.",
+    )
+    error: ErrorInfo | None = Field(default=None, description="Set when failed or rejected.")
+    result: dict[str, Any] | None = Field(
+        default=None, description="Set when succeeded; per command, see docs/mqtt.md."
+    )
+
+
+class SnapshotResult(BaseModel):
+    """``result`` of a succeeded ``snapshot``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    camera_id: str
+    content_type: Literal["image/jpeg"] = "image/jpeg"
+    bytes: int = Field(description="Size of the JPEG.")
+    width: int | None = None
+    height: int | None = None
+    jpeg_base64: str = Field(description="The JPEG, base64.")
+
+
+# --- schema generation -----------------------------------------------------------------------
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "state": StateMessage,
+    "birth": BirthMessage,
+    "heartbeat": HeartbeatMessage,
+    "event": EventMessage,
+    "cmd": Command,
+    "cmd-result": CommandResultMessage,
+    "snapshot-result": SnapshotResult,
+}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """File name (without ``.schema.json``) -> JSON Schema, for every message."""
+    result: dict[str, dict[str, Any]] = {}
+    for name, model in SCHEMA_MODELS.items():
+        mode: Literal["validation", "serialization"] = (
+            "validation" if model is Command else "serialization"
+        )
+        schema = model.model_json_schema(mode=mode)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"kitchen/v{CONTRACT_VERSION}/{name}.schema.json"
+        result[name] = schema
+    return result
+
+
+def render_schema(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    from agent.persist import atomic_write_text
+
+    written = []
+    for name, schema in json_schemas().items():
+        path = directory / f"{name}.schema.json"
+        atomic_write_text(path, render_schema(schema))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    """``python -m agent.uplink.messages [DIR]``: write schemas to DIR or print them."""
+    if argv:
+        for path in write_schemas(Path(argv[0])):
+            sys.stderr.write(f"wrote {path}\n")
+    else:
+        sys.stdout.write(render_schema(json_schemas()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

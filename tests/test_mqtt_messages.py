@@ -1,0 +1,60 @@
+"""The message models are the contract: committed schemas are current, commands validate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from agent.uplink import messages
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
+
+
+@pytest.mark.parametrize("name", sorted(messages.json_schemas()))
+def test_committed_schema_is_current(name: str) -> None:
+    committed = SCHEMA_DIR / f"{name}.schema.json"
+    assert committed.exists(), f"run: python -m agent.uplink.messages docs/schemas ({name})"
+    assert committed.read_text(encoding="utf-8") == messages.render_schema(
+        messages.json_schemas()[name]
+    ), "docs/schemas is stale: run python -m agent.uplink.messages docs/schemas"
+
+
+def test_no_stray_schema_files() -> None:
+    names = {p.name.removesuffix(".schema.json") for p in SCHEMA_DIR.glob("*.schema.json")}
+    assert names == set(messages.json_schemas())
+
+
+def test_command_accepts_iso_or_unix_expiry() -> None:
+    iso = messages.Command.model_validate(
+        {"command_id": "c1", "name": "rescan", "expires_at": "2030-01-01T00:00:00+08:00"}
+    )
+    unix = messages.Command.model_validate(
+        {"command_id": "c1", "name": "rescan", "expires_at": 1893427200}
+    )
+    assert iso.expires_at == unix.expires_at
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "rescan", "expires_at": 1},
+        {"command_id": "x y", "name": "rescan", "expires_at": 1},
+        {"command_id": "c", "name": "rescan"},
+        {"command_id": "c", "name": "rescan", "expires_at": "2030-01-01T00:00:00"},
+        {"command_id": "c", "name": "rescan", "expires_at": 1, "extra": 1},
+        {"command_id": "c", "name": "rescan", "expires_at": 1, "args": []},
+    ],
+)
+def test_command_rejects_malformed(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        messages.Command.model_validate(body)
+
+
+def test_timestamps_are_utc_milliseconds() -> None:
+    state = messages.StateMessage(
+        online=True, session=1, ts=messages.from_epoch(1700000000.1234), reason="connected"
+    )
+    assert json.loads(state.model_dump_json())["ts"] == "2023-11-14T22:13:20.123Z"
