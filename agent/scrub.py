@@ -18,7 +18,7 @@ _registered: set[str] = set()
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s?#]+)@")
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s?#]+)@")
 _QUERY_SECRET = re.compile(
     r"(?P<key>[?&;](?:token|access_token|auth|key|secret|password|passwd|pwd|sign|signature"
     r"|streamkey|stream_key)=)(?P<value>[^&\s\"']+)",

@@ -66,6 +66,12 @@ def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(process.pid, sig)
 
 
+def _close_pipes(process: subprocess.Popen[bytes]) -> None:
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+
+
 class ManagedProcess:
     """One long-running child with a scrubbed stderr ring buffer and orderly stop."""
 
@@ -145,9 +151,7 @@ class ManagedProcess:
                 process.wait()
         for reader in self._readers:
             reader.join(1.0)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        _close_pipes(process)
         return process.returncode
 
     def stderr_tail(self, lines: int | None = None) -> str:
@@ -193,7 +197,7 @@ def run_bounded(
                 _kill_group(process, signal.SIGKILL)
                 process.wait()
                 reader.join(1.0)
-                process.stdout.close()
+                _close_pipes(process)
                 raise ProcessTimeout(f"{Path(argv[0]).name} ran past {timeout_s:g} s")
             if not selector.select(min(remaining, 0.5)):
                 continue
@@ -214,7 +218,5 @@ def run_bounded(
         _kill_group(process, signal.SIGKILL)
         returncode = process.wait()
     reader.join(1.0)
-    process.stdout.close()
-    if process.stderr is not None:
-        process.stderr.close()
+    _close_pipes(process)
     return returncode, b"".join(chunks)[:max_stdout_bytes], "\n".join(stderr_tail)

@@ -47,20 +47,34 @@ def render_yaml(data: dict[str, Any], model: type[BaseModel] = AgentConfig) -> s
     """``data`` (a full config as plain data) as YAML with every key commented."""
     lines = [HEADER.rstrip("\n")]
 
-    def emit(values: dict[str, Any], current: type[BaseModel] | None, depth: int) -> None:
+    def emit(
+        values: dict[str, Any],
+        current: type[BaseModel] | None,
+        depth: int,
+        first_prefix: str = "",
+        comments: bool = True,
+    ) -> None:
         indent = "  " * depth
         fields = current.model_fields if current is not None else {}
-        for key, value in values.items():
+        for index, (key, value) in enumerate(values.items()):
             info = fields.get(key)
             if depth == 0:
                 lines.append("")
-            lines.extend(_comment(info.description if info else None, indent))
+            prefix = first_prefix if index == 0 and first_prefix else indent
+            if comments:
+                for line in _comment(info.description if info else None, indent):
+                    lines.append(line)
             nested = _inner_model(info.annotation) if info else None
             if isinstance(value, dict) and value:
-                lines.append(f"{indent}{key}:")
-                emit(value, nested, depth + 1)
+                lines.append(f"{prefix}{key}:")
+                emit(value, nested, depth + 1, comments=comments)
+            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                lines.append(f"{prefix}{key}:")
+                for number, item in enumerate(value):
+                    item_indent = "  " * (depth + 1)
+                    emit(item, nested, depth + 2, f"{item_indent}- ", comments and number == 0)
             else:
-                lines.append(f"{indent}{key}: {_scalar(value)}")
+                lines.append(f"{prefix}{key}: {_scalar(value)}")
 
     emit(data, model, 0)
     return "\n".join(lines) + "\n"
