@@ -61,6 +61,8 @@ class Credentials:
             raise SecretMissingError(
                 f"cannot read credential {name} in {self.directory}: {error.strerror}"
             ) from None
+        if value == "":
+            return None  # install.sh creates empty files for unset secrets
         register_secret(value)
         return value
 

@@ -12,7 +12,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly
-  iproute2 openssl sqlite3 procps util-linux
+  iproute2 openssl sqlite3 procps util-linux systemd
 )
 
 missing=()
