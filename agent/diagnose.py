@@ -1,0 +1,246 @@
+"""One-command diagnosis for a technician in a hot kitchen (and the MQTT `diagnose` command).
+
+Each check is small, bounded by a timeout and independent of the others, so one dead part
+never hides what is wrong with the rest. The verdict of the whole is pure: the worst check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.config import AgentConfig, load_config
+from agent.errors import AgentError, ConfigError
+from agent.scrub import scrub, strip_userinfo
+from agent.secrets import SECRET_NAMES, credentials_dir
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+_RANK = {OK: 0, WARN: 1, FAIL: 2}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    hint: str | None = None
+
+
+def overall(checks: Iterable[Check]) -> str:
+    """The worst status of all checks (ok when there are none)."""
+    worst = OK
+    for check in checks:
+        if _RANK[check.status] > _RANK[worst]:
+            worst = check.status
+    return worst
+
+
+def tcp_reachable(host: str, port: int, timeout_s: float) -> tuple[bool, str]:
+    started = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except TimeoutError:
+        return False, f"{host}:{port} did not answer within {timeout_s:g} s"
+    except OSError as error:
+        return False, f"{host}:{port}: {error.strerror or error}"
+    return True, f"{host}:{port} answers ({(time.monotonic() - started) * 1000:.0f} ms)"
+
+
+def check_config(path: Path) -> tuple[Check, AgentConfig | None]:
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        return (
+            Check(
+                "config",
+                FAIL,
+                "; ".join(error.problems[:5]),
+                "fix the file, then `kitchen-agent config check`",
+            ),
+            None,
+        )
+    return Check("config", OK, f"{path} valid (store {config.store.id})"), config
+
+
+def check_credentials(config: AgentConfig) -> Check:
+    directory = credentials_dir(config.paths.credentials_dir)
+    missing = [name for name in SECRET_NAMES if not (directory / name).is_file()]
+    needed = ["camera-password"]
+    if config.broker.username:
+        needed.append("mqtt-password")
+    if config.streams.ingest_url and "{token}" in config.streams.ingest_url:
+        needed.append("stream-token")
+    lacking = [name for name in needed if name in missing]
+    if lacking:
+        return Check(
+            "credentials",
+            FAIL,
+            f"missing in {directory}: {', '.join(lacking)}",
+            "write each secret to its file (mode 0600)",
+        )
+    return Check("credentials", OK, f"{directory}: {', '.join(needed)} present")
+
+
+def _ipv4_interfaces() -> list[str]:
+    names = []
+    for _, name in socket.if_nameindex():
+        if name == "lo":
+            continue
+        operstate = Path(f"/sys/class/net/{name}/operstate")
+        with contextlib.suppress(OSError):
+            if operstate.read_text(encoding="ascii").strip() in ("up", "unknown"):
+                names.append(name)
+    return names
+
+
+def check_network() -> Check:
+    interfaces = _ipv4_interfaces()
+    if not interfaces:
+        return Check("network", FAIL, "no network interface is up", "check the cable or the switch")
+    has_default = False
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/route").read_text(encoding="ascii").splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == "00000000":
+                has_default = True
+    if not has_default:
+        return Check(
+            "network",
+            WARN,
+            f"interfaces up: {', '.join(interfaces)}; no default route",
+            "the shop router is not giving a gateway (DHCP?)",
+        )
+    return Check("network", OK, f"interfaces up: {', '.join(interfaces)}; default route")
+
+
+def check_tools() -> Check:
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        return Check(
+            "tools", FAIL, f"not installed: {', '.join(missing)}", "apt-get install ffmpeg"
+        )
+    return Check("tools", OK, "ffmpeg and ffprobe installed")
+
+
+def check_state_dir(config: AgentConfig) -> Check:
+    directory = config.paths.state_dir
+    if not directory.exists():
+        return Check("storage", WARN, f"{directory} does not exist yet (the agent creates it)")
+    try:
+        usage = shutil.disk_usage(directory)
+    except OSError as error:
+        return Check("storage", FAIL, f"{directory}: {error.strerror}")
+    if not os.access(directory, os.W_OK):
+        return Check("storage", FAIL, f"{directory} is not writable")
+    free_mb = usage.free / 1e6
+    if free_mb < 100:
+        return Check("storage", WARN, f"{directory}: only {free_mb:.0f} MB free")
+    return Check("storage", OK, f"{directory}: {free_mb:.0f} MB free")
+
+
+def check_clock() -> Check:
+    year = time.gmtime().tm_year
+    if year < 2024:
+        return Check("clock", FAIL, f"system clock says {year}", "enable NTP (systemd-timesyncd)")
+    return Check("clock", OK, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def check_broker(config: AgentConfig, timeout_s: float) -> Check:
+    parts = urlsplit(config.broker.url)
+    tls = parts.scheme == "mqtts"
+    host = parts.hostname or ""
+    port = parts.port or (8883 if tls else 1883)
+    reachable, detail = tcp_reachable(host, port, timeout_s)
+    if not reachable:
+        return Check(
+            "broker", FAIL, detail, "the box cannot reach central operations: check the uplink"
+        )
+    if tls:
+        context = ssl.create_default_context(
+            cafile=str(config.broker.tls.ca_file) if config.broker.tls.ca_file else None
+        )
+        try:
+            with (
+                socket.create_connection((host, port), timeout=timeout_s) as raw,
+                context.wrap_socket(raw, server_hostname=host),
+            ):
+                pass
+        except (OSError, ssl.SSLError) as error:
+            return Check(
+                "broker",
+                FAIL,
+                f"TLS to {host}:{port} failed: {error}",
+                "check broker.tls.ca_file and the box's clock",
+            )
+        detail += ", TLS verified"
+    return Check("broker", OK, detail)
+
+
+def check_ingest(config: AgentConfig, timeout_s: float) -> Check:
+    template = config.streams.ingest_url
+    if not template:
+        return Check("ingest", OK, "streaming not configured")
+    parts = urlsplit(template.replace("{", "").replace("}", ""))
+    defaults = {"rtmp": 1935, "rtmps": 443, "rtsp": 554, "srt": 0}
+    port = parts.port or defaults.get(parts.scheme, 0)
+    if parts.scheme == "srt" or not port:
+        return Check("ingest", OK, f"{parts.scheme}:// ingest (UDP, not probed)")
+    reachable, detail = tcp_reachable(parts.hostname or "", port, timeout_s)
+    if not reachable:
+        return Check("ingest", FAIL, detail, "the platform ingest is unreachable from here")
+    return Check("ingest", OK, detail)
+
+
+def check_cameras(config: AgentConfig, timeout_s: float) -> list[Check]:
+    """Reachability of every statically configured camera address."""
+    checks = []
+    for address in config.cameras.static:
+        host, _, port = strip_userinfo(address).rpartition(":")
+        if not host:
+            host, port = port, "80"
+        ok, detail = tcp_reachable(host, int(port or 80), timeout_s)
+        checks.append(
+            Check(
+                f"camera {address}",
+                OK if ok else FAIL,
+                detail,
+                None if ok else "is the camera powered and on the kitchen switch?",
+            )
+        )
+    return checks
+
+
+def run_diagnosis(
+    config_path: Path,
+    timeout_s: float = 3.0,
+    extra: Callable[[AgentConfig], list[Check]] | None = None,
+) -> dict[str, Any]:
+    """Every check, in the order a technician would go through them."""
+    config_check, config = check_config(config_path)
+    checks = [config_check, check_network(), check_clock(), check_tools()]
+    if config is not None:
+        checks += [check_credentials(config), check_state_dir(config)]
+        checks.append(check_broker(config, timeout_s))
+        checks.append(check_ingest(config, timeout_s))
+        checks += check_cameras(config, timeout_s)
+        if extra is not None:
+            try:
+                checks += extra(config)
+            except AgentError as error:
+                checks.append(Check("cameras", FAIL, error.message))
+    return {
+        "verdict": overall(checks),
+        "checks": [
+            {k: scrub(v) if isinstance(v, str) else v for k, v in asdict(c).items()} for c in checks
+        ],
+    }
