@@ -1,0 +1,289 @@
+"""The MQTT link against a real mosquitto: presence, sessions, reconnects, TLS, backoff."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.uplink.mqtt import (
+    Acked,
+    Connected,
+    Disconnected,
+    LinkEvent,
+    LinkSettings,
+    MqttLink,
+    Topics,
+    reconnect_delay,
+)
+from agent.uplink.session import SessionCounter
+from tests.kit.mosquitto import (
+    BrokerOptions,
+    CertAuthority,
+    Mosquitto,
+    Subscriber,
+    TlsSetup,
+    free_port,
+)
+
+TOPICS = Topics("kitchen/v1", "xuhui", "store-1")
+
+
+class Driver:
+    """Runs a link's owner loop in a thread, the way the reporter does, and records events."""
+
+    def __init__(self, link: MqttLink) -> None:
+        self.link = link
+        self.events: list[LinkEvent] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._calls: list[Callable[[], None]] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.link.maintain()
+            with self._lock:
+                calls, self._calls = self._calls, []
+            for call in calls:
+                call()
+            for event in self.link.drain(0.05):
+                with self._lock:
+                    self.events.append(event)
+
+    def call(self, fn: Callable[[], object]) -> None:
+        with self._lock:
+            self._calls.append(lambda: (fn(), None)[1])
+
+    def wait_event(self, kind: type, count: int = 1, timeout_s: float = 10) -> list[LinkEvent]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                found = [e for e in self.events if isinstance(e, kind)]
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise TimeoutError(f"no {count} x {kind.__name__}; have {self.events}")
+
+    def start(self) -> Driver:
+        self.thread.start()
+        return self
+
+    def stop(self, close: bool = True) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        if close:
+            self.link.close()
+
+
+def settings_for(broker: Mosquitto, **overrides: object) -> LinkSettings:
+    base: dict[str, object] = {
+        "host": broker.host,
+        "port": broker.port,
+        "use_tls": False,
+        "client_id": f"agent-{broker.port}",
+        "keepalive_s": 5,
+        "reconnect_min_s": 0.2,
+        "reconnect_max_s": 1.0,
+        "connect_timeout_s": 3.0,
+    }
+    base.update(overrides)
+    return LinkSettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def drivers() -> Iterator[list[Driver]]:
+    made: list[Driver] = []
+    yield made
+    for driver in made:
+        driver.stop()
+
+
+def make_driver(drivers: list[Driver], settings: LinkSettings, state_dir: Path) -> Driver:
+    link = MqttLink(settings, TOPICS, SessionCounter(state_dir), subscriptions=(TOPICS.cmd,))
+    driver = Driver(link).start()
+    drivers.append(driver)
+    return driver
+
+
+def test_backoff_grows_with_jitter_and_caps() -> None:
+    assert reconnect_delay(1, 1, 60, rng=lambda: 1.0) == 1
+    assert reconnect_delay(3, 1, 60, rng=lambda: 1.0) == 4
+    assert reconnect_delay(30, 1, 60, rng=lambda: 1.0) == 60
+    assert reconnect_delay(30, 1, 60, rng=lambda: 0.0) == 30
+    assert len({reconnect_delay(5, 1, 60) for _ in range(20)}) > 1
+
+
+def test_online_on_connect_offline_on_clean_stop(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    drivers: list[Driver],
+    tmp_path: Path,
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ("kitchen/#",))
+    driver = make_driver(drivers, settings_for(broker), tmp_path)
+    (connected,) = driver.wait_event(Connected)
+    assert isinstance(connected, Connected) and connected.protocol == "5"
+    online = sub.wait_json("state", lambda b: b["online"], 10)
+    assert online["session"] == 1 and online["reason"] == "connected"
+    assert SessionCounter(tmp_path).last == 1
+    driver.stop()
+    offline = sub.wait_json("state", lambda b: not b["online"], 10)
+    assert offline == {**offline, "session": 1, "reason": "stopped"}
+    # Retained: a consumer that connects later still learns the box stopped.
+    late = subscriber_factory(broker, (TOPICS.state,))
+    retained = late.wait_for(lambda msgs: msgs, 5)[0]
+    assert retained.retain and retained.json()["reason"] == "stopped"
+
+
+def test_broker_restart_reconnects_with_next_session(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    drivers: list[Driver],
+    tmp_path: Path,
+) -> None:
+    broker = broker_factory()
+    driver = make_driver(drivers, settings_for(broker), tmp_path)
+    driver.wait_event(Connected)
+    broker.stop()
+    driver.wait_event(Disconnected)
+    broker.start()
+    second = driver.wait_event(Connected, count=2)[1]
+    assert isinstance(second, Connected) and second.session == 2
+    sub = subscriber_factory(broker, (TOPICS.state,))
+    state = sub.wait_json("state", lambda b: True, 5)
+    assert state["online"] and state["session"] == 2
+    mids: list[int | None] = []
+    driver.call(lambda: mids.append(driver.link.publish(TOPICS.event, b"{}", 1)))
+    deadline = time.monotonic() + 5
+    while not mids:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    mine = [e for e in driver.wait_event(Acked) if isinstance(e, Acked) and e.mid == mids[0]]
+    while not mine:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+        mine = [e for e in driver.events if isinstance(e, Acked) and e.mid == mids[0]]
+    assert mine[0].ok and mine[0].rtt_s is not None and mine[0].rtt_s < 2
+
+
+def test_unreachable_broker_uses_no_session_numbers(
+    drivers: list[Driver], tmp_path: Path, broker_factory: Callable[..., Mosquitto]
+) -> None:
+    broker = broker_factory(start=False)
+    driver = make_driver(drivers, settings_for(broker, reconnect_min_s=0.05), tmp_path)
+    deadline = time.monotonic() + 5
+    while driver.link._failures < 3:  # several refused attempts
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert driver.link.last_error and "Connection refused" in driver.link.last_error
+    assert not driver.link.connected and SessionCounter(tmp_path).last == 0
+    broker.start()
+    driver.wait_event(Connected)
+    assert SessionCounter(tmp_path).last == 1
+
+
+def test_memory_queue_is_bounded_and_flushed_on_connect(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    drivers: list[Driver],
+    tmp_path: Path,
+) -> None:
+    broker = broker_factory(start=False)
+    link = MqttLink(settings_for(broker, queue_max_messages=3), TOPICS, SessionCounter(tmp_path))
+    for n in range(5):
+        link.publish_or_queue(TOPICS.cmd_result, str(n).encode())
+    assert link.queued == 3 and link.queue_dropped == 2
+    broker.start()
+    sub = subscriber_factory(broker, (TOPICS.cmd_result,))
+    driver = Driver(link).start()
+    drivers.append(driver)
+    sub.wait_for(lambda msgs: len(msgs) == 3, 10)
+    assert [m.payload for m in sub.messages] == [b"2", b"3", b"4"]
+
+
+def test_tls_with_test_ca_and_refusal_of_wrong_ca(
+    broker_factory: Callable[..., Mosquitto],
+    test_ca: CertAuthority,
+    drivers: list[Driver],
+    tmp_path: Path,
+) -> None:
+    cert, key = test_ca.issue("localhost", server=True)
+    broker = broker_factory(BrokerOptions(tls=TlsSetup(test_ca, cert, key)))
+    good = make_driver(
+        drivers, settings_for(broker, use_tls=True, ca_file=test_ca.cert), tmp_path / "good"
+    )
+    good.wait_event(Connected)
+    wrong = CertAuthority.create(tmp_path / "wrong", "wrong-ca")
+    bad = make_driver(
+        drivers,
+        settings_for(broker, use_tls=True, ca_file=wrong.cert, client_id="other"),
+        tmp_path / "bad",
+    )
+    deadline = time.monotonic() + 10
+    while not (bad.link.last_error and "CERTIFICATE_VERIFY_FAILED" in bad.link.last_error):
+        assert time.monotonic() < deadline, bad.link.last_error
+        time.sleep(0.05)
+    # The CONNECT never left (handshake refused): no session number was used.
+    assert not bad.link.connected and SessionCounter(tmp_path / "bad").last == 0
+
+
+def test_tls_client_certificate_required(
+    broker_factory: Callable[..., Mosquitto],
+    test_ca: CertAuthority,
+    drivers: list[Driver],
+    tmp_path: Path,
+) -> None:
+    cert, key = test_ca.issue("localhost", server=True)
+    broker = broker_factory(
+        BrokerOptions(tls=TlsSetup(test_ca, cert, key, require_certificate=True))
+    )
+    client_cert, client_key = test_ca.issue("store-1", server=False)
+    driver = make_driver(
+        drivers,
+        settings_for(
+            broker, use_tls=True, ca_file=test_ca.cert, cert_file=client_cert, key_file=client_key
+        ),
+        tmp_path,
+    )
+    driver.wait_event(Connected)
+
+
+def test_falls_back_to_mqtt_311_when_broker_refuses_5(
+    drivers: list[Driver], tmp_path: Path
+) -> None:
+    """A 3.1.1-only broker answers an MQTT 5 CONNECT with CONNACK 'unacceptable protocol'."""
+    port = free_port()
+    levels: list[int] = []
+    server = socket.create_server(("127.0.0.1", port))
+    server.settimeout(10)
+
+    def serve() -> None:
+        with server:
+            for _ in range(2):
+                conn, _addr = server.accept()
+                with conn:
+                    data = conn.recv(1024)
+                    level = data[data.index(b"MQTT") + 4]
+                    levels.append(level)
+                    conn.sendall(bytes([0x20, 0x02, 0x00, 0x01 if level == 5 else 0x00]))
+                    if level == 4:
+                        conn.recv(1024)  # wait for the client to go away
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    link = MqttLink(
+        LinkSettings("127.0.0.1", port, False, "fallback", keepalive_s=5, reconnect_min_s=0.1),
+        TOPICS,
+        SessionCounter(tmp_path),
+    )
+    driver = Driver(link).start()
+    drivers.append(driver)
+    (connected,) = driver.wait_event(Connected)
+    assert isinstance(connected, Connected) and connected.protocol == "3.1.1"
+    assert levels == [5, 4]
