@@ -154,6 +154,36 @@ class CommandRejected(AgentError):
     code = "command_rejected"
 
 
+class CommandMalformed(CommandRejected):
+    code = "command_malformed"
+
+
+class CommandUnknown(CommandRejected):
+    code = "command_unknown"
+
+
+class CommandExpired(CommandRejected):
+    code = "command_expired"
+
+
+class CommandBadArgs(CommandRejected):
+    code = "command_bad_args"
+
+
+class CommandBusy(CommandRejected):
+    code = "command_busy"
+
+
+class CommandNotSupported(CommandRejected):
+    """The daemon did not provide this action (e.g. no streams configured)."""
+
+    code = "command_not_supported"
+
+
+class SnapshotTooLarge(AgentError):
+    code = "snapshot_too_large"
+
+
 # --- subprocesses ------------------------------------------------------------------------
 
 
