@@ -1,0 +1,214 @@
+"""Choosing the cheapest way to get one camera to the ingest within its bitrate cap.
+
+Cheapest first:
+
+1. ``copy`` — a profile the camera already encodes fits: H.264 (or H.265 when the ingest
+   is RTSP/SRT), a known bitrate within the cap, at least 640x360. Costs ~1 % of a core.
+2. ``set_encoder`` (opt-in) — ask the camera over ONVIF to encode its sub-stream as H.264
+   at the cap, then copy it. Never touches the main stream, which an NVR may be recording.
+3. ``transcode`` — decode the smallest profile that is still at least the target height
+   (the sub-stream: decoding 1080p costs several times more) and encode H.264 with libx264
+   under a VBV cap, at reduced fps and size. ~15-25 % of a core per camera.
+
+Pure: profiles in (the ``discover --json`` shape), a :class:`Route` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agent.uplink.ffmpeg_args import scheme_carries
+
+MIN_COPY_WIDTH = 640
+MIN_COPY_HEIGHT = 360
+
+RouteName = Literal["copy", "set_encoder", "transcode"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One camera media profile (an ONVIF profile: a stream the camera encodes)."""
+
+    token: str
+    encoding: str | None = None  # H264 | H265 | JPEG | ...
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    bitrate_kbps: int | None = None
+    rtsp_uri: str | None = None
+    name: str | None = None
+
+    @property
+    def codec(self) -> str | None:
+        """``h264`` / ``h265`` or None for anything ffmpeg should not copy (MJPEG...)."""
+        text = (self.encoding or "").upper().replace(".", "").replace("-", "")
+        if text in ("H264", "AVC"):
+            return "h264"
+        if text in ("H265", "HEVC"):
+            return "h265"
+        return None
+
+    @property
+    def pixels(self) -> int:
+        return (self.width or 0) * (self.height or 0)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Profile:
+        """From a ``discover --json`` profile object; unknown or bad values become None."""
+
+        def number(key: str) -> float | None:
+            value = raw.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            return float(value) if value > 0 else None
+
+        def integer(key: str) -> int | None:
+            value = number(key)
+            return None if value is None else int(value)
+
+        encoding = raw.get("encoding")
+        uri = raw.get("rtsp_uri")
+        name = raw.get("name")
+        return cls(
+            token=str(raw.get("token") or ""),
+            encoding=str(encoding) if encoding else None,
+            width=integer("width"),
+            height=integer("height"),
+            fps=number("fps"),
+            bitrate_kbps=integer("bitrate_kbps"),
+            rtsp_uri=str(uri) if uri else None,
+            name=str(name) if name else None,
+        )
+
+
+@dataclass(frozen=True)
+class EncoderRequest:
+    """What to ask the camera's encoder for on the ``set_encoder`` route."""
+
+    profile_token: str
+    kbps: int
+    fps: int | None
+    gop: int | None
+
+
+@dataclass(frozen=True)
+class Route:
+    name: RouteName
+    profile: Profile  # the camera stream the relay reads
+    codec: str  # what leaves the box: h264 | h265
+    cap_kbps: int
+    reason: str  # one line for people: why this route
+    encoder: EncoderRequest | None = None  # set_encoder only
+
+
+class NoRoute(ValueError):
+    """The camera offers nothing ffmpeg can read (no profile with an RTSP URI)."""
+
+
+def _describe(profile: Profile) -> str:
+    size = f"{profile.width}x{profile.height}" if profile.width and profile.height else "?x?"
+    rate = f"{profile.bitrate_kbps} kbit/s" if profile.bitrate_kbps else "unknown bitrate"
+    return f"{profile.token} ({profile.encoding or '?'} {size}, {rate})"
+
+
+def copy_candidates(profiles: Iterable[Profile], cap_kbps: int, scheme: str) -> list[Profile]:
+    """Profiles that can be copied as they are, best picture first."""
+    fitting = [
+        p for p in profiles
+        if p.rtsp_uri
+        and p.codec is not None
+        and scheme_carries(scheme, p.codec)
+        and p.bitrate_kbps is not None
+        and p.bitrate_kbps <= cap_kbps
+        and (p.width or 0) >= MIN_COPY_WIDTH
+        and (p.height or 0) >= MIN_COPY_HEIGHT
+    ]
+    # H.264 first (every player has it), then the sharpest picture, then the most bits.
+    return sorted(
+        fitting,
+        key=lambda p: (p.codec == "h264", p.pixels, p.bitrate_kbps or 0, p.token),
+        reverse=True,
+    )
+
+
+def sub_stream(profiles: Iterable[Profile]) -> Profile | None:
+    """The camera's secondary stream: not the largest, at least 640x360 if any is.
+
+    None when the camera has a single stream (that one is the main stream: an NVR may
+    record it, so the agent never reconfigures it).
+    """
+    usable = [p for p in profiles if p.rtsp_uri and p.token]
+    if len(usable) < 2:
+        return None
+    largest = max(usable, key=lambda p: (p.pixels, p.token))
+    others = [p for p in usable if p is not largest]
+    big_enough = [
+        p for p in others
+        if (p.width or 0) >= MIN_COPY_WIDTH and (p.height or 0) >= MIN_COPY_HEIGHT
+    ]
+    pool = big_enough or others
+    return min(pool, key=lambda p: (p.pixels, p.token))
+
+
+def transcode_source(profiles: Iterable[Profile], target_height: int) -> Profile | None:
+    """The cheapest stream to decode that still has ``target_height`` lines (no upscaling)."""
+    readable = [p for p in profiles if p.rtsp_uri]
+    if not readable:
+        return None
+    known = [p for p in readable if p.height]
+    tall_enough = [p for p in known if (p.height or 0) >= target_height]
+    if tall_enough:
+        return min(tall_enough, key=lambda p: (p.pixels, p.token))
+    if known:
+        return max(known, key=lambda p: (p.pixels, p.token))
+    return readable[0]
+
+
+def choose_route(
+    profiles: Iterable[Profile],
+    cap_kbps: int,
+    scheme: str,
+    *,
+    set_encoder: bool = False,
+    encoder_failed: bool = False,
+    transcode_height: int = 360,
+    transcode_fps: int = 15,
+) -> Route:
+    """The cheapest route for a camera with ``profiles`` under ``cap_kbps`` to ``scheme``.
+
+    ``encoder_failed`` says the set_encoder attempt was made and did not help: the camera
+    refused, or the result still does not fit; the next choice is then transcode.
+    """
+    listed = list(profiles)
+    candidates = copy_candidates(listed, cap_kbps, scheme)
+    if candidates:
+        best = candidates[0]
+        return Route(
+            name="copy", profile=best, codec=best.codec or "h264", cap_kbps=cap_kbps,
+            reason=f"profile {_describe(best)} fits {cap_kbps} kbit/s: copied",
+        )
+    if set_encoder and not encoder_failed:
+        sub = sub_stream(listed)
+        if sub is not None:
+            fps = min(int(sub.fps), 25) if sub.fps else None
+            return Route(
+                name="set_encoder", profile=sub, codec="h264", cap_kbps=cap_kbps,
+                reason=f"sub-stream {_describe(sub)} to be set to H.264 at {cap_kbps} kbit/s",
+                encoder=EncoderRequest(
+                    profile_token=sub.token, kbps=cap_kbps, fps=fps,
+                    gop=2 * fps if fps else None,
+                ),
+            )
+    source = transcode_source(listed, transcode_height)
+    if source is None:
+        raise NoRoute("the camera offers no stream with an RTSP URI")
+    why = "no profile fits" if listed else "no profiles known"
+    if source.codec == "h265" and not scheme_carries(scheme, "h265"):
+        why = f"H.265 cannot go over {scheme}://"
+    return Route(
+        name="transcode", profile=source, codec="h264", cap_kbps=cap_kbps,
+        reason=f"{why} under {cap_kbps} kbit/s: transcoding {_describe(source)} to "
+        f"H.264 {transcode_height}p{transcode_fps}",
+    )
