@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.config_cmd",
     "agent.commands.run_cmd",
     "agent.commands.diagnose_cmd",
+    "agent.commands.discover_cmd",
 )
 
 

@@ -185,8 +185,10 @@ def repair_service_url(url: str | None, device_xaddr: str) -> str | None:
     except ValueError:
         return None
     host = parts.hostname or ""
-    if host in ("", "0.0.0.0", "localhost") or host.startswith("127."):  # noqa: S104 - compared, not bound
-        device_host = urlsplit(device_xaddr).hostname or host
+    device_host = urlsplit(device_xaddr).hostname or host
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    device_loopback = device_host in ("localhost", "::1") or device_host.startswith("127.")
+    if host in ("", "0.0.0.0") or (loopback and not device_loopback):  # noqa: S104 - compared
         netloc = device_host if port is None else f"{device_host}:{port}"
         clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return clean

@@ -1,0 +1,197 @@
+"""Getting one picture from a camera: an HTTP snapshot or a single RTSP frame.
+
+Both have a hard overall timeout (a camera that trickles bytes cannot hold a worker) and a
+size bound, and neither lets a password reach a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+
+from agent.errors import (
+    CameraAuthFailed,
+    CameraTimeout,
+    CameraUnreachable,
+    FrameUnavailable,
+    ProcessTimeout,
+    SnapshotTooLarge,
+)
+from agent.scrub import scrub, strip_userinfo
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MAX_SNAPSHOT_BYTES = 8 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(strip_userinfo(url))
+    return f"{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def fetch_snapshot(
+    url: str,
+    username: str | None,
+    password: str | None,
+    timeout_s: float = 5.0,
+    max_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
+) -> bytes:
+    """The body of a camera's snapshot URL (usually a JPEG).
+
+    Answers a Digest or Basic challenge (whichever the camera asks for). ``timeout_s`` bounds
+    the whole fetch, not just each socket read. Raises CameraUnreachable, CameraTimeout,
+    CameraAuthFailed, SnapshotTooLarge or FrameUnavailable.
+    """
+    import requests
+    from requests.auth import HTTPBasicAuth, HTTPDigestAuth
+
+    deadline = time.monotonic() + timeout_s
+    clean_url = strip_userinfo(url)
+    where = _where(url)
+    with requests.Session() as session:
+        session.trust_env = False
+        response = _get(session, clean_url, None, deadline, where)
+        if response.status_code == 401 and username is not None and password is not None:
+            challenge = response.headers.get("WWW-Authenticate", "").lower()
+            response.close()
+            auth: Any = (
+                HTTPDigestAuth(username, password) if "digest" in challenge
+                else HTTPBasicAuth(username, password)
+            )
+            response = _get(session, clean_url, auth, deadline, where)
+        with response:
+            if response.status_code in (401, 403):
+                raise CameraAuthFailed(f"snapshot at {where} rejected the username or "
+                                       f"password (HTTP {response.status_code})")
+            if response.status_code != 200:
+                raise FrameUnavailable(f"snapshot at {where} answered HTTP "
+                                       f"{response.status_code}")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise SnapshotTooLarge(f"snapshot at {where} is {int(declared)} bytes, "
+                                       f"over the {max_bytes} byte limit")
+            return _read_bounded(response, deadline, max_bytes, where, timeout_s)
+
+
+def _get(session: Any, url: str, auth: Any, deadline: float, where: str) -> Any:
+    import requests
+
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise CameraTimeout(f"snapshot at {where} did not arrive in time")
+    try:
+        return session.get(url, auth=auth, stream=True, timeout=(remaining, remaining),
+                           allow_redirects=False)
+    except requests.exceptions.ConnectTimeout:
+        raise CameraUnreachable(f"snapshot at {where}: no connection in time") from None
+    except requests.exceptions.Timeout:
+        raise CameraTimeout(f"snapshot at {where} did not arrive in time") from None
+    except requests.exceptions.RequestException as error:
+        raise CameraUnreachable(
+            f"snapshot at {where} cannot be reached ({scrub(type(error).__name__)})"
+        ) from None
+
+
+def _read_bounded(response: Any, deadline: float, max_bytes: int, where: str,
+                  timeout_s: float) -> bytes:
+    import requests
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SnapshotTooLarge(f"snapshot at {where} is over the {max_bytes} byte limit")
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise CameraTimeout(f"snapshot at {where} took longer than {timeout_s:g} s")
+    except requests.exceptions.RequestException:
+        raise CameraTimeout(f"snapshot at {where} stopped mid-transfer") from None
+    if not chunks:
+        raise FrameUnavailable(f"snapshot at {where} was empty")
+    return b"".join(chunks)
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    """``rtsp://host/...`` with ``user:pass@`` added (for ffmpeg argv only — never log it)."""
+    if not username:
+        return url
+    from urllib.parse import quote
+
+    parts = urlsplit(strip_userinfo(url))
+    userinfo = quote(username, safe="")
+    if password is not None:
+        userinfo += ":" + quote(password, safe="")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def rtsp_frame_argv(rtsp_url: str, timeout_s: float, ffmpeg: str = "ffmpeg") -> list[str]:
+    """ffmpeg arguments for one decoded frame as PNG on stdout (pure).
+
+    ``-timeout`` (µs) bounds each socket wait; the caller bounds the whole run. Only
+    keyframes are decoded (``-skip_frame nokey``) so the first frame out is a clean picture,
+    not a grey smear waiting for the next I-frame.
+    """
+    socket_timeout_us = max(1, int(timeout_s * 1_000_000))
+    return [
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+        "-rtsp_transport", "tcp", "-timeout", str(socket_timeout_us),
+        "-skip_frame", "nokey",
+        "-i", rtsp_url,
+        "-an", "-sn", "-dn",
+        "-frames:v", "1",
+        "-f", "image2pipe", "-vcodec", "png", "pipe:1",
+    ]
+
+
+def grab_rtsp_frame(
+    rtsp_url: str,
+    timeout_s: float = 10.0,
+    username: str | None = None,
+    password: str | None = None,
+    max_bytes: int = 32 * 1024 * 1024,
+    ffmpeg: str = "ffmpeg",
+) -> Any:
+    """One decoded frame (a BGR ``numpy.ndarray``, height x width x 3) from an RTSP URL.
+
+    Runs ffmpeg over RTSP/TCP with a socket timeout and a hard overall deadline (the whole
+    process group is killed past it). Raises CameraTimeout or FrameUnavailable; the
+    messages never contain the password.
+    """
+    import cv2
+    import numpy as np
+
+    from agent.subproc import run_bounded
+
+    url = with_credentials(rtsp_url, username, password) if username else rtsp_url
+    where = _where(rtsp_url)
+    argv = rtsp_frame_argv(url, max(1.0, timeout_s * 0.8), ffmpeg)
+    try:
+        returncode, stdout, stderr = run_bounded(argv, timeout_s, max_stdout_bytes=max_bytes)
+    except ProcessTimeout:
+        raise CameraTimeout(f"no frame from RTSP stream at {where} within {timeout_s:g} s"
+                            ) from None
+    except FileNotFoundError:
+        raise FrameUnavailable(f"{ffmpeg} is not installed") from None
+    if not stdout:
+        detail = scrub(stderr.strip().splitlines()[-1]) if stderr.strip() else f"exit {returncode}"
+        lowered = detail.lower()
+        if "401" in lowered or "unauthorized" in lowered:
+            raise CameraAuthFailed(f"RTSP stream at {where} rejected the username or password")
+        if "connection refused" in lowered or "no route" in lowered:
+            raise CameraUnreachable(f"RTSP stream at {where} cannot be reached ({detail})")
+        raise FrameUnavailable(f"no frame from RTSP stream at {where} ({detail})")
+    image = cv2.imdecode(np.frombuffer(stdout, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FrameUnavailable(f"RTSP stream at {where} gave an undecodable frame")
+    log.debug("rtsp_frame_grabbed", where=where, width=image.shape[1], height=image.shape[0])
+    return image

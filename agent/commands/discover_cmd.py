@@ -1,0 +1,184 @@
+"""``kitchen-agent discover``: find every ONVIF camera and show what it can do."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.cli_support import (
+    add_config_flag,
+    add_json_flag,
+    config_path,
+    emit,
+    progress,
+    table,
+)
+
+if TYPE_CHECKING:
+    from agent.capture.inventory import Camera
+    from agent.config import AgentConfig
+
+DEFAULT_TIMEOUT_S = 3.0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "discover",
+        help="find ONVIF cameras (WS-Discovery, unicast scan) and list their streams",
+        description="Find ONVIF cameras by WS-Discovery multicast (and unicast probes of "
+        "--scan ranges, and cameras.static from the config), log into each one and list "
+        "maker, model, MAC, clock skew and stream profiles. A camera that fails is listed "
+        "with its error (unreachable, timeout, auth_failed, clock_skew, not_onvif, "
+        "bad_response). Exit 0 when discovery ran, 69 when there is no usable network "
+        "interface. The config file is optional here.",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="S",
+        help="seconds to listen for answers; also bounds each camera request "
+        f"(default: cameras.discovery.timeout_s, or {DEFAULT_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
+        "--scan", action="append", default=[], metavar="CIDR",
+        help="also send unicast probes to every address of this range, e.g. "
+        "192.168.1.0/24 (for networks that block multicast; repeatable)",
+    )
+    parser.add_argument(
+        "--no-multicast", action="store_true", help="do not send multicast probes"
+    )
+    parser.add_argument(
+        "--username", default=None,
+        help="camera username (default: cameras.username from the config, else admin)",
+    )
+    parser.add_argument(
+        "--password-file", type=Path, default=None, metavar="F",
+        help="file holding the camera password (default: camera-password in the "
+        "credentials directory)",
+    )
+    add_config_flag(parser)
+    add_json_flag(parser)
+    parser.set_defaults(handler=run)
+
+
+def _load_optional_config(args: argparse.Namespace) -> AgentConfig | None:
+    """--config must load; the default path is used only when it exists (a laptop has none)."""
+    from agent.config import load_config
+
+    path = config_path(args)
+    if args.config is None and not path.exists():
+        return None
+    return load_config(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agent.capture.discovery import DiscoveryMessage, discover, static_message
+    from agent.capture.inventory import InventoryStore, RoundOptions, inventory_round
+    from agent.errors import UsageError
+    from agent.secrets import Credentials, credentials_dir, read_password_file
+
+    if args.timeout is not None and not 0 < args.timeout <= 120:
+        raise UsageError("--timeout must be between 0 and 120 seconds")
+    config = _load_optional_config(args)
+    cameras_config = config.cameras if config is not None else None
+    timeout_s = args.timeout or (
+        cameras_config.discovery.timeout_s if cameras_config else DEFAULT_TIMEOUT_S
+    )
+    username = args.username or (cameras_config.username if cameras_config else "admin")
+    per_camera_username = {
+        c.id: c.username for c in (cameras_config.enrolled if cameras_config else []) if c.username
+    }
+    if args.password_file is not None:
+        shared = read_password_file(args.password_file)
+
+        def credentials(camera_id: str | None) -> tuple[str, str | None]:
+            return per_camera_username.get(camera_id or "", username), shared
+    else:
+        store = Credentials(credentials_dir(config.paths.credentials_dir if config else None))
+
+        def credentials(camera_id: str | None) -> tuple[str, str | None]:
+            return per_camera_username.get(camera_id or "", username), store.camera_password(
+                camera_id
+            )
+
+    multicast = not args.no_multicast and (
+        cameras_config.discovery.multicast if cameras_config else True
+    )
+    scan = list(args.scan) + (list(cameras_config.discovery.scan) if cameras_config else [])
+    static = [static_message(s) for s in (cameras_config.static if cameras_config else [])]
+    known = list(InventoryStore(config.paths.state_dir).load().values()) if config else []
+
+    show = progress
+    if multicast or scan:
+        what = " and ".join(
+            part for part in (("multicast" if multicast else ""),
+                              (f"scan of {', '.join(scan)}" if scan else "")) if part
+        )
+        show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
+        found: list[DiscoveryMessage] = []
+
+        def on_found(message: DiscoveryMessage) -> None:
+            found.append(message)
+            show(f"found {message.primary_xaddr} ({len(found)} so far)")
+
+        result = discover(timeout_s, multicast=multicast, scan=scan, progress=show,
+                          on_found=on_found)
+        messages = result.messages()
+    else:
+        messages = []
+    messages += static
+    total = len({m.primary_xaddr for m in messages})
+    done = 0
+
+    def on_camera(xaddr: str, _facts: Any) -> None:
+        nonlocal done
+        done += 1
+        show(f"inventoried {done}/{total}: {xaddr}")
+
+    if total:
+        show(f"logging into {total} camera(s) ...")
+    options = RoundOptions(timeout_s=max(3.0, 2 * timeout_s),
+                           request_timeout_s=min(4.0, max(1.0, timeout_s)))
+    cameras = inventory_round(messages, credentials, known, options=options,
+                              on_camera=on_camera)
+    from agent.capture.inventory import discover_json, sort_cameras
+
+    payload = discover_json(cameras)
+    emit(args, payload, render_table(sort_cameras(cameras)))
+    return 0
+
+
+def _streams(camera: Camera) -> str:
+    parts = []
+    for profile in camera.profiles:
+        size = f"{profile.width}x{profile.height}" if profile.width else "?"
+        fps = f"@{profile.fps:g}" if profile.fps else ""
+        rate = f" {profile.bitrate_kbps}k" if profile.bitrate_kbps else ""
+        parts.append(f"{size}{fps} {profile.encoding or '?'}{rate}")
+    return ", ".join(parts) or "-"
+
+
+def render_table(cameras: list[Camera]) -> str:
+    if not cameras:
+        return ("No cameras found. Check that the box is on the camera network; if the "
+                "network blocks multicast, try --scan 192.168.1.0/24 (your camera range).")
+    rows = []
+    for camera in cameras:
+        status = "OK" if camera.error is None else (
+            f"{camera.error['code']}: {camera.error['message']}"
+        )
+        skew = "" if camera.clock_skew_s is None else f"{camera.clock_skew_s:+.0f}s"
+        maker = " ".join(x for x in (camera.manufacturer, camera.model) if x) or "-"
+        rows.append((camera.id, camera.address, maker, camera.firmware or "-",
+                     camera.mac or "-", skew, _streams(camera), status))
+    text = table(("id", "address", "camera", "firmware", "mac", "clock", "streams", "status"),
+                 rows)
+    failed = sum(1 for c in cameras if c.error is not None)
+    summary = f"\n\n{len(cameras)} camera(s)" + (f", {failed} with problems" if failed else "")
+    uris = []
+    for camera in cameras:
+        for profile in camera.profiles:
+            if profile.rtsp_uri:
+                uris.append(f"  {camera.id} {profile.token}: {profile.rtsp_uri}")
+    if uris:
+        summary += "\n\nstreams:\n" + "\n".join(uris)
+    return text + summary
