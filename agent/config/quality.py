@@ -1,13 +1,143 @@
-"""``quality:`` — video quality diagnosis (视频质量诊断) settings."""
+"""``quality:`` — video quality diagnosis (视频质量诊断) settings.
+
+Every check compares one metric with a threshold; the direction (whether a metric above
+or below its threshold is bad) is fixed by the check and said in each description. The
+defaults were tuned on the evaluation set of ``benchmarks/quality_accuracy.py``.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from agent.config.base import Section
+
+Severity = Literal["warn", "fail"]
+
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class CheckRule(Section):
+    enabled: bool = Field(default=True, description="Run this check.")
+    threshold: float = Field(description="Threshold on the check's metric without a reference.")
+    vs_reference: float | None = Field(
+        default=None,
+        description="Threshold used instead when the camera has a reference frame (the "
+        "metric is then relative to the reference); null: same as threshold.",
+    )
+    severity: Severity = Field(
+        default="warn", description="warn: picture usable but degraded; fail: not usable."
+    )
+
+
+def _rule(threshold: float, severity: Severity, vs_reference: float | None = None) -> CheckRule:
+    return CheckRule(threshold=threshold, severity=severity, vs_reference=vs_reference)
+
+
+class ChecksConfig(Section):
+    no_signal: CheckRule = Field(
+        default_factory=lambda: _rule(0.93, "fail"),
+        description="Signal lost (black, blue or 'no signal' card): fraction of the frame "
+        "within a few grey levels of its commonest level; at or above threshold is bad.",
+    )
+    frozen: CheckRule = Field(
+        default_factory=lambda: _rule(0.001, "fail"),
+        description="Frozen picture: fraction of pixels that changed between consecutive "
+        "samples; below threshold (identical decoded frames) is bad.",
+    )
+    too_dark: CheckRule = Field(
+        default_factory=lambda: _rule(40.0, "fail"),
+        description="Too dark: mean brightness 0..255; below threshold is bad.",
+    )
+    too_bright: CheckRule = Field(
+        default_factory=lambda: _rule(232.0, "fail"),
+        description="Too bright (over-exposed, glare): mean brightness 0..255; above "
+        "threshold is bad.",
+    )
+    blurred: CheckRule = Field(
+        default_factory=lambda: _rule(0.48, "warn", 0.17),
+        description="Blurred / out of focus: blur 0..1 (Crete-Roffet re-blur measure); above "
+        "threshold is bad. vs_reference: rise in blur over the reference.",
+    )
+    low_contrast: CheckRule = Field(
+        default_factory=lambda: _rule(0.33, "warn", 0.5),
+        description="Low contrast (steam, grease, fog, protective film): contrast 0..1 "
+        "((p95-p5)/(p95+p5) of brightness); below threshold is bad. vs_reference: "
+        "contrast as a fraction of the reference's.",
+    )
+    color_cast: CheckRule = Field(
+        default_factory=lambda: _rule(3.0, "warn", 0.4),
+        description="Colour cast: cast factor K = mean chroma / chroma spread (Lab); above "
+        "threshold is bad. vs_reference: shift of white balance from the reference's "
+        "(log of the largest ratio between colour channel gains, in linear light). "
+        "Greyscale (infrared night) frames never have a cast.",
+    )
+    noisy: CheckRule = Field(
+        default_factory=lambda: _rule(6.5, "warn", 1.2),
+        description="Noise / snow: estimated noise sigma in grey levels at analysis size; "
+        "above threshold is bad. vs_reference: rise over the reference's sigma.",
+    )
+    occluded: CheckRule = Field(
+        default_factory=lambda: _rule(0.5, "fail", 0.2),
+        description="Occluded / tampered: fraction of the view blocked. Without a reference "
+        "only featureless areas joined to the frame edge count; with one, areas whose "
+        "detail or brightness no longer match the reference. Above threshold is bad.",
+    )
+    scene_changed: CheckRule = Field(
+        default_factory=lambda: _rule(0.25, "fail"),
+        description="Camera moved or turned away (needs a reference): fraction of the "
+        "enrolled view no longer in the picture (1 when the view cannot be matched at "
+        "all); above threshold is bad.",
+    )
 
 
 class QualityConfig(Section):
     interval_s: int = Field(
         default=60, ge=5, le=3600, description="Seconds between quality checks of a camera."
     )
+    analysis_width: int = Field(
+        default=320,
+        ge=160,
+        le=1280,
+        description="Frames are decoded at reduced size and judged at this width in pixels.",
+    )
+    frame_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="Hard timeout for taking one frame."
+    )
+    raise_after: int = Field(
+        default=3, ge=1, le=100, description="Raise an alarm after this many bad samples in a row."
+    )
+    clear_after: int = Field(
+        default=2, ge=1, le=100, description="Clear an alarm after this many good samples in a row."
+    )
+    business_hours: list[str] = Field(
+        default_factory=list,
+        description='Local opening hours, e.g. ["06:00-14:00", "16:00-22:30"] (a range may '
+        "pass midnight: 22:00-02:00). Outside them no new alarm is raised (a closed kitchen "
+        "at night is not an alarm). Empty: always open.",
+    )
+    roi_min_visible: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="A KCP's region of interest counts as in view when at least this "
+        "fraction of it is still visible and unblocked.",
+    )
+    checks: ChecksConfig = Field(
+        default_factory=ChecksConfig, description="Threshold and severity of every check."
+    )
+
+    @field_validator("business_hours")
+    @classmethod
+    def _valid_hours(cls, value: list[str]) -> list[str]:
+        for item in value:
+            match = _HOURS_RE.match(item)
+            if match is None:
+                raise ValueError(f"{item!r} is not HH:MM-HH:MM")
+            if match.group(3) == "24" and match.group(4) != "00":
+                raise ValueError(f"{item!r}: 24:MM is only valid as 24:00")
+            if item[:5] == item[6:]:
+                raise ValueError(f"{item!r} is an empty range")
+        return value

@@ -1,0 +1,263 @@
+"""Is each key control point still in view, and how much of the store is covered?
+
+Two pure parts:
+- View matching: ORB features of the enrolled reference frame are matched to the current
+  frame and a homography (RANSAC) maps the reference onto it. It tells how much of the
+  enrolled view is still in the picture (``scene_changed``) and where each KCP's ROI
+  polygon now is, so the visible fraction of the ROI can be measured.
+- Store coverage: a declared KCP is covered when at least one assigned camera is online,
+  has no fail-level issue and shows enough of the ROI; coverage = covered / declared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+Points = npt.NDArray[np.float32]
+Matrix = npt.NDArray[np.float64]
+
+# Below this many reference keypoints a view is too featureless to match (a bare wall):
+# the matching verdict is then "unknown", never "moved".
+MIN_REFERENCE_FEATURES = 25
+MIN_INLIERS = 10
+_RATIO_TEST = 0.8
+_RANSAC_PX = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class ViewFeatures:
+    """ORB keypoints (x, y in analysis pixels) and descriptors of one frame."""
+
+    points: Points
+    descriptors: Image
+    size: tuple[int, int]  # (width, height) of the frame they were found on
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class ViewMatch:
+    """How the reference view maps onto the current frame."""
+
+    homography: Matrix | None  # reference pixels -> frame pixels; None: no match
+    inliers: int
+    matches: int
+    view_kept: float | None  # fraction of the frame the enrolled view still fills
+
+    @property
+    def matched(self) -> bool:
+        return self.homography is not None
+
+
+_orb: Any = None
+
+
+def _detector() -> Any:
+    global _orb  # noqa: PLW0603 - one detector per process; creation costs more than use
+    if _orb is None:
+        _orb = cv2.ORB.create(nfeatures=400, scaleFactor=1.3, nlevels=4, edgeThreshold=15,
+                              patchSize=15, fastThreshold=12)
+    return _orb
+
+
+def features(grey: Image) -> ViewFeatures:
+    keypoints, descriptors = _detector().detectAndCompute(grey, None)
+    height, width = grey.shape[:2]
+    if descriptors is None or not keypoints:
+        return ViewFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
+                            (width, height))
+    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    return ViewFeatures(points, np.asarray(descriptors, dtype=np.uint8), (width, height))
+
+
+def _plausible(homography: Matrix, size: tuple[int, int]) -> bool:
+    """Reject degenerate fits (mirrored, collapsed or exploded views)."""
+    affine = homography[:2, :2] / homography[2, 2]
+    det = float(np.linalg.det(affine))
+    if not 0.25 < det < 4.0:
+        return False
+    width, height = size
+    corners = _corners(size)
+    warped = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), homography).reshape(-1, 2)
+    if not np.all(np.isfinite(warped)):
+        return False
+    limit = 4.0 * max(width, height)
+    return bool(np.all(np.abs(warped) < limit)) and cv2.isContourConvex(
+        warped.astype(np.float32)
+    )
+
+
+def _corners(size: tuple[int, int]) -> Points:
+    width, height = size
+    return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+
+
+def polygon_area(points: Points) -> float:
+    return float(abs(cv2.contourArea(points.astype(np.float32))))
+
+
+def _clipped_area(polygon: Points, size: tuple[int, int]) -> float:
+    """Area of a convex polygon inside the frame rectangle."""
+    area, _ = cv2.intersectConvexConvex(polygon.astype(np.float32), _corners(size))
+    return float(area)
+
+
+def match_view(reference: ViewFeatures, frame: ViewFeatures) -> ViewMatch | None:
+    """Match the reference view onto a frame; None when the reference is too featureless
+    to say anything."""
+    if len(reference) < MIN_REFERENCE_FEATURES:
+        return None
+    if len(frame) < 2:
+        return ViewMatch(None, 0, 0, 0.0)
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(reference.descriptors, frame.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO_TEST * p[1].distance]
+    if len(good) < MIN_INLIERS:
+        return ViewMatch(None, 0, len(good), 0.0)
+    src = reference.points[[m.queryIdx for m in good]].reshape(-1, 1, 2)
+    dst = frame.points[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+    # Frames judged against a reference are scaled to the reference's size first.
+    found, mask = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX)
+    homography = None if found is None else np.asarray(found, np.float64)
+    inliers = int(np.asarray(mask).sum()) if mask is not None else 0
+    # Repetitive structure (tiles, shelving, window rows) lets RANSAC lock onto a shifted
+    # copy of the pattern; when the unmoved view explains the matches about as well, the
+    # camera has not moved.
+    still = np.linalg.norm((dst - src).reshape(-1, 2), axis=1) < _RANSAC_PX
+    if int(still.sum()) >= MIN_INLIERS and int(still.sum()) >= 0.5 * inliers:
+        homography, inliers = np.eye(3), int(still.sum())
+    if homography is None or inliers < MIN_INLIERS or not _plausible(homography, reference.size):
+        return ViewMatch(None, inliers, len(good), 0.0)
+    warped = np.asarray(
+        cv2.perspectiveTransform(_corners(reference.size).reshape(-1, 1, 2), homography),
+        np.float32,
+    ).reshape(-1, 2)
+    kept = _clipped_area(warped, frame.size) / float(frame.size[0] * frame.size[1])
+    return ViewMatch(homography, inliers, len(good), min(1.0, kept))
+
+
+def roi_visible_fraction(
+    roi: Sequence[tuple[float, float]],
+    match: ViewMatch | None,
+    size: tuple[int, int],
+    blocked: npt.NDArray[np.bool_] | None = None,
+) -> float | None:
+    """Fraction of a KCP's ROI (fractions of the reference frame) still visible and not
+    blocked in the current frame. ``blocked`` is the occlusion block grid of the frame.
+
+    None when there is no usable match information (featureless reference).
+    """
+    width, height = size
+    polygon = np.array([[x * width, y * height] for x, y in roi], dtype=np.float32)
+    if match is None:
+        return None
+    if match.homography is None:
+        return 0.0
+    warped = np.asarray(
+        cv2.perspectiveTransform(polygon.reshape(-1, 1, 2), match.homography), np.float32
+    ).reshape(-1, 2)
+    total = polygon_area(warped)
+    if total <= 0.0:
+        return 0.0
+    hull = np.asarray(cv2.convexHull(warped), np.float32).reshape(-1, 2)
+    inside = _clipped_area(hull, size) / max(polygon_area(hull), 1e-6)
+    if blocked is None or not blocked.any():
+        return float(min(1.0, inside))
+    rows, cols = blocked.shape
+    mask = np.zeros((rows, cols), np.uint8)
+    scaled = warped * np.array([cols / width, rows / height], dtype=np.float32)
+    cv2.fillPoly(mask, [np.round(scaled * 16).astype(np.int32)], 1, shift=4)
+    roi_blocks = mask.astype(bool)
+    if not roi_blocks.any():
+        return float(min(1.0, inside))
+    unblocked = 1.0 - float(blocked[roi_blocks].mean())
+    return float(min(1.0, inside * unblocked))
+
+
+# --- store coverage ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """What coverage needs to know of one camera right now."""
+
+    camera_id: str
+    online: bool
+    failing: bool  # has a fail-level quality issue
+    roi_visible: Mapping[str, float | None] = field(default_factory=dict)  # kcp -> fraction
+
+
+@dataclass(frozen=True)
+class KcpCoverage:
+    kcp: str
+    covered: bool
+    cameras: tuple[str, ...]  # cameras that cover it now
+    assigned: tuple[str, ...]  # cameras assigned to it
+    reason: str | None  # why not covered: no_camera | offline | failing | out_of_view
+
+
+def store_coverage(
+    declared: Iterable[str],
+    assignments: Mapping[str, Iterable[str]],
+    views: Mapping[str, CameraView],
+    min_visible: float,
+) -> dict[str, Any]:
+    """Coverage of the store's declared KCPs.
+
+    ``assignments`` maps camera id -> KCP codes it is assigned; ``views`` the current
+    state per camera. An ROI fraction of None (no ROI, or a featureless reference) counts
+    as in view. Returns ``{"ratio", "covered", "declared", "kcps": {kcp: {...}}}``.
+    """
+    declared_list = list(dict.fromkeys(declared))
+    per_kcp: dict[str, KcpCoverage] = {}
+    for kcp in declared_list:
+        assigned = tuple(sorted(cam for cam, kcps in assignments.items() if kcp in set(kcps)))
+        covering: list[str] = []
+        reasons: list[str] = []
+        for camera_id in assigned:
+            view = views.get(camera_id)
+            if view is None or not view.online:
+                reasons.append("offline")
+            elif view.failing:
+                reasons.append("failing")
+            else:
+                visible = view.roi_visible.get(kcp)
+                if visible is not None and visible < min_visible:
+                    reasons.append("out_of_view")
+                else:
+                    covering.append(camera_id)
+        reason = None
+        if not assigned:
+            reason = "no_camera"
+        elif not covering:
+            # The most telling reason: a camera that is up but looking elsewhere says more
+            # than one that is offline.
+            for candidate in ("out_of_view", "failing", "offline"):
+                if candidate in reasons:
+                    reason = candidate
+                    break
+        per_kcp[kcp] = KcpCoverage(kcp, bool(covering), tuple(covering), assigned, reason)
+    covered = sum(1 for item in per_kcp.values() if item.covered)
+    ratio = covered / len(declared_list) if declared_list else 1.0
+    return {
+        "ratio": round(ratio, 4),
+        "covered": covered,
+        "declared": len(declared_list),
+        "kcps": {
+            kcp: {
+                "covered": item.covered,
+                "cameras": list(item.cameras),
+                "assigned": list(item.assigned),
+                "reason": item.reason,
+            }
+            for kcp, item in per_kcp.items()
+        },
+    }

@@ -1,0 +1,91 @@
+"""Decode camera frames no larger than the analysis needs.
+
+libjpeg can decode at 1/2, 1/4 or 1/8 scale by skipping most of the inverse DCT, so a
+1920x1080 snapshot judged at 320 px is decoded at 480x270 and only then resized.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.errors import FrameUnavailable
+
+Image = npt.NDArray[np.uint8]
+
+_REDUCED_COLOR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
+                  4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's SOF marker without decoding it; None if not a JPEG."""
+    if len(data) < 4 or data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        # SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if pos + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+            return (width, height) if width and height else None
+        pos += 2 + length
+    return None
+
+
+def reduction_factor(source_width: int, target_width: int) -> int:
+    """The largest of 1, 2, 4, 8 that still decodes at least ``target_width`` wide."""
+    factor = 1
+    for candidate in (2, 4, 8):
+        if source_width // candidate >= target_width:
+            factor = candidate
+    return factor
+
+
+def decode_for_analysis(data: bytes, target_width: int) -> Image:
+    """Decode image bytes (JPEG at reduced scale when possible) to BGR at least
+    ``target_width`` wide (or the source width if smaller). Raises FrameUnavailable."""
+    size = jpeg_size(data)
+    factor = reduction_factor(size[0], target_width) if size is not None else 1
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, _REDUCED_COLOR[factor]) if buffer.size else None
+    if image is None:
+        raise FrameUnavailable("frame could not be decoded as an image")
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def resize_to_width(image: Image, width: int) -> Image:
+    """Shrink (area averaging) to ``width`` keeping the aspect ratio; never enlarges."""
+    height, current = image.shape[:2]
+    if current <= width:
+        return image
+    new_height = max(1, round(height * width / current))
+    return np.asarray(
+        cv2.resize(image, (width, new_height), interpolation=cv2.INTER_AREA), dtype=np.uint8
+    )
+
+
+def read_image_file(path: str | Path, target_width: int) -> Image:
+    """Read an image file for analysis; raises FrameUnavailable when unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise FrameUnavailable(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        return decode_for_analysis(data, target_width)
+    except FrameUnavailable:
+        raise FrameUnavailable(f"{path}: not a readable image") from None

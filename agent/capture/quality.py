@@ -1,0 +1,435 @@
+"""Video quality diagnosis (视频质量诊断): pure checks on decoded frames.
+
+A frame is first shrunk to the analysis width (320 px by default) as grey, plus an
+80 px colour thumbnail; every metric is measured there, so the cost does not depend on
+the camera's resolution and what is judged is what a viewer of a small live picture sees.
+What each metric catches, and what it cannot:
+
+- ``no_signal``: share of pixels within +-4 grey levels of the commonest level. Catches
+  black/blue/grey screens and "no signal" cards with a little text; not colour bars.
+- ``frozen``: share of pixels that changed by more than one level between samples. A
+  live camera re-encodes sensor noise, so even a still scene changes; a stuck encoder or
+  a cached snapshot repeats itself exactly. A stuck sensor with a ticking OSD clock
+  changes a few hundred pixels and is missed at the default threshold.
+- ``too_dark`` / ``too_bright``: mean brightness.
+- ``blurred``: Crete-Roffet re-blur measure (blurring a sharp picture changes it much,
+  blurring a blurred one changes it little), 0 sharp .. 1 flat. Scene-dependent without a
+  reference: a close-up on a smooth surface reads as soft; against the camera's reference
+  the rise in blur is judged.
+- ``low_contrast``: (p95-p5)/(p95+p5) of brightness: haze, steam, grease and film add a
+  veil of light, which lowers it while darkness alone does not. A scene that is itself
+  pale and flat (a steel counter filling the view) reads as low contrast without a
+  reference; with one, the loss relative to the reference is judged.
+- ``color_cast``: equivalent-circle cast factor K = D/M in Lab (D mean chroma distance
+  from neutral, M chroma spread; Xu et al.), the method used by Chinese VQD products.
+  Greyscale (IR night) frames have D ~ 0 and never fire. With a reference the shift of
+  mean chroma away from the reference's is judged.
+- ``noisy``: Immerkaer's noise sigma (median of a Laplacian-difference filter, robust
+  to edges). Fine texture (gravel, foliage) reads as noise without a reference.
+- ``occluded``: without a reference, the largest featureless region joined to the frame
+  edge (so smooth steel or sky filling half the view can fire: the threshold is high);
+  with one, blocks that lost most of the detail they had, or changed brightness and
+  went flat, after compensating global exposure and global blur.
+- ``scene_changed``: ORB + RANSAC homography of the reference onto the frame; share of
+  the frame the enrolled view no longer fills (1 when it cannot be matched).
+
+When the picture is gone (``no_signal``) nothing else is reported; a frame that is too
+dark or too bright is not also called low contrast; a frame that moved is not also
+called occluded (the block comparison is meaningless then).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.capture.coverage import ViewFeatures, ViewMatch, features, match_view
+from agent.capture.decode import resize_to_width
+from agent.config.quality import CheckRule, QualityConfig
+
+Image = npt.NDArray[np.uint8]
+Mask = npt.NDArray[np.bool_]
+
+CHECK_CODES: tuple[str, ...] = (
+    "no_signal", "frozen", "too_dark", "too_bright", "blurred", "low_contrast",
+    "color_cast", "noisy", "occluded", "scene_changed",
+)
+# Checks where a metric below the threshold is bad; for the rest, above is bad.
+_LOWER_IS_BAD = frozenset({"frozen", "too_dark", "low_contrast"})
+
+THUMB_WIDTH = 80
+BLOCK_PX = 16  # occlusion grid cell at the analysis width
+_MIN_CAST_CHROMA = 6.0  # Lab units: below this a frame is neutral whatever K says
+_GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
+_FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
+_DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: str
+    severity: str  # warn | fail
+    value: float
+    threshold: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "severity": self.severity,
+                "value": round(self.value, 4), "threshold": self.threshold}
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """A frame ready for analysis: grey at the analysis width and a colour thumbnail."""
+
+    grey: Image
+    thumb: Image
+    source_size: tuple[int, int]  # (width, height) as received
+
+    @property
+    def size(self) -> tuple[int, int]:
+        height, width = self.grey.shape[:2]
+        return (width, height)
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """A camera's enrolled view: its frame, metrics and features."""
+
+    frame: Frame
+    metrics: dict[str, float]
+    view: ViewFeatures
+    blocks: _BlockStats
+
+
+@dataclass(frozen=True, eq=False)
+class _BlockStats:
+    mean: npt.NDArray[np.float32]
+    gradient: npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, eq=False)
+class FrameReport:
+    metrics: dict[str, float | None]
+    issues: list[Issue]
+    match: ViewMatch | None = None
+    blocked: Mask | None = None  # occlusion grid (rows x cols), True where blocked
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.issues)
+
+
+def verdict(issues: Sequence[Issue]) -> str:
+    if any(issue.severity == "fail" for issue in issues):
+        return "fail"
+    return "warn" if issues else "ok"
+
+
+# --- preparation -------------------------------------------------------------------------
+
+
+def prepare(image: Image, analysis_width: int = 320) -> Frame:
+    """Grey at ``analysis_width`` and a colour thumbnail from a BGR (or grey) image."""
+    if image.ndim == 2:
+        image = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    elif image.shape[2] == 4:
+        image = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
+    height, width = image.shape[:2]
+    small = resize_to_width(image, analysis_width)
+    grey = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    thumb = resize_to_width(small, THUMB_WIDTH)
+    return Frame(grey=grey, thumb=thumb, source_size=(width, height))
+
+
+def fit_to(frame: Frame, size: tuple[int, int]) -> Frame:
+    """The frame resampled to a reference's analysis size (frames and references from
+    different streams of one camera differ in size)."""
+    if frame.size == size:
+        return frame
+    grey = np.asarray(cv2.resize(frame.grey, size, interpolation=cv2.INTER_AREA), np.uint8)
+    return Frame(grey=grey, thumb=frame.thumb, source_size=frame.source_size)
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+
+def _histogram_metrics(grey: Image) -> dict[str, float]:
+    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
+    total = float(grey.size)
+    levels = np.arange(256, dtype=np.float64)
+    cdf = np.cumsum(hist)
+    p5 = float(np.searchsorted(cdf, 0.05 * total))
+    p95 = float(np.searchsorted(cdf, 0.95 * total))
+    window = np.convolve(hist, np.ones(9), mode="same")
+    return {
+        "brightness": float((hist * levels).sum() / total),
+        "contrast": (p95 - p5) / max(p95 + p5, 1.0),
+        "uniformity": float(window.max() / total),
+    }
+
+
+def _blur(grey: Image) -> float:
+    """Crete-Roffet et al. 2007 'The blur effect' (as in scikit-image), 0 sharp .. 1."""
+    image = grey.astype(np.float32)
+    results = []
+    for axis, ksize in ((0, (1, 9)), (1, (9, 1))):
+        blurred = cv2.blur(image, ksize)
+        d_image = np.abs(np.diff(image, axis=axis))
+        d_blurred = np.abs(np.diff(blurred, axis=axis))
+        total = float(d_image.sum())
+        if total <= 0.0:
+            return 1.0
+        variation = float(np.maximum(d_image - d_blurred, 0.0).sum())
+        results.append((total - variation) / total)
+    return max(results)
+
+
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+
+
+def _noise(grey: Image) -> float:
+    """Immerkaer 1996 fast noise estimate, median form (robust to edges)."""
+    response = cv2.filter2D(grey, cv2.CV_16S, _NOISE_KERNEL)
+    magnitude = cv2.convertScaleAbs(response[1:-1, 1:-1])
+    hist = cv2.calcHist([magnitude], [0], None, [256], [0, 256]).ravel()
+    median = float(np.searchsorted(np.cumsum(hist), 0.5 * magnitude.size))
+    # |response| of Gaussian noise is half-normal with sigma 6*s; its median is 0.6745*6*s.
+    return median / (0.6745 * 6.0)
+
+
+_SRGB_TO_LINEAR = np.array(
+    [(v / 255 / 12.92) if v <= 10 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in range(256)],
+    dtype=np.float32,
+)
+
+
+def _chroma(thumb: Image) -> dict[str, float]:
+    linear = _SRGB_TO_LINEAR[thumb]
+    lin_b, lin_g, lin_r, _ = cv2.mean(linear)
+    lab = cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB)
+    mean, std = cv2.meanStdDev(lab)
+    a = float(mean[1][0]) - 128.0
+    b = float(mean[2][0]) - 128.0
+    spread = math.hypot(float(std[1][0]), float(std[2][0]))
+    distance = math.hypot(a, b)
+    abs_chroma = float(np.abs(lab[:, :, 1:].astype(np.int16) - 128).mean()) * 2.0
+    return {
+        "chroma_a": a,
+        "chroma_b": b,
+        "chroma": distance,
+        "cast": distance / max(spread, 1.0),
+        "colourfulness": abs_chroma,
+        "lin_b": float(lin_b),
+        "lin_g": float(lin_g),
+        "lin_r": float(lin_r),
+    }
+
+
+def _cast_shift(metrics: dict[str, float], reference: dict[str, float]) -> float:
+    """How far the white balance moved from the reference's: log of the largest ratio
+    between the channels' gains (linear light), so exposure changes cancel out."""
+    gains = [
+        math.log(max(metrics[channel], 1e-4) / max(reference[channel], 1e-4))
+        for channel in ("lin_b", "lin_g", "lin_r")
+    ]
+    return max(gains) - min(gains)
+
+
+def _block_stats(grey: Image) -> _BlockStats:
+    height, width = grey.shape[:2]
+    cols = max(1, width // BLOCK_PX)
+    rows = max(1, height // BLOCK_PX)
+    image = grey.astype(np.float32)
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = (np.abs(gx) + np.abs(gy)) * 0.125
+    mean = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+    gradient = cv2.resize(magnitude, (cols, rows), interpolation=cv2.INTER_AREA)
+    return _BlockStats(mean=np.asarray(mean, np.float32), gradient=np.asarray(gradient, np.float32))
+
+
+def _largest_edge_region(mask: Mask) -> float:
+    """Share of the grid taken by the largest True region that touches the frame edge."""
+    if not mask.any():
+        return 0.0
+    count, labels_raw, stats_raw, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=4
+    )
+    labels, stats = np.asarray(labels_raw), np.asarray(stats_raw)
+    edge = set(np.unique(np.concatenate(
+        [labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]]
+    )).tolist())
+    best = 0
+    for label in range(1, count):
+        if label in edge:
+            best = max(best, int(stats[label, cv2.CC_STAT_AREA]))
+    return best / float(mask.size)
+
+
+def _largest_region(mask: Mask) -> float:
+    if not mask.any():
+        return 0.0
+    count, _, stats_raw, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=4
+    )
+    stats = np.asarray(stats_raw)
+    return int(stats[1:count, cv2.CC_STAT_AREA].max()) / float(mask.size)
+
+
+def measure(frame: Frame) -> tuple[dict[str, float], _BlockStats]:
+    """Metrics that need no reference."""
+    metrics = _histogram_metrics(frame.grey)
+    metrics["blur"] = _blur(frame.grey)
+    metrics["noise"] = _noise(frame.grey)
+    metrics.update(_chroma(frame.thumb))
+    blocks = _block_stats(frame.grey)
+    metrics["blank_edge"] = _largest_edge_region(blocks.gradient < _FLAT_GRADIENT)
+    return metrics, blocks
+
+
+def make_reference(frame: Frame) -> Reference:
+    metrics, blocks = measure(frame)
+    return Reference(frame=frame, metrics=metrics, view=features(frame.grey), blocks=blocks)
+
+
+def _blocked_vs_reference(blocks: _BlockStats, reference: _BlockStats) -> Mask:
+    """Blocks that lost the detail they had, or changed brightness and went flat."""
+    ref_mean = float(reference.mean.mean())
+    cur_mean = float(blocks.mean.mean())
+    gain = min(4.0, max(0.25, ref_mean / max(cur_mean, 1.0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
+    detailed = reference.gradient >= _DETAIL_GRADIENT
+    # A blurred or hazy frame loses detail everywhere; compare with the frame's own
+    # best-kept detail so only local loss counts.
+    kept = float(np.percentile(ratio[detailed], 90)) if detailed.sum() >= 4 else 1.0
+    kept = min(1.0, max(kept, 0.05))
+    lost_detail = detailed & (ratio < 0.35 * kept)
+    flat_now = blocks.gradient * gain < _FLAT_GRADIENT * 1.5
+    changed = np.abs(blocks.mean * gain - reference.mean) > 40.0
+    return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
+
+
+def analyse(
+    frame: Frame, settings: QualityConfig | None = None, reference: Reference | None = None
+) -> FrameReport:
+    """Judge one frame (against the camera's reference when there is one)."""
+    config = settings if settings is not None else QualityConfig()
+    metrics_plain, blocks = measure(frame)
+    metrics: dict[str, float | None] = dict(metrics_plain)
+    match: ViewMatch | None = None
+    blocked: Mask | None = None
+    if reference is not None:
+        fitted = fit_to(frame, reference.frame.size)
+        if fitted is not frame:
+            blocks = _block_stats(fitted.grey)
+        ref = reference.metrics
+        metrics["blur_rise"] = metrics_plain["blur"] - ref["blur"]
+        metrics["contrast_kept"] = metrics_plain["contrast"] / max(ref["contrast"], 1e-3)
+        metrics["noise_rise"] = metrics_plain["noise"] - ref["noise"]
+        greyscale = metrics_plain["colourfulness"] < _GREYSCALE_CHROMA
+        metrics["cast_shift"] = 0.0 if greyscale else _cast_shift(metrics_plain, ref)
+        config_scene = config.checks.scene_changed
+        if config_scene.enabled or config.checks.occluded.enabled:
+            match = match_view(reference.view, features(fitted.grey))
+        metrics["view_lost"] = None if match is None else 1.0 - (match.view_kept or 0.0)
+        metrics["inliers"] = None if match is None else float(match.inliers)
+        blocked = _blocked_vs_reference(blocks, reference.blocks)
+        metrics["occlusion"] = _largest_region(blocked)
+    issues = judge(metrics, config, has_reference=reference is not None)
+    return FrameReport(metrics=metrics, issues=issues, match=match, blocked=blocked)
+
+
+def _rule_threshold(rule: CheckRule, relative: bool) -> float:
+    if relative and rule.vs_reference is not None:
+        return rule.vs_reference
+    return rule.threshold
+
+
+def _breaches(code: str, value: float, threshold: float) -> bool:
+    return value < threshold if code in _LOWER_IS_BAD else value > threshold
+
+
+def judge(
+    metrics: dict[str, float | None], settings: QualityConfig, has_reference: bool
+) -> list[Issue]:
+    """Turn metrics into issues (pure: metrics and settings in, issues out)."""
+    checks = settings.checks
+    found: dict[str, Issue] = {}
+
+    def consider(code: str, metric: str, relative: bool = False) -> None:
+        rule: CheckRule = getattr(checks, code)
+        value = metrics.get(metric)
+        if not rule.enabled or value is None:
+            return
+        threshold = _rule_threshold(rule, relative)
+        if value >= threshold if code == "no_signal" else _breaches(code, value, threshold):
+            found[code] = Issue(code, rule.severity, float(value), threshold)
+
+    consider("no_signal", "uniformity")
+    if "no_signal" in found:
+        return list(found.values())
+    consider("too_dark", "brightness")
+    consider("too_bright", "brightness")
+    if has_reference:
+        consider("blurred", "blur_rise", relative=True)
+        consider("noisy", "noise_rise", relative=True)
+        consider("low_contrast", "contrast_kept", relative=True)
+        consider("color_cast", "cast_shift", relative=True)
+        consider("scene_changed", "view_lost")
+        consider("occluded", "occlusion", relative=True)
+        if "scene_changed" in found and "occluded" in found:
+            # Unmatched view that is mostly blocked: it is covered, not turned away.
+            inliers = metrics.get("inliers") or 0.0
+            if inliers == 0.0 and (metrics.get("blank_edge") or 0.0) >= 0.5:
+                del found["scene_changed"]
+            else:
+                del found["occluded"]
+    else:
+        consider("blurred", "blur")
+        consider("noisy", "noise")
+        consider("low_contrast", "contrast")
+        consider("occluded", "blank_edge")
+        chroma = metrics.get("chroma") or 0.0
+        if chroma >= _MIN_CAST_CHROMA:
+            consider("color_cast", "cast")
+    if "too_dark" in found or "too_bright" in found:
+        found.pop("low_contrast", None)
+    return [found[code] for code in CHECK_CODES if code in found]
+
+
+# --- sequences ---------------------------------------------------------------------------
+
+
+def change_fraction(previous: Frame, current: Frame) -> float:
+    """Share of pixels that changed by more than one grey level between two samples."""
+    if previous.grey.shape != current.grey.shape:
+        return 1.0
+    diff = cv2.absdiff(previous.grey, current.grey)
+    return cv2.countNonZero(cv2.threshold(diff, 1, 255, cv2.THRESH_BINARY)[1]) / float(diff.size)
+
+
+def check_sequence(frames: Sequence[Frame], settings: QualityConfig | None = None) -> list[Issue]:
+    """Issues of consecutive samples of one camera: ``frozen`` when no pair changed."""
+    config = settings if settings is not None else QualityConfig()
+    rule = config.checks.frozen
+    if not rule.enabled or len(frames) < 2:
+        return []
+    changes = [change_fraction(a, b) for a, b in itertools.pairwise(frames)]
+    most = max(changes)
+    if most < rule.threshold:
+        return [Issue("frozen", rule.severity, most, rule.threshold)]
+    return []
+
+
+def is_frozen_pair(previous: Frame, current: Frame, settings: QualityConfig) -> Issue | None:
+    """The ``frozen`` issue for one pair of samples (the daemon's per-sample form)."""
+    return next(iter(check_sequence([previous, current], settings)), None)
