@@ -560,8 +560,10 @@ def discover(
     deadline = time.monotonic() + timeout_s
     scan_targets = [host for cidr in scan for host in scan_hosts(cidr)]
     if multicast:
-        result.interfaces = usable_interfaces(
-            system_interfaces() if interfaces is None else interfaces
+        # Interfaces given explicitly (tests, a loopback-only namespace) may include lo.
+        result.interfaces = (
+            usable_interfaces(system_interfaces()) if interfaces is None
+            else usable_interfaces(interfaces, include_loopback=True)
         )
         if not result.interfaces:
             raise NoNetworkError(
