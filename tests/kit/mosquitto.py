@@ -24,6 +24,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 LOOPBACK = "127.0.0.1"
 
@@ -166,6 +168,7 @@ class BrokerOptions:
     users: dict[str, str] | None = None  # username -> password; None: anonymous allowed
     acl: str | None = None  # acl_file contents (needs users, or use_identity_as_username)
     tls: TlsSetup | None = None
+    persistence: bool = False  # keep sessions across restarts (saved on clean stop)
     extra: list[str] = field(default_factory=list)
 
 
@@ -193,7 +196,8 @@ class Mosquitto:
             # As root mosquitto would switch to the `mosquitto` user, who cannot read our tmp dir.
             "user root" if os.geteuid() == 0 else "",
             f"listener {self.port} {LOOPBACK}",
-            "persistence false",
+            "persistence true" if self.options.persistence else "persistence false",
+            f"persistence_location {self.workdir}/",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
@@ -324,17 +328,20 @@ class Subscriber:
         password: str | None = None,
         tls_ca: Path | None = None,
         client_cert: tuple[Path, Path] | None = None,
+        persistent: bool = False,
     ) -> None:
         self.broker = broker
         self.topics = list(topics)
         self.messages: list[Received] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
+        self.persistent = persistent  # survive broker restarts: session kept, QoS 1 queued
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"test-sub-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
+        self.client.reconnect_delay_set(0.1, 0.5)
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls_ca is not None:
@@ -367,7 +374,13 @@ class Subscriber:
             self._cond.notify_all()
 
     def start(self, timeout_s: float = 10.0) -> Subscriber:
-        self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        properties = None
+        if self.persistent:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+        self.client.connect(
+            self.broker.host, self.broker.port, keepalive=30, properties=properties
+        )
         self.client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.stop()

@@ -1,0 +1,383 @@
+"""The reporter against a real mosquitto: birth, heartbeats, events, commands, budgets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.config import AgentConfig
+from agent.state import AgentState, CameraStatus, QualityStatus, StreamStatus
+from agent.supervisor import RestartPolicy, Supervisor
+from agent.uplink.messages import SystemInfo
+from agent.uplink.reporter import Reporter, build_heartbeat, coverage_map
+from tests.kit.agent_runner import FakeHooks, config_dict, populate
+from tests.kit.mosquitto import Mosquitto, Subscriber, wait_until
+
+BASE = "kitchen/v1/xuhui/store-1"
+
+
+# --- pure heartbeat ------------------------------------------------------------------------
+
+
+def _system() -> SystemInfo:
+    return SystemInfo(
+        uptime_s=123456.7,
+        load=[1.25, 0.75, 0.5],
+        mem_total_mb=3882.4,
+        mem_available_mb=2712.9,
+        disk_total_mb=29804.1,
+        disk_free_mb=21011.6,
+        temperature_c=61.3,
+    )
+
+
+def test_heartbeat_for_8_cameras_is_at_most_4kb_in_the_worst_case() -> None:
+    """Longest ids, every issue raised, every number present."""
+    ids = [f"{'x' * 60}-{n:02d}" for n in range(8)]
+    codes = [f"issue_code_{n:02d}_long" for n in range(12)]
+    beat = build_heartbeat(
+        session=123456,
+        seq=99999,
+        now=1.7e9,
+        started_at=1.6e9,
+        system=_system(),
+        broker_rtt_ms=123.4,
+        enrolled=ids,
+        cameras={
+            cid: CameraStatus(
+                cid,
+                online=False,
+                error={"code": "auth_failed", "message": "x" * 500},
+                clock_skew_s=-1234.56,
+            )
+            for cid in ids
+        },
+        quality={
+            cid: QualityStatus(verdict="fail", issues=tuple({"code": c} for c in codes))
+            for cid in ids
+        },
+        streams={
+            cid: StreamStatus(state="starting", bitrate_kbps=7999.9, fps=29.97) for cid in ids
+        },
+        declared_kcps=["cooking", "cold_room", "prep", "dishwashing", "packing", "storage"],
+        covered=dict.fromkeys(
+            ["cooking", "cold_room", "prep", "dishwashing", "packing", "storage"], False
+        ),
+        stage="equipment_installed",
+        outbox_pending=10000,
+        outbox_dropped=123456,
+    )
+    size = len(beat.model_dump_json().encode("utf-8"))
+    assert size <= 4096, size
+    assert all(len(c.issues) == 8 for c in beat.cameras)
+
+
+def test_heartbeat_lists_enrolled_cameras_first_and_unseen_ones_as_not_found() -> None:
+    beat = build_heartbeat(
+        session=2,
+        seq=1,
+        now=1000.0,
+        started_at=900.0,
+        system=_system(),
+        broker_rtt_ms=None,
+        enrolled=["b", "a"],
+        cameras={"a": CameraStatus("a", online=True), "z": CameraStatus("z", online=True)},
+        quality={},
+        streams={"a": StreamStatus(state="up", bitrate_kbps=480.44, fps=15.04)},
+        declared_kcps=["cooking", "prep"],
+        covered=coverage_map({"kcps": {"cooking": {"covered": True}}}, ["cooking", "prep"]),
+        stage="video_connected",
+        outbox_pending=0,
+        outbox_dropped=0,
+    )
+    assert [c.id for c in beat.cameras] == ["b", "a", "z"]
+    assert beat.cameras[0].error == "not_found" and not beat.cameras[0].online
+    assert beat.cameras[1].kbps == 480 and beat.cameras[1].fps == 15.0
+    assert beat.coverage.ratio == 0.5 and beat.coverage.kcps == {"cooking": True, "prep": False}
+    assert beat.uptime_s == 100.0
+
+
+def test_coverage_shapes() -> None:
+    assert coverage_map({}, ["cooking"]) is None
+    assert coverage_map({"cooking": True}, ["cooking", "prep"]) == {"cooking": True, "prep": False}
+    assert coverage_map({"cooking": {"covered": False}}, ["cooking"]) == {"cooking": False}
+
+
+# --- one reporter for the module, against the session broker --------------------------------
+
+
+class Harness:
+    def __init__(self, broker: Mosquitto, state_dir: Path, **broker_opts: Any) -> None:
+        self.config = AgentConfig.model_validate(
+            config_dict(broker.url, state_dir, cameras=3, **broker_opts)
+        )
+        self.state = AgentState()
+        populate(self.state, 3)
+        self.hooks = FakeHooks(jpeg_size=(1920, 1080))
+        self.reporter = Reporter(self.config, self.state, state_dir, None, hooks=self.hooks)
+        self.supervisor = Supervisor(RestartPolicy(backoff_initial_s=0.1), watchdog_s=30)
+
+    def start(self) -> Harness:
+        self.supervisor.start(self.reporter)
+        return self
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+
+
+@pytest.fixture(scope="module")
+def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reporter")
+
+
+@pytest.fixture(scope="module")
+def ops(mosquitto: Mosquitto) -> Iterator[Subscriber]:
+    with Subscriber(mosquitto, (f"{BASE}/#",)) as subscriber:
+        yield subscriber
+
+
+@pytest.fixture(scope="module")
+def harness(mosquitto: Mosquitto, ops: Subscriber, module_dir: Path) -> Iterator[Harness]:
+    running = Harness(mosquitto, module_dir).start()
+    ops.wait_json("birth", lambda b: True, 10)  # subscribed to cmd before birth is sent
+    yield running
+    running.stop()
+
+
+def send(broker: Mosquitto, body: Any) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        client.publish(f"{BASE}/cmd", raw, qos=1).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def results(
+    ops: Subscriber, command_id: str | None, count: int, timeout_s: float = 10
+) -> list[Any]:
+    def match(messages: list[Any]) -> list[Any] | None:
+        found = [
+            m.json()
+            for m in messages
+            if m.topic == f"{BASE}/cmd/result" and m.json()["command_id"] == command_id
+        ]
+        return found if len(found) >= count else None
+
+    return list(ops.wait_for(match, timeout_s))
+
+
+def future(seconds: float = 60) -> float:
+    return time.time() + seconds
+
+
+def test_birth_is_retained_and_describes_the_store(harness: Harness, mosquitto: Mosquitto) -> None:
+    with Subscriber(mosquitto, (f"{BASE}/birth",)) as late:
+        (message,) = late.wait_for(lambda msgs: msgs, 5)
+    birth = message.json()
+    assert message.retain
+    assert birth["store"]["name"] == "老王面馆 徐汇店" and birth["store"]["kcps"] == [
+        "cooking",
+        "cold_room",
+        "prep",
+    ]
+    assert [c["kcps"] for c in birth["cameras"]] == [["cooking"], ["cold_room"], ["prep"]]
+    assert birth["stage"] == "equipment_installed"  # cameras online, prep not covered
+    assert len(birth["config_hash"]) == 16 and birth["protocol"] == "5"
+
+
+def test_heartbeats_are_consecutive_and_complete(harness: Harness, ops: Subscriber) -> None:
+    beats = ops.wait_for(
+        lambda msgs: (
+            [m.json() for m in msgs if m.topic.endswith("/heartbeat")][:2]
+            if len([m for m in msgs if m.topic.endswith("/heartbeat")]) >= 2
+            else None
+        ),
+        12,
+    )
+    assert [b["seq"] for b in beats] == [1, 2]
+    assert beats[0]["session"] == beats[1]["session"]
+    second = beats[1]
+    assert second["broker_rtt_ms"] is not None and second["broker_rtt_ms"] < 1000
+    assert second["cameras"][0] == {
+        "id": "cam-00",
+        "online": True,
+        "error": None,
+        "fps": 15.0,
+        "stream": "up",
+        "kbps": 480.0,
+        "quality": "warn",
+        "issues": ["too_dark"],
+        "clock_skew_s": 0.4,
+    }
+    assert second["coverage"] == {
+        "ratio": 0.667,
+        "kcps": {"cooking": True, "cold_room": True, "prep": False},
+    }
+    assert second["system"]["mem_total_mb"] > 0 and second["outbox"]["pending"] == 0
+
+
+def test_events_are_delivered_with_ids_and_not_late(harness: Harness, ops: Subscriber) -> None:
+    emitted = harness.state.emit(
+        "camera_offline", camera_id="cam-01", error={"code": "timeout", "message": "no answer"}
+    )
+    event = ops.wait_json("event", lambda b: b["msg_id"] == emitted.msg_id, 5)
+    assert event["type"] == "camera_offline" and event["data"]["camera_id"] == "cam-01"
+    assert event["late"] is False and event["queued_s"] < 5
+    wait_until(lambda: harness.reporter.outbox.count() == 0, 5)  # removed on PUBACK
+
+
+def test_command_runs_once_and_repeats_are_answered_as_duplicates(
+    harness: Harness, ops: Subscriber, mosquitto: Mosquitto, module_dir: Path
+) -> None:
+    command = {"command_id": "rescan-1", "name": "rescan", "args": {}, "expires_at": future()}
+    send(mosquitto, command)
+    accepted, succeeded = results(ops, "rescan-1", 2)
+    assert (accepted["status"], succeeded["status"]) == ("accepted", "succeeded")
+    assert succeeded["result"]["found"] == 2
+    assert "secret" not in json.dumps(succeeded)  # password in a URL is scrubbed
+    send(mosquitto, command)
+    repeat = results(ops, "rescan-1", 3)[2]
+    assert repeat["duplicate"] is True and repeat["status"] == "succeeded"
+    assert harness.hooks.calls.count(("rescan", None)) == 1
+    stored = json.loads((module_dir / "commands-seen.json").read_text())
+    assert ["rescan-1", {"name": "rescan", "status": "succeeded", "error": None}] in stored["seen"]
+
+
+@pytest.mark.parametrize(
+    ("command_id", "body", "code"),
+    [
+        (
+            "old-1",
+            {"command_id": "old-1", "name": "rescan", "expires_at": time.time() - 1},
+            "command_expired",
+        ),
+        (
+            "what-1",
+            {"command_id": "what-1", "name": "selfdestruct", "expires_at": future()},
+            "command_unknown",
+        ),
+        (
+            "snap-bad",
+            {"command_id": "snap-bad", "name": "snapshot", "expires_at": future()},
+            "command_bad_args",
+        ),
+        ("noexp-1", {"command_id": "noexp-1", "name": "rescan"}, "command_malformed"),
+        (None, b"\xff\xfe not json", "command_malformed"),
+        (None, b"[1, 2]", "command_malformed"),
+        (None, b"x" * 70000, "command_malformed"),
+    ],
+)
+def test_bad_commands_are_rejected_and_never_run(
+    harness: Harness,
+    ops: Subscriber,
+    mosquitto: Mosquitto,
+    command_id: str | None,
+    body: Any,
+    code: str,
+) -> None:
+    before = len(harness.hooks.calls)
+    ops.clear()
+    send(mosquitto, body)
+    (result,) = results(ops, command_id, 1)
+    assert result["status"] == "rejected" and result["error"]["code"] == code
+    assert len(harness.hooks.calls) == before
+
+
+def test_failures_are_reported_and_the_reporter_survives_a_crashing_action(
+    harness: Harness, ops: Subscriber, mosquitto: Mosquitto
+) -> None:
+    send(mosquitto, {"command_id": "diag-1", "name": "diagnose", "expires_at": future()})
+    failed = results(ops, "diag-1", 2)[1]
+    assert failed["status"] == "failed" and failed["error"]["code"] == "agent_error"
+    send(
+        mosquitto,
+        {
+            "command_id": "rs-1",
+            "name": "restart_stream",
+            "args": {"camera_id": "broken"},
+            "expires_at": future(),
+        },
+    )
+    failed = results(ops, "rs-1", 2)[1]
+    assert failed["error"]["code"] == "stream_failed"
+    send(
+        mosquitto,
+        {
+            "command_id": "rs-2",
+            "name": "restart_stream",
+            "args": {"camera_id": "cam-00"},
+            "expires_at": future(),
+        },
+    )
+    assert results(ops, "rs-2", 2)[1]["status"] == "succeeded"
+
+
+def test_snapshot_is_a_bounded_jpeg(
+    harness: Harness, ops: Subscriber, mosquitto: Mosquitto
+) -> None:
+    send(
+        mosquitto,
+        {
+            "command_id": "snap-1",
+            "name": "snapshot",
+            "args": {"camera_id": "cam-00", "max_bytes": 60000},
+            "expires_at": future(),
+        },
+    )
+    result = results(ops, "snap-1", 2, timeout_s=20)[1]
+    assert result["status"] == "succeeded", result
+    jpeg = base64.b64decode(result["result"]["jpeg_base64"])
+    assert len(jpeg) == result["result"]["bytes"] <= 60000
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[1] == result["result"]["width"] < 1920
+
+
+def test_rebirth_republishes_birth(harness: Harness, ops: Subscriber, mosquitto: Mosquitto) -> None:
+    births = len(ops.on("birth"))
+    send(mosquitto, {"command_id": "rb-1", "name": "rebirth", "expires_at": future()})
+    assert results(ops, "rb-1", 2)[1]["status"] == "succeeded"
+    ops.wait_for(lambda msgs: len([m for m in msgs if m.topic.endswith("/birth")]) > births, 5)
+
+
+def test_seen_commands_survive_a_restart(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    mosquitto = broker_factory()  # its own broker: the module's agent uses the same client id
+    sub = subscriber_factory(mosquitto, (f"{BASE}/cmd/result", f"{BASE}/birth"))
+    first = Harness(mosquitto, tmp_path).start()
+    try:
+        # The agent subscribes to cmd before it publishes birth: birth seen = ready.
+        sub.wait_json("birth", lambda b: True, 10)
+        send(
+            mosquitto, {"command_id": "persist-1", "name": "reload_config", "expires_at": future()}
+        )
+        results(sub, "persist-1", 2)
+    finally:
+        first.stop()
+    sub.clear()
+    second = Harness(mosquitto, tmp_path).start()
+    try:
+        sub.wait_json("birth", lambda b: True, 10)
+        send(
+            mosquitto, {"command_id": "persist-1", "name": "reload_config", "expires_at": future()}
+        )
+        (repeat,) = results(sub, "persist-1", 1)
+        assert repeat["duplicate"] and second.hooks.calls == []
+    finally:
+        second.stop()
