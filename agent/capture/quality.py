@@ -34,7 +34,8 @@ What each metric catches, and what it cannot:
   the frame the enrolled view no longer fills (1 when it cannot be matched).
 
 When the picture is gone (``no_signal``) nothing else is reported; a frame that is too
-dark or too bright is not also called low contrast; a frame that moved is not also
+dark or too bright is not also called low contrast (nor, without a reference, occluded);
+a frame that moved is not also
 called occluded (the block comparison is meaningless then).
 """
 
@@ -402,7 +403,11 @@ def judge(
         if chroma >= _MIN_CAST_CHROMA:
             consider("color_cast", "cast")
     if "too_dark" in found or "too_bright" in found:
+        # Darkness or glare flattens the whole picture: that is the finding, not a veil
+        # or something held over the lens.
         found.pop("low_contrast", None)
+        if not has_reference:
+            found.pop("occluded", None)
     return [found[code] for code in CHECK_CODES if code in found]
 
 

@@ -118,6 +118,11 @@ class QualityConfig(Section):
         "pass midnight: 22:00-02:00). Outside them no new alarm is raised (a closed kitchen "
         "at night is not an alarm). Empty: always open.",
     )
+    always_alarm: list[str] = Field(
+        default_factory=lambda: ["no_signal", "frozen", "scene_changed"],
+        description="Checks that raise alarms even outside business hours (a camera "
+        "unplugged or turned away at night is still news; a dark closed kitchen is not).",
+    )
     roi_min_visible: float = Field(
         default=0.6,
         ge=0.0,
@@ -128,6 +133,15 @@ class QualityConfig(Section):
     checks: ChecksConfig = Field(
         default_factory=ChecksConfig, description="Threshold and severity of every check."
     )
+
+    @field_validator("always_alarm")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        known = set(ChecksConfig.model_fields)
+        for code in value:
+            if code not in known:
+                raise ValueError(f"{code!r} is not a check; known: {', '.join(sorted(known))}")
+        return value
 
     @field_validator("business_hours")
     @classmethod
