@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.run_cmd",
     "agent.commands.diagnose_cmd",
     "agent.commands.discover_cmd",
+    "agent.commands.check_frame_cmd",
 )
 
 
