@@ -659,27 +659,28 @@ def inventory_many(
         max_workers=max(1, min(concurrency, len(targets))), thread_name_prefix="onvif"
     )
     try:
-        futures = {
+        futures = [
             pool.submit(inventory_device, t.xaddr, t.username, t.password, timeout_s,
-                        request_timeout_s): t
+                        request_timeout_s)
             for t in targets
-        }
+        ]
+        index_of = {future: index for index, future in enumerate(futures)}
         # Queued cameras start late: the overall bound is one camera's timeout per wave.
         waves = -(-len(targets) // max(1, concurrency))
         overall = timeout_s * waves + 1.0
-        done_results: dict[InventoryTarget, DeviceFacts] = {}
+        results: list[DeviceFacts | None] = [None] * len(targets)
         try:
             for future in concurrent.futures.as_completed(futures, timeout=overall):
-                target = futures[future]
-                done_results[target] = future.result()
+                index = index_of[future]
+                results[index] = future.result()
                 if on_done is not None:
-                    on_done(target, done_results[target])
+                    on_done(targets[index], future.result())
         except concurrent.futures.TimeoutError:
             pass
-        for future, target in futures.items():
-            facts = done_results.get(target)
+        for index, target in enumerate(targets):
+            facts = results[index]
             if facts is None:
-                future.cancel()
+                futures[index].cancel()
                 facts = DeviceFacts(
                     xaddr=target.xaddr,
                     error=CameraTimeout(f"{_where(target.xaddr)} did not finish the "
@@ -744,7 +745,10 @@ def set_h264_cbr(
                 media_xaddr = _str(_get(session.call("device", "GetCapabilities",
                                                      Category="Media"), "Media", "XAddr"))
         session.media_xaddr = repair_service_url(media_xaddr, xaddr)
-        profile = session.call("media", "GetProfile", ProfileToken=profile_token)
+        profiles = session.call("media", "GetProfiles") or []
+        profile = next((p for p in profiles if _str(_get(p, "token")) == profile_token), None)
+        if profile is None:
+            raise CameraBadResponse(f"{session.where} has no profile {profile_token}")
         encoder_token = _str(_get(profile, "VideoEncoderConfiguration", "token"))
         if encoder_token is None:
             raise CameraBadResponse(f"{session.where}: profile {profile_token} has no "

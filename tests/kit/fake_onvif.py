@@ -165,6 +165,7 @@ class _Request:
     operation: str
     authenticated: bool
     created: str | None = None
+    refused: str | None = None  # why authentication failed (the camera does not say)
 
 
 @dataclass
@@ -233,7 +234,8 @@ class FakeCamera:
         self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
-        self._spawn(self._http.serve_forever, "http")
+        server = self._http
+        self._spawn(lambda: server.serve_forever(poll_interval=0.05), "http")
         if self.discovery:
             self._start_discovery()
         return self
@@ -415,8 +417,11 @@ class FakeCamera:
         with self._lock:
             self.requests.append(_Request(operation, authenticated, created))
         if operation != "GetSystemDateAndTime" and not authenticated:
+            with self._lock:
+                self.requests[-1].refused = reason
+            # Like real cameras, say nothing about *why* (clock, digest, password).
             return self.behaviour.auth_status, self._fault(
-                "s:Sender", "ter:NotAuthorized", f"Sender not Authorized ({reason})"
+                "s:Sender", "ter:NotAuthorized", "Sender not Authorized"
             )
         handler = getattr(self, f"_op_{operation}", None)
         if handler is None:
