@@ -1,0 +1,224 @@
+"""The daemon's discovery worker: keeps the camera inventory fresh and tells ops about it.
+
+- A full round (multicast + scan ranges + static cameras + a recheck of every known camera)
+  runs at start, every ``cameras.discovery.interval_s`` and when :meth:`request_rescan` is
+  called (the MQTT ``rescan`` command).
+- Between rounds it listens for WS-Discovery Hello/Bye: a camera that boots later is
+  inventoried at once, one that says Bye goes offline at once.
+- Every camera's status goes into :class:`agent.state.AgentState` (``CameraStatus.info`` is
+  the ``discover --json`` camera object, credentials stripped); ``camera_online`` and
+  ``camera_offline`` events are emitted on transitions; the inventory is persisted.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from agent.capture.discovery import (
+    AnnouncementListener,
+    DiscoveryMessage,
+    Interface,
+    discover,
+    static_message,
+)
+from agent.capture.inventory import (
+    Camera,
+    InventoryStore,
+    MergeResult,
+    RoundOptions,
+    inventory_round,
+    mark_bye,
+    merge,
+)
+from agent.errors import AgentError, NoNetworkError
+from agent.state import AgentState, CameraStatus
+
+if TYPE_CHECKING:
+    from agent.config.cameras import CamerasConfig
+    from agent.daemon import Runtime
+    from agent.secrets import Credentials
+    from agent.supervisor import WorkerContext
+
+log = structlog.get_logger(__name__)
+
+
+class DiscoveryWorker:
+    name = "discovery"
+
+    def __init__(
+        self,
+        cameras: CamerasConfig,
+        state: AgentState,
+        credentials: Credentials,
+        state_dir: Path,
+        interfaces: Sequence[Interface] | None = None,
+        listen: bool = True,
+        options: RoundOptions | None = None,
+    ) -> None:
+        self.cameras_config = cameras
+        self.state = state
+        self.credentials = credentials
+        self.store = InventoryStore(state_dir)
+        self.interfaces = interfaces
+        self.listen = listen and cameras.discovery.multicast
+        self.options = options or RoundOptions()
+        self._rescan = threading.Event()
+        self._announcements: queue.Queue[DiscoveryMessage] = queue.Queue(maxsize=256)
+        self._known: dict[str, Camera] = {}
+        self.rounds = 0  # completed full rounds (tests and diagnostics read it)
+        self._usernames = {c.id: c.username for c in cameras.enrolled if c.username}
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> DiscoveryWorker:
+        return cls(runtime.config.cameras, runtime.state, runtime.credentials,
+                   runtime.state_dir)
+
+    # --- public API -----------------------------------------------------------------------
+
+    def request_rescan(self) -> None:
+        """Run a full discovery round as soon as possible (thread-safe, never blocks)."""
+        self._rescan.set()
+
+    def inventory(self) -> dict[str, Camera]:
+        return dict(self._known)
+
+    # --- worker loop ----------------------------------------------------------------------
+
+    def run(self, ctx: WorkerContext) -> None:
+        self._known = self.store.load()
+        self._publish_all()
+        listener_stop = threading.Event()
+        listener_thread = self._start_listener(listener_stop)
+        try:
+            next_round = time.monotonic()
+            while not ctx.stopping.is_set():
+                if self._rescan.is_set() or time.monotonic() >= next_round:
+                    self._rescan.clear()
+                    self._full_round(ctx)
+                    next_round = time.monotonic() + self.cameras_config.discovery.interval_s
+                self._handle_announcements(ctx)
+                if ctx.wait(min(0.5, max(0.0, next_round - time.monotonic()))):
+                    break
+        finally:
+            listener_stop.set()
+            if listener_thread is not None:
+                listener_thread.join(2.0)
+
+    def _start_listener(self, stop: threading.Event) -> threading.Thread | None:
+        if not self.listen:
+            return None
+        listener = AnnouncementListener(self._enqueue, self.interfaces)
+        try:
+            listener.open()
+        except OSError as error:
+            log.warning("hello_listener_unavailable", error=str(error))
+            return None
+
+        def serve() -> None:
+            try:
+                listener.serve(stop)
+            finally:
+                listener.close()
+
+        thread = threading.Thread(target=serve, name="discovery-hello", daemon=True)
+        thread.start()
+        return thread
+
+    def _enqueue(self, message: DiscoveryMessage) -> None:
+        try:
+            self._announcements.put_nowait(message)
+        except queue.Full:
+            log.warning("hello_queue_full", dropped=message.primary_xaddr)
+
+    def _credentials(self, camera_id: str | None) -> tuple[str, str | None]:
+        username = self._usernames.get(camera_id or "", self.cameras_config.username)
+        try:
+            return username, self.credentials.camera_password(camera_id)
+        except AgentError as error:  # unreadable file: report per camera, do not crash
+            log.warning("camera_password_unreadable", reason=error.message)
+            return username, None
+
+    def _full_round(self, ctx: WorkerContext) -> None:
+        config = self.cameras_config
+        messages: list[DiscoveryMessage] = []
+        try:
+            result = discover(
+                config.discovery.timeout_s, multicast=config.discovery.multicast,
+                scan=config.discovery.scan, interfaces=self.interfaces,
+            )
+            messages = result.messages()
+        except NoNetworkError as error:
+            log.warning("discovery_no_network", reason=error.message)
+        except AgentError as error:
+            log.warning("discovery_failed", code=error.code, reason=error.message)
+        ctx.beat()
+        for entry in config.static:
+            try:
+                messages.append(static_message(entry))
+            except AgentError as error:
+                log.warning("static_camera_invalid", entry=entry, reason=error.message)
+        seen = inventory_round(
+            messages, self._credentials, list(self._known.values()), recheck_known=True,
+            options=self.options, on_camera=lambda *_: ctx.beat(),
+        )
+        self._apply(merge(self._known, seen, time.time(), complete=True))
+        self.rounds += 1
+        log.info("discovery_round_done", cameras=len(self._known),
+                 online=sum(1 for c in self._known.values() if c.online))
+
+    def _handle_announcements(self, ctx: WorkerContext) -> None:
+        hellos: list[DiscoveryMessage] = []
+        while True:
+            try:
+                message = self._announcements.get_nowait()
+            except queue.Empty:
+                break
+            if message.kind == "bye" and message.endpoint:
+                gone = mark_bye(self._known, message.endpoint)
+                if gone:
+                    self._apply(merge(self._known, gone, time.time(), complete=False))
+            elif message.kind == "hello":
+                hellos.append(message)
+        if hellos:
+            log.info("camera_hello", xaddrs=[m.primary_xaddr for m in hellos])
+            seen = inventory_round(hellos, self._credentials, list(self._known.values()),
+                                   options=self.options, on_camera=lambda *_: ctx.beat())
+            self._apply(merge(self._known, seen, time.time(), complete=False))
+
+    # --- output ---------------------------------------------------------------------------
+
+    def _apply(self, result: MergeResult) -> None:
+        self._known = result.cameras
+        self._publish_all()
+        for transition in result.transitions:
+            camera = transition.camera
+            event = "camera_online" if transition.online else "camera_offline"
+            self.state.emit(event, camera_id=camera.id, address=camera.address,
+                            error=camera.error)
+            log.info(event, camera_id=camera.id, address=camera.address,
+                     code=camera.error_code)
+        for camera_id in result.new_ids:
+            log.info("camera_discovered", camera_id=camera_id,
+                     address=result.cameras[camera_id].address)
+        try:
+            self.store.save(self._known)
+        except OSError as error:
+            log.warning("inventory_save_failed", path=str(self.store.path), error=str(error))
+
+    def _publish_all(self) -> None:
+        for camera in self._known.values():
+            self.state.set_camera(status_of(camera))
+
+
+def status_of(camera: Camera) -> CameraStatus:
+    return CameraStatus(
+        id=camera.id, address=camera.address, online=camera.online, error=camera.error,
+        clock_skew_s=camera.clock_skew_s, info=camera.to_discover_json(),
+    )

@@ -1,0 +1,106 @@
+"""The daemon's discovery worker on a namespaced LAN: rounds, Hello/Bye, events, state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.capture.discovery_worker import DiscoveryWorker
+from agent.capture.inventory import RoundOptions
+from agent.config.cameras import CamerasConfig, DiscoveryConfig
+from agent.secrets import Credentials
+from agent.state import AgentState, Event
+from agent.supervisor import WorkerContext
+from tests.kit.fake_onvif import DEFAULT_PASSWORD
+from tests.kit.netns import TestLan
+
+pytestmark = [pytest.mark.netns]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def camera_spec(host: str, persona: str = "generic") -> str:
+    return (f"persona={persona},host={host},port=8000,rtsp_main=rtsp://{host}:554/main,"
+            f"rtsp_sub=rtsp://{host}:554/sub")
+
+
+@pytest.mark.slow
+def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan,
+                                                        tmp_path: Path) -> None:
+    credentials_dir = tmp_path / "credentials"
+    credentials_dir.mkdir()
+    (credentials_dir / "camera-password").write_text(DEFAULT_PASSWORD)
+    state_dir = tmp_path / "state"
+    hosts = [test_lan.add_camera_address() for _ in range(3)]
+    first, _ = test_lan.start_cameras(test_lan.cams_ns, [camera_spec(hosts[0])])
+    second, _ = test_lan.start_cameras(test_lan.cams_ns, [camera_spec(hosts[1], "dahua")])
+
+    state = AgentState()
+    events: list[Event] = []
+    state.subscribe(events.append)
+    worker = DiscoveryWorker(
+        CamerasConfig(discovery=DiscoveryConfig(timeout_s=1.0)), state,
+        Credentials(credentials_dir), state_dir,
+        options=RoundOptions(timeout_s=3.0, request_timeout_s=1.5),
+    )
+    stopping = threading.Event()
+    ctx = WorkerContext("discovery", stopping, watchdog_s=30.0)
+    thread = test_lan.thread_in_namespace(test_lan.agent_ns, lambda: worker.run(ctx))
+
+    def online() -> set[str]:
+        return {c.address.split(":")[0] for c in state.cameras().values() if c.online}
+
+    def events_of(kind: str) -> list[str]:
+        return [e.data["address"].split(":")[0] for e in events if e.type == kind]
+
+    try:
+        wait_for(lambda: worker.rounds >= 1, what="the first round")
+        assert online() == {hosts[0], hosts[1]}
+        assert sorted(events_of("camera_online")) == sorted(hosts[:2])
+        status = next(c for c in state.cameras().values() if c.address.startswith(hosts[1]))
+        assert status.info["manufacturer"] == "Dahua"
+        assert status.info["profiles"][1]["rtsp_uri"] == f"rtsp://{hosts[1]}:554/sub"
+        saved = json.loads((state_dir / "inventory.json").read_text())
+        assert {c["id"] for c in saved["cameras"]} == set(state.cameras())
+        assert oct((state_dir / "inventory.json").stat().st_mode & 0o777) == "0o640"
+
+        # A camera that boots later announces itself with Hello: found without a round.
+        late, _ = test_lan.start_cameras(test_lan.cams_ns, [camera_spec(hosts[2], "hikvision")])
+        wait_for(lambda: hosts[2] in online(), what="the Hello of a late camera")
+        assert worker.rounds == 1
+
+        # It leaves politely (Bye): offline at once, with an event.
+        test_lan.stop(late)
+        wait_for(lambda: hosts[2] in events_of("camera_offline"), what="the Bye")
+        assert hosts[2] not in online()
+
+        # One dies without a word: the next (requested) round finds it gone.
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        worker.request_rescan()
+        wait_for(lambda: worker.rounds >= 2, what="the requested round")
+        assert hosts[0] in events_of("camera_offline")
+        gone = next(c for c in state.cameras().values() if c.address.startswith(hosts[0]))
+        assert gone.error is not None and gone.error["code"] == "unreachable"
+        assert gone.info["manufacturer"] == "Generic"  # what it told us before is kept
+        assert online() == {hosts[1]}
+    finally:
+        stopping.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert DEFAULT_PASSWORD not in (state_dir / "inventory.json").read_text()
+    del second
