@@ -15,12 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config import AgentConfig
-from agent.state import AgentState, CameraStatus, QualityStatus, StreamStatus
-from agent.supervisor import RestartPolicy, Supervisor
+from agent.state import CameraStatus, QualityStatus, StreamStatus
 from agent.uplink.messages import SystemInfo
-from agent.uplink.reporter import Reporter, build_heartbeat, coverage_map
-from tests.kit.agent_runner import FakeHooks, config_dict, populate
+from agent.uplink.reporter import build_heartbeat, coverage_map
+from tests.kit.agent_runner import Harness
 from tests.kit.mosquitto import Mosquitto, Subscriber, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
@@ -114,25 +112,6 @@ def test_coverage_shapes() -> None:
 
 
 # --- one reporter for the module, against the session broker --------------------------------
-
-
-class Harness:
-    def __init__(self, broker: Mosquitto, state_dir: Path, **broker_opts: Any) -> None:
-        self.config = AgentConfig.model_validate(
-            config_dict(broker.url, state_dir, cameras=3, **broker_opts)
-        )
-        self.state = AgentState()
-        populate(self.state, 3)
-        self.hooks = FakeHooks(jpeg_size=(1920, 1080))
-        self.reporter = Reporter(self.config, self.state, state_dir, None, hooks=self.hooks)
-        self.supervisor = Supervisor(RestartPolicy(backoff_initial_s=0.1), watchdog_s=30)
-
-    def start(self) -> Harness:
-        self.supervisor.start(self.reporter)
-        return self
-
-    def stop(self) -> None:
-        self.supervisor.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,15 @@ obeys stdin lines, so tests can kill -9 it (power cut) or SIGSTOP it (frozen box
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import signal
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +26,15 @@ from agent.errors import StreamError
 from agent.state import AgentState, CameraStatus, QualityStatus, StreamStatus
 from agent.supervisor import RestartPolicy, Supervisor
 from agent.uplink.reporter import Reporter
+from tests.kit.mosquitto import Mosquitto
 
 
 def config_dict(
-    broker_url: str, state_dir: Path, cameras: int = 2, **broker: Any
+    broker_url: str, state_dir: Path, cameras: int = 2, store_id: str = "store-1", **broker: Any
 ) -> dict[str, Any]:
     return {
         "store": {
-            "id": "store-1",
+            "id": store_id,
             "name": "老王面馆 徐汇店",
             "licence_number": "JY23101040012345",
             "district": "xuhui",
@@ -115,7 +121,121 @@ def populate(state: AgentState, cameras: int) -> None:
     state.set_coverage({"cooking": True, "cold_room": True, "prep": False})
 
 
+class Harness:
+    """A reporter run in this process under a real Supervisor."""
+
+    def __init__(
+        self,
+        broker: Mosquitto,
+        state_dir: Path,
+        password: str | None = None,
+        cameras: int = 3,
+        store_id: str = "store-1",
+        **broker_opts: Any,
+    ) -> None:
+        self.config = AgentConfig.model_validate(
+            config_dict(broker.url, state_dir, cameras=cameras, store_id=store_id, **broker_opts)
+        )
+        self.state = AgentState()
+        populate(self.state, cameras)
+        self.hooks = FakeHooks(jpeg_size=(1920, 1080))
+        self.reporter = Reporter(self.config, self.state, state_dir, password, hooks=self.hooks)
+        self.supervisor = Supervisor(RestartPolicy(backoff_initial_s=0.1), watchdog_s=30)
+
+    def start(self) -> Harness:
+        self.supervisor.start(self.reporter)
+        return self
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+
+
+class ChildAgent:
+    """The reporter in its own process (``python -m tests.kit.agent_runner``), for kill -9."""
+
+    def __init__(self, workdir: Path, config: dict[str, Any], password: str | None = None) -> None:
+        self.spec_path = workdir / f"spec-{time.monotonic_ns()}.json"
+        self.spec_path.write_text(json.dumps({"config": config, "password": password}))
+        self.log_path = self.spec_path.with_suffix(".log")
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout_s: float = 20) -> ChildAgent:
+        with self.log_path.open("ab") as log:
+            self.process = self._spawn(log)
+        self._expect("ready", timeout_s)
+        return self
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def _spawn(self, log: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.kit.agent_runner", str(self.spec_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+
+    def _expect(self, prefix: str, timeout_s: float) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
+        if not ready:
+            raise TimeoutError(f"agent child did not say {prefix!r}")
+        line = self.process.stdout.readline().strip()
+        if not line.startswith(prefix):
+            raise RuntimeError(f"agent child said {line!r}, expected {prefix!r}")
+        return line
+
+    def emit(self, event_type: str, **data: Any) -> str:
+        """Emit an AgentState event in the child; returns its msg_id."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(f"emit {event_type} {json.dumps(data)}\n")
+        self.process.stdin.flush()
+        return self._expect("emitted", 10).split()[1]
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, sig)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._close_pipes()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.signal(signal.SIGCONT)
+            with contextlib.suppress(BrokenPipeError, OSError):
+                assert self.process.stdin is not None
+                self.process.stdin.write("stop\n")
+                self.process.stdin.flush()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.process.wait(5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        assert self.process is not None
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
 def main(argv: list[str]) -> int:
+    import structlog
+
+    # stdout is the control channel: logs go to stderr (the test keeps them in a file).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     spec = json.loads(Path(argv[0]).read_text())
     config = AgentConfig.model_validate(spec["config"])
     state = AgentState()
