@@ -99,18 +99,25 @@ def _get(session: Any, url: str, auth: Any, deadline: float, where: str) -> Any:
 def _read_bounded(response: Any, deadline: float, max_bytes: int, where: str,
                   timeout_s: float) -> bytes:
     import requests
+    import urllib3
 
     chunks: list[bytes] = []
     size = 0
+    raw = response.raw
+    # read1 returns whatever has arrived (iter_content would block until a whole chunk is
+    # in), so a camera trickling one byte at a time still meets the overall deadline.
     try:
-        for chunk in response.iter_content(_CHUNK):
+        while True:
+            if time.monotonic() > deadline:
+                raise CameraTimeout(f"snapshot at {where} took longer than {timeout_s:g} s")
+            chunk = raw.read1(_CHUNK)
+            if not chunk:
+                break
             size += len(chunk)
             if size > max_bytes:
                 raise SnapshotTooLarge(f"snapshot at {where} is over the {max_bytes} byte limit")
             chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise CameraTimeout(f"snapshot at {where} took longer than {timeout_s:g} s")
-    except requests.exceptions.RequestException:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
         raise CameraTimeout(f"snapshot at {where} stopped mid-transfer") from None
     if not chunks:
         raise FrameUnavailable(f"snapshot at {where} was empty")
@@ -174,7 +181,9 @@ def grab_rtsp_frame(
 
     url = with_credentials(rtsp_url, username, password) if username else rtsp_url
     where = _where(rtsp_url)
-    argv = rtsp_frame_argv(url, max(1.0, timeout_s * 0.8), ffmpeg)
+    socket_timeout_s = max(1.0, timeout_s * 0.8)
+    argv = rtsp_frame_argv(url, socket_timeout_s, ffmpeg)
+    started = time.monotonic()
     try:
         returncode, stdout, stderr = run_bounded(argv, timeout_s, max_stdout_bytes=max_bytes)
     except ProcessTimeout:
@@ -189,6 +198,10 @@ def grab_rtsp_frame(
             raise CameraAuthFailed(f"RTSP stream at {where} rejected the username or password")
         if "connection refused" in lowered or "no route" in lowered:
             raise CameraUnreachable(f"RTSP stream at {where} cannot be reached ({detail})")
+        if time.monotonic() - started >= socket_timeout_s * 0.9:
+            # ffmpeg gave up on a server that accepted and then said nothing.
+            raise CameraTimeout(f"no frame from RTSP stream at {where} within "
+                                f"{socket_timeout_s:g} s ({detail})")
         raise FrameUnavailable(f"no frame from RTSP stream at {where} ({detail})")
     image = cv2.imdecode(np.frombuffer(stdout, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
