@@ -93,7 +93,15 @@ def _to_srgb(linear: np.ndarray) -> np.ndarray:
 
 
 def exposure(image: np.ndarray, stops: float) -> np.ndarray:
-    return _to_srgb(_to_linear(image) * (2.0 ** stops))
+    """Change exposure in linear light. Beyond one stop over, colour also bleeds towards
+    white and glare veils the blacks (crosstalk, bloom, flare), as on a real camera."""
+    linear = _to_linear(image)
+    if stops > 1:
+        luma = linear @ np.array([0.0722, 0.7152, 0.2126], np.float32)
+        bleed = min(0.8, 0.3 * (stops - 1))
+        # Veiling glare lifts even the blacks of an over-exposed picture.
+        linear = linear * (1.0 - bleed) + luma[..., None] * bleed + 0.002 * (stops - 1)
+    return _to_srgb(linear * (2.0 ** stops))
 
 
 def expose_to(image: np.ndarray, target_mean: float) -> np.ndarray:
@@ -129,7 +137,9 @@ def veil(image: np.ndarray, transmission: float, airlight: float, tint: np.ndarr
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator, grain_px: float) -> np.ndarray:
+def add_noise(
+    image: np.ndarray, sigma: float, rng: np.random.Generator, grain_px: float
+) -> np.ndarray:
     """Gaussian noise with grains of about ``grain_px`` source pixels (colour noise)."""
     height, width = image.shape[:2]
     gh, gw = max(2, round(height / grain_px)), max(2, round(width / grain_px))
@@ -139,7 +149,9 @@ def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator, grain_p
     return np.clip(image.astype(np.float32) + field, 0, 255).astype(np.uint8)
 
 
-def occlude(image: np.ndarray, fraction: float, rng: np.random.Generator, other: np.ndarray) -> np.ndarray:
+def occlude(
+    image: np.ndarray, fraction: float, rng: np.random.Generator, other: np.ndarray
+) -> np.ndarray:
     """Cover ``fraction`` of the view from an edge or a corner with something close to the
     lens: a dark hand/cloth, a sheet of paper or a defocused object."""
     height, width = image.shape[:2]
@@ -184,7 +196,9 @@ def occlude(image: np.ndarray, fraction: float, rng: np.random.Generator, other:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def view_crop(image: np.ndarray, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0) -> np.ndarray:
+def view_crop(
+    image: np.ndarray, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0
+) -> np.ndarray:
     """The 'camera view': a 60% window of the photo, shifted by dx/dy (fractions of the
     window) and rotated by ``angle`` degrees, as when a camera is knocked aside."""
     height, width = image.shape[:2]

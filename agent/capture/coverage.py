@@ -25,7 +25,7 @@ Matrix = npt.NDArray[np.float64]
 
 # Below this many reference keypoints a view is too featureless to match (a bare wall):
 # the matching verdict is then "unknown", never "moved".
-MIN_REFERENCE_FEATURES = 25
+MIN_REFERENCE_FEATURES = 20
 MIN_INLIERS = 10
 _RATIO_TEST = 0.8
 _RANSAC_PX = 3.0
@@ -63,7 +63,7 @@ _orb: Any = None
 def _detector() -> Any:
     global _orb  # noqa: PLW0603 - one detector per process; creation costs more than use
     if _orb is None:
-        _orb = cv2.ORB.create(nfeatures=400, scaleFactor=1.3, nlevels=4, edgeThreshold=15,
+        _orb = cv2.ORB.create(nfeatures=250, scaleFactor=1.3, nlevels=4, edgeThreshold=15,
                               patchSize=15, fastThreshold=12)
     return _orb
 

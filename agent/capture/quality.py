@@ -34,9 +34,10 @@ What each metric catches, and what it cannot:
   the frame the enrolled view no longer fills (1 when it cannot be matched).
 
 When the picture is gone (``no_signal``) nothing else is reported; a frame that is too
-dark or too bright is not also called low contrast (nor, without a reference, occluded);
-a frame that moved is not also
-called occluded (the block comparison is meaningless then).
+dark or too bright reports only that (darkness and glare flatten detail, colour and
+contrast and defeat matching); a frame that moved is not also called occluded (the block
+comparison is meaningless then), and an unmatched frame that is mostly blank is occluded
+rather than moved.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ _MIN_CAST_CHROMA = 6.0  # Lab units: below this a frame is neutral whatever K sa
 _GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
 _FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
 _DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
+_COVERED_BLANK = 0.5  # unmatched view: featureless edge region at least this large...
+_COVERED_OCCLUSION = 0.3  # ...and this much unlike the reference: covered, not moved
 
 
 @dataclass(frozen=True)
@@ -177,18 +180,28 @@ def _histogram_metrics(grey: Image) -> dict[str, float]:
     }
 
 
-def _blur(grey: Image) -> float:
-    """Crete-Roffet et al. 2007 'The blur effect' (as in scikit-image), 0 sharp .. 1."""
-    image = grey.astype(np.float32)
+def _differences(grey: Image) -> tuple[Image, Image]:
+    """|vertical| and |horizontal| neighbour differences (uint8), shared by blur and
+    the occlusion blocks."""
+    vertical = np.asarray(cv2.absdiff(grey[1:, :], grey[:-1, :]), np.uint8)
+    horizontal = np.asarray(cv2.absdiff(grey[:, 1:], grey[:, :-1]), np.uint8)
+    return vertical, horizontal
+
+
+def _blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
+    """Crete-Roffet et al. 2007 'The blur effect' (as in scikit-image), 0 sharp .. 1.
+
+    Computed in uint8 with saturating subtraction, which is the max(0, .) of the paper.
+    """
     results = []
-    for axis, ksize in ((0, (1, 9)), (1, (9, 1))):
-        blurred = cv2.blur(image, ksize)
-        d_image = np.abs(np.diff(image, axis=axis))
-        d_blurred = np.abs(np.diff(blurred, axis=axis))
-        total = float(d_image.sum())
+    for ksize, d_image, axis in (((1, 9), d_vertical, 0), ((9, 1), d_horizontal, 1)):
+        blurred = cv2.blur(grey, ksize)
+        d_blurred = (cv2.absdiff(blurred[1:, :], blurred[:-1, :]) if axis == 0
+                     else cv2.absdiff(blurred[:, 1:], blurred[:, :-1]))
+        total = float(cv2.sumElems(d_image)[0])
         if total <= 0.0:
             return 1.0
-        variation = float(np.maximum(d_image - d_blurred, 0.0).sum())
+        variation = float(cv2.sumElems(cv2.subtract(d_image, d_blurred))[0])
         results.append((total - variation) / total)
     return max(results)
 
@@ -244,17 +257,22 @@ def _cast_shift(metrics: dict[str, float], reference: dict[str, float]) -> float
     return max(gains) - min(gains)
 
 
-def _block_stats(grey: Image) -> _BlockStats:
+def _block_stats(grey: Image, d_vertical: Image, d_horizontal: Image) -> _BlockStats:
+    """Mean brightness and mean gradient (|dx| + |dy|) / 2 per BLOCK_PX cell (the
+    right and bottom remainders that do not fill a cell are left out)."""
     height, width = grey.shape[:2]
-    cols = max(1, width // BLOCK_PX)
-    rows = max(1, height // BLOCK_PX)
-    image = grey.astype(np.float32)
-    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3)
-    magnitude = (np.abs(gx) + np.abs(gy)) * 0.125
-    mean = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
-    gradient = cv2.resize(magnitude, (cols, rows), interpolation=cv2.INTER_AREA)
-    return _BlockStats(mean=np.asarray(mean, np.float32), gradient=np.asarray(gradient, np.float32))
+    cols = max(1, (width - 1) // BLOCK_PX)
+    rows = max(1, (height - 1) // BLOCK_PX)
+    h, w = rows * BLOCK_PX, cols * BLOCK_PX
+    gradient = cv2.add(d_vertical[:h, :w], d_horizontal[:h, :w], dtype=cv2.CV_32F)
+    # INTER_AREA over an exact multiple of the cell size is the mean of each cell.
+    block_gradient = cv2.resize(gradient, (cols, rows), interpolation=cv2.INTER_AREA) * 0.5
+    mean = cv2.resize(
+        np.ascontiguousarray(grey[:h, :w], dtype=np.float32), (cols, rows),
+        interpolation=cv2.INTER_AREA,
+    )
+    return _BlockStats(mean=np.asarray(mean, np.float32),
+                       gradient=np.asarray(block_gradient, np.float32))
 
 
 def _largest_edge_region(mask: Mask) -> float:
@@ -288,10 +306,11 @@ def _largest_region(mask: Mask) -> float:
 def measure(frame: Frame) -> tuple[dict[str, float], _BlockStats]:
     """Metrics that need no reference."""
     metrics = _histogram_metrics(frame.grey)
-    metrics["blur"] = _blur(frame.grey)
+    d_vertical, d_horizontal = _differences(frame.grey)
+    metrics["blur"] = _blur(frame.grey, d_vertical, d_horizontal)
     metrics["noise"] = _noise(frame.grey)
     metrics.update(_chroma(frame.thumb))
-    blocks = _block_stats(frame.grey)
+    blocks = _block_stats(frame.grey, d_vertical, d_horizontal)
     metrics["blank_edge"] = _largest_edge_region(blocks.gradient < _FLAT_GRADIENT)
     return metrics, blocks
 
@@ -331,11 +350,13 @@ def analyse(
     if reference is not None:
         fitted = fit_to(frame, reference.frame.size)
         if fitted is not frame:
-            blocks = _block_stats(fitted.grey)
+            blocks = _block_stats(fitted.grey, *_differences(fitted.grey))
         ref = reference.metrics
         metrics["blur_rise"] = metrics_plain["blur"] - ref["blur"]
         metrics["contrast_kept"] = metrics_plain["contrast"] / max(ref["contrast"], 1e-3)
-        metrics["noise_rise"] = metrics_plain["noise"] - ref["noise"]
+        # Texture read as noise scales with exposure; only noise beyond that counts.
+        gain = min(2.0, max(0.5, metrics_plain["brightness"] / max(ref["brightness"], 1.0)))
+        metrics["noise_rise"] = metrics_plain["noise"] - ref["noise"] * gain
         greyscale = metrics_plain["colourfulness"] < _GREYSCALE_CHROMA
         metrics["cast_shift"] = 0.0 if greyscale else _cast_shift(metrics_plain, ref)
         config_scene = config.checks.scene_changed
@@ -388,9 +409,12 @@ def judge(
         consider("scene_changed", "view_lost")
         consider("occluded", "occlusion", relative=True)
         if "scene_changed" in found and "occluded" in found:
-            # Unmatched view that is mostly blocked: it is covered, not turned away.
-            inliers = metrics.get("inliers") or 0.0
-            if inliers == 0.0 and (metrics.get("blank_edge") or 0.0) >= 0.5:
+            # A view that cannot be matched and is mostly featureless and unlike the
+            # reference is covered, not turned away; otherwise the block comparison is
+            # meaningless on a moved view.
+            unmatched = (metrics.get("view_lost") or 0.0) >= 1.0
+            if (unmatched and (metrics.get("blank_edge") or 0.0) >= _COVERED_BLANK
+                    and (metrics.get("occlusion") or 0.0) >= _COVERED_OCCLUSION):
                 del found["scene_changed"]
             else:
                 del found["occluded"]
@@ -403,11 +427,11 @@ def judge(
         if chroma >= _MIN_CAST_CHROMA:
             consider("color_cast", "cast")
     if "too_dark" in found or "too_bright" in found:
-        # Darkness or glare flattens the whole picture: that is the finding, not a veil
-        # or something held over the lens.
-        found.pop("low_contrast", None)
-        if not has_reference:
-            found.pop("occluded", None)
+        # Darkness or glare is the root cause: it flattens detail, colour and contrast
+        # everywhere and defeats view matching, so those findings would only be echoes.
+        for echo in ("low_contrast", "color_cast", "occluded", "scene_changed", "blurred",
+                     "noisy"):
+            found.pop(echo, None)
     return [found[code] for code in CHECK_CODES if code in found]
 
 

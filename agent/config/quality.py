@@ -48,7 +48,7 @@ class ChecksConfig(Section):
         "samples; below threshold (identical decoded frames) is bad.",
     )
     too_dark: CheckRule = Field(
-        default_factory=lambda: _rule(40.0, "fail"),
+        default_factory=lambda: _rule(35.0, "fail"),
         description="Too dark: mean brightness 0..255; below threshold is bad.",
     )
     too_bright: CheckRule = Field(
@@ -80,7 +80,7 @@ class ChecksConfig(Section):
         "above threshold is bad. vs_reference: rise over the reference's sigma.",
     )
     occluded: CheckRule = Field(
-        default_factory=lambda: _rule(0.5, "fail", 0.2),
+        default_factory=lambda: _rule(0.5, "fail", 0.15),
         description="Occluded / tampered: fraction of the view blocked. Without a reference "
         "only featureless areas joined to the frame edge count; with one, areas whose "
         "detail or brightness no longer match the reference. Above threshold is bad.",
