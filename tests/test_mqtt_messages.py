@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,20 @@ def test_timestamps_are_utc_milliseconds() -> None:
         online=True, session=1, ts=messages.from_epoch(1700000000.1234), reason="connected"
     )
     assert json.loads(state.model_dump_json())["ts"] == "2023-11-14T22:13:20.123Z"
+
+
+def _doc_examples() -> list[tuple[str, str]]:
+    text = (SCHEMA_DIR.parent / "mqtt.md").read_text(encoding="utf-8")
+    found = re.findall(r"<!-- example: ([a-z-]+) -->\n```json\n(.*?)\n```", text, re.DOTALL)
+    assert len(found) >= 7
+    return found
+
+
+@pytest.mark.parametrize(("name", "body"), _doc_examples())
+def test_documented_examples_match_the_models(name: str, body: str) -> None:
+    model = messages.SCHEMA_MODELS[name]
+    parsed = model.model_validate(json.loads(body))
+    # Every field the example shows is one the model knows (no invented fields in the docs).
+    assert set(json.loads(body)) <= set(model.model_fields), name
+    if name == "cmd-result" and parsed.result and "jpeg_base64" in parsed.result:  # type: ignore[attr-defined]
+        messages.SnapshotResult.model_validate(parsed.result)  # type: ignore[attr-defined]
