@@ -217,7 +217,7 @@ def test_parse_camera_clock_standard_and_hikvision_order() -> None:
     assert parse_camera_clock(STANDARD) == expected
     hikvision = FakeCamera(persona="hikvision", clock_offset_s=0)
     status, xml = hikvision._op_GetSystemDateAndTime(None, "")  # type: ignore[arg-type]
-    assert status == 200 and xml.index("<tt:Time>") < xml.index("<tt:Date>")
+    assert status == 200 and xml.index("<tt:Date>") < xml.index("<tt:Time>")
     parsed = parse_camera_clock(xml.encode())
     assert parsed is not None
     assert abs((parsed - dt.datetime.now(dt.UTC)).total_seconds()) < 2

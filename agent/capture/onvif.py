@@ -107,7 +107,7 @@ def _local(tag: object) -> str:
 def parse_camera_clock(xml: bytes) -> dt.datetime | None:
     """The camera's UTC time from a GetSystemDateAndTime response, tolerantly.
 
-    Uses UTCDateTime (any element order, any prefix — Hikvision sends Time before Date);
+    Uses UTCDateTime (any element order, any prefix — Hikvision sends Date before Time);
     falls back to LocalDateTime with the POSIX TZ string (``CST-8`` means UTC+8).
     """
     from lxml import etree

@@ -5,7 +5,8 @@ It behaves like the cameras installers meet in kitchens, switchable by persona:
 - ``generic``: a well-behaved ONVIF Profile S camera.
 - ``hikvision``: WS-UsernameToken *digest* only, ``Created`` must be Zulu (``...Z``, it
   rejects ``+00:00``), rejects clock skew over 5 s, answers auth failures with HTTP 401,
-  Hikvision's date format in GetSystemDateAndTime (Time before Date, ``CST-8:00:00``),
+  Hikvision's date format in GetSystemDateAndTime (Date before Time, against the schema's
+  order, and ``CST-8:00:00``),
   HTTP Digest on the snapshot URL.
 - ``dahua``: GetServices answers a Fault (clients must fall back to GetCapabilities).
 - ``zero_addr``: advertises ``http://0.0.0.0:PORT/...`` in XAddrs.
@@ -488,7 +489,8 @@ class FakeCamera:
                 f"<tt:Day>{moment.day}</tt:Day></tt:Date>")
         clock = (f"<tt:Time><tt:Hour>{moment.hour}</tt:Hour><tt:Minute>{moment.minute}"
                  f"</tt:Minute><tt:Second>{moment.second}</tt:Second></tt:Time>")
-        return clock + date if self.behaviour.hikvision_dates else date + clock
+        # The schema says Time then Date; Hikvision firmwares send Date first.
+        return date + clock if self.behaviour.hikvision_dates else clock + date
 
     def _op_GetSystemDateAndTime(self, _: ET.Element, __: str) -> tuple[int, str]:
         now = self.now()

@@ -1,0 +1,200 @@
+"""Benchmark: discovery + full inventory of 16 fake ONVIF cameras.
+
+    /tmp/probe-venv/bin/python benchmarks/discovery.py        (as root: runs in a netns)
+
+Runs itself inside a fresh network namespace (``unshare -n``) where loopback carries
+multicast, starts 16 fake cameras (vendor personas, one process of their own), then measures
+in the same run:
+
+- **agent**: WS-Discovery (multicast, 3 probe variants) + inventory with WSDLs parsed once per
+  process and 16 cameras at a time (what ``kitchen-agent discover`` does);
+- **baseline**: the same discovery, then the naive way — onvif-zeep's ``ONVIFCamera`` per
+  camera, sequentially (it parses the WSDLs again for every camera), GetDeviceInformation,
+  GetNetworkInterfaces, GetProfiles, GetStreamUri and GetSnapshotUri per profile.
+
+Prints wall time and CPU time of this process for both, the ratios, and a results block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+CAMERAS = 16
+PERSONAS = ["generic", "hikvision", "dahua", "skewed", "zero_addr", "port_twice",
+            "reuse_msgid", "malformed_probe_match"] * 2
+DISCOVERY_WINDOW_S = 1.5
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def setup_namespace() -> None:
+    for argv in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", "lo", "multicast", "on"],
+                 ["ip", "route", "add", "224.0.0.0/4", "dev", "lo"]):
+        subprocess.run(argv, check=True, capture_output=True)
+
+
+def start_cameras(password_file: Path) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "tests.kit.fake_onvif", "--password-file", str(password_file)]
+    for index, persona in enumerate(PERSONAS[:CAMERAS]):
+        host = f"127.0.0.{10 + index}"
+        argv += ["--camera", f"persona={persona},host={host},port=8000,"
+                 f"multicast_interface=127.0.0.1,rtsp_main=rtsp://{host}:554/main,"
+                 f"rtsp_sub=rtsp://{host}:554/sub"]
+    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True,
+                               start_new_session=True, stdin=subprocess.DEVNULL)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "all_ready" in line:
+            return process
+    raise SystemExit("fake cameras did not start")
+
+
+def discover_all() -> list:
+    from agent.capture.discovery import Interface, discover
+
+    result = discover(DISCOVERY_WINDOW_S, interfaces=[Interface("lo", "127.0.0.1", loopback=True)])
+    return result.messages()
+
+
+def run_agent(password: str) -> tuple[float, float, int, int]:
+    from agent.capture.inventory import RoundOptions, inventory_round
+
+    wall, cpu = time.perf_counter(), cpu_s()
+    messages = discover_all()
+    cameras = inventory_round(messages, lambda _id: ("admin", password),
+                              options=RoundOptions(concurrency=16))
+    ok = sum(1 for c in cameras if c.error is None and len(c.profiles) == 2)
+    return time.perf_counter() - wall, cpu_s() - cpu, len(messages), ok
+
+
+def run_baseline(password: str) -> tuple[float, float, int, int]:
+    import logging
+    from urllib.parse import urlsplit
+
+    from onvif import ONVIFCamera
+
+    logging.getLogger().setLevel(logging.WARNING)  # onvif's import calls basicConfig(INFO)
+    wall, cpu = time.perf_counter(), cpu_s()
+    messages = discover_all()
+    ok = 0
+    for message in messages:
+        url = urlsplit(message.primary_xaddr)
+        try:
+            camera = ONVIFCamera(url.hostname, url.port or 80, "admin", password,
+                                 adjust_time=True)
+            camera.devicemgmt.GetDeviceInformation()
+            camera.devicemgmt.GetNetworkInterfaces()
+            media = camera.create_media_service()
+            profiles = media.GetProfiles()
+            for profile in profiles:
+                media.GetStreamUri({"StreamSetup": {"Stream": "RTP-Unicast",
+                                                    "Transport": {"Protocol": "RTSP"}},
+                                    "ProfileToken": profile.token})
+                media.GetSnapshotUri({"ProfileToken": profile.token})
+            ok += 1
+        except Exception:  # the naive path fails on some vendors; that only makes it faster
+            pass
+    return time.perf_counter() - wall, cpu_s() - cpu, len(messages), ok
+
+
+def inside(args: argparse.Namespace) -> int:
+    from tests.kit.fake_onvif import DEFAULT_PASSWORD
+
+    setup_namespace()
+    password_file = Path(args.workdir) / "pw"
+    password_file.write_text(DEFAULT_PASSWORD)
+    cameras = start_cameras(password_file)
+    try:
+        # Warm imports so neither side pays for importing zeep/requests.
+        import requests  # noqa: F401
+        import zeep  # noqa: F401
+
+        if args.which == "agent":
+            result = run_agent(DEFAULT_PASSWORD)
+        else:
+            result = run_baseline(DEFAULT_PASSWORD)
+        print(json.dumps({"wall_s": result[0], "cpu_s": result[1], "found": result[2],
+                          "inventoried": result[3]}))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(cameras.pid, 15)
+        cameras.wait(10)
+    return 0
+
+
+def measure(which: str, workdir: Path) -> dict[str, float]:
+    argv = ["unshare", "-n", sys.executable, str(Path(__file__).resolve()), "--inside",
+            "--which", which, "--workdir", str(workdir)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300,
+                            check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{which} run failed:\n{result.stderr[-3000:]}")
+    data: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--which", default="agent", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", default="/tmp", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inside:
+        return inside(args)
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        raise SystemExit("run as root with unshare (util-linux): the benchmark needs a "
+                         "network namespace for multicast")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = measure("agent", Path(tmp))
+        baseline = measure("baseline", Path(tmp))
+    wall_ratio = baseline["wall_s"] / agent["wall_s"]
+    cpu_ratio = baseline["cpu_s"] / agent["cpu_s"]
+    inv_agent = agent["wall_s"] - DISCOVERY_WINDOW_S
+    inv_base = baseline["wall_s"] - DISCOVERY_WINDOW_S
+    print(f"agent:    found {agent['found']:.0f}, inventoried {agent['inventoried']:.0f}, "
+          f"wall {agent['wall_s']:.2f} s, cpu {agent['cpu_s']:.2f} s")
+    print(f"baseline: found {baseline['found']:.0f}, inventoried "
+          f"{baseline['inventoried']:.0f}, wall {baseline['wall_s']:.2f} s, "
+          f"cpu {baseline['cpu_s']:.2f} s")
+    print(f"wall: {wall_ratio:.1f}x faster; cpu: {cpu_ratio:.1f}x less; inventory phase "
+          f"(after the {DISCOVERY_WINDOW_S:g} s listening window): "
+          f"{inv_base / max(inv_agent, 1e-3):.1f}x faster")
+    goal_wall = agent["wall_s"] < 5.0
+    goal_ratio = wall_ratio >= 4.0
+    print()
+    print("Results block (README):")
+    print("```")
+    print(f"discovery + inventory of {CAMERAS} fake ONVIF cameras "
+          f"({DISCOVERY_WINDOW_S:g} s WS-Discovery window, 2 cores)")
+    print(f"  agent     wall {agent['wall_s']:5.2f} s  cpu {agent['cpu_s']:5.2f} s  "
+          f"({agent['inventoried']:.0f}/{CAMERAS} inventoried)")
+    print(f"  baseline  wall {baseline['wall_s']:5.2f} s  cpu {baseline['cpu_s']:5.2f} s  "
+          f"({baseline['inventoried']:.0f}/{CAMERAS}; onvif-zeep ONVIFCamera, sequential)")
+    print(f"  ratio     wall {wall_ratio:.1f}x  cpu {cpu_ratio:.1f}x  "
+          f"inventory phase {inv_base / max(inv_agent, 1e-3):.1f}x")
+    print(f"  goals     <5 s wall: {'met' if goal_wall else 'MISSED'}; "
+          f">=4x baseline: {'met' if goal_ratio else 'MISSED'}")
+    print("```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
