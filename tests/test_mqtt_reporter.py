@@ -360,3 +360,41 @@ def test_seen_commands_survive_a_restart(
         assert repeat["duplicate"] and second.hooks.calls == []
     finally:
         second.stop()
+
+
+def test_starts_without_a_broker_and_delivers_once_it_appears(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    broker = broker_factory(start=False)
+    box = Harness(broker, tmp_path).start()
+    try:
+        emitted = box.state.emit("agent_started", version="test")
+        wait_until(lambda: box.reporter.link is not None and box.reporter.link.last_error, 5)
+        assert box.supervisor.healthy() and box.reporter.outbox.count() == 1
+        broker.start()
+        ops = subscriber_factory(broker, (f"{BASE}/event",))
+        event = ops.wait_json("event", lambda b: b["msg_id"] == emitted.msg_id, 15)
+        assert event["type"] == "agent_started"
+    finally:
+        box.stop()
+
+
+def test_clean_stop_delivers_agent_stopping_before_saying_stopped(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    broker = broker_factory()
+    ops = subscriber_factory(broker, (f"{BASE}/event", f"{BASE}/state"))
+    box = Harness(broker, tmp_path).start()
+    ops.wait_json("state", lambda b: b["online"], 10)
+    box.state.emit("agent_stopping", reason="stopped")  # what the daemon does, then stops
+    box.stop()
+    ops.wait_json("state", lambda b: b["reason"] == "stopped", 5)
+    kinds = [
+        (m.topic.rsplit("/", 1)[1], m.json().get("type") or m.json().get("reason"))
+        for m in ops.messages
+    ]
+    assert kinds.index(("event", "agent_stopping")) < kinds.index(("state", "stopped"))
