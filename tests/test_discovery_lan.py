@@ -39,7 +39,7 @@ class Lan:
 
     def start(self) -> None:
         specs = []
-        for index, persona in enumerate(LAN_PERSONAS):
+        for persona in LAN_PERSONAS:
             host = self.lan.add_camera_address()
             specs.append(
                 f"persona={persona},host={host},port=8000,"

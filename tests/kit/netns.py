@@ -137,8 +137,10 @@ class TestLan:
             cwd=REPO, env=_env(env), check=False, stdin=subprocess.DEVNULL,
         )
 
-    def start_cameras(self, ns: str, specs: Sequence[str], password_file: Path | None = None,
-                      timeout_s: float = 20.0) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
+    def start_cameras(
+        self, ns: str, specs: Sequence[str], password_file: Path | None = None,
+        timeout_s: float = 20.0,
+    ) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
         """Run fake cameras (``python -m tests.kit.fake_onvif``) in ``ns``; wait until ready."""
         argv = [sys.executable, "-m", "tests.kit.fake_onvif"]
         for spec in specs:
