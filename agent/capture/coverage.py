@@ -51,6 +51,7 @@ class ViewMatch:
     inliers: int
     matches: int
     view_kept: float | None  # fraction of the frame the enrolled view still fills
+    unmoved: int = 0  # matches found at the very same place as in the reference
 
     @property
     def matched(self) -> bool:
@@ -120,10 +121,12 @@ def match_view(reference: ViewFeatures, frame: ViewFeatures) -> ViewMatch | None
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(reference.descriptors, frame.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO_TEST * p[1].distance]
-    if len(good) < MIN_INLIERS:
-        return ViewMatch(None, 0, len(good), 0.0)
     src = reference.points[[m.queryIdx for m in good]].reshape(-1, 1, 2)
     dst = frame.points[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+    still = np.linalg.norm((dst - src).reshape(-1, 2), axis=1) < _RANSAC_PX
+    unmoved = int(still.sum())
+    if len(good) < MIN_INLIERS:
+        return ViewMatch(None, 0, len(good), 0.0, unmoved)
     # Frames judged against a reference are scaled to the reference's size first.
     found, mask = cv2.findHomography(src, dst, cv2.RANSAC, _RANSAC_PX)
     homography = None if found is None else np.asarray(found, np.float64)
@@ -131,17 +134,16 @@ def match_view(reference: ViewFeatures, frame: ViewFeatures) -> ViewMatch | None
     # Repetitive structure (tiles, shelving, window rows) lets RANSAC lock onto a shifted
     # copy of the pattern; when the unmoved view explains the matches about as well, the
     # camera has not moved.
-    still = np.linalg.norm((dst - src).reshape(-1, 2), axis=1) < _RANSAC_PX
-    if int(still.sum()) >= MIN_INLIERS and int(still.sum()) >= 0.5 * inliers:
-        homography, inliers = np.eye(3), int(still.sum())
+    if unmoved >= MIN_INLIERS and unmoved >= 0.5 * inliers:
+        homography, inliers = np.eye(3), unmoved
     if homography is None or inliers < MIN_INLIERS or not _plausible(homography, reference.size):
-        return ViewMatch(None, inliers, len(good), 0.0)
+        return ViewMatch(None, inliers, len(good), 0.0, unmoved)
     warped = np.asarray(
         cv2.perspectiveTransform(_corners(reference.size).reshape(-1, 1, 2), homography),
         np.float32,
     ).reshape(-1, 2)
     kept = _clipped_area(warped, frame.size) / float(frame.size[0] * frame.size[1])
-    return ViewMatch(homography, inliers, len(good), min(1.0, kept))
+    return ViewMatch(homography, inliers, len(good), min(1.0, kept), unmoved)
 
 
 def roi_visible_fraction(

@@ -72,8 +72,9 @@ _MIN_CAST_CHROMA = 6.0  # Lab units: below this a frame is neutral whatever K sa
 _GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
 _FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
 _DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
-_COVERED_BLANK = 0.5  # unmatched view: featureless edge region at least this large...
-_COVERED_OCCLUSION = 0.3  # ...and this much unlike the reference: covered, not moved
+_COVERED_OCCLUSION = 0.3  # unmatched view this much unlike the reference is covered if...
+_COVERED_UNMOVED = 2  # ...this many features are still exactly where they were, or...
+_COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,9 @@ def _blocked_vs_reference(blocks: _BlockStats, reference: _BlockStats) -> Mask:
     """Blocks that lost the detail they had, or changed brightness and went flat."""
     ref_mean = float(reference.mean.mean())
     cur_mean = float(blocks.mean.mean())
-    gain = min(4.0, max(0.25, ref_mean / max(cur_mean, 1.0)))
+    # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
+    # occluder itself (a bright sheet over a night view) and must not be normalised away.
+    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
     detailed = reference.gradient >= _DETAIL_GRADIENT
@@ -364,6 +367,7 @@ def analyse(
             match = match_view(reference.view, features(fitted.grey))
         metrics["view_lost"] = None if match is None else 1.0 - (match.view_kept or 0.0)
         metrics["inliers"] = None if match is None else float(match.inliers)
+        metrics["unmoved"] = None if match is None else float(match.unmoved)
         blocked = _blocked_vs_reference(blocks, reference.blocks)
         metrics["occlusion"] = _largest_region(blocked)
     issues = judge(metrics, config, has_reference=reference is not None)
@@ -412,8 +416,12 @@ def judge(
             # A view that cannot be matched and is mostly featureless and unlike the
             # reference is covered, not turned away; otherwise the block comparison is
             # meaningless on a moved view.
+            # What is left uncovered still matches the reference in place; a camera
+            # turned away has nothing where it was (unless the lens is covered whole).
             unmatched = (metrics.get("view_lost") or 0.0) >= 1.0
-            if (unmatched and (metrics.get("blank_edge") or 0.0) >= _COVERED_BLANK
+            in_place = (metrics.get("unmoved") or 0.0) >= _COVERED_UNMOVED
+            blank = (metrics.get("blank_edge") or 0.0) >= _COVERED_BLANK
+            if (unmatched and (in_place or blank)
                     and (metrics.get("occlusion") or 0.0) >= _COVERED_OCCLUSION):
                 del found["scene_changed"]
             else:

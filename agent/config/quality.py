@@ -52,7 +52,7 @@ class ChecksConfig(Section):
         description="Too dark: mean brightness 0..255; below threshold is bad.",
     )
     too_bright: CheckRule = Field(
-        default_factory=lambda: _rule(232.0, "fail"),
+        default_factory=lambda: _rule(229.0, "fail"),
         description="Too bright (over-exposed, glare): mean brightness 0..255; above "
         "threshold is bad.",
     )
@@ -75,12 +75,12 @@ class ChecksConfig(Section):
         "Greyscale (infrared night) frames never have a cast.",
     )
     noisy: CheckRule = Field(
-        default_factory=lambda: _rule(6.5, "warn", 1.2),
+        default_factory=lambda: _rule(10.0, "warn", 1.2),
         description="Noise / snow: estimated noise sigma in grey levels at analysis size; "
         "above threshold is bad. vs_reference: rise over the reference's sigma.",
     )
     occluded: CheckRule = Field(
-        default_factory=lambda: _rule(0.5, "fail", 0.15),
+        default_factory=lambda: _rule(0.6, "fail", 0.15),
         description="Occluded / tampered: fraction of the view blocked. Without a reference "
         "only featureless areas joined to the frame edge count; with one, areas whose "
         "detail or brightness no longer match the reference. Above threshold is bad.",
