@@ -90,7 +90,7 @@ def _events(ops: Subscriber) -> list[dict[str, Any]]:
     "outage_s",
     [
         pytest.param(3, id="short"),
-        pytest.param(120, id="two-minutes", marks=pytest.mark.slow),
+        pytest.param(120, id="two-minutes", marks=[pytest.mark.slow, pytest.mark.timeout(240)]),
     ],
 )
 def test_outage_with_kill_9_delivers_every_event_once_and_in_order(
