@@ -49,7 +49,7 @@ _SUGGEST = {  # check -> (metric with reference, metric without, True when high 
     "too_bright": ("brightness", "brightness", True),
     "blurred": ("blur_rise", "blur", True),
     "low_contrast": ("contrast_kept", "contrast", False),
-    "color_cast": ("cast_shift", "cast", True),
+    "color_cast": ("cast_shift", "tint", True),
     "noisy": ("noise_rise", "noise", True),
     "occluded": ("occlusion", "blank_edge", True),
     "scene_changed": ("view_lost", None, True),

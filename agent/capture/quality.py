@@ -20,10 +20,15 @@ What each metric catches, and what it cannot:
   veil of light, which lowers it while darkness alone does not. A scene that is itself
   pale and flat (a steel counter filling the view) reads as low contrast without a
   reference; with one, the loss relative to the reference is judged.
-- ``color_cast``: equivalent-circle cast factor K = D/M in Lab (D mean chroma distance
-  from neutral, M chroma spread; Xu et al.), the method used by Chinese VQD products.
-  Greyscale (IR night) frames have D ~ 0 and never fire. With a reference the shift of
-  mean chroma away from the reference's is judged.
+- ``color_cast``: with a reference (the daemon's case), the shift of white balance: log
+  of the largest ratio between the colour channels' gains against the reference, in
+  linear light (exposure changes cancel out). Without one, only "a grey scene turned
+  colour" can be told: chroma relative to lightness that is the same across the frame
+  (size >= 3x its spread), in % of lightness. The equivalent-circle factor K = D/M used
+  by Chinese VQD products is reported as ``cast`` for reference, but it tracks how flat a
+  scene is more than its tint (a tint multiplies D and M alike), so it is not judged.
+  A colourful or warm scene without a reference cannot be told from a cast. Greyscale
+  (IR night) frames never fire.
 - ``noisy``: Immerkaer's noise sigma (median of a Laplacian-difference filter, robust
   to edges). Fine texture (gravel, foliage) reads as noise without a reference.
 - ``occluded``: without a reference, the largest featureless region joined to the frame
@@ -68,7 +73,7 @@ _LOWER_IS_BAD = frozenset({"frozen", "too_dark", "low_contrast"})
 
 THUMB_WIDTH = 80
 BLOCK_PX = 16  # occlusion grid cell at the analysis width
-_MIN_CAST_CHROMA = 6.0  # Lab units: below this a frame is neutral whatever K says
+_TINT_COHERENCE = 3.0  # tint counts when its size is this many times its spread
 _GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
 _FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
 _DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
@@ -236,12 +241,26 @@ def _chroma(thumb: Image) -> dict[str, float]:
     spread = math.hypot(float(std[1][0]), float(std[2][0]))
     distance = math.hypot(a, b)
     abs_chroma = float(np.abs(lab[:, :, 1:].astype(np.int16) - 128).mean()) * 2.0
+    # A tint over a grey scene makes every pixel's chroma proportional to its lightness,
+    # in one direction: chroma/lightness is then nearly constant. Colourful scenes (and
+    # warm scenes with varied saturation) spread it out.
+    lab_f = lab.astype(np.float32)
+    lit = lab_f[:, :, 0] > 40.0
+    tint = 0.0
+    if int(lit.sum()) >= 50:
+        ratio = (lab_f[:, :, 1:][lit] - 128.0) / lab_f[:, :, 0][lit][:, None] * 100.0
+        tint_mean = ratio.mean(axis=0)
+        tint_spread = math.hypot(*(float(v) for v in ratio.std(axis=0)))
+        tint_size = math.hypot(float(tint_mean[0]), float(tint_mean[1]))
+        if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0):
+            tint = tint_size
     return {
         "chroma_a": a,
         "chroma_b": b,
         "chroma": distance,
         "cast": distance / max(spread, 1.0),
         "colourfulness": abs_chroma,
+        "tint": tint,
         "lin_b": float(lin_b),
         "lin_g": float(lin_g),
         "lin_r": float(lin_r),
@@ -431,9 +450,7 @@ def judge(
         consider("noisy", "noise")
         consider("low_contrast", "contrast")
         consider("occluded", "blank_edge")
-        chroma = metrics.get("chroma") or 0.0
-        if chroma >= _MIN_CAST_CHROMA:
-            consider("color_cast", "cast")
+        consider("color_cast", "tint")
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.

@@ -68,9 +68,10 @@ class ChecksConfig(Section):
         "contrast as a fraction of the reference's.",
     )
     color_cast: CheckRule = Field(
-        default_factory=lambda: _rule(3.0, "warn", 0.4),
-        description="Colour cast: cast factor K = mean chroma / chroma spread (Lab); above "
-        "threshold is bad. vs_reference: shift of white balance from the reference's "
+        default_factory=lambda: _rule(7.0, "warn", 0.4),
+        description="Colour cast: without a reference, a tint over the whole frame (chroma "
+        "as % of lightness, counted only when the same across the frame); above threshold "
+        "is bad. vs_reference: shift of white balance from the reference's "
         "(log of the largest ratio between colour channel gains, in linear light). "
         "Greyscale (infrared night) frames never have a cast.",
     )
