@@ -153,7 +153,8 @@ def roi_visible_fraction(
     blocked: npt.NDArray[np.bool_] | None = None,
 ) -> float | None:
     """Fraction of a KCP's ROI (fractions of the reference frame) still visible and not
-    blocked in the current frame. ``blocked`` is the occlusion block grid of the frame.
+    blocked in the current frame. ``blocked`` is the occlusion block grid (laid on the
+    reference's geometry) from the quality analysis.
 
     None when there is no usable match information (featureless reference).
     """
@@ -173,9 +174,10 @@ def roi_visible_fraction(
     inside = _clipped_area(hull, size) / max(polygon_area(hull), 1e-6)
     if blocked is None or not blocked.any():
         return float(min(1.0, inside))
+    # The blocked grid is laid on the reference's geometry, like the ROI itself.
     rows, cols = blocked.shape
     mask = np.zeros((rows, cols), np.uint8)
-    scaled = warped * np.array([cols / width, rows / height], dtype=np.float32)
+    scaled = polygon * np.array([cols / width, rows / height], dtype=np.float32)
     cv2.fillPoly(mask, [np.round(scaled * 16).astype(np.int32)], 1, shift=4)
     roi_blocks = mask.astype(bool)
     if not roi_blocks.any():

@@ -129,7 +129,7 @@ class FrameReport:
     metrics: dict[str, float | None]
     issues: list[Issue]
     match: ViewMatch | None = None
-    blocked: Mask | None = None  # occlusion grid (rows x cols), True where blocked
+    blocked: Mask | None = None  # occlusion grid on the reference's geometry, True: blocked
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -340,13 +340,7 @@ def make_reference(frame: Frame) -> Reference:
     return Reference(frame=frame, metrics=metrics, view=features(frame.grey), blocks=blocks)
 
 
-def _blocked_vs_reference(blocks: _BlockStats, reference: _BlockStats) -> Mask:
-    """Blocks that lost the detail they had, or changed brightness and went flat."""
-    ref_mean = float(reference.mean.mean())
-    cur_mean = float(blocks.mean.mean())
-    # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
-    # occluder itself (a bright sheet over a night view) and must not be normalised away.
-    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+def _blocked_with_gain(blocks: _BlockStats, reference: _BlockStats, gain: float) -> Mask:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
     detailed = reference.gradient >= _DETAIL_GRADIENT
@@ -358,6 +352,53 @@ def _blocked_vs_reference(blocks: _BlockStats, reference: _BlockStats) -> Mask:
     flat_now = blocks.gradient * gain < _FLAT_GRADIENT * 1.5
     changed = np.abs(blocks.mean * gain - reference.mean) > 40.0
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
+
+
+def _blocked_vs_reference(
+    blocks: _BlockStats, reference: _BlockStats, valid: Mask | None = None
+) -> Mask:
+    """Blocks that lost the detail they had, or changed brightness and went flat.
+
+    Whether the picture's exposure changed (compensate) or a cover darkened part of it
+    (do not) is unknown, so a block counts only when it is blocked under both readings.
+    ``valid`` leaves out blocks that are outside a moved view.
+    """
+    ref_mean = float(reference.mean.mean())
+    cur_mean = float(blocks.mean.mean())
+    # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
+    # occluder itself (a bright sheet over a night view) and must not be normalised away.
+    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    blocked = _blocked_with_gain(blocks, reference, 1.0)
+    if abs(gain - 1.0) > 0.02:
+        blocked &= _blocked_with_gain(blocks, reference, gain)
+    if valid is not None:
+        blocked &= valid
+    return blocked
+
+
+def _in_reference_geometry(grey: Image, match: ViewMatch | None) -> tuple[Image, Mask | None]:
+    """The frame resampled onto the reference's pixel grid when the view moved a little
+    (so blocks compare the same things), with the grid cells the frame still covers."""
+    if match is None or match.homography is None:
+        return grey, None
+    homography = match.homography
+    height, width = grey.shape[:2]
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    moved = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), homography).reshape(-1, 2)
+    if float(np.abs(moved - corners).max()) < 1.5:
+        return grey, None
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = np.asarray(cv2.warpPerspective(grey, homography, (width, height), flags=flags),
+                        np.uint8)
+    inside = np.asarray(cv2.warpPerspective(np.full_like(grey, 255), homography,
+                                            (width, height), flags=flags), np.uint8)
+    cols = max(1, (width - 1) // BLOCK_PX)
+    rows = max(1, (height - 1) // BLOCK_PX)
+    coverage = cv2.resize(
+        np.ascontiguousarray(inside[: rows * BLOCK_PX, : cols * BLOCK_PX], np.float32),
+        (cols, rows), interpolation=cv2.INTER_AREA,
+    )
+    return warped, np.asarray(coverage >= 254.0, dtype=np.bool_)
 
 
 def analyse(
@@ -387,7 +428,10 @@ def analyse(
         metrics["view_lost"] = None if match is None else 1.0 - (match.view_kept or 0.0)
         metrics["inliers"] = None if match is None else float(match.inliers)
         metrics["unmoved"] = None if match is None else float(match.unmoved)
-        blocked = _blocked_vs_reference(blocks, reference.blocks)
+        aligned, valid = _in_reference_geometry(fitted.grey, match)
+        if valid is not None:
+            blocks = _block_stats(aligned, *_differences(aligned))
+        blocked = _blocked_vs_reference(blocks, reference.blocks, valid)
         metrics["occlusion"] = _largest_region(blocked)
     issues = judge(metrics, config, has_reference=reference is not None)
     return FrameReport(metrics=metrics, issues=issues, match=match, blocked=blocked)
