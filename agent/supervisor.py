@@ -5,8 +5,10 @@ A worker is an object with a ``name`` and a ``run(ctx)`` method that loops until
 When ``run`` raises (or returns while the agent is not stopping) the supervisor restarts it
 after an exponential backoff with jitter; a worker that crashes more than
 ``max_restarts`` times in ``restart_window_s`` is given up on and reported. Shutdown stops
-workers in reverse start order, each within its own timeout. The systemd watchdog is fed
-only while every running worker has beaten recently, so a deadlock is never hidden.
+workers one at a time in reverse start order, each within its own timeout (so the
+worker started first, the reporter, is the last to go and still reports the others' stop).
+The systemd watchdog is fed only while every running worker has beaten recently, so a
+deadlock is never hidden.
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ class Supervisor:
         return self._stopping
 
     def start(self, worker: Worker, stop_timeout_s: float | None = None) -> None:
-        ctx = WorkerContext(worker.name, self._stopping, self.watchdog_s)
+        if self._stopping.is_set():
+            raise RuntimeError("supervisor is stopping")
+        ctx = WorkerContext(worker.name, threading.Event(), self.watchdog_s)
         slot = _Slot(worker, ctx, stop_timeout_s or self.policy.stop_timeout_s)
         slot.thread = threading.Thread(
             target=self._run_slot, args=(slot,), name=f"worker-{worker.name}", daemon=True
@@ -102,12 +106,13 @@ class Supervisor:
 
     def _run_slot(self, slot: _Slot) -> None:
         failures = 0
-        while not self._stopping.is_set():
+        stopping = slot.ctx.stopping
+        while not stopping.is_set():
             started = time.monotonic()
             try:
                 slot.ctx.beat()
                 slot.worker.run(slot.ctx)
-                if self._stopping.is_set():
+                if stopping.is_set():
                     return
                 slot.last_error = "returned unexpectedly"
             except Exception as error:  # any crash of a worker is contained here
@@ -137,7 +142,7 @@ class Supervisor:
                 in_s=round(delay, 2),
                 error=slot.last_error,
             )
-            if self._stopping.wait(delay):
+            if stopping.wait(delay):
                 return
 
     def healthy(self, now: float | None = None) -> bool:
@@ -173,6 +178,7 @@ class Supervisor:
             slots = list(reversed(self._slots))
         stuck = []
         for slot in slots:
+            slot.ctx.stopping.set()
             if slot.thread is None:
                 continue
             slot.thread.join(slot.stop_timeout_s)

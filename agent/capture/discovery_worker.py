@@ -220,5 +220,5 @@ class DiscoveryWorker:
 def status_of(camera: Camera) -> CameraStatus:
     return CameraStatus(
         id=camera.id, address=camera.address, online=camera.online, error=camera.error,
-        clock_skew_s=camera.clock_skew_s, info=camera.to_discover_json(),
+        clock_skew_s=camera.clock_skew_s, info=camera.to_state_json(),
     )

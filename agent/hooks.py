@@ -1,0 +1,88 @@
+"""What central operations may do to a box remotely (the MQTT commands' actions).
+
+The reporter calls these from its command thread; each one is bounded in time and raises
+an :class:`agent.errors.AgentError` subclass whose code becomes the command's result code.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from agent.config import config_hash, load_config
+from agent.errors import CommandBadArgs, CommandNotSupported, FrameUnavailable
+
+if TYPE_CHECKING:
+    from agent.capture.discovery_worker import DiscoveryWorker
+    from agent.daemon import Runtime
+    from agent.uplink.relay import StreamManager
+
+log = structlog.get_logger(__name__)
+
+SNAPSHOT_TIMEOUT_S = 8.0
+
+
+class DaemonHooks:
+    def __init__(
+        self,
+        runtime: Runtime,
+        discovery: DiscoveryWorker | None,
+        streams: StreamManager | None,
+    ) -> None:
+        self.runtime = runtime
+        self.discovery = discovery
+        self.streams = streams
+
+    def rescan(self) -> dict[str, Any]:
+        if self.discovery is None:
+            raise CommandNotSupported("camera discovery is not running")
+        self.discovery.request_rescan()
+        return {"requested": True, "known_cameras": len(self.runtime.state.cameras())}
+
+    def snapshot(self, camera_id: str) -> bytes:
+        from agent.capture.acquire import acquire_jpeg
+
+        status = self.runtime.state.cameras().get(camera_id)
+        if status is None:
+            raise CommandBadArgs(f"unknown camera {camera_id!r}")
+        if not status.online:
+            raise FrameUnavailable(f"camera {camera_id} is offline")
+        config = self.runtime.config
+        enrolled = {c.id: c for c in config.cameras.enrolled}
+        username = (
+            enrolled[camera_id].username if camera_id in enrolled else None
+        ) or config.cameras.username
+        password = self.runtime.credentials.camera_password(camera_id)
+        return acquire_jpeg(status.info, username, password, SNAPSHOT_TIMEOUT_S)
+
+    def restart_stream(self, camera_id: str) -> None:
+        if self.streams is None:
+            raise CommandNotSupported("streaming is not configured (streams.ingest_url)")
+        self.streams.restart(camera_id)
+
+    def reload_config(self) -> dict[str, Any]:
+        # Validate here so ops get the problems in the command result; the daemon's main
+        # loop then applies it (stopping workers from this thread would stop ourselves).
+        config = load_config(self.runtime.config_path)
+        self.runtime.request_reload()
+        return {
+            "scheduled": True,
+            "config_hash": config_hash(config),
+            "changed": config != self.runtime.config,
+        }
+
+    def diagnose(self) -> dict[str, Any]:
+        from agent.diagnose import run_diagnosis
+
+        report = run_diagnosis(self.runtime.config_path, timeout_s=2.0)
+        cameras = self.runtime.state.cameras()
+        report["cameras"] = {
+            camera_id: {"online": s.online, "error": s.error, "address": s.address}
+            for camera_id, s in cameras.items()
+        }
+        report["streams"] = {
+            camera_id: {"state": s.state, "route": s.route, "error": s.error}
+            for camera_id, s in self.runtime.state.streams().items()
+        }
+        return report
