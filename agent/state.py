@@ -48,7 +48,7 @@ class QualityStatus:
 
 @dataclass(frozen=True)
 class StreamStatus:
-    state: str = "stopped"  # stopped | starting | up | down | paused
+    state: str = "stopped"  # stopped | waiting | starting | up | down | paused
     route: str | None = None  # copy | transcode | ...
     bitrate_kbps: float | None = None
     fps: float | None = None

@@ -306,3 +306,10 @@ def test_pure_helpers() -> None:
     assert not wanted("on_demand", True, False, None, 0)
     assert wanted("on_demand", True, False, 10, 5)
     assert not wanted("on_demand", True, False, 10, 10)
+
+
+def test_camera_not_yet_discovered_waits_without_alarm() -> None:
+    h = Harness(cfg(), [cam("c1", profiles=(), discovered=False)])
+    h.tick()
+    assert h.status("c1").state == "waiting"
+    assert not [e for e in h.events if e.type == "stream_down"]

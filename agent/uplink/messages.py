@@ -153,7 +153,9 @@ class CameraBeat(OutMessage):
     online: bool = Field(description="The camera answers.")
     error: str | None = Field(description="Error code when not healthy (e.g. auth_failed).")
     fps: float | None = Field(description="Frames per second seen on its stream.")
-    stream: str = Field(description="Platform stream state: stopped|starting|up|down|paused.")
+    stream: str = Field(
+        description="Platform stream state: stopped|waiting|starting|up|down|paused."
+    )
     kbps: float | None = Field(description="Stream bitrate, kbit/s.")
     quality: str = Field(description="Quality verdict: ok|warn|fail|unknown.")
     issues: list[str] = Field(description="Codes of current quality issues (at most 8).")

@@ -62,6 +62,7 @@ class CameraFeed:
     password: str | None = None
     xaddr: str | None = None  # ONVIF device service, for the set_encoder route
     clock_skew_s: float | None = None
+    discovered: bool = True  # False until discovery has seen the camera at all
 
 
 FeedSource = Callable[[], Sequence[CameraFeed]]
@@ -402,6 +403,11 @@ class StreamManager:
             else:
                 self._set_state(relay, "stopped", None, event="stream_down", reason=reason)
             return
+        if not relay.feed.discovered and relay.state in ("stopped", "waiting"):
+            # Not inventoried yet (the agent just started): nothing is down, we wait.
+            self._set_state(relay, "waiting", {"code": "camera_unknown", "message":
+                            "waiting for discovery to inventory the camera"})
+            return
         route = self._route(relay, allocation.cap_kbps)
         if route is None:
             self._stop_process(relay, "no_route")
@@ -678,6 +684,7 @@ def feeds_from_state(
                 password=password_for(camera.id),
                 xaddr=str(xaddr) if xaddr else None,
                 clock_skew_s=status.clock_skew_s if status is not None else None,
+                discovered=status is not None,
             ))
         return feeds
 
