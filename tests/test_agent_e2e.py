@@ -1,0 +1,202 @@
+"""The whole agent, as a store runs it: `kitchen-agent run` against real parts.
+
+Fake ONVIF cameras (real SOAP over HTTP) paired with a real RTSP server, a real mosquitto
+standing in for central operations, a real nginx-rtmp standing in for the platform. What ops
+see on MQTT and what arrives at the ingest is what is asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from tests.kit.mosquitto import Mosquitto, Subscriber
+from tests.kit.nginx_rtmp import NginxRtmp
+from tests.kit.rtsp_camera import RtspCamera
+
+STORE = "sh-xh-0042"
+ROOT = f"kitchen/v1/xuhui/{STORE}"
+TOKEN = "e2e-stream-token-5d1c"
+CAMERAS = {"mac-02e2e0000001": "cooking", "mac-02e2e0000002": "cold_room"}
+
+pytestmark = pytest.mark.slow
+
+
+def write_config(
+    path: Path, broker: Mosquitto, ingest: NginxRtmp, cameras: list[FakeCamera], home: Path
+) -> None:
+    creds = home / "creds"
+    creds.mkdir(exist_ok=True)
+    (creds / "camera-password").write_text(DEFAULT_PASSWORD, encoding="utf-8")
+    (creds / "stream-token").write_text(TOKEN, encoding="utf-8")
+    static = "\n".join(f"    - {c.host}:{c.port}" for c in cameras)
+    enrolled = "\n".join(
+        f"    - id: {camera_id}\n      kcps:\n        - kcp: {kcp}"
+        for camera_id, kcp in CAMERAS.items()
+    )
+    path.write_text(
+        f"""\
+store:
+  id: {STORE}
+  name: 端到端测试店
+  licence_number: JY00000000000042
+  district: xuhui
+  address: 上海市徐汇区测试路42号
+  kcps: [cooking, cold_room]
+broker:
+  url: {broker.url}
+  heartbeat_interval_s: 5
+  keepalive_s: 10
+cameras:
+  discovery:
+    multicast: false
+  static:
+{static}
+  enrolled:
+{enrolled}
+quality:
+  interval_s: 5
+streams:
+  ingest_url: {ingest.base_url}/{{store_id}}-{{camera_id}}?token={{token}}
+  max_kbps: 512
+paths:
+  state_dir: {home / "state"}
+  credentials_dir: {creds}
+""",
+        encoding="utf-8",
+    )
+
+
+@pytest.fixture
+def kitchen(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    nginx_rtmp: NginxRtmp,
+    rtsp_camera: RtspCamera,
+    fake_camera_factory: Callable[..., FakeCamera],
+) -> Iterator[tuple[Path, list[FakeCamera]]]:
+    cameras = [
+        fake_camera_factory(
+            persona,
+            mac=":".join(camera_id[4:][i : i + 2] for i in range(0, 12, 2)),
+            rtsp_main=rtsp_camera.url("main"),
+            rtsp_sub=rtsp_camera.url("sub"),
+        )
+        for persona, camera_id in zip(("hikvision", "dahua"), CAMERAS, strict=True)
+    ]
+    config = tmp_path / "agent.yaml"
+    write_config(config, mosquitto, nginx_rtmp, cameras, tmp_path)
+    yield config, cameras
+
+
+def command(subscriber: Subscriber, name: str, args: dict[str, Any] | None = None) -> str:
+    command_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    payload = {
+        "command_id": command_id,
+        "name": name,
+        "args": args or {},
+        "expires_at": expires.isoformat(),
+    }
+    subscriber.client.publish(f"{ROOT}/cmd", json.dumps(payload), qos=1).wait_for_publish(5)
+    return command_id
+
+
+def final_result(subscriber: Subscriber, command_id: str, timeout_s: float = 30) -> Any:
+    return subscriber.wait_json(
+        "cmd/result",
+        lambda r: r["command_id"] == command_id and r["status"] != "accepted",
+        timeout_s,
+    )
+
+
+def test_store_runs_end_to_end(
+    kitchen: tuple[Path, list[FakeCamera]],
+    mosquitto: Mosquitto,
+    nginx_rtmp: NginxRtmp,
+    subscriber_factory: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    config, _cameras = kitchen
+    ops = subscriber_factory(mosquitto, (f"{ROOT}/#",))
+    log_path = tmp_path / "agent.log"
+    with log_path.open("wb") as log:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        ops.wait_json("state", lambda s: s["online"] is True, 30)
+        birth = ops.wait_json("birth", lambda b: True, 30)
+        assert birth["store"]["licence_number"] == "JY00000000000042"
+
+        # Both cameras inventoried over ONVIF and streaming by stream copy to the platform.
+        beat = ops.wait_json(
+            "heartbeat",
+            lambda h: (
+                len(h["cameras"]) == 2
+                and all(c["online"] and c["stream"] == "up" for c in h["cameras"])
+            ),
+            60,
+        )
+        assert beat["stage"] in ("video_connected", "completed")
+        for camera_id in CAMERAS:
+            nginx_rtmp.wait_publishing(f"{STORE}-{camera_id}")
+        events = [m.json()["type"] for m in ops.on("event")]
+        assert "agent_started" in events
+        assert events.count("camera_online") == 2
+        assert events.count("stream_up") == 2
+
+        # Ops act on the box remotely.
+        snap = final_result(ops, command(ops, "snapshot", {"camera_id": "mac-02e2e0000001"}))
+        assert snap["status"] == "succeeded", snap
+        jpeg = base64.b64decode(snap["result"]["jpeg_base64"])
+        assert jpeg[:2] == b"\xff\xd8"
+        assert final_result(ops, command(ops, "rescan"))["status"] == "succeeded"
+        restart = final_result(
+            ops, command(ops, "restart_stream", {"camera_id": "mac-02e2e0000002"})
+        )
+        assert restart["status"] == "succeeded", restart
+        report = final_result(ops, command(ops, "diagnose"))
+        assert report["status"] == "succeeded"
+        assert report["result"]["checks"]
+
+        # A broken config pushed by an installer is refused; the box keeps running.
+        good = config.read_text(encoding="utf-8")
+        config.write_text(good.replace("max_kbps: 512", "max_kbps: 5"), encoding="utf-8")
+        rejected = final_result(ops, command(ops, "reload_config"))
+        assert rejected["status"] == "failed"
+        assert rejected["error"]["code"] == "config_invalid"
+        assert "streams.max_kbps" in rejected["error"]["message"]
+        config.write_text(good, encoding="utf-8")
+
+        # Nothing secret ever left the box.
+        everything = b"".join(m.payload for m in ops.messages)
+        assert TOKEN.encode() not in everything
+        assert DEFAULT_PASSWORD.encode() not in everything
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        code = agent.wait(60)
+    assert code == 0
+    ops.wait_json("state", lambda s: s["online"] is False and s["reason"] == "stopped", 15)
+    logs = log_path.read_text(encoding="utf-8")
+    assert TOKEN not in logs
+    assert DEFAULT_PASSWORD not in logs
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"{STORE}-mac"], capture_output=True, text=True
+    ).stdout.split()
+    assert [pid for pid in leftover if int(pid) != os.getpid()] == []
