@@ -468,19 +468,14 @@ def judge(
         return list(found.values())
     consider("too_dark", "brightness")
     consider("too_bright", "brightness")
+    moved = False
     if has_reference:
-        consider("blurred", "blur_rise", relative=True)
-        consider("noisy", "noise_rise", relative=True)
-        consider("low_contrast", "contrast_kept", relative=True)
-        consider("color_cast", "cast_shift", relative=True)
         consider("scene_changed", "view_lost")
         consider("occluded", "occlusion", relative=True)
         if "scene_changed" in found and "occluded" in found:
-            # A view that cannot be matched and is mostly featureless and unlike the
-            # reference is covered, not turned away; otherwise the block comparison is
-            # meaningless on a moved view.
-            # What is left uncovered still matches the reference in place; a camera
-            # turned away has nothing where it was (unless the lens is covered whole).
+            # An unmatched view that is largely unlike the reference is covered, not
+            # turned away, when what is left still matches the reference in place (a
+            # turned camera has nothing where it was) or the lens is covered whole.
             unmatched = (metrics.get("view_lost") or 0.0) >= 1.0
             in_place = (metrics.get("unmoved") or 0.0) >= _COVERED_UNMOVED
             blank = (metrics.get("blank_edge") or 0.0) >= _COVERED_BLANK
@@ -488,13 +483,17 @@ def judge(
                     and (metrics.get("occlusion") or 0.0) >= _COVERED_OCCLUSION):
                 del found["scene_changed"]
             else:
-                del found["occluded"]
-    else:
-        consider("blurred", "blur")
-        consider("noisy", "noise")
-        consider("low_contrast", "contrast")
+                del found["occluded"]  # block comparison is meaningless on a moved view
+        moved = "scene_changed" in found
+    # Against the reference when the view is the enrolled one; a moved view is another
+    # scene, so it is judged on its own like a frame without a reference.
+    relative = has_reference and not moved
+    consider("blurred", "blur_rise" if relative else "blur", relative)
+    consider("noisy", "noise_rise" if relative else "noise", relative)
+    consider("low_contrast", "contrast_kept" if relative else "contrast", relative)
+    consider("color_cast", "cast_shift" if relative else "tint", relative)
+    if not has_reference:
         consider("occluded", "blank_edge")
-        consider("color_cast", "tint")
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.

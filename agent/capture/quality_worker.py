@@ -1,0 +1,330 @@
+"""The daemon's quality worker: judges every enrolled camera's picture, keeps alarms and
+KCP coverage current.
+
+Every ``quality.interval_s`` it takes one frame per enrolled camera by the cheapest route
+(the snapshot URI, else a keyframe of the sub-stream over RTSP, both under a hard
+timeout), decodes it at reduced size and runs the checks against the camera's reference
+(captured from the first usable frame when the camera has none yet: enrolment). Results
+go into :class:`agent.state.AgentState` (``set_quality`` per camera, ``set_coverage`` for
+the store); alarms with hysteresis and business hours are emitted as ``quality_alarm``
+events and coverage changes as ``kcp_uncovered`` / ``kcp_covered``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from agent.capture.alarms import AlarmBook, Sample, Transition
+from agent.capture.baseline import BaselineStore, StoredReference
+from agent.capture.coverage import CameraView, roi_visible_fraction, store_coverage
+from agent.capture.quality import (
+    CHECK_CODES,
+    Frame,
+    FrameReport,
+    Issue,
+    analyse,
+    is_frozen_pair,
+    prepare,
+    verdict,
+)
+from agent.errors import AgentError, FrameUnavailable
+from agent.state import AgentState, QualityStatus
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+    from agent.daemon import Runtime
+    from agent.secrets import Credentials
+    from agent.supervisor import WorkerContext
+
+log = structlog.get_logger(__name__)
+
+Image = npt.NDArray[np.uint8]
+# (camera info from discovery, username, password, timeout_s, analysis width) -> BGR image
+FrameGrabber = Callable[[Mapping[str, Any], str | None, str | None, float, int], Image]
+
+NO_FRAME = "no_frame"  # alarm code when an online camera gives no picture at all
+_ROI_PREFIX = "roi:"
+_UNUSABLE_FOR_REFERENCE = frozenset({"no_signal", "too_dark", "too_bright"})
+
+
+def grab_frame(
+    info: Mapping[str, Any], username: str | None, password: str | None,
+    timeout_s: float, width: int,
+) -> Image:
+    """The cheapest current picture: snapshot JPEG decoded at reduced size, else one
+    keyframe of the smallest RTSP stream. Raises a CameraError subclass."""
+    from agent.capture.acquire import MAX_SNAPSHOT_BYTES, snapshot_uri, sub_stream_uri
+    from agent.capture.decode import decode_for_analysis
+    from agent.capture.frames import fetch_snapshot, grab_rtsp_frame
+    from agent.errors import CameraError
+
+    camera_id = info.get("id")
+    url = snapshot_uri(info)
+    if url is not None:
+        try:
+            body = fetch_snapshot(url, username, password, timeout_s, MAX_SNAPSHOT_BYTES)
+            return decode_for_analysis(body, width)
+        except CameraError as error:
+            log.info("quality_snapshot_failed", camera_id=camera_id, code=error.code)
+    rtsp = sub_stream_uri(info)
+    if rtsp is None:
+        raise FrameUnavailable(f"camera {camera_id} offers no snapshot or stream")
+    image = grab_rtsp_frame(rtsp, timeout_s, username=username, password=password)
+    return np.asarray(image, dtype=np.uint8)
+
+
+@dataclass
+class _CameraTrack:
+    """What the worker remembers of one camera between samples."""
+
+    alarms: AlarmBook
+    roi: AlarmBook  # per-KCP "ROI out of view" with the same hysteresis
+    reference: StoredReference | None = None
+    reference_loaded: bool = False
+    previous: Frame | None = None
+    last_fractions: dict[str, float | None] = field(default_factory=dict)
+
+
+class QualityWorker:
+    name = "quality"
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        state: AgentState,
+        credentials: Credentials | None,
+        state_dir: Path,
+        grab: FrameGrabber = grab_frame,
+        local_now: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone(),
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.settings = config.quality
+        self.state = state
+        self.credentials = credentials
+        self.baselines = BaselineStore(state_dir)
+        self.grab = grab
+        self.local_now = local_now
+        self.wall_clock = wall_clock
+        self.rounds = 0  # completed rounds (tests and diagnostics read it)
+        self._tracks: dict[str, _CameraTrack] = {}
+        self._covered: dict[str, bool] | None = None
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> QualityWorker:
+        return cls(runtime.config, runtime.state, runtime.credentials, runtime.state_dir)
+
+    # --- loop ----------------------------------------------------------------------------
+
+    def run(self, ctx: WorkerContext) -> None:
+        while not ctx.stopping.is_set():
+            started = time.monotonic()
+            self.sample_all(ctx.beat)
+            elapsed = time.monotonic() - started
+            if ctx.wait(max(1.0, self.settings.interval_s - elapsed)):
+                return
+
+    def sample_all(self, beat: Callable[[], None] = lambda: None) -> None:
+        """One round: every enrolled camera once, then the store's coverage."""
+        views: dict[str, CameraView] = {}
+        for camera in self.config.cameras.enrolled:
+            beat()
+            views[camera.id] = self.sample(camera.id)
+        self._update_coverage(views)
+        self.rounds += 1
+
+    # --- one camera ------------------------------------------------------------------------
+
+    def _track(self, camera_id: str) -> _CameraTrack:
+        track = self._tracks.get(camera_id)
+        if track is None:
+            q = self.settings
+            track = _CameraTrack(
+                alarms=AlarmBook(q.raise_after, q.clear_after, q.business_hours,
+                                 [*q.always_alarm, NO_FRAME]),
+                roi=AlarmBook(q.raise_after, q.clear_after, q.business_hours),
+            )
+            self._tracks[camera_id] = track
+        if not track.reference_loaded:
+            track.reference = self.baselines.load(camera_id, self.settings.analysis_width)
+            track.reference_loaded = True
+        return track
+
+    def _login(self, camera_id: str) -> tuple[str | None, str | None]:
+        enrolled = next((c for c in self.config.cameras.enrolled if c.id == camera_id), None)
+        username = (enrolled.username if enrolled else None) or self.config.cameras.username
+        password = self.credentials.camera_password(camera_id) if self.credentials else None
+        return username, password
+
+    def sample(self, camera_id: str) -> CameraView:
+        """Judge one camera now; returns what coverage needs to know of it."""
+        track = self._track(camera_id)
+        status = self.state.cameras().get(camera_id)
+        now = self.wall_clock()
+        moment = self.local_now()
+        kcps = self._assignments().get(camera_id, {})
+        if status is None or not status.online:
+            # Offline is discovery's news (camera_offline); quality has nothing to judge.
+            track.previous = None
+            self.state.set_quality(camera_id, QualityStatus(
+                verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now))
+            return CameraView(camera_id, online=False, failing=True)
+        width = self.settings.analysis_width
+        username, password = self._login(camera_id)
+        try:
+            image = self.grab(status.info or {"id": camera_id}, username, password,
+                              self.settings.frame_timeout_s, width)
+        except AgentError as error:
+            log.warning("quality_frame_failed", camera_id=camera_id, code=error.code,
+                        error=error.message)
+            self._feed(camera_id, track, [Sample(NO_FRAME, True, "fail")], moment)
+            track.previous = None
+            self.state.set_quality(camera_id, QualityStatus(
+                verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now))
+            return CameraView(camera_id, online=True, failing=True)
+        frame = prepare(image, width)
+        if track.reference is None:
+            self._enrol(camera_id, track, image, frame)
+        reference = track.reference.reference if track.reference is not None else None
+        report = analyse(frame, self.settings, reference)
+        issues = list(report.issues)
+        if track.previous is not None:
+            frozen = is_frozen_pair(track.previous, frame, self.settings)
+            if frozen is not None:
+                issues.append(frozen)
+        track.previous = frame
+        samples = [Sample(NO_FRAME, False), *_samples(issues)]
+        self._feed(camera_id, track, samples, moment)
+        fractions = self._roi_fractions(track, report, kcps)
+        roi_samples = [
+            Sample(_ROI_PREFIX + kcp, fraction is not None
+                   and fraction < self.settings.roi_min_visible, "fail", fraction,
+                   self.settings.roi_min_visible)
+            for kcp, fraction in fractions.items()
+        ]
+        track.roi.update(roi_samples, moment)
+        self.state.set_quality(camera_id, QualityStatus(
+            verdict=verdict(issues),
+            issues=tuple(issue.to_dict() for issue in issues),
+            alarms=tuple(track.alarms.active()),
+            checked_at=now,
+            in_view={k: round(v, 3) for k, v in fractions.items() if v is not None},
+        ))
+        failing = any(
+            state.active and state.severity == "fail" for state in track.alarms.states.values()
+        )
+        out_of_view = {code[len(_ROI_PREFIX):] for code in track.roi.active()}
+        return CameraView(
+            camera_id, online=True, failing=failing,
+            roi_visible={kcp: (0.0 if kcp in out_of_view else None) for kcp in kcps},
+        )
+
+    def _enrol(self, camera_id: str, track: _CameraTrack, image: Image, frame: Frame) -> None:
+        """The first usable frame becomes the camera's reference (its enrolled view)."""
+        plain = analyse(frame, self.settings)
+        # Only a picture that is plainly unusable is refused; the no-reference occlusion
+        # and cast checks are too weak to veto an installer's view (a steel wall, a
+        # night sky).
+        if any(issue.code in _UNUSABLE_FOR_REFERENCE for issue in plain.issues):
+            log.info("quality_reference_deferred", camera_id=camera_id,
+                     issues=[issue.code for issue in plain.issues])
+            return
+        track.reference = self.baselines.save(
+            camera_id, image, self.settings.analysis_width, captured_at=self.wall_clock()
+        )
+
+    def reset_reference(self, camera_id: str) -> None:
+        """Forget a camera's reference; the next usable frame is enrolled afresh (after an
+        installer re-aimed the camera on purpose)."""
+        self.baselines.delete(camera_id)
+        track = self._tracks.get(camera_id)
+        if track is not None:
+            track.reference = None
+            track.reference_loaded = True
+
+    def _feed(self, camera_id: str, track: _CameraTrack, samples: Sequence[Sample],
+              moment: dt.datetime) -> None:
+        for transition in track.alarms.update(samples, moment):
+            self._emit_alarm(camera_id, transition)
+
+    def _emit_alarm(self, camera_id: str, transition: Transition) -> None:
+        log.warning("quality_alarm", camera_id=camera_id, code=transition.code,
+                    state=transition.state, value=transition.value)
+        self.state.emit(
+            "quality_alarm",
+            camera_id=camera_id,
+            code=transition.code,
+            state=transition.state,
+            raised=transition.state == "raised",
+            severity=transition.severity,
+            value=None if transition.value is None else round(transition.value, 4),
+            threshold=transition.threshold,
+        )
+
+    def _roi_fractions(self, track: _CameraTrack, report: FrameReport,
+                       kcps: Mapping[str, Sequence[tuple[float, float]] | None]
+                       ) -> dict[str, float | None]:
+        fractions: dict[str, float | None] = {}
+        for kcp, roi in kcps.items():
+            if roi is None or track.reference is None:
+                fractions[kcp] = None
+                continue
+            fractions[kcp] = roi_visible_fraction(
+                roi, report.match, track.reference.reference.frame.size, report.blocked
+            )
+        track.last_fractions = fractions
+        return fractions
+
+    # --- store coverage --------------------------------------------------------------------
+
+    def _assignments(self) -> dict[str, dict[str, list[tuple[float, float]] | None]]:
+        return {
+            camera.id: {str(a.kcp): (list(a.roi) if a.roi else None) for a in camera.kcps}
+            for camera in self.config.cameras.enrolled
+        }
+
+    def _update_coverage(self, views: Mapping[str, CameraView]) -> None:
+        declared = [str(k) for k in self.config.store.kcps]
+        assignments = {cam: list(kcps) for cam, kcps in self._assignments().items()}
+        coverage = store_coverage(declared, assignments, views, self.settings.roi_min_visible)
+        coverage["checked_at"] = self.wall_clock()
+        self.state.set_coverage(coverage)
+        # The first rounds only settle (discovery may not have found every camera yet and
+        # alarms need raise_after samples): no news until the picture is steady. Then a
+        # KCP uncovered from the start is news once; after that, every change is.
+        if self.rounds + 1 < self.settings.raise_after:
+            return
+        previous = self._covered or {}
+        self._covered = {}
+        for kcp, entry in coverage["kcps"].items():
+            is_covered = bool(entry["covered"])
+            self._covered[kcp] = is_covered
+            before = previous.get(kcp)
+            if is_covered and before is False:
+                log.info("kcp_covered", kcp=kcp, cameras=entry["cameras"])
+                self.state.emit("kcp_covered", kcp=kcp, camera_ids=entry["cameras"])
+            elif not is_covered and before is not False:
+                log.warning("kcp_uncovered", kcp=kcp, reason=entry["reason"])
+                self.state.emit("kcp_uncovered", kcp=kcp, reason=entry["reason"],
+                                camera_ids=entry["assigned"])
+
+
+def _samples(issues: Sequence[Issue]) -> list[Sample]:
+    found = {issue.code: issue for issue in issues}
+    samples = []
+    for code in CHECK_CODES:
+        issue = found.get(code)
+        if issue is None:
+            samples.append(Sample(code, False))
+        else:
+            samples.append(Sample(code, True, issue.severity, issue.value, issue.threshold))
+    return samples

@@ -1,0 +1,354 @@
+"""The daemon's quality worker: per-camera judgement, alarms, baselines and KCP coverage.
+
+Frames come from real photographs through an injected grabber (the pure parts are tested
+elsewhere); one test fetches a real snapshot over HTTP and falls back to a real RTSP
+sub-stream, as the daemon does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.capture.decode import decode_for_analysis
+from agent.capture.quality_worker import NO_FRAME, QualityWorker, grab_frame
+from agent.config import AgentConfig
+from agent.errors import CameraTimeout
+from agent.state import AgentState, CameraStatus, Event
+from agent.supervisor import WorkerContext
+from benchmarks import quality_evalset as ev
+
+PHOTOS = Path(__file__).parent / "data" / "quality"
+NOON = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def photo(name: str) -> np.ndarray:
+    return cv2.imread(str(PHOTOS / f"{name}.jpg"))
+
+
+def make_config(quality: Mapping[str, Any] | None = None,
+                kcps: tuple[str, ...] = ("cooking", "prep", "dishwashing")) -> AgentConfig:
+    return AgentConfig.model_validate({
+        "store": {"id": "sh-xh-0001", "name": "老王面馆", "licence_number": "JY31010400012345",
+                  "district": "xuhui", "address": "上海市徐汇区漕溪北路1号", "kcps": list(kcps)},
+        "broker": {"url": "mqtt://127.0.0.1:1883", "username": "box-0001"},
+        "cameras": {"enrolled": [
+            {"id": "cam-wok", "kcps": [
+                {"kcp": "cooking", "roi": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.9], [0.05, 0.9]]},
+                {"kcp": "prep"},
+            ]},
+            {"id": "cam-sink", "kcps": [{"kcp": "dishwashing"}]},
+        ]},
+        "quality": {"raise_after": 2, "clear_after": 2, **(quality or {})},
+    })
+
+
+class Scene:
+    """What each fake camera shows now (a real photo, possibly degraded)."""
+
+    def __init__(self) -> None:
+        self.pictures: dict[str, np.ndarray] = {
+            "cam-wok": ev.view_crop(photo("astronaut")),
+            "cam-sink": ev.view_crop(photo("coffee")),
+        }
+        self.failing: set[str] = set()
+        self.grabs = 0
+        self.seed = 0
+
+    def grab(self, info: Mapping[str, Any], username: str | None, password: str | None,
+             timeout_s: float, width: int) -> np.ndarray:
+        self.grabs += 1
+        camera_id = str(info["id"])
+        if camera_id in self.failing:
+            raise CameraTimeout(f"snapshot at {camera_id} did not arrive in time")
+        # A live camera: fresh sensor grain every sample, through JPEG like a snapshot.
+        self.seed += 1
+        picture = ev.add_noise(self.pictures[camera_id], 1.5, np.random.default_rng(self.seed),
+                               1.0)
+        return decode_for_analysis(ev.encode(picture, 85), width)
+
+
+@pytest.fixture
+def scene() -> Scene:
+    return Scene()
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    return []
+
+
+def make_worker(tmp_path: Path, scene: Scene, events: list[Event], clock: list[dt.datetime],
+                config: AgentConfig | None = None) -> tuple[QualityWorker, AgentState]:
+    state = AgentState()
+    state.subscribe(events.append)
+    for camera_id in ("cam-wok", "cam-sink"):
+        state.set_camera(CameraStatus(id=camera_id, online=True, info={"id": camera_id}))
+    worker = QualityWorker(config or make_config(), state, None, tmp_path / "state",
+                           grab=scene.grab, local_now=lambda: clock[0])
+    return worker, state
+
+
+def of_type(events: list[Event], kind: str) -> list[dict[str, Any]]:
+    return [e.data for e in events if e.type == kind]
+
+
+def test_healthy_cameras_are_enrolled_judged_ok_and_cover_the_store(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    for _ in range(3):
+        worker.sample_all()
+    quality = state.quality()
+    assert quality["cam-wok"].verdict == "ok", quality["cam-wok"].issues
+    assert quality["cam-sink"].verdict == "ok"
+    assert quality["cam-wok"].in_view["cooking"] > 0.9
+    coverage = state.coverage()
+    assert coverage["ratio"] == 1.0 and coverage["declared"] == 3
+    assert of_type(events, "quality_alarm") == []
+    assert of_type(events, "kcp_uncovered") == []
+    # The first usable frames became the references, persisted in the state dir.
+    refs = sorted(p.name for p in (tmp_path / "state" / "quality").glob("*/reference.*"))
+    assert refs == ["reference.json", "reference.json", "reference.png", "reference.png"]
+
+
+def test_degraded_camera_raises_after_n_and_clears_after_m(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()  # enrolment
+    clean = scene.pictures["cam-wok"]
+    scene.pictures["cam-wok"] = ev.veil(clean, 0.35, 220.0, np.ones(3, np.float32))  # steam
+    worker.sample_all()
+    assert state.quality()["cam-wok"].verdict == "warn"
+    assert of_type(events, "quality_alarm") == []  # one bad sample is not an alarm
+    worker.sample_all()
+    raised = of_type(events, "quality_alarm")
+    assert [(e["camera_id"], e["code"], e["state"], e["raised"]) for e in raised] == [
+        ("cam-wok", "low_contrast", "raised", True)
+    ]
+    assert raised[0]["value"] < raised[0]["threshold"]
+    assert state.quality()["cam-wok"].alarms == ("low_contrast",)
+    scene.pictures["cam-wok"] = clean
+    worker.sample_all()
+    assert len(of_type(events, "quality_alarm")) == 1
+    worker.sample_all()
+    cleared = of_type(events, "quality_alarm")[-1]
+    assert (cleared["code"], cleared["state"], cleared["raised"]) == (
+        "low_contrast", "cleared", False)
+    assert state.quality()["cam-wok"].alarms == ()
+
+
+def test_camera_turned_away_uncovers_its_kcp(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    for _ in range(2):
+        worker.sample_all()
+    assert state.coverage()["ratio"] == 1.0
+    scene.pictures["cam-sink"] = ev.view_crop(photo("rocket"))  # knocked to face elsewhere
+    for _ in range(2):
+        worker.sample_all()
+    assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
+        ("scene_changed", "raised")]
+    assert of_type(events, "kcp_uncovered") == [
+        {"kcp": "dishwashing", "reason": "failing", "camera_ids": ["cam-sink"]}]
+    assert state.coverage()["ratio"] == round(2 / 3, 4)
+    scene.pictures["cam-sink"] = ev.view_crop(photo("coffee"))
+    for _ in range(2):
+        worker.sample_all()
+    assert of_type(events, "kcp_covered") == [{"kcp": "dishwashing", "camera_ids": ["cam-sink"]}]
+
+
+def test_roi_out_of_view_uncovers_only_that_kcp(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, state = make_worker(
+        tmp_path, scene, events, [NOON],
+        make_config({"checks": {"scene_changed": {"threshold": 0.9, "severity": "warn"}}}),
+    )
+    for _ in range(2):
+        worker.sample_all()
+    # Panned right by 45 %: the cooking ROI (left side of the enrolled view) left the
+    # picture, the camera itself is still healthy and covers prep (no ROI).
+    scene.pictures["cam-wok"] = ev.view_crop(photo("astronaut"), 0.45, 0.0, 0.0)
+    for _ in range(2):
+        worker.sample_all()
+    kcps = state.coverage()["kcps"]
+    assert kcps["cooking"]["covered"] is False and kcps["cooking"]["reason"] == "out_of_view"
+    assert kcps["prep"]["covered"] is True
+    assert [e["kcp"] for e in of_type(events, "kcp_uncovered")] == ["cooking"]
+    assert state.quality()["cam-wok"].in_view["cooking"] < 0.2
+
+
+def test_declared_kcp_without_camera_is_uncovered_once(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    config = make_config(kcps=("cooking", "cold_room"))
+    worker, state = make_worker(tmp_path, scene, events, [NOON], config)
+    for _ in range(4):
+        worker.sample_all()
+    assert state.coverage()["kcps"]["cold_room"]["reason"] == "no_camera"
+    assert state.coverage()["ratio"] == 0.5
+    assert of_type(events, "kcp_uncovered") == [
+        {"kcp": "cold_room", "reason": "no_camera", "camera_ids": []}]
+
+
+def test_closed_kitchen_at_night_is_not_an_alarm(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    clock = [NOON]
+    config = make_config({"business_hours": ["06:00-14:00", "16:00-22:30"]})
+    worker, state = make_worker(tmp_path, scene, events, clock, config)
+    worker.sample_all()
+    clock[0] = dt.datetime(2024, 5, 1, 23, 30, tzinfo=dt.UTC)
+    scene.pictures["cam-wok"] = ev.expose_to(scene.pictures["cam-wok"], 12)  # lights off
+    for _ in range(4):
+        worker.sample_all()
+    assert state.quality()["cam-wok"].verdict == "fail"  # judged, shown in heartbeats...
+    assert of_type(events, "quality_alarm") == []  # ...but nobody is paged
+    clock[0] = dt.datetime(2024, 5, 2, 6, 0, tzinfo=dt.UTC)  # opening time, still dark
+    for _ in range(2):
+        worker.sample_all()
+    assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
+        ("too_dark", "raised")]
+
+
+def test_frozen_picture_is_an_alarm(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()
+    stuck = decode_for_analysis(ev.encode(scene.pictures["cam-sink"]), 320)
+    original = scene.grab
+
+    def grab_stuck(info: Mapping[str, Any], *args: Any) -> np.ndarray:
+        return stuck.copy() if info["id"] == "cam-sink" else original(info, *args)
+
+    worker.grab = grab_stuck
+    for _ in range(3):
+        worker.sample_all()
+    assert "frozen" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
+        ("cam-sink", "frozen")]
+
+
+def test_no_frame_from_an_online_camera(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    scene.failing.add("cam-sink")
+    for _ in range(2):
+        worker.sample_all()
+    assert state.quality()["cam-sink"].verdict == "unknown"
+    assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
+        (NO_FRAME, "raised")]
+    assert state.coverage()["kcps"]["dishwashing"]["covered"] is False
+
+
+def test_offline_camera_is_not_sampled_and_does_not_cover(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    state.set_camera(CameraStatus(id="cam-sink", online=False))
+    worker.sample_all()
+    assert scene.grabs == 1
+    assert state.quality()["cam-sink"].verdict == "unknown"
+    assert state.coverage()["kcps"]["dishwashing"]["reason"] == "offline"
+
+
+def test_reference_survives_a_restart_and_can_be_reset(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, _ = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()
+    # Restart: the installer's enrolled view is kept, so a camera that was moved while the
+    # agent was down is still caught.
+    scene.pictures["cam-sink"] = ev.view_crop(photo("rocket"))
+    again, state = make_worker(tmp_path, scene, events, [NOON])
+    again.sample_all()
+    assert "scene_changed" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    again.reset_reference("cam-sink")
+    again.sample_all()
+    assert state.quality()["cam-sink"].verdict == "ok"
+
+
+def test_run_loop_beats_and_stops(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    stopping = threading.Event()
+    ctx = WorkerContext("quality", stopping, watchdog_s=30.0)
+    thread = threading.Thread(target=worker.run, args=(ctx,), daemon=True)
+    thread.start()
+    deadline = threading.Event()
+    for _ in range(200):
+        if worker.rounds >= 1:
+            break
+        deadline.wait(0.05)
+    assert worker.rounds >= 1
+    stopping.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert state.coverage()["ratio"] == 1.0
+
+
+# --- the real acquisition path ---------------------------------------------------------------
+
+
+@pytest.fixture
+def snapshot_server() -> Iterator[tuple[str, list[int]]]:
+    body = ev.encode(cv2.resize(photo("coffee"), (1920, 1080)), 85)
+    hits: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(1)
+            if self.path != "/snap.jpg":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_grab_prefers_the_snapshot_and_decodes_it_small(
+    snapshot_server: tuple[str, list[int]]
+) -> None:
+    base, hits = snapshot_server
+    info = {"id": "cam", "profiles": [
+        {"token": "main", "width": 1920, "height": 1080, "snapshot_uri": f"{base}/snap.jpg",
+         "rtsp_uri": "rtsp://127.0.0.1:9/none"},
+    ]}
+    image = grab_frame(info, "admin", "secret", 5.0, 320)
+    assert image.shape == (270, 480, 3)  # decoded at 1/4 scale, not 1920x1080
+    assert hits
+
+
+@pytest.mark.slow
+def test_grab_falls_back_to_the_rtsp_sub_stream(
+    snapshot_server: tuple[str, list[int]], rtsp_camera: Any
+) -> None:
+    base, _ = snapshot_server
+    info = {"id": "cam", "profiles": [
+        {"token": "main", "width": 1920, "height": 1080, "snapshot_uri": f"{base}/missing.jpg",
+         "rtsp_uri": rtsp_camera.url("main")},
+        {"token": "sub", "width": 640, "height": 360, "rtsp_uri": rtsp_camera.url("sub")},
+    ]}
+    image = grab_frame(info, None, None, 15.0, 320)
+    assert image.shape == (360, 640, 3)  # the sub-stream's keyframe
