@@ -1,0 +1,151 @@
+"""``kitchen-agent check-frame``: the contract for people and scripts, run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks import quality_evalset as ev
+
+PHOTOS = Path(__file__).parent / "data" / "quality"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "KITCHEN_AGENT_CONFIG": ""}
+    environment.pop("KITCHEN_AGENT_CONFIG")
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "check-frame", *args],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env=environment,
+    )
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("frames")
+    coffee = cv2.imread(str(PHOTOS / "coffee.jpg"))
+    out = {}
+
+    def save(name: str, image: np.ndarray) -> None:
+        path = folder / f"{name}.jpg"
+        path.write_bytes(ev.encode(image, 90))
+        out[name] = path
+
+    save("clean", coffee)
+    save("clean2", ev.add_noise(coffee, 1.5, np.random.default_rng(1), 1.0))
+    save("dark", ev.expose_to(coffee, 20))
+    save("blurred", ev.blur(coffee, 2.0))
+    save("steam", ev.veil(coffee, 0.35, 215.0, np.ones(3, np.float32)))
+    save("moved", ev.view_crop(cv2.imread(str(PHOTOS / "rocket.jpg"))))
+    (folder / "garbage.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    out["garbage"] = folder / "garbage.jpg"
+    out["missing"] = folder / "nope.jpg"
+    return out
+
+
+def test_clean_frame_exits_0_with_the_json_contract(images: dict[str, Path]) -> None:
+    result = run("--json", str(images["clean"]))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"frames", "sequence"}
+    assert payload["sequence"] == {"issues": []}
+    (frame,) = payload["frames"]
+    assert set(frame) == {"image", "verdict", "issues", "metrics"}
+    assert frame["image"] == str(images["clean"])
+    assert frame["verdict"] == "ok" and frame["issues"] == []
+    assert {"brightness", "contrast", "blur", "noise", "uniformity"} <= set(frame["metrics"])
+    assert result.stdout.count("\n") == 1  # exactly one JSON object
+
+
+def test_degraded_frames_exit_1_with_issues(images: dict[str, Path]) -> None:
+    result = run("--json", str(images["clean"]), str(images["dark"]), str(images["steam"]))
+    assert result.returncode == 1
+    frames = json.loads(result.stdout)["frames"]
+    assert [f["verdict"] for f in frames] == ["ok", "fail", "warn"]
+    dark_issue = frames[1]["issues"][0]
+    assert set(dark_issue) == {"code", "severity", "value", "threshold"}
+    assert dark_issue["code"] == "too_dark" and dark_issue["severity"] == "fail"
+    assert dark_issue["value"] < dark_issue["threshold"]
+    assert [i["code"] for i in frames[2]["issues"]] == ["low_contrast"]
+
+
+def test_reference_enables_relative_checks(images: dict[str, Path]) -> None:
+    result = run("--json", "--reference", str(images["clean"]), str(images["clean2"]),
+                 str(images["blurred"]), str(images["moved"]))
+    assert result.returncode == 1, result.stderr
+    frames = json.loads(result.stdout)["frames"]
+    assert frames[0]["issues"] == []
+    assert "blur_rise" in frames[0]["metrics"] and "view_lost" in frames[0]["metrics"]
+    assert [i["code"] for i in frames[1]["issues"]] == ["blurred"]
+    assert "scene_changed" in [i["code"] for i in frames[2]["issues"]]
+
+
+def test_sequence_detects_a_frozen_picture(images: dict[str, Path]) -> None:
+    frozen = run("--json", "--sequence", str(images["clean"]), str(images["clean"]))
+    assert frozen.returncode == 1
+    issues = json.loads(frozen.stdout)["sequence"]["issues"]
+    assert [(i["code"], i["severity"]) for i in issues] == [("frozen", "fail")]
+    live = run("--json", "--sequence", str(images["clean"]), str(images["clean2"]))
+    assert live.returncode == 0, live.stdout
+    assert json.loads(live.stdout)["sequence"]["issues"] == []
+
+
+def test_human_output_is_a_table(images: dict[str, Path]) -> None:
+    result = run(str(images["clean"]), str(images["dark"]))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["IMAGE", "VERDICT", "ISSUES"]
+    assert "too_dark(fail" in lines[3]
+
+
+@pytest.mark.parametrize("name", ["garbage", "missing"])
+def test_unreadable_image_is_a_clear_error(images: dict[str, Path], name: str) -> None:
+    result = run(str(images[name]))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert str(images[name]) in result.stderr
+    as_json = run("--json", str(images[name]))
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["error"]["code"] == "no_frame"
+
+
+def test_usage_errors_exit_2(images: dict[str, Path]) -> None:
+    assert run().returncode == 2  # no IMAGE
+    single = run("--sequence", str(images["clean"]))
+    assert single.returncode == 2 and "at least two" in single.stderr
+    assert run("--bogus", str(images["clean"])).returncode == 2
+
+
+def test_thresholds_come_from_the_config(images: dict[str, Path], tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "store:\n  id: sh-xh-0001\n  name: 老王面馆\n  licence_number: JY31010400012345\n"
+        "  district: xuhui\n  address: 上海市徐汇区漕溪北路1号\n  kcps: [cooking]\n"
+        "broker:\n  url: mqtt://127.0.0.1:1883\n  username: box-0001\n"
+        "quality:\n  checks:\n    too_dark:\n      threshold: 150\n      severity: warn\n",
+        encoding="utf-8",
+    )
+    result = run("--json", "--config", str(config), str(images["clean"]))
+    assert result.returncode == 1
+    issue = json.loads(result.stdout)["frames"][0]["issues"][0]
+    assert (issue["code"], issue["severity"], issue["threshold"]) == ("too_dark", "warn", 150.0)
+    from_env = run("--json", str(images["clean"]), env={"KITCHEN_AGENT_CONFIG": str(config)})
+    assert from_env.returncode == 1
+    config.write_text("quality:\n  chekcs: {}\n", encoding="utf-8")
+    broken = run("--config", str(config), str(images["clean"]))
+    assert broken.returncode == 78
+    assert "Traceback" not in broken.stderr
+
+
+def test_listed_in_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "agent", "--help"], capture_output=True,
+                            text=True, timeout=60, cwd=REPO)
+    assert "check-frame" in result.stdout
