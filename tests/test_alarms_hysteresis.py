@@ -116,6 +116,16 @@ def test_an_alarm_raised_before_closing_clears_at_night_on_good_samples() -> Non
     assert run(book, "GG", dt.time(23, 1)) == ["-", "cleared"]
 
 
+def test_config_check_rules_keep_their_defaults_when_partly_set() -> None:
+    config = QualityConfig.model_validate({"checks": {"too_dark": {"severity": "warn"},
+                                                      "blurred": {"vs_reference": 0.3}}})
+    defaults = QualityConfig().checks
+    assert config.checks.too_dark.severity == "warn"
+    assert config.checks.too_dark.threshold == defaults.too_dark.threshold
+    assert config.checks.blurred.threshold == defaults.blurred.threshold
+    assert config.checks.blurred.vs_reference == 0.3
+
+
 def test_config_validates_business_hours_and_always_alarm() -> None:
     from pydantic import ValidationError
 

@@ -19,75 +19,131 @@ Severity = Literal["warn", "fail"]
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
+_THRESHOLD = "Threshold on the check's metric without a reference."
+_VS_REFERENCE = (
+    "Threshold used instead when the camera has a reference frame (the metric is then "
+    "relative to the reference); null: same as threshold."
+)
+_SEVERITY = "warn: picture usable but degraded; fail: not usable."
+
+
 class CheckRule(Section):
+    """One check's settings; each check's own subclass carries its tuned defaults, so a
+    config may set just one of them (e.g. only the severity)."""
+
     enabled: bool = Field(default=True, description="Run this check.")
-    threshold: float = Field(description="Threshold on the check's metric without a reference.")
-    vs_reference: float | None = Field(
-        default=None,
-        description="Threshold used instead when the camera has a reference frame (the "
-        "metric is then relative to the reference); null: same as threshold.",
-    )
-    severity: Severity = Field(
-        default="warn", description="warn: picture usable but degraded; fail: not usable."
-    )
+    threshold: float = Field(description=_THRESHOLD)
+    vs_reference: float | None = Field(default=None, description=_VS_REFERENCE)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
 
 
-def _rule(threshold: float, severity: Severity, vs_reference: float | None = None) -> CheckRule:
-    return CheckRule(threshold=threshold, severity=severity, vs_reference=vs_reference)
+class NoSignalRule(CheckRule):
+    threshold: float = Field(default=0.93, description=_THRESHOLD)
+    severity: Severity = Field(default="fail", description=_SEVERITY)
+
+
+class FrozenRule(CheckRule):
+    threshold: float = Field(default=0.001, description=_THRESHOLD)
+    severity: Severity = Field(default="fail", description=_SEVERITY)
+
+
+class TooDarkRule(CheckRule):
+    threshold: float = Field(default=35.0, description=_THRESHOLD)
+    severity: Severity = Field(default="fail", description=_SEVERITY)
+
+
+class TooBrightRule(CheckRule):
+    threshold: float = Field(default=229.0, description=_THRESHOLD)
+    severity: Severity = Field(default="fail", description=_SEVERITY)
+
+
+class BlurredRule(CheckRule):
+    threshold: float = Field(default=0.48, description=_THRESHOLD)
+    vs_reference: float | None = Field(default=0.17, description=_VS_REFERENCE)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
+
+
+class LowContrastRule(CheckRule):
+    threshold: float = Field(default=0.33, description=_THRESHOLD)
+    vs_reference: float | None = Field(default=0.5, description=_VS_REFERENCE)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
+
+
+class ColorCastRule(CheckRule):
+    threshold: float = Field(default=7.0, description=_THRESHOLD)
+    vs_reference: float | None = Field(default=0.4, description=_VS_REFERENCE)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
+
+
+class NoisyRule(CheckRule):
+    threshold: float = Field(default=10.0, description=_THRESHOLD)
+    vs_reference: float | None = Field(default=1.2, description=_VS_REFERENCE)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
+
+
+class OccludedRule(CheckRule):
+    threshold: float = Field(default=0.6, description=_THRESHOLD)
+    vs_reference: float | None = Field(default=0.15, description=_VS_REFERENCE)
+    severity: Severity = Field(default="fail", description=_SEVERITY)
+
+
+class SceneChangedRule(CheckRule):
+    threshold: float = Field(default=0.25, description=_THRESHOLD)
+    severity: Severity = Field(default="fail", description=_SEVERITY)
 
 
 class ChecksConfig(Section):
-    no_signal: CheckRule = Field(
-        default_factory=lambda: _rule(0.93, "fail"),
+    no_signal: NoSignalRule = Field(
+        default_factory=NoSignalRule,
         description="Signal lost (black, blue or 'no signal' card): fraction of the frame "
         "within a few grey levels of its commonest level; at or above threshold is bad.",
     )
-    frozen: CheckRule = Field(
-        default_factory=lambda: _rule(0.001, "fail"),
+    frozen: FrozenRule = Field(
+        default_factory=FrozenRule,
         description="Frozen picture: fraction of pixels that changed between consecutive "
         "samples; below threshold (identical decoded frames) is bad.",
     )
-    too_dark: CheckRule = Field(
-        default_factory=lambda: _rule(35.0, "fail"),
+    too_dark: TooDarkRule = Field(
+        default_factory=TooDarkRule,
         description="Too dark: mean brightness 0..255; below threshold is bad.",
     )
-    too_bright: CheckRule = Field(
-        default_factory=lambda: _rule(229.0, "fail"),
+    too_bright: TooBrightRule = Field(
+        default_factory=TooBrightRule,
         description="Too bright (over-exposed, glare): mean brightness 0..255; above "
         "threshold is bad.",
     )
-    blurred: CheckRule = Field(
-        default_factory=lambda: _rule(0.48, "warn", 0.17),
+    blurred: BlurredRule = Field(
+        default_factory=BlurredRule,
         description="Blurred / out of focus: blur 0..1 (Crete-Roffet re-blur measure); above "
         "threshold is bad. vs_reference: rise in blur over the reference.",
     )
-    low_contrast: CheckRule = Field(
-        default_factory=lambda: _rule(0.33, "warn", 0.5),
+    low_contrast: LowContrastRule = Field(
+        default_factory=LowContrastRule,
         description="Low contrast (steam, grease, fog, protective film): contrast 0..1 "
         "((p95-p5)/(p95+p5) of brightness); below threshold is bad. vs_reference: "
         "contrast as a fraction of the reference's.",
     )
-    color_cast: CheckRule = Field(
-        default_factory=lambda: _rule(7.0, "warn", 0.4),
+    color_cast: ColorCastRule = Field(
+        default_factory=ColorCastRule,
         description="Colour cast: without a reference, a tint over the whole frame (chroma "
         "as % of lightness, counted only when the same across the frame); above threshold "
         "is bad. vs_reference: shift of white balance from the reference's "
         "(log of the largest ratio between colour channel gains, in linear light). "
         "Greyscale (infrared night) frames never have a cast.",
     )
-    noisy: CheckRule = Field(
-        default_factory=lambda: _rule(10.0, "warn", 1.2),
+    noisy: NoisyRule = Field(
+        default_factory=NoisyRule,
         description="Noise / snow: estimated noise sigma in grey levels at analysis size; "
         "above threshold is bad. vs_reference: rise over the reference's sigma.",
     )
-    occluded: CheckRule = Field(
-        default_factory=lambda: _rule(0.6, "fail", 0.15),
+    occluded: OccludedRule = Field(
+        default_factory=OccludedRule,
         description="Occluded / tampered: fraction of the view blocked. Without a reference "
         "only featureless areas joined to the frame edge count; with one, areas whose "
         "detail or brightness no longer match the reference. Above threshold is bad.",
     )
-    scene_changed: CheckRule = Field(
-        default_factory=lambda: _rule(0.25, "fail"),
+    scene_changed: SceneChangedRule = Field(
+        default_factory=SceneChangedRule,
         description="Camera moved or turned away (needs a reference): fraction of the "
         "enrolled view no longer in the picture (1 when the view cannot be matched at "
         "all); above threshold is bad.",
