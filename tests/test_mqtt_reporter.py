@@ -159,7 +159,7 @@ def results(
     return list(ops.wait_for(match, timeout_s))
 
 
-def future(seconds: float = 60) -> float:
+def future(seconds: float = 3600) -> float:  # params are built at collection time
     return time.time() + seconds
 
 

@@ -18,10 +18,13 @@ from agent.secrets import Credentials, credentials_dir, read_password_file
 
 
 @pytest.fixture(autouse=True)
-def _clean_secrets() -> Iterator[None]:
+def _clean_secrets_and_logging() -> Iterator[None]:
     forget_secrets()
     yield
     forget_secrets()
+    # These tests point structlog at a StringIO and raise its level: undo it for the rest.
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
 
 
 @pytest.mark.parametrize(
