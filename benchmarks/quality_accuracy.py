@@ -51,6 +51,7 @@ _SUGGEST = {  # check -> (metric with reference, metric without, True when high 
     "low_contrast": ("contrast_kept", "contrast", False),
     "color_cast": ("cast_shift", "tint", True),
     "noisy": ("noise_rise", "noise", True),
+    "stripes": ("stripes_rise", "stripes", True),
     "occluded": ("occlusion", "blank_edge", True),
     "scene_changed": ("view_lost", None, True),
     "no_signal": ("uniformity", "uniformity", True),

@@ -196,6 +196,21 @@ def occlude(
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def stripes(image: np.ndarray, amplitude: float, pick: random.Random) -> np.ndarray:
+    """Bands across the picture: horizontal rolling bands (tube flicker beating with the
+    shutter) or vertical interference bars, with a period of 4..30 analysis pixels."""
+    height, width = image.shape[:2]
+    period = pick.uniform(4.0, 30.0) * width / 320.0
+    phase = pick.uniform(0, 2 * np.pi)
+    if pick.random() < 0.7:
+        wave = np.sin(np.arange(height) * 2 * np.pi / period + phase)[:, None, None]
+    else:
+        wave = np.sin(np.arange(width) * 2 * np.pi / period + phase)[None, :, None]
+    # Flicker modulates the light, so the bands scale with the scene's brightness.
+    out = image.astype(np.float32) * (1.0 + amplitude / 128.0 * wave.astype(np.float32))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def view_crop(
     image: np.ndarray, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0
 ) -> np.ndarray:
@@ -306,6 +321,9 @@ def items(photos: dict[str, np.ndarray] | None = None) -> Iterator[Item]:
             noise_sigma = _strength(severity, 6.0, 16.0, 28.0)
             yield item("noisy", f"noise_sigma_{noise_sigma:g}", severity,
                        add_noise(image, noise_sigma, rng, max(1.0, width / 320)))
+            amplitude = _strength(severity, 2.0, 8.0, 16.0)
+            yield item("stripes", f"bands_{amplitude:g}", severity,
+                       stripes(image, amplitude, pick))
             fraction = _strength(severity, 0.12, 0.4, 0.65)
             yield item("occluded", f"cover_{fraction:g}", severity,
                        occlude(image, fraction, rng, other))

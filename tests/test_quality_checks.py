@@ -165,6 +165,27 @@ def test_noisy(name: str, references: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("seed", range(4))
+def test_stripes_against_the_reference(name: str, seed: int, references: dict[str, object]) -> None:
+    import random
+
+    banded = ev.stripes(photo(name), 10.0, random.Random(seed))
+    assert "stripes" in codes(banded, references[name])
+
+
+def test_strong_flicker_bands_without_reference() -> None:
+    import random
+
+    assert "stripes" in codes(ev.stripes(photo("coffee"), 24.0, random.Random(2)))
+
+
+def test_nudged_camera_is_not_striped(references: dict[str, object]) -> None:
+    image = photo("astronaut")
+    reference = make_reference(as_camera_frame(ev.view_crop(image), 90))
+    assert "stripes" not in codes(ev.view_crop(image, 0.02, 0.02, 1.0), reference)
+
+
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_occluded_against_the_reference(
     name: str, seed: int, references: dict[str, object]

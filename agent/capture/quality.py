@@ -31,6 +31,11 @@ What each metric catches, and what it cannot:
   (IR night) frames never fire.
 - ``noisy``: Immerkaer's noise sigma (median of a Laplacian-difference filter, robust
   to edges). Fine texture (gravel, foliage) reads as noise without a reference.
+- ``stripes``: amplitude of the strongest periodic band (period 3..40 analysis pixels)
+  in the row or column brightness means: flicker of fluorescent tubes beating with the
+  shutter, interference bars. Regular scene structure (shelving, tiles, window rows)
+  reads as stripes without a reference; with one, the rise over it is judged. Slanted
+  interference lines average out of row/column means and are not caught.
 - ``occluded``: without a reference, the largest featureless region joined to the frame
   edge (so smooth steel or sky filling half the view can fire: the threshold is high);
   with one, blocks that lost most of the detail they had, or changed brightness and
@@ -66,7 +71,7 @@ Mask = npt.NDArray[np.bool_]
 
 CHECK_CODES: tuple[str, ...] = (
     "no_signal", "frozen", "too_dark", "too_bright", "blurred", "low_contrast",
-    "color_cast", "noisy", "occluded", "scene_changed",
+    "color_cast", "noisy", "stripes", "occluded", "scene_changed",
 )
 # Checks where a metric below the threshold is bad; for the rest, above is bad.
 _LOWER_IS_BAD = frozenset({"frozen", "too_dark", "low_contrast"})
@@ -231,6 +236,87 @@ _SRGB_TO_LINEAR = np.array(
 )
 
 
+_STRIPE_PERIODS = (3.0, 40.0)  # analysis pixels
+_STRIPE_PROMINENCE = 6.0  # a band must stand this far above the band's median
+
+
+def _band_peak(profile: npt.NDArray[np.float32], detrend: bool) -> tuple[float, float]:
+    """(amplitude in grey levels, prominence over the band's median) of the strongest
+    periodic component of a brightness profile with a period in _STRIPE_PERIODS."""
+    size = profile.shape[0]
+    if size < 32:
+        return 0.0, 0.0
+    if detrend:
+        trend = cv2.blur(profile.reshape(-1, 1), (1, 41), borderType=cv2.BORDER_REFLECT)
+        profile = profile - trend.reshape(-1)
+    spectrum = np.abs(np.fft.rfft((profile - profile.mean()) * _hann(size)))
+    frequencies = np.fft.rfftfreq(size)
+    band = (frequencies >= 1.0 / _STRIPE_PERIODS[1]) & (frequencies <= 1.0 / _STRIPE_PERIODS[0])
+    if not band.any():
+        return 0.0, 0.0
+    in_band = spectrum[band]
+    peak = float(in_band.max())
+    # Hann window: a sinusoid of amplitude A gives a peak of A * N / 4.
+    return peak * 4.0 / size, peak / max(float(np.median(in_band)), 1e-6)
+
+
+_HANN: dict[int, npt.NDArray[np.float32]] = {}
+
+
+def _hann(size: int) -> npt.NDArray[np.float32]:
+    window = _HANN.get(size)
+    if window is None:
+        window = _HANN[size] = np.hanning(size).astype(np.float32)
+    return window
+
+
+def _profiles(grey: Image) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    rows = np.asarray(cv2.reduce(grey, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F), np.float32)
+    cols = np.asarray(cv2.reduce(grey, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F), np.float32)
+    return rows.reshape(-1), cols.reshape(-1)
+
+
+def _stripes(grey: Image) -> float:
+    """Bands across the whole picture (mains flicker of kitchen tubes under a rolling
+    shutter, interference bars): a periodic component of the row or column means that
+    stands out of the scene's own broadband structure."""
+    best = 0.0
+    for profile in _profiles(grey):
+        amplitude, prominence = _band_peak(profile, detrend=True)
+        if prominence >= _STRIPE_PROMINENCE:
+            best = max(best, amplitude)
+    return best
+
+
+def _stripes_vs_reference(grey: Image, reference: Image, gain: float) -> float:
+    """Periodic bands in the difference from the reference: the scene cancels out."""
+    best = 0.0
+    for current, enrolled in zip(_profiles(grey), _profiles(reference), strict=True):
+        if current.shape != enrolled.shape:
+            return 0.0
+        amplitude, _ = _band_peak(_aligned_difference(current, enrolled * gain), detrend=True)
+        best = max(best, amplitude)
+    return best
+
+
+def _aligned_difference(
+    current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32], reach: int = 8
+) -> npt.NDArray[np.float32]:
+    """current - enrolled after the best shift within +-reach pixels: a camera nudged by a
+    few pixels must not turn the scene's own edges into stripes."""
+    size = current.shape[0]
+    inner = slice(reach, size - reach)
+    best: npt.NDArray[np.float32] | None = None
+    best_cost = float("inf")
+    for shift in range(-reach, reach + 1):
+        difference = current[inner] - enrolled[reach + shift : size - reach + shift]
+        cost = float(np.abs(difference - difference.mean()).sum())
+        if cost < best_cost:
+            best, best_cost = difference, cost
+    assert best is not None
+    return best
+
+
 def _chroma(thumb: Image) -> dict[str, float]:
     linear = _SRGB_TO_LINEAR[thumb]
     lin_b, lin_g, lin_r, _ = cv2.mean(linear)
@@ -329,6 +415,7 @@ def measure(frame: Frame) -> tuple[dict[str, float], _BlockStats]:
     d_vertical, d_horizontal = _differences(frame.grey)
     metrics["blur"] = _blur(frame.grey, d_vertical, d_horizontal)
     metrics["noise"] = _noise(frame.grey)
+    metrics["stripes"] = _stripes(frame.grey)
     metrics.update(_chroma(frame.thumb))
     blocks = _block_stats(frame.grey, d_vertical, d_horizontal)
     metrics["blank_edge"] = _largest_edge_region(blocks.gradient < _FLAT_GRADIENT)
@@ -433,6 +520,7 @@ def analyse(
             blocks = _block_stats(aligned, *_differences(aligned))
         blocked = _blocked_vs_reference(blocks, reference.blocks, valid)
         metrics["occlusion"] = _largest_region(blocked)
+        metrics["stripes_rise"] = _stripes_vs_reference(aligned, reference.frame.grey, gain)
     issues = judge(metrics, config, has_reference=reference is not None)
     return FrameReport(metrics=metrics, issues=issues, match=match, blocked=blocked)
 
@@ -490,6 +578,7 @@ def judge(
     relative = has_reference and not moved
     consider("blurred", "blur_rise" if relative else "blur", relative)
     consider("noisy", "noise_rise" if relative else "noise", relative)
+    consider("stripes", "stripes_rise" if relative else "stripes", relative)
     consider("low_contrast", "contrast_kept" if relative else "contrast", relative)
     consider("color_cast", "cast_shift" if relative else "tint", relative)
     if not has_reference:
@@ -498,7 +587,7 @@ def judge(
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.
         for echo in ("low_contrast", "color_cast", "occluded", "scene_changed", "blurred",
-                     "noisy"):
+                     "noisy", "stripes"):
             found.pop(echo, None)
     return [found[code] for code in CHECK_CODES if code in found]
 

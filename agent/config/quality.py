@@ -81,6 +81,12 @@ class NoisyRule(CheckRule):
     severity: Severity = Field(default="warn", description=_SEVERITY)
 
 
+class StripesRule(CheckRule):
+    threshold: float = Field(default=13.0, description=_THRESHOLD)
+    vs_reference: float | None = Field(default=3.5, description=_VS_REFERENCE)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
+
+
 class OccludedRule(CheckRule):
     threshold: float = Field(default=0.6, description=_THRESHOLD)
     vs_reference: float | None = Field(default=0.15, description=_VS_REFERENCE)
@@ -135,6 +141,12 @@ class ChecksConfig(Section):
         default_factory=NoisyRule,
         description="Noise / snow: estimated noise sigma in grey levels at analysis size; "
         "above threshold is bad. vs_reference: rise over the reference's sigma.",
+    )
+    stripes: StripesRule = Field(
+        default_factory=StripesRule,
+        description="Stripes / rolling bands (light flicker, interference): amplitude in "
+        "grey levels of the strongest periodic band across rows or columns; above "
+        "threshold is bad. vs_reference: rise over the reference's.",
     )
     occluded: OccludedRule = Field(
         default_factory=OccludedRule,
