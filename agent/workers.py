@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent.capture.discovery_worker import DiscoveryWorker
+from agent.capture.quality_worker import QualityWorker
 from agent.hooks import DaemonHooks
 from agent.uplink.relay import build_stream_manager
 from agent.uplink.reporter import make_reporter
@@ -23,7 +24,7 @@ def build_workers(runtime: Runtime) -> list[Worker]:
     discovery = DiscoveryWorker.from_runtime(runtime)
     streams = build_stream_manager(runtime)
     reporter = make_reporter(runtime, DaemonHooks(runtime, discovery, streams))
-    workers: list[Worker] = [reporter, discovery]
+    workers: list[Worker] = [reporter, discovery, QualityWorker.from_runtime(runtime)]
     if streams is not None:
         workers.append(streams)
     return workers

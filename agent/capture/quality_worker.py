@@ -53,7 +53,11 @@ FrameGrabber = Callable[[Mapping[str, Any], str | None, str | None, float, int],
 
 NO_FRAME = "no_frame"  # alarm code when an online camera gives no picture at all
 _ROI_PREFIX = "roi:"
-_UNUSABLE_FOR_REFERENCE = frozenset({"no_signal", "too_dark", "too_bright"})
+# A lens already blurred or fogged at installation must be cleaned, not enrolled: judged
+# against itself it would look fine forever.
+_UNUSABLE_FOR_REFERENCE = frozenset(
+    {"no_signal", "too_dark", "too_bright", "blurred", "low_contrast"}
+)
 
 
 def grab_frame(

@@ -43,6 +43,7 @@ from tests.kit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera
 STORE_ID = "sh-xh-0001"
 DISTRICT = "xuhui"
 STREAM_TOKEN = "demo-stream-token-7f3a"  # the simulated platform's token
+DEGRADE_AFTER_S = 40.0  # the dishwashing camera's lens steams up after this long
 KITCHEN = [
     # persona, name, KCPs, degraded picture
     ("hikvision", "热菜区 wok line", ["cooking", "prep"], False),
@@ -95,12 +96,24 @@ def greasy_lens(image: np.ndarray) -> np.ndarray:
 
 
 class SimCamera(FakeCamera):
-    """A fake ONVIF camera whose snapshot is a picture of 'its' part of the kitchen."""
+    """A fake ONVIF camera whose snapshot is a live picture of 'its' part of the kitchen:
+    fresh sensor noise in every frame (a live camera never repeats a frame exactly), and,
+    for the degraded one, grease and steam on the lens after ``degrade_after_s``."""
 
-    picture: bytes = b""
+    scene: np.ndarray | None = None
+    degrade_after_s: float | None = None
+    started_at: float = 0.0
 
     def snapshot_jpeg(self) -> bytes:
-        return self.picture
+        assert self.scene is not None
+        picture = self.scene
+        if self.degrade_after_s is not None and (
+            time.monotonic() - self.started_at > self.degrade_after_s
+        ):
+            picture = greasy_lens(picture)
+        grain = np.random.default_rng().normal(0, 2.5, picture.shape)
+        noisy = np.clip(picture + grain, 0, 255).astype(np.uint8)
+        return bytes(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 85])[1])
 
 
 @dataclass
@@ -126,10 +139,9 @@ class Kitchen:
                 password=DEFAULT_PASSWORD,
                 discovery=False,
             )
-            picture = kitchen_photo(index)
-            if degraded:
-                picture = greasy_lens(picture)
-            camera.picture = bytes(cv2.imencode(".jpg", picture)[1])
+            camera.scene = kitchen_photo(index)
+            camera.started_at = time.monotonic()
+            camera.degrade_after_s = DEGRADE_AFTER_S if degraded else None
             self.cameras.append(camera.start())
         say(
             f"kitchen up: broker {self.broker.url}, ingest {self.ingest.base_url}, "
