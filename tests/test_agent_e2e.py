@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from tests.kit.kitchen_sim import SimCamera, kitchen_photo
 from tests.kit.mosquitto import Mosquitto, Subscriber
 from tests.kit.nginx_rtmp import NginxRtmp
 from tests.kit.rtsp_camera import RtspCamera
@@ -30,6 +31,7 @@ STORE = "sh-xh-0042"
 ROOT = f"kitchen/v1/xuhui/{STORE}"
 TOKEN = "e2e-stream-token-5d1c"
 CAMERAS = {"mac-02e2e0000001": "cooking", "mac-02e2e0000002": "cold_room"}
+DEGRADED = "mac-02e2e0000002"
 
 pytestmark = pytest.mark.slow
 
@@ -68,6 +70,7 @@ cameras:
 {enrolled}
 quality:
   interval_s: 5
+  raise_after: 1
 streams:
   ingest_url: {ingest.base_url}/{{store_id}}-{{camera_id}}?token={{token}}
   max_kbps: 512
@@ -85,20 +88,25 @@ def kitchen(
     mosquitto: Mosquitto,
     nginx_rtmp: NginxRtmp,
     rtsp_camera: RtspCamera,
-    fake_camera_factory: Callable[..., FakeCamera],
 ) -> Iterator[tuple[Path, list[FakeCamera]]]:
-    cameras = [
-        fake_camera_factory(
-            persona,
+    cameras: list[FakeCamera] = []
+    for index, (persona, camera_id) in enumerate(zip(("hikvision", "dahua"), CAMERAS, strict=True)):
+        camera = SimCamera(
+            persona=persona,
             mac=":".join(camera_id[4:][i : i + 2] for i in range(0, 12, 2)),
             rtsp_main=rtsp_camera.url("main"),
             rtsp_sub=rtsp_camera.url("sub"),
+            discovery=False,
         )
-        for persona, camera_id in zip(("hikvision", "dahua"), CAMERAS, strict=True)
-    ]
+        camera.scene = kitchen_photo(index)
+        # The cold room's lens is covered in grease from the start (degraded at once).
+        camera.degrade_after_s = 0.0 if camera_id == DEGRADED else None
+        cameras.append(camera.start())
     config = tmp_path / "agent.yaml"
     write_config(config, mosquitto, nginx_rtmp, cameras, tmp_path)
     yield config, cameras
+    for camera in cameras:
+        camera.stop()
 
 
 def command(subscriber: Subscriber, name: str, args: dict[str, Any] | None = None) -> str:
@@ -156,6 +164,27 @@ def test_store_runs_end_to_end(
         assert beat["stage"] in ("video_connected", "completed")
         for camera_id in CAMERAS:
             nginx_rtmp.wait_publishing(f"{STORE}-{camera_id}")
+        # The greasy cold-room camera is flagged and its KCP is not counted as covered;
+        # the cooking line is judged fine and covered.
+        flagged = ops.wait_json(
+            "heartbeat",
+            lambda h: (
+                {c["id"]: c["quality"] for c in h["cameras"]}
+                == {"mac-02e2e0000001": "ok", DEGRADED: "fail"}
+                and h["coverage"]["kcps"] == {"cooking": True, "cold_room": False}
+            ),
+            60,
+        )
+        assert flagged["coverage"]["ratio"] == 0.5
+        assert flagged["stage"] == "video_connected"  # not completed while a KCP is dark
+        ops.wait_json(
+            "event",
+            lambda e: e["type"] == "quality_alarm" and e["data"]["camera_id"] == DEGRADED,
+            30,
+        )
+        ops.wait_json(
+            "event", lambda e: e["type"] == "kcp_uncovered" and e["data"]["kcp"] == "cold_room", 30
+        )
         events = [m.json()["type"] for m in ops.on("event")]
         assert "agent_started" in events
         assert events.count("camera_online") == 2
