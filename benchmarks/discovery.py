@@ -32,8 +32,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 CAMERAS = 16
-PERSONAS = ["generic", "hikvision", "dahua", "skewed", "zero_addr", "port_twice",
-            "reuse_msgid", "malformed_probe_match"] * 2
+PERSONAS = [
+    "generic",
+    "hikvision",
+    "dahua",
+    "skewed",
+    "zero_addr",
+    "port_twice",
+    "reuse_msgid",
+    "malformed_probe_match",
+] * 2
 DISCOVERY_WINDOW_S = 1.5
 
 
@@ -43,8 +51,11 @@ def cpu_s() -> float:
 
 
 def setup_namespace() -> None:
-    for argv in (["ip", "link", "set", "lo", "up"], ["ip", "link", "set", "lo", "multicast", "on"],
-                 ["ip", "route", "add", "224.0.0.0/4", "dev", "lo"]):
+    for argv in (
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "link", "set", "lo", "multicast", "on"],
+        ["ip", "route", "add", "224.0.0.0/4", "dev", "lo"],
+    ):
         subprocess.run(argv, check=True, capture_output=True)
 
 
@@ -52,11 +63,20 @@ def start_cameras(password_file: Path) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "tests.kit.fake_onvif", "--password-file", str(password_file)]
     for index, persona in enumerate(PERSONAS[:CAMERAS]):
         host = f"127.0.0.{10 + index}"
-        argv += ["--camera", f"persona={persona},host={host},port=8000,"
-                 f"multicast_interface=127.0.0.1,rtsp_main=rtsp://{host}:554/main,"
-                 f"rtsp_sub=rtsp://{host}:554/sub"]
-    process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, text=True,
-                               start_new_session=True, stdin=subprocess.DEVNULL)
+        argv += [
+            "--camera",
+            f"persona={persona},host={host},port=8000,"
+            f"multicast_interface=127.0.0.1,rtsp_main=rtsp://{host}:554/main,"
+            f"rtsp_sub=rtsp://{host}:554/sub",
+        ]
+    process = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert process.stdout is not None
     for line in process.stdout:
         if "all_ready" in line:
@@ -76,8 +96,9 @@ def run_agent(password: str) -> tuple[float, float, int, int]:
 
     wall, cpu = time.perf_counter(), cpu_s()
     messages = discover_all()
-    cameras = inventory_round(messages, lambda _id: ("admin", password),
-                              options=RoundOptions(concurrency=16))
+    cameras = inventory_round(
+        messages, lambda _id: ("admin", password), options=RoundOptions(concurrency=16)
+    )
     ok = sum(1 for c in cameras if c.error is None and len(c.profiles) == 2)
     return time.perf_counter() - wall, cpu_s() - cpu, len(messages), ok
 
@@ -95,16 +116,18 @@ def run_baseline(password: str) -> tuple[float, float, int, int]:
     for message in messages:
         url = urlsplit(message.primary_xaddr)
         try:
-            camera = ONVIFCamera(url.hostname, url.port or 80, "admin", password,
-                                 adjust_time=True)
+            camera = ONVIFCamera(url.hostname, url.port or 80, "admin", password, adjust_time=True)
             camera.devicemgmt.GetDeviceInformation()
             camera.devicemgmt.GetNetworkInterfaces()
             media = camera.create_media_service()
             profiles = media.GetProfiles()
             for profile in profiles:
-                media.GetStreamUri({"StreamSetup": {"Stream": "RTP-Unicast",
-                                                    "Transport": {"Protocol": "RTSP"}},
-                                    "ProfileToken": profile.token})
+                media.GetStreamUri(
+                    {
+                        "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
+                        "ProfileToken": profile.token,
+                    }
+                )
                 media.GetSnapshotUri({"ProfileToken": profile.token})
             ok += 1
         except Exception:  # the naive path fails on some vendors; that only makes it faster
@@ -128,8 +151,16 @@ def inside(args: argparse.Namespace) -> int:
             result = run_agent(DEFAULT_PASSWORD)
         else:
             result = run_baseline(DEFAULT_PASSWORD)
-        print(json.dumps({"wall_s": result[0], "cpu_s": result[1], "found": result[2],
-                          "inventoried": result[3]}))
+        print(
+            json.dumps(
+                {
+                    "wall_s": result[0],
+                    "cpu_s": result[1],
+                    "found": result[2],
+                    "inventoried": result[3],
+                }
+            )
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(cameras.pid, 15)
@@ -138,11 +169,19 @@ def inside(args: argparse.Namespace) -> int:
 
 
 def measure(which: str, workdir: Path) -> dict[str, float]:
-    argv = ["unshare", "-n", sys.executable, str(Path(__file__).resolve()), "--inside",
-            "--which", which, "--workdir", str(workdir)]
+    argv = [
+        "unshare",
+        "-n",
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--inside",
+        "--which",
+        which,
+        "--workdir",
+        str(workdir),
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300,
-                            check=False)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{which} run failed:\n{result.stderr[-3000:]}")
     data: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -158,8 +197,10 @@ def main() -> int:
     if args.inside:
         return inside(args)
     if os.geteuid() != 0 or shutil.which("unshare") is None:
-        raise SystemExit("run as root with unshare (util-linux): the benchmark needs a "
-                         "network namespace for multicast")
+        raise SystemExit(
+            "run as root with unshare (util-linux): the benchmark needs a "
+            "network namespace for multicast"
+        )
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,29 +210,45 @@ def main() -> int:
     cpu_ratio = baseline["cpu_s"] / agent["cpu_s"]
     inv_agent = agent["wall_s"] - DISCOVERY_WINDOW_S
     inv_base = baseline["wall_s"] - DISCOVERY_WINDOW_S
-    print(f"agent:    found {agent['found']:.0f}, inventoried {agent['inventoried']:.0f}, "
-          f"wall {agent['wall_s']:.2f} s, cpu {agent['cpu_s']:.2f} s")
-    print(f"baseline: found {baseline['found']:.0f}, inventoried "
-          f"{baseline['inventoried']:.0f}, wall {baseline['wall_s']:.2f} s, "
-          f"cpu {baseline['cpu_s']:.2f} s")
-    print(f"wall: {wall_ratio:.1f}x faster; cpu: {cpu_ratio:.1f}x less; inventory phase "
-          f"(after the {DISCOVERY_WINDOW_S:g} s listening window): "
-          f"{inv_base / max(inv_agent, 1e-3):.1f}x faster")
+    print(
+        f"agent:    found {agent['found']:.0f}, inventoried {agent['inventoried']:.0f}, "
+        f"wall {agent['wall_s']:.2f} s, cpu {agent['cpu_s']:.2f} s"
+    )
+    print(
+        f"baseline: found {baseline['found']:.0f}, inventoried "
+        f"{baseline['inventoried']:.0f}, wall {baseline['wall_s']:.2f} s, "
+        f"cpu {baseline['cpu_s']:.2f} s"
+    )
+    print(
+        f"wall: {wall_ratio:.1f}x faster; cpu: {cpu_ratio:.1f}x less; inventory phase "
+        f"(after the {DISCOVERY_WINDOW_S:g} s listening window): "
+        f"{inv_base / max(inv_agent, 1e-3):.1f}x faster"
+    )
     goal_wall = agent["wall_s"] < 5.0
     goal_ratio = wall_ratio >= 4.0
     print()
     print("Results block (README):")
     print("```")
-    print(f"discovery + inventory of {CAMERAS} fake ONVIF cameras "
-          f"({DISCOVERY_WINDOW_S:g} s WS-Discovery window, 2 cores)")
-    print(f"  agent     wall {agent['wall_s']:5.2f} s  cpu {agent['cpu_s']:5.2f} s  "
-          f"({agent['inventoried']:.0f}/{CAMERAS} inventoried)")
-    print(f"  baseline  wall {baseline['wall_s']:5.2f} s  cpu {baseline['cpu_s']:5.2f} s  "
-          f"({baseline['inventoried']:.0f}/{CAMERAS}; onvif-zeep ONVIFCamera, sequential)")
-    print(f"  ratio     wall {wall_ratio:.1f}x  cpu {cpu_ratio:.1f}x  "
-          f"inventory phase {inv_base / max(inv_agent, 1e-3):.1f}x")
-    print(f"  goals     <5 s wall: {'met' if goal_wall else 'MISSED'}; "
-          f">=4x baseline: {'met' if goal_ratio else 'MISSED'}")
+    print(
+        f"discovery + inventory of {CAMERAS} fake ONVIF cameras "
+        f"({DISCOVERY_WINDOW_S:g} s WS-Discovery window, 2 cores)"
+    )
+    print(
+        f"  agent     wall {agent['wall_s']:5.2f} s  cpu {agent['cpu_s']:5.2f} s  "
+        f"({agent['inventoried']:.0f}/{CAMERAS} inventoried)"
+    )
+    print(
+        f"  baseline  wall {baseline['wall_s']:5.2f} s  cpu {baseline['cpu_s']:5.2f} s  "
+        f"({baseline['inventoried']:.0f}/{CAMERAS}; onvif-zeep ONVIFCamera, sequential)"
+    )
+    print(
+        f"  ratio     wall {wall_ratio:.1f}x  cpu {cpu_ratio:.1f}x  "
+        f"inventory phase {inv_base / max(inv_agent, 1e-3):.1f}x"
+    )
+    print(
+        f"  goals     <5 s wall: {'met' if goal_wall else 'MISSED'}; "
+        f">=4x baseline: {'met' if goal_ratio else 'MISSED'}"
+    )
     print("```")
     return 0
 

@@ -62,19 +62,32 @@ def measure(pids: list[int], window_s: float) -> tuple[list[float], float]:
     )
 
 
-def run_manager(config: StreamsConfig, feeds: list[CameraFeed], ingest: NginxRtmp,
-                names: list[str], warmup_s: float, window_s: float) -> tuple[list[float], float]:
+def run_manager(
+    config: StreamsConfig,
+    feeds: list[CameraFeed],
+    ingest: NginxRtmp,
+    names: list[str],
+    warmup_s: float,
+    window_s: float,
+) -> tuple[list[float], float]:
     state = AgentState()
     manager = StreamManager(config, "bench", state, lambda: feeds, None)
     stopping = threading.Event()
-    thread = threading.Thread(target=manager.run,
-                              args=(WorkerContext("streams", stopping, 60.0),), daemon=True)
+    thread = threading.Thread(
+        target=manager.run, args=(WorkerContext("streams", stopping, 60.0),), daemon=True
+    )
     thread.start()
     try:
         for name in names:
             ingest.wait_publishing(name, timeout_s=30)
-        wait_for(lambda: all(s.state == "up" for s in state.streams().values())
-                 and len(state.streams()) == len(feeds), 30, what="all relays up")
+        wait_for(
+            lambda: (
+                all(s.state == "up" for s in state.streams().values())
+                and len(state.streams()) == len(feeds)
+            ),
+            30,
+            what="all relays up",
+        )
         time.sleep(warmup_s)
         pids = list(manager.process_ids().values())
         return measure(pids, window_s)
@@ -101,9 +114,26 @@ def main() -> int:
         _, idle_self = measure([], args.window / 3)
 
         # 1. baseline: a bare ffmpeg copy relay, no agent
-        bare = spawn(["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp",
-                      "-i", camera.url("sub"), "-an", "-c:v", "copy", "-f", "flv",
-                      ingest.url("bare")], stdout=None, stderr=None)
+        bare = spawn(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-rtsp_transport",
+                "tcp",
+                "-i",
+                camera.url("sub"),
+                "-an",
+                "-c:v",
+                "copy",
+                "-f",
+                "flv",
+                ingest.url("bare"),
+            ],
+            stdout=None,
+            stderr=None,
+        )
         try:
             ingest.wait_publishing("bare")
             time.sleep(args.warmup)
@@ -113,18 +143,19 @@ def main() -> int:
 
         # 2. copy route through the agent
         copy_feeds = [CameraFeed(f"copy{i}", ("cooking",), profiles) for i in range(n)]
-        copy_cfg = StreamsConfig(ingest_url=ingest.base_url + "/{camera_id}",
-                                 uplink_kbps=100000)
-        copy_ff, copy_self = run_manager(copy_cfg, copy_feeds, ingest,
-                                         [f"copy{i}" for i in range(n)], args.warmup,
-                                         args.window)
+        copy_cfg = StreamsConfig(ingest_url=ingest.base_url + "/{camera_id}", uplink_kbps=100000)
+        copy_ff, copy_self = run_manager(
+            copy_cfg, copy_feeds, ingest, [f"copy{i}" for i in range(n)], args.warmup, args.window
+        )
 
         # 3. transcode route through the agent (cap below the sub-stream's 384 kbit/s)
         tr_feeds = [CameraFeed(f"tr{i}", ("cooking",), profiles) for i in range(n)]
-        tr_cfg = StreamsConfig(ingest_url=ingest.base_url + "/{camera_id}", max_kbps=300,
-                               uplink_kbps=100000)
-        tr_ff, tr_self = run_manager(tr_cfg, tr_feeds, ingest, [f"tr{i}" for i in range(n)],
-                                     args.warmup, args.window)
+        tr_cfg = StreamsConfig(
+            ingest_url=ingest.base_url + "/{camera_id}", max_kbps=300, uplink_kbps=100000
+        )
+        tr_ff, tr_self = run_manager(
+            tr_cfg, tr_feeds, ingest, [f"tr{i}" for i in range(n)], args.warmup, args.window
+        )
     finally:
         ingest.stop()
         camera.stop()
@@ -139,21 +170,25 @@ def main() -> int:
     print(f"cores: {os.cpu_count()}  cameras per route: {n}  window: {args.window:g} s")
     print(f"idle agent process:            {idle_self:6.2f} % of a core")
     print(f"baseline bare ffmpeg copy:     {bare_cpu:6.2f} % per stream")
-    print(f"copy route ffmpeg:             {copy_ffmpeg:6.2f} % per stream "
-          f"({vs_bare:.2f}x baseline)")
+    print(
+        f"copy route ffmpeg:             {copy_ffmpeg:6.2f} % per stream ({vs_bare:.2f}x baseline)"
+    )
     print(f"copy route agent Python:       {copy_python:6.2f} % per stream")
-    print(f"copy route total:              {copy_total:6.2f} % per stream "
-          f"(goal <= 2 %: {'met' if copy_total <= 2 else 'MISSED'})")
-    print(f"transcode route ffmpeg:        {tr_ffmpeg:6.2f} % per stream "
-          f"({vs_copy:.1f}x copy)")
+    print(
+        f"copy route total:              {copy_total:6.2f} % per stream "
+        f"(goal <= 2 %: {'met' if copy_total <= 2 else 'MISSED'})"
+    )
+    print(f"transcode route ffmpeg:        {tr_ffmpeg:6.2f} % per stream ({vs_copy:.1f}x copy)")
     print(f"transcode route agent Python:  {tr_python:6.2f} % per stream")
     python_worst = max(copy_python, tr_python)
     print(f"agent Python per stream goal <= 1 %: {'met' if python_worst <= 1 else 'MISSED'}")
     print()
     print("Results block (README):")
     print("```")
-    print(f"streams benchmark ({os.cpu_count()} cores, {n} cameras per route, "
-          f"{args.window:g} s window, % of one core per stream)")
+    print(
+        f"streams benchmark ({os.cpu_count()} cores, {n} cameras per route, "
+        f"{args.window:g} s window, % of one core per stream)"
+    )
     print(f"  bare ffmpeg copy (baseline)   {bare_cpu:5.2f} %")
     print(f"  copy route: ffmpeg            {copy_ffmpeg:5.2f} %  ({vs_bare:.2f}x baseline)")
     print(f"  copy route: agent Python      {copy_python:5.2f} %")

@@ -16,16 +16,41 @@ from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD
 from tests.kit.netns import REPO, _env
 from tests.kit.onvif_fixtures import FakeCameraFactory, require_netns
 
-KEYS = ["id", "address", "xaddrs", "manufacturer", "model", "firmware", "serial", "mac",
-        "clock_skew_s", "profiles", "error"]
-PROFILE_KEYS = ["token", "name", "encoding", "width", "height", "fps", "bitrate_kbps",
-                "rtsp_uri", "snapshot_uri"]
+KEYS = [
+    "id",
+    "address",
+    "xaddrs",
+    "manufacturer",
+    "model",
+    "firmware",
+    "serial",
+    "mac",
+    "clock_skew_s",
+    "profiles",
+    "error",
+]
+PROFILE_KEYS = [
+    "token",
+    "name",
+    "encoding",
+    "width",
+    "height",
+    "fps",
+    "bitrate_kbps",
+    "rtsp_uri",
+    "snapshot_uri",
+]
 
 
 def discover(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*prefix, sys.executable, "-m", "agent", "discover", *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO, env=_env(None), check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=_env(None),
+        check=False,
         stdin=subprocess.DEVNULL,
     )
 
@@ -35,12 +60,20 @@ def write_config(tmp_path: Path, static: list[str], password: str = DEFAULT_PASS
     credentials.mkdir()
     (credentials / "camera-password").write_text(password + "\n")
     config: dict[str, Any] = {
-        "store": {"id": "store-1", "name": "老王面馆", "licence_number": "JY23101040012345",
-                  "district": "xuhui", "address": "上海市徐汇区漕溪北路 1 号",
-                  "kcps": ["cooking"]},
+        "store": {
+            "id": "store-1",
+            "name": "老王面馆",
+            "licence_number": "JY23101040012345",
+            "district": "xuhui",
+            "address": "上海市徐汇区漕溪北路 1 号",
+            "kcps": ["cooking"],
+        },
         "broker": {"url": "mqtt://127.0.0.1:1883"},
-        "cameras": {"username": "admin", "static": static,
-                    "discovery": {"multicast": False, "timeout_s": 1.0}},
+        "cameras": {
+            "username": "admin",
+            "static": static,
+            "discovery": {"multicast": False, "timeout_s": 1.0},
+        },
         "paths": {"state_dir": str(tmp_path / "state"), "credentials_dir": str(credentials)},
     }
     path = tmp_path / "agent.yaml"
@@ -51,9 +84,14 @@ def write_config(tmp_path: Path, static: list[str], password: str = DEFAULT_PASS
 def test_static_cameras_json_shape_errors_and_no_secrets(
     fake_camera_factory: FakeCameraFactory, tmp_path: Path
 ) -> None:
-    cameras = {p: fake_camera_factory(p, rtsp_main="rtsp://127.0.0.1:8554/main",
-                                      rtsp_sub="rtsp://admin:leak@127.0.0.1:8554/sub")
-               for p in ("generic", "skewed", "other_password", "hang", "dahua")}
+    cameras = {
+        p: fake_camera_factory(
+            p,
+            rtsp_main="rtsp://127.0.0.1:8554/main",
+            rtsp_sub="rtsp://admin:leak@127.0.0.1:8554/sub",
+        )
+        for p in ("generic", "skewed", "other_password", "hang", "dahua")
+    }
     config = write_config(tmp_path, [f"127.0.0.1:{c.port}" for c in cameras.values()])
     result = discover("--json", "--config", str(config), "--timeout", "1")
     assert result.returncode == 0, result.stderr
@@ -80,8 +118,9 @@ def test_static_cameras_json_shape_errors_and_no_secrets(
         assert secret not in everything
 
 
-def test_readable_table_and_password_file(fake_camera_factory: FakeCameraFactory,
-                                          tmp_path: Path) -> None:
+def test_readable_table_and_password_file(
+    fake_camera_factory: FakeCameraFactory, tmp_path: Path
+) -> None:
     camera = fake_camera_factory("hikvision")
     config = write_config(tmp_path, [f"127.0.0.1:{camera.port}"], password="wrong-one")
     denied = discover("--config", str(config), "--timeout", "1")
@@ -89,15 +128,24 @@ def test_readable_table_and_password_file(fake_camera_factory: FakeCameraFactory
     assert "auth_failed" in denied.stdout and "1 with problems" in denied.stdout
     password_file = tmp_path / "pw"
     password_file.write_text(DEFAULT_PASSWORD)
-    allowed = discover("--config", str(config), "--timeout", "1", "--password-file",
-                       str(password_file))
+    allowed = discover(
+        "--config", str(config), "--timeout", "1", "--password-file", str(password_file)
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert "HIKVISION DS-2CD2043G2-I" in allowed.stdout
     assert "1920x1080@25 H264" in allowed.stdout and "OK" in allowed.stdout
     assert "logging into 1 camera(s)" in allowed.stderr  # progress on stderr
     assert DEFAULT_PASSWORD not in allowed.stdout + allowed.stderr
-    other_user = discover("--config", str(config), "--timeout", "1", "--password-file",
-                          str(password_file), "--username", "operator")
+    other_user = discover(
+        "--config",
+        str(config),
+        "--timeout",
+        "1",
+        "--password-file",
+        str(password_file),
+        "--username",
+        "operator",
+    )
     assert "auth_failed" in other_user.stdout
 
 

@@ -17,23 +17,35 @@ from agent.capture.inventory import (
 from agent.capture.onvif import DeviceFacts, MediaProfile
 from agent.errors import CameraAuthFailed, CameraTimeout
 
-PROFILE = MediaProfile("Profile_1", "Main", "H264", 1920, 1080, 25.0, 4096, 50, "venc",
-                       "rtsp://192.0.2.10/main", None)
+PROFILE = MediaProfile(
+    "Profile_1", "Main", "H264", 1920, 1080, 25.0, 4096, 50, "venc", "rtsp://192.0.2.10/main", None
+)
 
 
 def camera(cid: str = "mac-020000000001", online: bool = True, **kw: object) -> Camera:
-    base: dict[str, object] = {"id": cid, "address": "192.0.2.10",
-                                   "xaddr": "http://192.0.2.10/onvif/device_service",
-                                   "manufacturer": "Generic", "mac": "02:00:00:00:00:01",
-                                   "profiles": (PROFILE,), "online": online, "first_seen": 1.0}
+    base: dict[str, object] = {
+        "id": cid,
+        "address": "192.0.2.10",
+        "xaddr": "http://192.0.2.10/onvif/device_service",
+        "manufacturer": "Generic",
+        "mac": "02:00:00:00:00:01",
+        "profiles": (PROFILE,),
+        "online": online,
+        "first_seen": 1.0,
+    }
     base.update(kw)
     return Camera(**base)  # type: ignore[arg-type]
 
 
 def test_failure_keeps_old_details_and_reports_transition() -> None:
     known = {"mac-020000000001": camera()}
-    failed = camera(online=False, manufacturer=None, profiles=(),
-                    error=CameraTimeout("x").to_dict(), first_seen=5.0)
+    failed = camera(
+        online=False,
+        manufacturer=None,
+        profiles=(),
+        error=CameraTimeout("x").to_dict(),
+        first_seen=5.0,
+    )
     result = merge(known, [failed], now=10.0, complete=False)
     kept = result.cameras["mac-020000000001"]
     assert kept.manufacturer == "Generic" and kept.profiles == (PROFILE,)
@@ -50,16 +62,21 @@ def test_complete_round_marks_missing_cameras_offline_once() -> None:
 
 
 def test_new_camera_online_is_a_transition_new_failed_one_is_not() -> None:
-    result = merge({}, [camera("a"), camera("b", online=False,
-                                           error=CameraTimeout("x").to_dict())], 1.0, False)
+    result = merge(
+        {}, [camera("a"), camera("b", online=False, error=CameraTimeout("x").to_dict())], 1.0, False
+    )
     assert [t.camera_id for t in result.transitions] == ["a"]
     assert result.new_ids == ["a", "b"]
 
 
 def test_auth_failed_camera_stays_online_and_keeps_its_id_after_a_dhcp_move() -> None:
     known = [camera(endpoint="urn:uuid:abc")]
-    moved = Candidate("http://192.0.2.77/onvif/device_service",
-                      ("http://192.0.2.77/onvif/device_service",), "urn:uuid:abc", "multicast")
+    moved = Candidate(
+        "http://192.0.2.77/onvif/device_service",
+        ("http://192.0.2.77/onvif/device_service",),
+        "urn:uuid:abc",
+        "multicast",
+    )
     facts = DeviceFacts(xaddr=moved.xaddr, error=CameraAuthFailed("wrong password"))
     [result] = cameras_from_results([(moved, facts)], known, now=2.0)
     assert result.id == "mac-020000000001" and result.online
@@ -68,15 +85,19 @@ def test_auth_failed_camera_stays_online_and_keeps_its_id_after_a_dhcp_move() ->
 
 def test_recheck_of_old_address_yields_to_the_moved_camera() -> None:
     known = [camera()]
-    messages = [DiscoveryMessage("probe_match", None, ("http://192.0.2.77/onvif/device_service",),
-                                 "192.0.2.77")]
+    messages = [
+        DiscoveryMessage(
+            "probe_match", None, ("http://192.0.2.77/onvif/device_service",), "192.0.2.77"
+        )
+    ]
     candidates = candidates_from(messages, known, recheck_known=True)
     assert [c.source for c in candidates] == ["multicast", "recheck"]
     found = DeviceFacts(xaddr=candidates[0].xaddr, mac="02:00:00:00:00:01")
     old = DeviceFacts(xaddr=candidates[1].xaddr, error=CameraTimeout("gone"))
     cameras = cameras_from_results([(candidates[0], found), (candidates[1], old)], known, 3.0)
     assert [(c.id, c.address, c.online) for c in cameras] == [
-        ("mac-020000000001", "192.0.2.77", True)]
+        ("mac-020000000001", "192.0.2.77", True)
+    ]
 
 
 def test_bye_and_store_round_trip(tmp_path: Path) -> None:

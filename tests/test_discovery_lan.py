@@ -23,9 +23,21 @@ pytestmark = [pytest.mark.netns]
 
 # 16 cameras on the LAN: brands and the field's quirks, and one in another subnet.
 LAN_PERSONAS = [
-    "generic", "hikvision", "dahua", "zero_addr", "port_twice", "skewed", "hikvision+skewed",
-    "reuse_msgid", "prefix_only", "malformed_probe_match", "other_password", "generic",
-    "dahua+zero_addr", "hikvision", "generic",
+    "generic",
+    "hikvision",
+    "dahua",
+    "zero_addr",
+    "port_twice",
+    "skewed",
+    "hikvision+skewed",
+    "reuse_msgid",
+    "prefix_only",
+    "malformed_probe_match",
+    "other_password",
+    "generic",
+    "dahua+zero_addr",
+    "hikvision",
+    "generic",
 ]
 FAR_PERSONA = "hikvision"  # behind a router: multicast does not get there
 
@@ -49,8 +61,10 @@ class Lan:
         far_host = self.lan.add_far_address()
         _, far_ready = self.lan.start_cameras(
             self.lan.far_ns,
-            [f"persona={FAR_PERSONA},host={far_host},port=8000,"
-             f"rtsp_main=rtsp://{far_host}:554/main,rtsp_sub=rtsp://{far_host}:554/sub"],
+            [
+                f"persona={FAR_PERSONA},host={far_host},port=8000,"
+                f"rtsp_main=rtsp://{far_host}:554/main,rtsp_sub=rtsp://{far_host}:554/sub"
+            ],
             self.password_file,
         )
         self.cameras = ready + far_ready
@@ -58,8 +72,18 @@ class Lan:
     def discover(self, *extra: str, timeout_s: float = 60.0) -> tuple[int, dict[str, Any], str]:
         result = self.lan.run(
             self.lan.agent_ns,
-            [sys.executable, "-m", "agent", "discover", "--json", "--timeout", "2",
-             "--password-file", str(self.password_file), *extra],
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "discover",
+                "--json",
+                "--timeout",
+                "2",
+                "--password-file",
+                str(self.password_file),
+                *extra,
+            ],
             timeout_s=timeout_s,
         )
         payload = json.loads(result.stdout) if result.stdout.strip() else {}
@@ -92,8 +116,19 @@ def test_multicast_and_scan_find_all_sixteen_cameras_and_inventory_them(lan: Lan
     assert set(found) == expected, stderr
     assert len(found) == 16
     for camera in payload["cameras"]:
-        assert list(camera) == ["id", "address", "xaddrs", "manufacturer", "model", "firmware",
-                                "serial", "mac", "clock_skew_s", "profiles", "error"]
+        assert list(camera) == [
+            "id",
+            "address",
+            "xaddrs",
+            "manufacturer",
+            "model",
+            "firmware",
+            "serial",
+            "mac",
+            "clock_skew_s",
+            "profiles",
+            "error",
+        ]
     wrong_password = [c for c in lan.cameras if c["persona"] == "other_password"]
     for camera in payload["cameras"]:
         host = camera["address"].split(":")[0]

@@ -34,8 +34,11 @@ HEADER = (
 )
 
 
-def match(endpoint: str = UUID_A, xaddrs: str = f"http://{SOURCE}/onvif/device_service",
-          tag: str = "d:ProbeMatch") -> str:
+def match(
+    endpoint: str = UUID_A,
+    xaddrs: str = f"http://{SOURCE}/onvif/device_service",
+    tag: str = "d:ProbeMatch",
+) -> str:
     return (
         f"<{tag}><a:EndpointReference><a:Address>{endpoint}</a:Address></a:EndpointReference>"
         "<d:Types>dn:NetworkVideoTransmitter</d:Types>"
@@ -65,16 +68,20 @@ def test_missing_probe_matches_wrapper() -> None:
 
 
 def test_missing_every_wrapper_fields_directly_in_body() -> None:
-    body = (f"<a:EndpointReference><a:Address>{UUID_A}</a:Address></a:EndpointReference>"
-            f"<d:XAddrs>http://{SOURCE}:8080/onvif/device_service</d:XAddrs>")
+    body = (
+        f"<a:EndpointReference><a:Address>{UUID_A}</a:Address></a:EndpointReference>"
+        f"<d:XAddrs>http://{SOURCE}:8080/onvif/device_service</d:XAddrs>"
+    )
     [message] = parse(body)
     assert message.xaddrs == (f"http://{SOURCE}:8080/onvif/device_service",)
     assert message.endpoint == UUID_A
 
 
 def test_address_without_endpoint_reference_wrapper() -> None:
-    body = (f"<d:ProbeMatch><a:Address>{UUID_A}</a:Address>"
-            f"<d:XAddrs>http://{SOURCE}/onvif/device_service</d:XAddrs></d:ProbeMatch>")
+    body = (
+        f"<d:ProbeMatch><a:Address>{UUID_A}</a:Address>"
+        f"<d:XAddrs>http://{SOURCE}/onvif/device_service</d:XAddrs></d:ProbeMatch>"
+    )
     [message] = parse(body)
     assert message.endpoint == UUID_A
 
@@ -96,19 +103,24 @@ def test_odd_prefixes_and_wrong_namespaces() -> None:
 
 
 def test_no_namespaces_at_all() -> None:
-    data = (f"<Envelope><Body><ProbeMatch><EndpointReference><Address>{UUID_A}</Address>"
-            f"</EndpointReference><XAddrs>http://{SOURCE}/onvif/device_service</XAddrs>"
-            "</ProbeMatch></Body></Envelope>").encode()
+    data = (
+        f"<Envelope><Body><ProbeMatch><EndpointReference><Address>{UUID_A}</Address>"
+        f"</EndpointReference><XAddrs>http://{SOURCE}/onvif/device_service</XAddrs>"
+        "</ProbeMatch></Body></Envelope>"
+    ).encode()
     [message] = parse_discovery_message(data, SOURCE)
     assert message.endpoint == UUID_A
 
 
-@pytest.mark.parametrize("header", [
-    "",
-    "<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/ProbeMatches"
-    "</a:Action></s:Header>",
-    "<s:Header><a:MessageID>urn:uuid:ours</a:MessageID></s:Header>",  # reused MessageID
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "",
+        "<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/ProbeMatches"
+        "</a:Action></s:Header>",
+        "<s:Header><a:MessageID>urn:uuid:ours</a:MessageID></s:Header>",  # reused MessageID
+    ],
+)
 def test_missing_or_reused_message_ids_are_accepted(header: str) -> None:
     [message] = parse(f"<d:ProbeMatches>{match()}</d:ProbeMatches>", header=header)
     assert message.relates_to is None
@@ -116,14 +128,18 @@ def test_missing_or_reused_message_ids_are_accepted(header: str) -> None:
 
 
 def test_several_cameras_from_one_source_address() -> None:
-    body = ("<d:ProbeMatches>"
-            + match(UUID_A, "http://192.0.2.21/onvif/device_service")
-            + match(UUID_B, "http://192.0.2.22/onvif/device_service")
-            + "</d:ProbeMatches>")
+    body = (
+        "<d:ProbeMatches>"
+        + match(UUID_A, "http://192.0.2.21/onvif/device_service")
+        + match(UUID_B, "http://192.0.2.22/onvif/device_service")
+        + "</d:ProbeMatches>"
+    )
     messages = parse(body, source="192.0.2.20")
     assert [m.endpoint for m in messages] == [UUID_A, UUID_B]
     assert [m.primary_xaddr for m in messages] == [
-        "http://192.0.2.21/onvif/device_service", "http://192.0.2.22/onvif/device_service"]
+        "http://192.0.2.21/onvif/device_service",
+        "http://192.0.2.22/onvif/device_service",
+    ]
     assert len({m.key for m in messages}) == 2
 
 
@@ -134,8 +150,11 @@ def test_clones_sharing_an_endpoint_are_two_devices() -> None:
 
 
 def test_xaddrs_are_the_truth_and_get_repaired() -> None:
-    [message] = parse(match(xaddrs="http://0.0.0.0:8000/onvif/device_service "
-                                   "http://[fe80::1]/onvif/device_service"))
+    [message] = parse(
+        match(
+            xaddrs="http://0.0.0.0:8000/onvif/device_service http://[fe80::1]/onvif/device_service"
+        )
+    )
     assert message.xaddrs[0] == f"http://{SOURCE}:8000/onvif/device_service"
     assert message.primary_xaddr == f"http://{SOURCE}:8000/onvif/device_service"
 
@@ -150,29 +169,43 @@ def test_malformed_probe_match_from_the_fake_camera_is_recovered() -> None:
 
 
 def test_truncated_packet_is_salvaged_from_text() -> None:
-    data = (f'<?xml version="1.0"?><s:Envelope><s:Body><d:ProbeMatches><d:ProbeMatch>'
-            f"<a:Address>{UUID_A}</a:Address><d:XAddrs>http://{SOURCE}/onvif/device_service"
-            "</d:XAddrs><d:Meta").encode()
+    data = (
+        f'<?xml version="1.0"?><s:Envelope><s:Body><d:ProbeMatches><d:ProbeMatch>'
+        f"<a:Address>{UUID_A}</a:Address><d:XAddrs>http://{SOURCE}/onvif/device_service"
+        "</d:XAddrs><d:Meta"
+    ).encode()
     [message] = parse_discovery_message(data, SOURCE)
     assert message.endpoint == UUID_A
     assert message.primary_xaddr == f"http://{SOURCE}/onvif/device_service"
 
 
 def test_hello_and_bye() -> None:
-    hello_header = ("<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Hello"
-                    "</a:Action></s:Header>")
+    hello_header = (
+        "<s:Header><a:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Hello"
+        "</a:Action></s:Header>"
+    )
     [hello] = parse(match(tag="d:Hello"), header=hello_header)
     assert hello.kind == "hello" and hello.primary_xaddr
     bye_header = hello_header.replace("Hello", "Bye")
-    [bye] = parse(f"<d:Bye><a:EndpointReference><a:Address>{UUID_A}</a:Address>"
-                  "</a:EndpointReference></d:Bye>", header=bye_header)
+    [bye] = parse(
+        f"<d:Bye><a:EndpointReference><a:Address>{UUID_A}</a:Address>"
+        "</a:EndpointReference></d:Bye>",
+        header=bye_header,
+    )
     assert bye.kind == "bye" and bye.endpoint == UUID_A and bye.xaddrs == ()
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"   ", b"hello world", b"\x00\xff\x10garbage", b"<html><body>hi</body></html>",
-    b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"   ",
+        b"hello world",
+        b"\x00\xff\x10garbage",
+        b"<html><body>hi</body></html>",
+        b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>",
+    ],
+)
 def test_noise_yields_nothing(data: bytes) -> None:
     assert parse_discovery_message(data, SOURCE) == []
 
@@ -196,23 +229,26 @@ def test_prefix_only_camera_answers_just_the_dn_variant() -> None:
     assert answers == [True, False, False]
 
 
-@pytest.mark.parametrize(("advertised", "repaired"), [
-    ("http://192.0.2.5/onvif/device_service", "http://192.0.2.5/onvif/device_service"),
-    ("http://0.0.0.0/onvif/device_service", f"http://{SOURCE}/onvif/device_service"),
-    ("http://0.0.0.0:8080/onvif/device_service", f"http://{SOURCE}:8080/onvif/device_service"),
-    ("http://192.0.2.5:80:80/onvif/device_service", "http://192.0.2.5:80/onvif/device_service"),
-    ("http://192.0.2.5:8000:8000/x", "http://192.0.2.5:8000/x"),
-    ("192.0.2.5:8000", "http://192.0.2.5:8000/onvif/device_service"),
-    ("http://192.0.2.5", "http://192.0.2.5/onvif/device_service"),
-    ("  http://192.0.2.5/onvif/device_service, ", "http://192.0.2.5/onvif/device_service"),
-    ("http://127.0.0.1/onvif/device_service", f"http://{SOURCE}/onvif/device_service"),
-    ("http://169.254.3.4/onvif/device_service", f"http://{SOURCE}/onvif/device_service"),
-    ("http://admin:pw@192.0.2.5/onvif/device_service", "http://192.0.2.5/onvif/device_service"),
-    ("https://cam.local/onvif/device_service", "https://cam.local/onvif/device_service"),
-    ("ftp://192.0.2.5/", None),
-    ("", None),
-    ("http://192.0.2.5:notaport/", None),
-])
+@pytest.mark.parametrize(
+    ("advertised", "repaired"),
+    [
+        ("http://192.0.2.5/onvif/device_service", "http://192.0.2.5/onvif/device_service"),
+        ("http://0.0.0.0/onvif/device_service", f"http://{SOURCE}/onvif/device_service"),
+        ("http://0.0.0.0:8080/onvif/device_service", f"http://{SOURCE}:8080/onvif/device_service"),
+        ("http://192.0.2.5:80:80/onvif/device_service", "http://192.0.2.5:80/onvif/device_service"),
+        ("http://192.0.2.5:8000:8000/x", "http://192.0.2.5:8000/x"),
+        ("192.0.2.5:8000", "http://192.0.2.5:8000/onvif/device_service"),
+        ("http://192.0.2.5", "http://192.0.2.5/onvif/device_service"),
+        ("  http://192.0.2.5/onvif/device_service, ", "http://192.0.2.5/onvif/device_service"),
+        ("http://127.0.0.1/onvif/device_service", f"http://{SOURCE}/onvif/device_service"),
+        ("http://169.254.3.4/onvif/device_service", f"http://{SOURCE}/onvif/device_service"),
+        ("http://admin:pw@192.0.2.5/onvif/device_service", "http://192.0.2.5/onvif/device_service"),
+        ("https://cam.local/onvif/device_service", "https://cam.local/onvif/device_service"),
+        ("ftp://192.0.2.5/", None),
+        ("", None),
+        ("http://192.0.2.5:notaport/", None),
+    ],
+)
 def test_repair_xaddr(advertised: str, repaired: str | None) -> None:
     assert repair_xaddr(advertised, SOURCE) == repaired
 

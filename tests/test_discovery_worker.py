@@ -34,13 +34,14 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, what: str =
 
 
 def camera_spec(host: str, persona: str = "generic") -> str:
-    return (f"persona={persona},host={host},port=8000,rtsp_main=rtsp://{host}:554/main,"
-            f"rtsp_sub=rtsp://{host}:554/sub")
+    return (
+        f"persona={persona},host={host},port=8000,rtsp_main=rtsp://{host}:554/main,"
+        f"rtsp_sub=rtsp://{host}:554/sub"
+    )
 
 
 @pytest.mark.slow
-def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan,
-                                                        tmp_path: Path) -> None:
+def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_path: Path) -> None:
     credentials_dir = tmp_path / "credentials"
     credentials_dir.mkdir()
     (credentials_dir / "camera-password").write_text(DEFAULT_PASSWORD)
@@ -53,8 +54,10 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan,
     events: list[Event] = []
     state.subscribe(events.append)
     worker = DiscoveryWorker(
-        CamerasConfig(discovery=DiscoveryConfig(timeout_s=1.0)), state,
-        Credentials(credentials_dir), state_dir,
+        CamerasConfig(discovery=DiscoveryConfig(timeout_s=1.0)),
+        state,
+        Credentials(credentials_dir),
+        state_dir,
         options=RoundOptions(timeout_s=3.0, request_timeout_s=1.5),
     )
     stopping = threading.Event()

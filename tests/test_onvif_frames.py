@@ -17,8 +17,9 @@ from tests.kit.onvif_fixtures import FakeCameraFactory
 
 
 @pytest.mark.parametrize("persona", ["hikvision", "generic"])  # Digest, Basic
-def test_snapshot_with_digest_or_basic(fake_camera_factory: FakeCameraFactory,
-                                       persona: str) -> None:
+def test_snapshot_with_digest_or_basic(
+    fake_camera_factory: FakeCameraFactory, persona: str
+) -> None:
     camera = fake_camera_factory(persona)
     url = f"http://127.0.0.1:{camera.port}/onvif/snapshot?channel=101"
     data = fetch_snapshot(url, "admin", DEFAULT_PASSWORD, timeout_s=3, max_bytes=1 << 20)
@@ -100,7 +101,8 @@ def test_rtsp_frame_from_a_silent_server_times_out() -> None:
         port = listener.getsockname()[1]
         started = time.monotonic()
         with pytest.raises(CameraTimeout) as failure:
-            grab_rtsp_frame(f"rtsp://127.0.0.1:{port}/sub", timeout_s=2, username="admin",
-                            password="s3cret-pw")
+            grab_rtsp_frame(
+                f"rtsp://127.0.0.1:{port}/sub", timeout_s=2, username="admin", password="s3cret-pw"
+            )
         assert time.monotonic() - started < 3.5
         assert "s3cret-pw" not in str(failure.value)

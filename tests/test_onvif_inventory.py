@@ -22,25 +22,34 @@ from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera
 from tests.kit.onvif_fixtures import FakeCameraFactory
 
 
-def inventory(camera: FakeCamera, password: str | None = DEFAULT_PASSWORD,
-              timeout_s: float = 5.0, request_timeout_s: float = 2.0) -> onvif.DeviceFacts:
+def inventory(
+    camera: FakeCamera,
+    password: str | None = DEFAULT_PASSWORD,
+    timeout_s: float = 5.0,
+    request_timeout_s: float = 2.0,
+) -> onvif.DeviceFacts:
     return inventory_device(camera.xaddr, "admin", password, timeout_s, request_timeout_s)
 
 
 def test_generic_camera_full_inventory(fake_camera_factory: FakeCameraFactory) -> None:
-    camera = fake_camera_factory("generic", rtsp_main="rtsp://127.0.0.1:8554/main",
-                                 rtsp_sub="rtsp://127.0.0.1:8554/sub")
+    camera = fake_camera_factory(
+        "generic", rtsp_main="rtsp://127.0.0.1:8554/main", rtsp_sub="rtsp://127.0.0.1:8554/sub"
+    )
     facts = inventory(camera)
     assert facts.error is None
-    assert (facts.manufacturer, facts.model, facts.serial) == ("Generic", "IPC-1080",
-                                                               camera.serial)
+    assert (facts.manufacturer, facts.model, facts.serial) == ("Generic", "IPC-1080", camera.serial)
     assert facts.firmware == "V1.0.0 build 230101"
     assert facts.mac == camera.mac
     assert facts.services_from == "GetServices"
     assert facts.media_xaddr == f"http://127.0.0.1:{camera.port}/onvif/media_service"
     main, sub = facts.profiles
     assert (main.token, main.encoding, main.width, main.height, main.fps) == (
-        "Profile_1", "H264", 1920, 1080, 25.0)
+        "Profile_1",
+        "H264",
+        1920,
+        1080,
+        25.0,
+    )
     assert (main.bitrate_kbps, main.gop, main.encoder_token) == (4096, 50, "venc_main")
     assert main.rtsp_uri == "rtsp://127.0.0.1:8554/main"
     assert sub.rtsp_uri == "rtsp://127.0.0.1:8554/sub"
@@ -70,7 +79,8 @@ def test_hikvision_rejects_offset_form_created(fake_camera_factory: FakeCameraFa
     session = onvif.CameraSession(camera.xaddr, "admin", DEFAULT_PASSWORD, 5.0, 2.0)
     session.read_clock()
     session._device = session._client("devicemgmt.wsdl", False).create_service(
-        onvif.DEVICE_BINDING, camera.xaddr)
+        onvif.DEVICE_BINDING, camera.xaddr
+    )
     session._device._client.wsse = UsernameToken("admin", DEFAULT_PASSWORD, use_digest=True)
     with pytest.raises(onvif.CameraAuthFailed):
         session.call("device", "GetDeviceInformation")
@@ -79,8 +89,7 @@ def test_hikvision_rejects_offset_form_created(fake_camera_factory: FakeCameraFa
     session.close()
 
 
-def test_skewed_clock_hours_off_still_authenticates(fake_camera_factory: FakeCameraFactory
-                                                    ) -> None:
+def test_skewed_clock_hours_off_still_authenticates(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("hikvision+skewed")
     facts = inventory(camera)
     assert facts.error is None, facts.error
@@ -93,8 +102,9 @@ def test_without_skew_correction_the_skewed_camera_refuses(
     fake_camera_factory: FakeCameraFactory,
 ) -> None:
     camera = fake_camera_factory("skewed")
-    session = onvif.CameraSession(camera.xaddr, "admin", DEFAULT_PASSWORD, 5.0, 2.0,
-                                  clock_skew_s=0.0)
+    session = onvif.CameraSession(
+        camera.xaddr, "admin", DEFAULT_PASSWORD, 5.0, 2.0, clock_skew_s=0.0
+    )
     with pytest.raises(onvif.CameraAuthFailed):
         session.call("device", "GetDeviceInformation")
     assert camera.requests[-1].refused == "Created is too far from the camera clock"
@@ -111,14 +121,20 @@ def test_dahua_falls_back_to_get_capabilities(fake_camera_factory: FakeCameraFac
     assert len(facts.profiles) == 2
 
 
-@pytest.mark.parametrize(("persona", "password", "code", "words"), [
-    ("other_password", DEFAULT_PASSWORD, "auth_failed", "username or password"),
-    ("generic", None, "auth_failed", "no camera password"),
-    ("garbage", DEFAULT_PASSWORD, "bad_response", "broken XML"),
-    ("not_onvif", DEFAULT_PASSWORD, "not_onvif", "not an ONVIF"),
-])
+@pytest.mark.parametrize(
+    ("persona", "password", "code", "words"),
+    [
+        ("other_password", DEFAULT_PASSWORD, "auth_failed", "username or password"),
+        ("generic", None, "auth_failed", "no camera password"),
+        ("garbage", DEFAULT_PASSWORD, "bad_response", "broken XML"),
+        ("not_onvif", DEFAULT_PASSWORD, "not_onvif", "not an ONVIF"),
+    ],
+)
 def test_failures_map_to_plain_per_camera_errors(
-    fake_camera_factory: FakeCameraFactory, persona: str, password: str | None, code: str,
+    fake_camera_factory: FakeCameraFactory,
+    persona: str,
+    password: str | None,
+    code: str,
     words: str,
 ) -> None:
     camera = fake_camera_factory(persona)
@@ -131,8 +147,7 @@ def test_failures_map_to_plain_per_camera_errors(
         assert secret not in facts.error.message
 
 
-def test_hanging_camera_times_out_within_the_bound(fake_camera_factory: FakeCameraFactory
-                                                   ) -> None:
+def test_hanging_camera_times_out_within_the_bound(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("hang")
     started = time.monotonic()
     facts = inventory(camera, timeout_s=2.0, request_timeout_s=1.0)
@@ -144,8 +159,9 @@ def test_nothing_listening_is_unreachable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    facts = inventory_device(f"http://127.0.0.1:{port}/onvif/device_service", "admin",
-                             DEFAULT_PASSWORD, 3.0, 1.0)
+    facts = inventory_device(
+        f"http://127.0.0.1:{port}/onvif/device_service", "admin", DEFAULT_PASSWORD, 3.0, 1.0
+    )
     assert facts.error is not None and facts.error.code == "unreachable"
     assert "refused" in facts.error.message
 
@@ -165,7 +181,8 @@ def test_many_cameras_concurrently_with_shared_wsdls(
 
     monkeypatch.setattr(Document, "__init__", counting_init)
     personas = ["generic", "hikvision", "dahua", "skewed", "other_password", "hang"] + [
-        "generic"] * 10
+        "generic"
+    ] * 10
     cameras = [fake_camera_factory(p) for p in personas]
     targets = [InventoryTarget(c.xaddr, "admin", DEFAULT_PASSWORD, key=c) for c in cameras]
     started = time.monotonic()
@@ -173,22 +190,28 @@ def test_many_cameras_concurrently_with_shared_wsdls(
     wall = time.monotonic() - started
     assert parsed == []  # no camera parsed a WSDL again
     assert wall < 3.5
-    codes = {target.key.persona + str(i): (facts.error.code if facts.error else None)
-             for i, (target, facts) in enumerate(run.results)}
+    codes = {
+        target.key.persona + str(i): (facts.error.code if facts.error else None)
+        for i, (target, facts) in enumerate(run.results)
+    }
     assert sorted(c for c in codes.values() if c) == ["auth_failed", "timeout"]
     assert sum(1 for c in codes.values() if c is None) == 14
 
 
-def test_set_h264_cbr_reconfigures_the_sub_stream(fake_camera_factory: FakeCameraFactory
-                                                  ) -> None:
+def test_set_h264_cbr_reconfigures_the_sub_stream(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("hikvision+skewed")
     camera.encoders["venc_sub"].encoding = "H265"
-    applied = set_h264_cbr(camera.xaddr, "Profile_2", 384, username="admin",
-                           password=DEFAULT_PASSWORD, fps=12, gop=24)
+    applied = set_h264_cbr(
+        camera.xaddr, "Profile_2", 384, username="admin", password=DEFAULT_PASSWORD, fps=12, gop=24
+    )
     sub = camera.encoders["venc_sub"]
     assert (sub.encoding, sub.bitrate_kbps, sub.fps, sub.gov) == ("H264", 384, 12, 24)
     assert (applied.encoding, applied.bitrate_kbps, applied.fps, applied.gop) == (
-        "H264", 384, 12.0, 24)
+        "H264",
+        384,
+        12.0,
+        24,
+    )
     assert (applied.width, applied.height) == (640, 360)
     assert camera.encoders["venc_main"].bitrate_kbps == 4096  # main stream untouched
 
@@ -196,8 +219,7 @@ def test_set_h264_cbr_reconfigures_the_sub_stream(fake_camera_factory: FakeCamer
 def test_set_h264_cbr_wrong_password(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("other_password")
     with pytest.raises(onvif.CameraAuthFailed):
-        set_h264_cbr(camera.xaddr, "Profile_2", 384, username="admin",
-                     password=DEFAULT_PASSWORD)
+        set_h264_cbr(camera.xaddr, "Profile_2", 384, username="admin", password=DEFAULT_PASSWORD)
 
 
 # --- pure helpers --------------------------------------------------------------------------
@@ -230,10 +252,18 @@ def test_parse_camera_clock_local_time_fallback() -> None:
     assert parse_camera_clock(STANDARD.replace(b"<tt:Month>3", b"<tt:Month>13")) is None
 
 
-@pytest.mark.parametrize(("tz", "hours"), [
-    ("CST-8", -8), ("CST-8:00:00", -8), ("GMT+05:30", 5.5), ("UTC0", 0), ("EST5EDT", 5),
-    ("<+08>-8", -8), ("UTC", 0),
-])
+@pytest.mark.parametrize(
+    ("tz", "hours"),
+    [
+        ("CST-8", -8),
+        ("CST-8:00:00", -8),
+        ("GMT+05:30", 5.5),
+        ("UTC0", 0),
+        ("EST5EDT", 5),
+        ("<+08>-8", -8),
+        ("UTC", 0),
+    ],
+)
 def test_posix_tz_offset(tz: str, hours: float) -> None:
     assert posix_tz_offset(tz) == dt.timedelta(hours=hours)
 
@@ -241,11 +271,25 @@ def test_posix_tz_offset(tz: str, hours: float) -> None:
 def test_classify_faults() -> None:
     from zeep.exceptions import Fault
 
-    assert classify_error(Fault("Sender not Authorized", subcodes=["ter:NotAuthorized"]),
-                          "GetProfiles", "camera at x").code == "auth_failed"
-    assert classify_error(Fault("The message has expired"), "GetProfiles",
-                          "camera at x").code == "clock_skew"
-    assert classify_error(Fault("Optional Action Not Implemented"), "GetProfiles",
-                          "camera at x").code == "bad_response"
-    assert classify_error(RuntimeError("rtsp://admin:hunter2@x/"), "GetProfiles",
-                          "camera at x").message.count("hunter2") == 0
+    assert (
+        classify_error(
+            Fault("Sender not Authorized", subcodes=["ter:NotAuthorized"]),
+            "GetProfiles",
+            "camera at x",
+        ).code
+        == "auth_failed"
+    )
+    assert (
+        classify_error(Fault("The message has expired"), "GetProfiles", "camera at x").code
+        == "clock_skew"
+    )
+    assert (
+        classify_error(Fault("Optional Action Not Implemented"), "GetProfiles", "camera at x").code
+        == "bad_response"
+    )
+    assert (
+        classify_error(
+            RuntimeError("rtsp://admin:hunter2@x/"), "GetProfiles", "camera at x"
+        ).message.count("hunter2")
+        == 0
+    )

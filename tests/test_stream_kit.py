@@ -32,8 +32,21 @@ def test_looped_clip_reaches_the_ingest_with_its_bitrate(
     rtsp_camera: RtspCamera, nginx_rtmp: NginxRtmp
 ) -> None:
     relay = spawn(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp",
-         "-i", rtsp_camera.url("sub"), "-c", "copy", "-f", "flv", nginx_rtmp.url("kit-check")],
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            rtsp_camera.url("sub"),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            nginx_rtmp.url("kit-check"),
+        ],
         stderr=subprocess.DEVNULL,
     )
     try:

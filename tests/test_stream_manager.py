@@ -44,8 +44,13 @@ class FakeProcess:
         return "Connection refused"
 
     def progress(self, frame: int) -> None:
-        for line in (f"frame={frame}", "fps=25.0", f"total_size={frame * 2000}",
-                     "bitrate= 400.0kbits/s", "progress=continue"):
+        for line in (
+            f"frame={frame}",
+            "fps=25.0",
+            f"total_size={frame * 2000}",
+            "bitrate= 400.0kbits/s",
+            "progress=continue",
+        ):
             self.on_line(line)
 
 
@@ -63,8 +68,15 @@ class Harness:
             return process
 
         self.manager = StreamManager(
-            config, "s1", self.state, lambda: feeds, "tok", process_factory=factory,  # type: ignore[arg-type]
-            clock=lambda: self.now, rng=lambda: 0.5, **kwargs,  # type: ignore[arg-type]
+            config,
+            "s1",
+            self.state,
+            lambda: feeds,
+            "tok",
+            process_factory=factory,  # type: ignore[arg-type]
+            clock=lambda: self.now,
+            rng=lambda: 0.5,
+            **kwargs,  # type: ignore[arg-type]
         )
 
     def tick(self, advance_s: float = 0.0) -> None:
@@ -86,8 +98,12 @@ def cfg(**kwargs: object) -> StreamsConfig:
     return StreamsConfig.model_validate({"ingest_url": "rtmp://i/live/{camera_id}", **kwargs})
 
 
-def cam(camera_id: str, kcp: str = "cooking", profiles: tuple[Profile, ...] = (MAIN, SUB),
-        **kwargs: object) -> CameraFeed:
+def cam(
+    camera_id: str,
+    kcp: str = "cooking",
+    profiles: tuple[Profile, ...] = (MAIN, SUB),
+    **kwargs: object,
+) -> CameraFeed:
     return CameraFeed(camera_id, (kcp,), profiles, **kwargs)  # type: ignore[arg-type]
 
 
@@ -164,9 +180,15 @@ def test_restart_limit_reported() -> None:
 
 
 def test_short_uplink_pauses_the_lowest_priority_camera() -> None:
-    h = Harness(cfg(uplink_kbps=1100, min_kbps=160, max_kbps=512),
-                [cam("storage", "storage"), cam("cold", "cold_room"), cam("cook", "cooking"),
-                 cam("pack", "packing")])
+    h = Harness(
+        cfg(uplink_kbps=1100, min_kbps=160, max_kbps=512),
+        [
+            cam("storage", "storage"),
+            cam("cold", "cold_room"),
+            cam("cook", "cooking"),
+            cam("pack", "packing"),
+        ],
+    )
     h.tick()
     caps = {c: h.status(c).cap_kbps for c in ("cold", "cook", "pack", "storage")}
     assert caps == {"cold": 512, "cook": 268, "pack": 160, "storage": 160}
@@ -174,8 +196,10 @@ def test_short_uplink_pauses_the_lowest_priority_camera() -> None:
     # cook's cap (268) is below its sub-stream's 384 kbit/s: it is transcoded.
     assert h.status("cook").route == "transcode"
     assert h.status("cold").route == "copy"
-    h2 = Harness(cfg(uplink_kbps=400, min_kbps=160),
-                 [cam("storage", "storage"), cam("cold", "cold_room"), cam("cook", "cooking")])
+    h2 = Harness(
+        cfg(uplink_kbps=400, min_kbps=160),
+        [cam("storage", "storage"), cam("cold", "cold_room"), cam("cook", "cooking")],
+    )
     h2.tick()
     assert h2.status("storage").state == "paused"
     assert h2.status("storage").error["code"] == "uplink_budget"  # type: ignore[index]
@@ -183,9 +207,13 @@ def test_short_uplink_pauses_the_lowest_priority_camera() -> None:
 
 
 def test_priority_and_cap_overrides() -> None:
-    h = Harness(cfg(uplink_kbps=600, cameras={"storage": {"priority": 9, "max_kbps": 400},
-                                              "off": {"enabled": False}}),
-                [cam("storage", "storage"), cam("cold", "cold_room"), cam("off")])
+    h = Harness(
+        cfg(
+            uplink_kbps=600,
+            cameras={"storage": {"priority": 9, "max_kbps": 400}, "off": {"enabled": False}},
+        ),
+        [cam("storage", "storage"), cam("cold", "cold_room"), cam("off")],
+    )
     h.tick()
     assert h.status("storage").cap_kbps == 400
     assert h.status("cold").cap_kbps == 200
@@ -193,8 +221,9 @@ def test_priority_and_cap_overrides() -> None:
 
 
 def test_on_demand_start_idle_timeout_and_stop() -> None:
-    h = Harness(cfg(mode="on_demand", idle_timeout_s=60, stall_timeout_s=120),
-                [cam("c1"), cam("c2")])
+    h = Harness(
+        cfg(mode="on_demand", idle_timeout_s=60, stall_timeout_s=120), [cam("c1"), cam("c2")]
+    )
     h.tick()
     assert h.running("c1") is None and h.status("c1").state == "stopped"
     h.manager.start_on_demand("c1")
@@ -241,8 +270,10 @@ def test_commands_in_always_mode() -> None:
 
 
 def test_argv_carries_credentials_and_token_status_does_not() -> None:
-    h = Harness(cfg(ingest_url="rtmp://i/live/{store_id}-{camera_id}-{kcp}?token={token}"),
-                [cam("c1", "cold_room", username="admin", password="p@ss:w/rd")])
+    h = Harness(
+        cfg(ingest_url="rtmp://i/live/{store_id}-{camera_id}-{kcp}?token={token}"),
+        [cam("c1", "cold_room", username="admin", password="p@ss:w/rd")],
+    )
     h.tick()
     process = h.running("c1")
     assert process is not None
@@ -266,8 +297,11 @@ def test_set_encoder_then_copy_or_transcode_when_refused() -> None:
         asked.append(request)
         return Profile("sub", "H264", 640, 360, 25, request.kbps, None)
 
-    h = Harness(cfg(set_encoder=True), [cam("c1", profiles=(MAIN, heavy), xaddr="http://x")],
-                set_encoder=setter)
+    h = Harness(
+        cfg(set_encoder=True),
+        [cam("c1", profiles=(MAIN, heavy), xaddr="http://x")],
+        set_encoder=setter,
+    )
     h.tick()
     assert [a.profile_token for a in asked] == ["sub"]
     assert h.status("c1").route == "copy"
@@ -276,8 +310,11 @@ def test_set_encoder_then_copy_or_transcode_when_refused() -> None:
     def refusing(feed: CameraFeed, request: EncoderRequest) -> Profile:
         raise CameraAuthFailed("no rights")
 
-    h2 = Harness(cfg(set_encoder=True), [cam("c1", profiles=(MAIN, heavy), xaddr="http://x")],
-                 set_encoder=refusing)
+    h2 = Harness(
+        cfg(set_encoder=True),
+        [cam("c1", profiles=(MAIN, heavy), xaddr="http://x")],
+        set_encoder=refusing,
+    )
     h2.tick()
     assert h2.status("c1").route == "transcode"
 
@@ -296,8 +333,12 @@ def test_stop_all_stops_every_process_and_announces() -> None:
 
 
 def test_pure_helpers() -> None:
-    assert render_ingest_url("srt://i:1?streamid={store_id}/{camera_id}/{kcp}/{token}",
-                             "s 1", "c/1", None, "a&b") == "srt://i:1?streamid=s%201/c%2F1/none/a%26b"
+    assert (
+        render_ingest_url(
+            "srt://i:1?streamid={store_id}/{camera_id}/{kcp}/{token}", "s 1", "c/1", None, "a&b"
+        )
+        == "srt://i:1?streamid=s%201/c%2F1/none/a%26b"
+    )
     assert with_credentials("rtsp://old:x@h:554/p?q=1", "u", "p w") == "rtsp://u:p%20w@h:554/p?q=1"
     assert with_credentials("rtsp://h/p", None, "x") == "rtsp://h/p"
     assert wanted("always", True, False, None, 0)

@@ -79,8 +79,14 @@ def test_copy_route_argv_for_every_ingest(url: str, container: str) -> None:
 def test_transcode_route_caps_with_vbv_and_reduces_fps_and_size() -> None:
     settings = TranscodeSettings(cap_kbps=300, fps=12, height=360, preset="veryfast")
     argv = relay_argv(
-        RelayPlan(CAM, "rtmp://i/live/x", kind="transcode", transcode=settings,
-                  input_timeout_s=3, output_timeout_s=7.5)
+        RelayPlan(
+            CAM,
+            "rtmp://i/live/x",
+            kind="transcode",
+            transcode=settings,
+            input_timeout_s=3,
+            output_timeout_s=7.5,
+        )
     )
     assert option(argv, "-c:v") == "libx264"
     assert option(argv, "-preset") == "veryfast"
@@ -99,8 +105,11 @@ def test_transcode_route_caps_with_vbv_and_reduces_fps_and_size() -> None:
 
 
 def test_odd_transcode_height_is_made_even() -> None:
-    argv = relay_argv(RelayPlan(CAM, "srt://i:1", "transcode", transcode=TranscodeSettings(
-        cap_kbps=200, height=241)))
+    argv = relay_argv(
+        RelayPlan(
+            CAM, "srt://i:1", "transcode", transcode=TranscodeSettings(cap_kbps=200, height=241)
+        )
+    )
     assert "min(240,ih)" in option(argv, "-vf")
 
 
@@ -129,7 +138,9 @@ def test_h265_is_copied_where_the_ingest_carries_it(scheme: str) -> None:
 def test_scheme_table() -> None:
     assert ingest_scheme("RTMP://x/y") == "rtmp"
     assert [s for s in ("rtmp", "rtmps", "rtsp", "srt") if scheme_carries(s, "h265")] == [
-        "rtsp", "srt"]
+        "rtsp",
+        "srt",
+    ]
     assert all(scheme_carries(s, "h264") for s in ("rtmp", "rtmps", "rtsp", "srt"))
     assert not scheme_carries("udp", "h264")
 
@@ -137,10 +148,18 @@ def test_scheme_table() -> None:
 # --- routes ----------------------------------------------------------------------------------
 
 
-def profile(token: str, enc: str = "H264", w: int = 640, h: int = 360, kbps: int | None = 384,
-            uri: str | None = "rtsp://c/x", fps: float | None = 25) -> Profile:
-    return Profile(token=token, encoding=enc, width=w, height=h, bitrate_kbps=kbps,
-                   rtsp_uri=uri, fps=fps)
+def profile(
+    token: str,
+    enc: str = "H264",
+    w: int = 640,
+    h: int = 360,
+    kbps: int | None = 384,
+    uri: str | None = "rtsp://c/x",
+    fps: float | None = 25,
+) -> Profile:
+    return Profile(
+        token=token, encoding=enc, width=w, height=h, bitrate_kbps=kbps, rtsp_uri=uri, fps=fps
+    )
 
 
 MAIN = profile("main", w=1920, h=1080, kbps=4096)
@@ -176,8 +195,9 @@ def test_profiles_that_cannot_be_copied(candidate: Profile, why: str) -> None:
 
 
 def test_h265_sub_stream_transcoded_for_rtmp_copied_for_rtsp_and_srt() -> None:
-    route = choose_route([profile("main", enc="H265", w=1920, h=1080, kbps=2048), SUB_H265],
-                         512, "rtmp")
+    route = choose_route(
+        [profile("main", enc="H265", w=1920, h=1080, kbps=2048), SUB_H265], 512, "rtmp"
+    )
     assert route.name == "transcode"
     assert route.codec == "h264"
     assert route.profile.token == "sub"  # decode the small stream, not 1080p
@@ -213,8 +233,10 @@ def test_set_encoder_route_targets_the_sub_stream_never_the_main() -> None:
     # A single-stream camera: its only stream is the main one, so transcode instead.
     assert choose_route([MAIN], 512, "rtmp", set_encoder=True).name == "transcode"
     # Once the attempt failed, transcode.
-    assert choose_route([MAIN, heavy_sub], 512, "rtmp", set_encoder=True,
-                        encoder_failed=True).name == "transcode"
+    assert (
+        choose_route([MAIN, heavy_sub], 512, "rtmp", set_encoder=True, encoder_failed=True).name
+        == "transcode"
+    )
     # Copy still wins when something already fits.
     assert choose_route([MAIN, SUB], 512, "rtmp", set_encoder=True).name == "copy"
 
@@ -238,10 +260,19 @@ def test_no_readable_stream_is_no_route() -> None:
 
 
 def test_profile_from_discover_json_is_tolerant() -> None:
-    parsed = Profile.from_dict({
-        "token": "sub", "name": "Sub", "encoding": "H264", "width": 640, "height": 360,
-        "fps": 25, "bitrate_kbps": 384, "rtsp_uri": "rtsp://c/sub", "snapshot_uri": None,
-    })
+    parsed = Profile.from_dict(
+        {
+            "token": "sub",
+            "name": "Sub",
+            "encoding": "H264",
+            "width": 640,
+            "height": 360,
+            "fps": 25,
+            "bitrate_kbps": 384,
+            "rtsp_uri": "rtsp://c/sub",
+            "snapshot_uri": None,
+        }
+    )
     assert parsed == Profile("sub", "H264", 640, 360, 25.0, 384, "rtsp://c/sub", "Sub")
     odd = Profile.from_dict({"token": "x", "width": "wide", "height": True, "bitrate_kbps": -1})
     assert (odd.width, odd.height, odd.bitrate_kbps, odd.encoding) == (None, None, None, None)
@@ -275,8 +306,9 @@ def test_allocation_is_deterministic_and_within_budget_exhaustively() -> None:
     wants = [64, 160, 384, 512, 2000]
     for uplink in (64, 100, 300, 700, 1500, 5000):
         for combo in itertools.product(wants, repeat=3):
-            demands = [Demand(f"c{i}", p, w) for i, (p, w) in enumerate(zip((3, 3, 1), combo,
-                                                                            strict=True))]
+            demands = [
+                Demand(f"c{i}", p, w) for i, (p, w) in enumerate(zip((3, 3, 1), combo, strict=True))
+            ]
             result = allocate(demands, uplink, 160)
             assert total_kbps(result) <= uplink
             for demand in demands:
@@ -287,9 +319,12 @@ def test_allocation_is_deterministic_and_within_budget_exhaustively() -> None:
             floors = [min(160, d.want_kbps) for d in demands]
             for index, demand in enumerate(demands):
                 if result[demand.camera_id].paused:
-                    above = sum(floors[i] for i in range(index)
-                                if demands[i].priority >= demand.priority
-                                and not result[demands[i].camera_id].paused)
+                    above = sum(
+                        floors[i]
+                        for i in range(index)
+                        if demands[i].priority >= demand.priority
+                        and not result[demands[i].camera_id].paused
+                    )
                     assert floors[index] > uplink - above
             assert result == allocate(list(reversed(demands)), uplink, 160)
 
@@ -326,15 +361,31 @@ def test_progress_block_parsed() -> None:
     results = [parser.feed(line) for line in BLOCK.splitlines()]
     assert results[:-1] == [None] * (len(results) - 1)
     assert results[-1] == Progress(
-        frame=250, fps=25.0, bitrate_kbps=402.3, total_size=502144, out_time_s=10.0,
-        speed=1.01, drop_frames=2, dup_frames=0, ended=False,
+        frame=250,
+        fps=25.0,
+        bitrate_kbps=402.3,
+        total_size=502144,
+        out_time_s=10.0,
+        speed=1.01,
+        drop_frames=2,
+        dup_frames=0,
+        ended=False,
     )
 
 
 def test_progress_start_of_stream_and_end() -> None:
-    start = parse_block({"frame": "0", "fps": "0.00", "bitrate": "N/A", "total_size": "N/A",
-                         "out_time_us": "N/A", "out_time": "-577014:32:22.775808",
-                         "speed": "N/A", "progress": "continue"})
+    start = parse_block(
+        {
+            "frame": "0",
+            "fps": "0.00",
+            "bitrate": "N/A",
+            "total_size": "N/A",
+            "out_time_us": "N/A",
+            "out_time": "-577014:32:22.775808",
+            "speed": "N/A",
+            "progress": "continue",
+        }
+    )
     assert start.bitrate_kbps is None and start.total_size is None and start.speed is None
     assert start.out_time_s is not None and start.out_time_s < 0
     end = parse_block({"frame": "10", "out_time": "00:01:02.5", "progress": "end"})

@@ -32,8 +32,9 @@ CAMERA_PASSWORD = "cam-Pw-58213"
 TOLERANCE = 1.15
 
 
-def feed(camera: RtspCamera, camera_id: str, kcp: str = "cooking",
-         credentials: bool = False) -> CameraFeed:
+def feed(
+    camera: RtspCamera, camera_id: str, kcp: str = "cooking", credentials: bool = False
+) -> CameraFeed:
     return CameraFeed(
         camera_id=camera_id,
         kcps=(kcp,),
@@ -53,7 +54,8 @@ class Running:
         state.subscribe(self.events.append)
         self.stopping = threading.Event()
         self.thread = threading.Thread(
-            target=manager.run, args=(WorkerContext("streams", self.stopping, 60.0),),
+            target=manager.run,
+            args=(WorkerContext("streams", self.stopping, 60.0),),
             daemon=True,
         )
 
@@ -67,19 +69,24 @@ class Running:
         return self.state.streams().get(camera_id)
 
     def wait_state(self, camera_id: str, state: str, timeout_s: float = 20.0) -> None:
-        wait_for(lambda: (s := self.status(camera_id)) is not None and s.state == state,
-                 timeout_s, what=f"{camera_id} {state}")
+        wait_for(
+            lambda: (s := self.status(camera_id)) is not None and s.state == state,
+            timeout_s,
+            what=f"{camera_id} {state}",
+        )
 
     def event_types(self, camera_id: str) -> list[str]:
         return [e.type for e in self.events if e.data.get("camera_id") == camera_id]
 
 
 @contextlib.contextmanager
-def running(config: StreamsConfig, feeds: list[CameraFeed], token: str | None = TOKEN,
-            **kwargs: object) -> Iterator[Running]:
+def running(
+    config: StreamsConfig, feeds: list[CameraFeed], token: str | None = TOKEN, **kwargs: object
+) -> Iterator[Running]:
     state = AgentState()
-    manager = StreamManager(config, "sh-xh-0001", state, lambda: feeds, token,
-                            tick_s=0.25, **kwargs)  # type: ignore[arg-type]
+    manager = StreamManager(
+        config, "sh-xh-0001", state, lambda: feeds, token, tick_s=0.25, **kwargs
+    )  # type: ignore[arg-type]
     run = Running(manager, state)
     run.thread.start()
     try:
@@ -93,8 +100,11 @@ def measure_all(ingest: NginxRtmp, names: list[str], window_s: float = 6.0) -> d
     for name in names:
         ingest.wait_publishing(name)
         # Skip the start: ffmpeg's input probing releases a burst when the stream begins.
-        wait_for(lambda n=name: (s := ingest.publishing(n)) and s.time_ms >= 4000, 20,
-                 what=f"{name} past its start")
+        wait_for(
+            lambda n=name: (s := ingest.publishing(n)) and s.time_ms >= 4000,
+            20,
+            what=f"{name} past its start",
+        )
     first = ingest.stat()
     started = time.monotonic()
     time.sleep(window_s)
@@ -114,8 +124,10 @@ def test_copy_and_transcode_arrive_within_cap_and_secrets_stay_out_of_logs(
         max_kbps=512,
         cameras={"cam-transcode": {"max_kbps": 300}},
     )
-    feeds = [feed(camera, "cam-copy", "cold_room", credentials=True),
-             feed(camera, "cam-transcode", "prep", credentials=True)]
+    feeds = [
+        feed(camera, "cam-copy", "cold_room", credentials=True),
+        feed(camera, "cam-transcode", "prep", credentials=True),
+    ]
     with capture_logs() as logs, running(config, feeds) as run:
         copy_name, transcode_name = "sh-xh-0001-cam-copy-cold_room", "sh-xh-0001-cam-transcode-prep"
         rates = measure_all(nginx_rtmp, [copy_name, transcode_name])
@@ -126,7 +138,8 @@ def test_copy_and_transcode_arrive_within_cap_and_secrets_stay_out_of_logs(
         copy_status = run.status("cam-copy")
         transcode_status = run.status("cam-transcode")
         ring_buffers = [
-            relay.process.stderr_tail() for relay in run.manager._relays.values()
+            relay.process.stderr_tail()
+            for relay in run.manager._relays.values()
             if relay.process is not None
         ]
 
@@ -154,8 +167,11 @@ def test_refused_ingest_logs_stderr_without_the_token(rtsp_camera: RtspCamera) -
         restart_backoff_s=0.5,
     )
     with capture_logs() as logs, running(config, [feed(rtsp_camera, "cam-x")]) as run:
-        wait_for(lambda: [e for e in logs if e["event"] == "stream_failed" and e["stderr"]],
-                 20, what="a logged ffmpeg failure")
+        wait_for(
+            lambda: [e for e in logs if e["event"] == "stream_failed" and e["stderr"]],
+            20,
+            what="a logged ffmpeg failure",
+        )
         status = run.status("cam-x")
     failure = next(e for e in logs if e["event"] == "stream_failed" and e["stderr"])
     assert "127.0.0.1" in failure["stderr"]  # the ring buffer shows what went wrong...
@@ -178,8 +194,12 @@ def test_frozen_camera_detected_and_relay_restarted_within_15_s(
         camera.freeze()
         frozen_at = time.monotonic()
         try:
-            wait_for(lambda: run.manager.process_ids().get("cam-freeze") not in (None, first_pid),
-                     20, interval_s=0.1, what="a new ffmpeg")
+            wait_for(
+                lambda: run.manager.process_ids().get("cam-freeze") not in (None, first_pid),
+                20,
+                interval_s=0.1,
+                what="a new ffmpeg",
+            )
             restarted_after = time.monotonic() - frozen_at
             assert "stream_down" in run.event_types("cam-freeze")
         finally:
@@ -218,10 +238,14 @@ def test_h265_copied_over_srt_and_rtsp_and_transcoded_for_rtmp(
     srt = FfmpegListener("srt", tmp_path, "srt-in").start()
     rtsp = FfmpegListener("rtsp", tmp_path, "rtsp-in").start()
     try:
-        with running(StreamsConfig(ingest_url=srt.publish_url), [feed(camera, "c-srt")]) as a, \
-             running(StreamsConfig(ingest_url=rtsp.publish_url), [feed(camera, "c-rtsp")]) as b, \
-             running(StreamsConfig(ingest_url=nginx_rtmp.base_url + "/{camera_id}"),
-                     [feed(camera, "c-rtmp")]) as c:
+        with (
+            running(StreamsConfig(ingest_url=srt.publish_url), [feed(camera, "c-srt")]) as a,
+            running(StreamsConfig(ingest_url=rtsp.publish_url), [feed(camera, "c-rtsp")]) as b,
+            running(
+                StreamsConfig(ingest_url=nginx_rtmp.base_url + "/{camera_id}"),
+                [feed(camera, "c-rtmp")],
+            ) as c,
+        ):
             srt.wait_receiving()
             rtsp.wait_receiving()
             over_rtmp = ffprobe(nginx_rtmp.url("c-rtmp"))
@@ -265,8 +289,8 @@ def ffmpeg_children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             stat = (entry / "stat").read_text()
             comm_end = stat.rindex(")")
-            fields = stat[comm_end + 2:].split()
-            if int(fields[1]) == pid and "ffmpeg" in stat[: comm_end]:
+            fields = stat[comm_end + 2 :].split()
+            if int(fields[1]) == pid and "ffmpeg" in stat[:comm_end]:
                 found.append(int(entry.name))
     return found
 
@@ -292,21 +316,25 @@ def test_no_ffmpeg_outlives_the_agent(
     )
     agent = subprocess.Popen(
         [sys.executable, "-c", HARNESS, str(config), rtsp_camera.url("sub")],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        cwd=Path(__file__).resolve().parent.parent, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parent.parent,
+        start_new_session=True,
     )
     try:
-        children = wait_for(lambda: (c := ffmpeg_children(agent.pid)) and len(c) == 2 and c,
-                            30, what="two ffmpeg relays")
+        children = wait_for(
+            lambda: (c := ffmpeg_children(agent.pid)) and len(c) == 2 and c,
+            30,
+            what="two ffmpeg relays",
+        )
         nginx_rtmp.wait_publishing("sh-xh-0001-cam0")
         os.kill(agent.pid, getattr(signal, how))
         agent.wait(20)
-        wait_for(lambda: not any(alive(pid) for pid in children), 10,
-                 what="every ffmpeg gone")
+        wait_for(lambda: not any(alive(pid) for pid in children), 10, what="every ffmpeg gone")
         if how == "SIGTERM":
             assert agent.returncode == 0
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(agent.pid, signal.SIGKILL)
         agent.wait()
-

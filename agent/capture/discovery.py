@@ -115,7 +115,10 @@ def _parse_xml(data: bytes) -> object | None:
     from lxml import etree
 
     parser = etree.XMLParser(
-        recover=True, resolve_entities=False, no_network=True, huge_tree=False,
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
         remove_comments=True,
     )
     try:
@@ -201,8 +204,14 @@ def parse_discovery_message(data: bytes, source: str) -> list[DiscoveryMessage]:
             continue
         messages.append(
             DiscoveryMessage(
-                kind=kind, endpoint=endpoint, xaddrs=xaddrs, source=source, types=types,
-                scopes=scopes, message_id=message_id, relates_to=relates_to,
+                kind=kind,
+                endpoint=endpoint,
+                xaddrs=xaddrs,
+                source=source,
+                types=types,
+                scopes=scopes,
+                message_id=message_id,
+                relates_to=relates_to,
             )
         )
     if not messages:
@@ -226,7 +235,9 @@ def _salvage_from_text(data: bytes, source: str) -> list[DiscoveryMessage]:
     kind = "hello" if "hello" in lowered and "probematch" not in lowered else "probe_match"
     return [
         DiscoveryMessage(
-            kind=kind, endpoint=uuid_match.group(0) if uuid_match else None, xaddrs=xaddrs,
+            kind=kind,
+            endpoint=uuid_match.group(0) if uuid_match else None,
+            xaddrs=xaddrs,
             source=source,
         )
     ]
@@ -340,8 +351,10 @@ def static_message(entry: str) -> DiscoveryMessage:
         raise UsageError("empty static camera address")
     netloc = value.split("://", 1)[-1].split("/", 1)[0]
     if "@" in netloc:
-        raise UsageError(f"static camera address {value.split('@')[-1]!r} must not carry "
-                         "credentials; the password belongs in the credentials directory")
+        raise UsageError(
+            f"static camera address {value.split('@')[-1]!r} must not carry "
+            "credentials; the password belongs in the credentials directory"
+        )
     url = repair_xaddr(value, "")
     host = xaddr_host(url) if url else ""
     if not url or not host:
@@ -378,8 +391,9 @@ class Interface:
     loopback: bool = False
 
 
-def usable_interfaces(candidates: Iterable[Interface], include_loopback: bool = False
-                      ) -> list[Interface]:
+def usable_interfaces(
+    candidates: Iterable[Interface], include_loopback: bool = False
+) -> list[Interface]:
     """Interfaces worth probing from: up, multicast-capable IPv4, not link-local."""
     chosen: list[Interface] = []
     for interface in candidates:
@@ -455,9 +469,7 @@ def _open_probe_socket(bind_address: str, multicast_if: str | None) -> socket.so
     sock.setblocking(False)
     if multicast_if is not None:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-        sock.setsockopt(
-            socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(multicast_if)
-        )
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(multicast_if))
     sock.bind((bind_address, 0))
     return sock
 
@@ -512,14 +524,23 @@ class _Prober:
                 return  # an ICMP error surfaced on the socket: nothing to read
             for message in parse_discovery_message(data, host):
                 if self.result.add(message):
-                    log.debug("camera_discovered", xaddr=message.primary_xaddr,
-                              source=host, kind=message.kind)
+                    log.debug(
+                        "camera_discovered",
+                        xaddr=message.primary_xaddr,
+                        source=host,
+                        kind=message.kind,
+                    )
                     if self.on_found is not None:
                         self.on_found(message)
 
     def scan(
-        self, sock: socket.socket, targets: Sequence[str], probes: Sequence[bytes],
-        concurrency: int, deadline: float, progress: ProgressCallback | None,
+        self,
+        sock: socket.socket,
+        targets: Sequence[str],
+        probes: Sequence[bytes],
+        concurrency: int,
+        deadline: float,
+        progress: ProgressCallback | None,
     ) -> None:
         # A batch of `concurrency` hosts is probed, then replies are read briefly before
         # the next batch: a /24 takes well under a second and a small switch is not flooded.
@@ -527,14 +548,16 @@ class _Prober:
         for start in range(0, len(targets), batch):
             if time.monotonic() >= deadline:
                 return
-            for host in targets[start:start + batch]:
+            for host in targets[start : start + batch]:
                 for probe in probes:
                     self.send(sock, probe, (host, DISCOVERY_PORT))
             self.drain(min(deadline, time.monotonic() + 0.02))
             if progress is not None:
                 done = min(len(targets), start + batch)
-                progress(f"scanned {done}/{len(targets)} addresses, "
-                         f"{len(self.result.devices)} camera(s) so far")
+                progress(
+                    f"scanned {done}/{len(targets)} addresses, "
+                    f"{len(self.result.devices)} camera(s) so far"
+                )
 
 
 def discover(
@@ -562,7 +585,8 @@ def discover(
     if multicast:
         # Interfaces given explicitly (tests, a loopback-only namespace) may include lo.
         result.interfaces = (
-            usable_interfaces(system_interfaces()) if interfaces is None
+            usable_interfaces(system_interfaces())
+            if interfaces is None
             else usable_interfaces(interfaces, include_loopback=True)
         )
         if not result.interfaces:
@@ -590,8 +614,14 @@ def discover(
                 for probe in probes:
                     prober.send(sock, probe, (MULTICAST_GROUP, DISCOVERY_PORT))
             if unicast_socket is not None:
-                prober.scan(unicast_socket, scan_targets, probes, scan_concurrency, deadline,
-                            progress if round_index == 0 else None)
+                prober.scan(
+                    unicast_socket,
+                    scan_targets,
+                    probes,
+                    scan_concurrency,
+                    deadline,
+                    progress if round_index == 0 else None,
+                )
             if time.monotonic() >= deadline:
                 break
             if round_index + 1 < rounds:
@@ -649,8 +679,11 @@ class AnnouncementListener:
             if interface.address in self._joined:
                 continue
             try:
-                self._sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                                      _membership(MULTICAST_GROUP, interface.address))
+                self._sock.setsockopt(
+                    socket.IPPROTO_IP,
+                    socket.IP_ADD_MEMBERSHIP,
+                    _membership(MULTICAST_GROUP, interface.address),
+                )
                 self._joined.add(interface.address)
             except OSError as error:
                 log.debug("multicast_join_failed", interface=interface.name, error=str(error))

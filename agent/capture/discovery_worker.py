@@ -77,8 +77,7 @@ class DiscoveryWorker:
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> DiscoveryWorker:
-        return cls(runtime.config.cameras, runtime.state, runtime.credentials,
-                   runtime.state_dir)
+        return cls(runtime.config.cameras, runtime.state, runtime.credentials, runtime.state_dir)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -150,8 +149,10 @@ class DiscoveryWorker:
         messages: list[DiscoveryMessage] = []
         try:
             result = discover(
-                config.discovery.timeout_s, multicast=config.discovery.multicast,
-                scan=config.discovery.scan, interfaces=self.interfaces,
+                config.discovery.timeout_s,
+                multicast=config.discovery.multicast,
+                scan=config.discovery.scan,
+                interfaces=self.interfaces,
             )
             messages = result.messages()
         except NoNetworkError as error:
@@ -165,13 +166,20 @@ class DiscoveryWorker:
             except AgentError as error:
                 log.warning("static_camera_invalid", entry=entry, reason=error.message)
         seen = inventory_round(
-            messages, self._credentials, list(self._known.values()), recheck_known=True,
-            options=self.options, on_camera=lambda *_: ctx.beat(),
+            messages,
+            self._credentials,
+            list(self._known.values()),
+            recheck_known=True,
+            options=self.options,
+            on_camera=lambda *_: ctx.beat(),
         )
         self._apply(merge(self._known, seen, time.time(), complete=True))
         self.rounds += 1
-        log.info("discovery_round_done", cameras=len(self._known),
-                 online=sum(1 for c in self._known.values() if c.online))
+        log.info(
+            "discovery_round_done",
+            cameras=len(self._known),
+            online=sum(1 for c in self._known.values() if c.online),
+        )
 
     def _handle_announcements(self, ctx: WorkerContext) -> None:
         hellos: list[DiscoveryMessage] = []
@@ -188,8 +196,13 @@ class DiscoveryWorker:
                 hellos.append(message)
         if hellos:
             log.info("camera_hello", xaddrs=[m.primary_xaddr for m in hellos])
-            seen = inventory_round(hellos, self._credentials, list(self._known.values()),
-                                   options=self.options, on_camera=lambda *_: ctx.beat())
+            seen = inventory_round(
+                hellos,
+                self._credentials,
+                list(self._known.values()),
+                options=self.options,
+                on_camera=lambda *_: ctx.beat(),
+            )
             self._apply(merge(self._known, seen, time.time(), complete=False))
 
     # --- output ---------------------------------------------------------------------------
@@ -200,13 +213,12 @@ class DiscoveryWorker:
         for transition in result.transitions:
             camera = transition.camera
             event = "camera_online" if transition.online else "camera_offline"
-            self.state.emit(event, camera_id=camera.id, address=camera.address,
-                            error=camera.error)
-            log.info(event, camera_id=camera.id, address=camera.address,
-                     code=camera.error_code)
+            self.state.emit(event, camera_id=camera.id, address=camera.address, error=camera.error)
+            log.info(event, camera_id=camera.id, address=camera.address, code=camera.error_code)
         for camera_id in result.new_ids:
-            log.info("camera_discovered", camera_id=camera_id,
-                     address=result.cameras[camera_id].address)
+            log.info(
+                "camera_discovered", camera_id=camera_id, address=result.cameras[camera_id].address
+            )
         try:
             self.store.save(self._known)
         except OSError as error:
@@ -219,6 +231,10 @@ class DiscoveryWorker:
 
 def status_of(camera: Camera) -> CameraStatus:
     return CameraStatus(
-        id=camera.id, address=camera.address, online=camera.online, error=camera.error,
-        clock_skew_s=camera.clock_skew_s, info=camera.to_state_json(),
+        id=camera.id,
+        address=camera.address,
+        online=camera.online,
+        error=camera.error,
+        clock_skew_s=camera.clock_skew_s,
+        info=camera.to_state_json(),
     )

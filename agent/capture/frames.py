@@ -59,21 +59,24 @@ def fetch_snapshot(
             challenge = response.headers.get("WWW-Authenticate", "").lower()
             response.close()
             auth: Any = (
-                HTTPDigestAuth(username, password) if "digest" in challenge
+                HTTPDigestAuth(username, password)
+                if "digest" in challenge
                 else HTTPBasicAuth(username, password)
             )
             response = _get(session, clean_url, auth, deadline, where)
         with response:
             if response.status_code in (401, 403):
-                raise CameraAuthFailed(f"snapshot at {where} rejected the username or "
-                                       f"password (HTTP {response.status_code})")
+                raise CameraAuthFailed(
+                    f"snapshot at {where} rejected the username or "
+                    f"password (HTTP {response.status_code})"
+                )
             if response.status_code != 200:
-                raise FrameUnavailable(f"snapshot at {where} answered HTTP "
-                                       f"{response.status_code}")
+                raise FrameUnavailable(f"snapshot at {where} answered HTTP {response.status_code}")
             declared = response.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise SnapshotTooLarge(f"snapshot at {where} is {int(declared)} bytes, "
-                                       f"over the {max_bytes} byte limit")
+                raise SnapshotTooLarge(
+                    f"snapshot at {where} is {int(declared)} bytes, over the {max_bytes} byte limit"
+                )
             return _read_bounded(response, deadline, max_bytes, where, timeout_s)
 
 
@@ -84,8 +87,9 @@ def _get(session: Any, url: str, auth: Any, deadline: float, where: str) -> Any:
     if remaining <= 0:
         raise CameraTimeout(f"snapshot at {where} did not arrive in time")
     try:
-        return session.get(url, auth=auth, stream=True, timeout=(remaining, remaining),
-                           allow_redirects=False)
+        return session.get(
+            url, auth=auth, stream=True, timeout=(remaining, remaining), allow_redirects=False
+        )
     except requests.exceptions.ConnectTimeout:
         raise CameraUnreachable(f"snapshot at {where}: no connection in time") from None
     except requests.exceptions.Timeout:
@@ -96,8 +100,9 @@ def _get(session: Any, url: str, auth: Any, deadline: float, where: str) -> Any:
         ) from None
 
 
-def _read_bounded(response: Any, deadline: float, max_bytes: int, where: str,
-                  timeout_s: float) -> bytes:
+def _read_bounded(
+    response: Any, deadline: float, max_bytes: int, where: str, timeout_s: float
+) -> bytes:
     import requests
     import urllib3
 
@@ -150,13 +155,29 @@ def rtsp_frame_argv(rtsp_url: str, timeout_s: float, ffmpeg: str = "ffmpeg") -> 
     """
     socket_timeout_us = max(1, int(timeout_s * 1_000_000))
     return [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-rtsp_transport", "tcp", "-timeout", str(socket_timeout_us),
-        "-skip_frame", "nokey",
-        "-i", rtsp_url,
-        "-an", "-sn", "-dn",
-        "-frames:v", "1",
-        "-f", "image2pipe", "-vcodec", "png", "pipe:1",
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-rtsp_transport",
+        "tcp",
+        "-timeout",
+        str(socket_timeout_us),
+        "-skip_frame",
+        "nokey",
+        "-i",
+        rtsp_url,
+        "-an",
+        "-sn",
+        "-dn",
+        "-frames:v",
+        "1",
+        "-f",
+        "image2pipe",
+        "-vcodec",
+        "png",
+        "pipe:1",
     ]
 
 
@@ -187,8 +208,9 @@ def grab_rtsp_frame(
     try:
         returncode, stdout, stderr = run_bounded(argv, timeout_s, max_stdout_bytes=max_bytes)
     except ProcessTimeout:
-        raise CameraTimeout(f"no frame from RTSP stream at {where} within {timeout_s:g} s"
-                            ) from None
+        raise CameraTimeout(
+            f"no frame from RTSP stream at {where} within {timeout_s:g} s"
+        ) from None
     except FileNotFoundError:
         raise FrameUnavailable(f"{ffmpeg} is not installed") from None
     if not stdout:
@@ -200,8 +222,9 @@ def grab_rtsp_frame(
             raise CameraUnreachable(f"RTSP stream at {where} cannot be reached ({detail})")
         if time.monotonic() - started >= socket_timeout_s * 0.9:
             # ffmpeg gave up on a server that accepted and then said nothing.
-            raise CameraTimeout(f"no frame from RTSP stream at {where} within "
-                                f"{socket_timeout_s:g} s ({detail})")
+            raise CameraTimeout(
+                f"no frame from RTSP stream at {where} within {socket_timeout_s:g} s ({detail})"
+            )
         raise FrameUnavailable(f"no frame from RTSP stream at {where} ({detail})")
     image = cv2.imdecode(np.frombuffer(stdout, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:

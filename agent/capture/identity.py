@@ -23,8 +23,20 @@ _MAX_ID = 64
 # MACs that identify nothing: unset, broadcast, and values cloned firmwares are known to
 # ship with. A multicast (group) MAC is never a device's own address either.
 _MEANINGLESS_MACS = {"000000000000", "ffffffffffff", "001122334455", "123456789abc"}
-_MEANINGLESS_SERIALS = {"", "0", "00000000", "unknown", "none", "null", "n/a", "na",
-                        "serialnumber", "123456", "12345678", "1234567890"}
+_MEANINGLESS_SERIALS = {
+    "",
+    "0",
+    "00000000",
+    "unknown",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "serialnumber",
+    "123456",
+    "12345678",
+    "1234567890",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ def format_mac(mac: str | None) -> str | None:
     digits = normalize_mac(mac)
     if digits is None:
         return None
-    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 def normalize_serial(serial: str | None) -> str | None:
@@ -83,7 +95,7 @@ def normalize_endpoint(endpoint: str | None) -> str | None:
     value = endpoint.strip().lower()
     for prefix in ("urn:uuid:", "uuid:"):
         if value.startswith(prefix):
-            value = value[len(prefix):]
+            value = value[len(prefix) :]
     return value or None
 
 
@@ -109,13 +121,13 @@ def _fit(candidate: str, source: str) -> str:
     if len(candidate) <= _MAX_ID and candidate.strip("-") and not candidate.endswith("-"):
         return candidate
     digest = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()[:10]
-    return f"{candidate[:_MAX_ID - 11].rstrip('-')}-{digest}"
+    return f"{candidate[: _MAX_ID - 11].rstrip('-')}-{digest}"
 
 
 def _at_address(base: str, address: str) -> str:
     """A clone's id: its shared id plus a short, stable tag of its address."""
     tag = hashlib.sha1(address.encode("utf-8"), usedforsecurity=False).hexdigest()[:6]
-    return f"{base[:_MAX_ID - 7]}-{tag}"
+    return f"{base[: _MAX_ID - 7]}-{tag}"
 
 
 def _strong(facts: IdentityFacts) -> bool:
@@ -130,9 +142,7 @@ def _matches_known(facts: IdentityFacts, known: KnownCamera) -> bool:
     return endpoint is not None and endpoint == normalize_endpoint(known.endpoint)
 
 
-def assign_ids(
-    devices: Sequence[IdentityFacts], known: Sequence[KnownCamera] = ()
-) -> list[str]:
+def assign_ids(devices: Sequence[IdentityFacts], known: Sequence[KnownCamera] = ()) -> list[str]:
     """One id per device of this round (same order), unique within the round.
 
     Rules, in order:
@@ -171,14 +181,16 @@ def assign_ids(
     for index, value in enumerate(ids):
         if value in seen:
             seen[value] += 1
-            ids[index] = f"{value[:_MAX_ID - 3]}-{seen[value]}"
+            ids[index] = f"{value[: _MAX_ID - 3]}-{seen[value]}"
         else:
             seen[value] = 0
     return ids
 
 
 def _keeper(
-    candidate: str, members: Sequence[int], devices: Sequence[IdentityFacts],
+    candidate: str,
+    members: Sequence[int],
+    devices: Sequence[IdentityFacts],
     previous: KnownCamera | None,
 ) -> int | None:
     """Which of several devices claiming ``candidate`` keeps it (None: nobody can)."""
@@ -204,8 +216,7 @@ def _reuse_weak(facts: IdentityFacts, candidate: str, known: Sequence[KnownCamer
         chosen = [k for k in by_endpoint if k in by_address]
         return chosen[0].id if len(chosen) == 1 else candidate
     if len(by_address) == 1 and (
-        by_address[0].endpoint is None
-        or normalize_endpoint(facts.endpoint) is None
+        by_address[0].endpoint is None or normalize_endpoint(facts.endpoint) is None
     ):
         return by_address[0].id
     return candidate

@@ -32,10 +32,30 @@ FORMAT_VERSION = 1
 # Errors that mean "we could not talk to it at all": the camera is offline.
 OFFLINE_CODES = frozenset({"unreachable", "timeout"})
 
-DISCOVER_KEYS = ("id", "address", "xaddrs", "manufacturer", "model", "firmware", "serial",
-                 "mac", "clock_skew_s", "profiles", "error")
-PROFILE_KEYS = ("token", "name", "encoding", "width", "height", "fps", "bitrate_kbps",
-                "rtsp_uri", "snapshot_uri")
+DISCOVER_KEYS = (
+    "id",
+    "address",
+    "xaddrs",
+    "manufacturer",
+    "model",
+    "firmware",
+    "serial",
+    "mac",
+    "clock_skew_s",
+    "profiles",
+    "error",
+)
+PROFILE_KEYS = (
+    "token",
+    "name",
+    "encoding",
+    "width",
+    "height",
+    "fps",
+    "bitrate_kbps",
+    "rtsp_uri",
+    "snapshot_uri",
+)
 
 
 @dataclass(frozen=True)
@@ -78,17 +98,24 @@ class Camera:
             "mac": self.mac,
             "clock_skew_s": self.clock_skew_s,
             "profiles": [profile_json(p) for p in self.profiles],
-            "error": None if self.error is None else {
-                "code": self.error["code"], "message": scrub(self.error["message"]),
+            "error": None
+            if self.error is None
+            else {
+                "code": self.error["code"],
+                "message": scrub(self.error["message"]),
             },
         }
 
     def to_state_json(self) -> dict[str, Any]:
         data = self.to_discover_json()
         data.update(
-            xaddr=strip_userinfo(self.xaddr), endpoint=self.endpoint,
-            media_xaddr=self.media_xaddr, online=self.online, source=self.source,
-            first_seen=self.first_seen, last_seen=self.last_seen,
+            xaddr=strip_userinfo(self.xaddr),
+            endpoint=self.endpoint,
+            media_xaddr=self.media_xaddr,
+            online=self.online,
+            source=self.source,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
         )
         for raw, profile in zip(data["profiles"], self.profiles, strict=True):
             raw.update(gop=profile.gop, encoder_token=profile.encoder_token)
@@ -98,32 +125,50 @@ class Camera:
     def from_state_json(cls, data: Mapping[str, Any]) -> Camera:
         profiles = tuple(
             MediaProfile(
-                token=str(p["token"]), name=p.get("name"), encoding=p.get("encoding"),
-                width=p.get("width"), height=p.get("height"), fps=p.get("fps"),
-                bitrate_kbps=p.get("bitrate_kbps"), gop=p.get("gop"),
-                encoder_token=p.get("encoder_token"), rtsp_uri=p.get("rtsp_uri"),
+                token=str(p["token"]),
+                name=p.get("name"),
+                encoding=p.get("encoding"),
+                width=p.get("width"),
+                height=p.get("height"),
+                fps=p.get("fps"),
+                bitrate_kbps=p.get("bitrate_kbps"),
+                gop=p.get("gop"),
+                encoder_token=p.get("encoder_token"),
+                rtsp_uri=p.get("rtsp_uri"),
                 snapshot_uri=p.get("snapshot_uri"),
             )
             for p in data.get("profiles") or []
         )
         error = data.get("error")
         return cls(
-            id=str(data["id"]), address=str(data.get("address") or ""),
+            id=str(data["id"]),
+            address=str(data.get("address") or ""),
             xaddr=str(data.get("xaddr") or (data.get("xaddrs") or [""])[0]),
-            xaddrs=tuple(data.get("xaddrs") or ()), endpoint=data.get("endpoint"),
-            manufacturer=data.get("manufacturer"), model=data.get("model"),
-            firmware=data.get("firmware"), serial=data.get("serial"), mac=data.get("mac"),
-            clock_skew_s=data.get("clock_skew_s"), media_xaddr=data.get("media_xaddr"),
+            xaddrs=tuple(data.get("xaddrs") or ()),
+            endpoint=data.get("endpoint"),
+            manufacturer=data.get("manufacturer"),
+            model=data.get("model"),
+            firmware=data.get("firmware"),
+            serial=data.get("serial"),
+            mac=data.get("mac"),
+            clock_skew_s=data.get("clock_skew_s"),
+            media_xaddr=data.get("media_xaddr"),
             profiles=profiles,
             error=dict(error) if isinstance(error, Mapping) else None,
-            online=bool(data.get("online", False)), source=str(data.get("source", "")),
+            online=bool(data.get("online", False)),
+            source=str(data.get("source", "")),
             first_seen=float(data.get("first_seen") or 0.0),
             last_seen=float(data.get("last_seen") or 0.0),
         )
 
     def known(self) -> KnownCamera:
-        return KnownCamera(id=self.id, address=self.address, mac=self.mac, serial=self.serial,
-                           endpoint=self.endpoint)
+        return KnownCamera(
+            id=self.id,
+            address=self.address,
+            mac=self.mac,
+            serial=self.serial,
+            endpoint=self.endpoint,
+        )
 
     def main_profile(self) -> MediaProfile | None:
         """The highest-resolution video profile (usually the camera's main stream)."""
@@ -144,7 +189,8 @@ def profile_json(profile: MediaProfile) -> dict[str, Any]:
         "fps": profile.fps,
         "bitrate_kbps": profile.bitrate_kbps,
         "rtsp_uri": None if profile.rtsp_uri is None else strip_userinfo(profile.rtsp_uri),
-        "snapshot_uri": None if profile.snapshot_uri is None
+        "snapshot_uri": None
+        if profile.snapshot_uri is None
         else strip_userinfo(profile.snapshot_uri),
     }
 
@@ -201,21 +247,30 @@ def candidates_from(
         if xaddr is None or message.kind == "bye":
             continue
         source = {"probe_match": "multicast", "static": "static", "hello": "hello"}.get(
-            message.kind, message.kind)
+            message.kind, message.kind
+        )
         if xaddr in by_xaddr:
             existing = by_xaddr[xaddr]
             if existing.endpoint is None and message.endpoint is not None:
                 by_xaddr[xaddr] = replace(existing, endpoint=message.endpoint)
             continue
-        by_xaddr[xaddr] = Candidate(xaddr=xaddr, xaddrs=message.xaddrs,
-                                    endpoint=message.endpoint, source=source,
-                                    known_id=guess_known_id(xaddr, message.endpoint, known))
+        by_xaddr[xaddr] = Candidate(
+            xaddr=xaddr,
+            xaddrs=message.xaddrs,
+            endpoint=message.endpoint,
+            source=source,
+            known_id=guess_known_id(xaddr, message.endpoint, known),
+        )
     if recheck_known:
         for camera in known:
             if camera.xaddr and camera.xaddr not in by_xaddr:
                 by_xaddr[camera.xaddr] = Candidate(
-                    xaddr=camera.xaddr, xaddrs=camera.xaddrs or (camera.xaddr,),
-                    endpoint=camera.endpoint, source="recheck", known_id=camera.id)
+                    xaddr=camera.xaddr,
+                    xaddrs=camera.xaddrs or (camera.xaddr,),
+                    endpoint=camera.endpoint,
+                    source="recheck",
+                    known_id=camera.id,
+                )
     return list(by_xaddr.values())
 
 
@@ -236,8 +291,7 @@ def cameras_from_results(
     discovered = [(c, f) for c, f in results if c.source != "recheck"]
     rechecked = [(c, f) for c, f in results if c.source == "recheck"]
     facts_list = [
-        IdentityFacts(address=address_of(f.xaddr), mac=f.mac, serial=f.serial,
-                      endpoint=c.endpoint)
+        IdentityFacts(address=address_of(f.xaddr), mac=f.mac, serial=f.serial, endpoint=c.endpoint)
         for c, f in discovered
     ]
     ids = assign_ids(facts_list, [k.known() for k in known])
@@ -249,8 +303,14 @@ def cameras_from_results(
         if facts.error is None:
             # Something answers at the old address: is it still the same camera?
             [new_id] = assign_ids(
-                [IdentityFacts(address=address_of(facts.xaddr), mac=facts.mac,
-                               serial=facts.serial, endpoint=candidate.endpoint)],
+                [
+                    IdentityFacts(
+                        address=address_of(facts.xaddr),
+                        mac=facts.mac,
+                        serial=facts.serial,
+                        endpoint=candidate.endpoint,
+                    )
+                ],
                 [k.known() for k in known],
             )
             if new_id in claimed:
@@ -267,18 +327,31 @@ def cameras_from_results(
 
 
 def _camera(
-    camera_id: str, candidate: Candidate, facts: DeviceFacts, now: float,
+    camera_id: str,
+    candidate: Candidate,
+    facts: DeviceFacts,
+    now: float,
     previous: Camera | None = None,
 ) -> Camera:
     error = None if facts.error is None else facts.error.to_dict()
     online = facts.error is None or facts.error.code not in OFFLINE_CODES
     return Camera(
-        id=camera_id, address=address_of(facts.xaddr), xaddr=facts.xaddr,
-        xaddrs=candidate.xaddrs or (facts.xaddr,), endpoint=candidate.endpoint,
-        manufacturer=facts.manufacturer, model=facts.model, firmware=facts.firmware,
-        serial=facts.serial, mac=format_mac(facts.mac) or facts.mac,
-        clock_skew_s=facts.clock_skew_s, media_xaddr=facts.media_xaddr,
-        profiles=facts.profiles, error=error, online=online, source=candidate.source,
+        id=camera_id,
+        address=address_of(facts.xaddr),
+        xaddr=facts.xaddr,
+        xaddrs=candidate.xaddrs or (facts.xaddr,),
+        endpoint=candidate.endpoint,
+        manufacturer=facts.manufacturer,
+        model=facts.model,
+        firmware=facts.firmware,
+        serial=facts.serial,
+        mac=format_mac(facts.mac) or facts.mac,
+        clock_skew_s=facts.clock_skew_s,
+        media_xaddr=facts.media_xaddr,
+        profiles=facts.profiles,
+        error=error,
+        online=online,
+        source=candidate.source,
         first_seen=previous.first_seen if previous else now,
         last_seen=now if online else (previous.last_seen if previous else 0.0),
     )
@@ -314,12 +387,21 @@ def inventory_round(
         if on_camera is not None:
             on_camera(target.xaddr, facts)
 
-    run = inventory_many(targets, concurrency=opts.concurrency, timeout_s=opts.timeout_s,
-                         request_timeout_s=opts.request_timeout_s, on_done=done)
+    run = inventory_many(
+        targets,
+        concurrency=opts.concurrency,
+        timeout_s=opts.timeout_s,
+        request_timeout_s=opts.request_timeout_s,
+        on_done=done,
+    )
     results = [(target.key, facts) for target, facts in run.results]
     cameras = cameras_from_results(results, known, now)
-    log.info("inventory_round_done", cameras=len(cameras),
-             failed=sum(1 for c in cameras if c.error), wall_s=round(run.wall_s, 2))
+    log.info(
+        "inventory_round_done",
+        cameras=len(cameras),
+        failed=sum(1 for c in cameras if c.error),
+        wall_s=round(run.wall_s, 2),
+    )
     return cameras
 
 
@@ -372,8 +454,11 @@ def merge(
         for camera_id, previous in known.items():
             if camera_id in seen_ids or not previous.online:
                 continue
-            gone = replace(previous, online=False, error=CameraUnreachable(
-                f"camera {previous.address} no longer answers").to_dict())
+            gone = replace(
+                previous,
+                online=False,
+                error=CameraUnreachable(f"camera {previous.address} no longer answers").to_dict(),
+            )
             result.cameras[camera_id] = gone
             result.transitions.append(Transition(camera_id, False, gone))
     return result
@@ -390,7 +475,8 @@ def _keep_old_details(camera: Camera, previous: Camera) -> Camera:
         endpoint=camera.endpoint or previous.endpoint,
         media_xaddr=camera.media_xaddr or previous.media_xaddr,
         profiles=camera.profiles or previous.profiles,
-        clock_skew_s=camera.clock_skew_s if camera.clock_skew_s is not None
+        clock_skew_s=camera.clock_skew_s
+        if camera.clock_skew_s is not None
         else previous.clock_skew_s,
     )
 
@@ -398,10 +484,17 @@ def _keep_old_details(camera: Camera, previous: Camera) -> Camera:
 def mark_bye(known: Mapping[str, Camera], endpoint: str) -> list[Camera]:
     """Cameras that said Bye (by endpoint), now offline (pure)."""
     return [
-        replace(c, online=False, error={"code": "unreachable",
-                                        "message": f"camera {c.address} announced it is "
-                                                   "leaving the network (WS-Discovery Bye)"})
-        for c in known.values() if c.endpoint == endpoint and c.online
+        replace(
+            c,
+            online=False,
+            error={
+                "code": "unreachable",
+                "message": f"camera {c.address} announced it is "
+                "leaving the network (WS-Discovery Bye)",
+            },
+        )
+        for c in known.values()
+        if c.endpoint == endpoint and c.online
     ]
 
 

@@ -131,8 +131,13 @@ def parse_camera_clock(xml: bytes) -> dt.datetime | None:
                     return None
         try:
             return dt.datetime(
-                values["year"], values["month"], values["day"], values.get("hour", 0),
-                values.get("minute", 0), min(values.get("second", 0), 59), tzinfo=dt.UTC,
+                values["year"],
+                values["month"],
+                values["day"],
+                values.get("hour", 0),
+                values.get("minute", 0),
+                min(values.get("second", 0), 59),
+                tzinfo=dt.UTC,
             )
         except (KeyError, ValueError):
             return None
@@ -255,8 +260,9 @@ def classify_error(error: BaseException, operation: str, where: str) -> CameraEr
     if isinstance(error, requests.exceptions.ConnectTimeout):
         return CameraUnreachable(f"{where} did not accept a connection in time")
     if isinstance(error, requests.exceptions.Timeout):
-        return CameraTimeout(f"{where} accepted the connection but did not answer "
-                             f"{operation} in time")
+        return CameraTimeout(
+            f"{where} accepted the connection but did not answer {operation} in time"
+        )
     if isinstance(error, requests.exceptions.ConnectionError):
         text = str(error).lower()
         if "refused" in text:
@@ -270,32 +276,37 @@ def classify_error(error: BaseException, operation: str, where: str) -> CameraEr
             return CameraClockSkew(
                 f"{where} rejected the request time; set the camera's clock (NTP)"
             )
-        if "notauthorized" in text or "not authorized" in text or "authority" in text \
-                or "authentication" in text or "unauthorized" in text:
-            return CameraAuthFailed(
-                f"{where} rejected the username or password ({operation})"
-            )
+        if (
+            "notauthorized" in text
+            or "not authorized" in text
+            or "authority" in text
+            or "authentication" in text
+            or "unauthorized" in text
+        ):
+            return CameraAuthFailed(f"{where} rejected the username or password ({operation})")
         if "actionnotsupported" in text and operation == "GetSystemDateAndTime":
             return CameraNotOnvif(f"{where} answers SOAP but not the ONVIF device service")
-        return CameraBadResponse(f"{where} answered {operation} with a fault: "
-                                 f"{_short(error)}")
+        return CameraBadResponse(f"{where} answered {operation} with a fault: {_short(error)}")
     if isinstance(error, TransportError):
         status = getattr(error, "status_code", 0) or 0
         if status in (401, 403):
-            return CameraAuthFailed(f"{where} rejected the username or password "
-                                    f"(HTTP {status} on {operation})")
+            return CameraAuthFailed(
+                f"{where} rejected the username or password (HTTP {status} on {operation})"
+            )
         content = getattr(error, "content", b"") or b""
         looks_html = content.lstrip()[:15].lower().startswith((b"<!doctype", b"<html"))
         if status in (404, 405) or looks_html:
-            return CameraNotOnvif(f"{where} is a web server but not an ONVIF device service "
-                                  f"(HTTP {status})")
+            return CameraNotOnvif(
+                f"{where} is a web server but not an ONVIF device service (HTTP {status})"
+            )
         if "invalid xml" in str(error).lower():
             return CameraBadResponse(f"{where} answered {operation} with broken XML")
         return CameraBadResponse(f"{where} answered {operation} with HTTP {status}")
     if isinstance(error, XMLSyntaxError | XMLParseError):
         return CameraBadResponse(f"{where} answered {operation} with broken XML")
-    return CameraBadResponse(f"{where} gave an unusable answer to {operation} "
-                             f"({type(error).__name__}: {_short(error)})")
+    return CameraBadResponse(
+        f"{where} gave an unusable answer to {operation} ({type(error).__name__}: {_short(error)})"
+    )
 
 
 def _short(error: BaseException, limit: int = 160) -> str:
@@ -382,15 +393,18 @@ class CameraSession:
         if authenticated and self._password is not None:
             wsse = make_token(self.username, self._password, self.clock_skew_s or 0.0)
         return Client(  # type: ignore[no-untyped-call]
-            wsdl=wsdl_document(document_name), wsse=wsse, transport=self.transport,
+            wsdl=wsdl_document(document_name),
+            wsse=wsse,
+            transport=self.transport,
             settings=_settings(),
         )
 
     def _arm(self, operation: str) -> None:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0.05:
-            raise CameraTimeout(f"{self.where} did not finish the inventory in time "
-                                f"(stopped before {operation})")
+            raise CameraTimeout(
+                f"{self.where} did not finish the inventory in time (stopped before {operation})"
+            )
         timeout = min(self.request_timeout_s, remaining)
         self.transport.operation_timeout = timeout
         self.transport.load_timeout = timeout
@@ -408,7 +422,8 @@ class CameraSession:
     def device(self) -> Any:
         if self._device is None:
             self._device = self._client("devicemgmt.wsdl", True).create_service(
-                DEVICE_BINDING, self.xaddr)
+                DEVICE_BINDING, self.xaddr
+            )
         return self._device
 
     @property
@@ -417,7 +432,8 @@ class CameraSession:
             if self.media_xaddr is None:
                 raise CameraNotOnvif(f"{self.where} announces no media service")
             self._media = self._client("media.wsdl", True).create_service(
-                MEDIA_BINDING, self.media_xaddr)
+                MEDIA_BINDING, self.media_xaddr
+            )
         return self._media
 
     def read_clock(self) -> float | None:
@@ -440,15 +456,17 @@ class CameraSession:
         content = response.content or b""
         content_type = response.headers.get("Content-Type", "").lower()
         if response.status_code in (404, 405) or "html" in content_type:
-            raise CameraNotOnvif(f"{self.where} is a web server but not an ONVIF device "
-                                 f"service (HTTP {response.status_code})")
+            raise CameraNotOnvif(
+                f"{self.where} is a web server but not an ONVIF device "
+                f"service (HTTP {response.status_code})"
+            )
         camera_time = parse_camera_clock(content) if response.status_code == 200 else None
-        if response.status_code == 200 and camera_time is None and (
-            b"Envelope" not in content or not _well_formed(content)
+        if (
+            response.status_code == 200
+            and camera_time is None
+            and (b"Envelope" not in content or not _well_formed(content))
         ):
-            raise CameraBadResponse(
-                    f"{self.where} answered GetSystemDateAndTime with broken XML"
-                )
+            raise CameraBadResponse(f"{self.where} answered GetSystemDateAndTime with broken XML")
         if camera_time is None:
             camera_time = http_date(response.headers.get("Date"))
             if camera_time is not None:
@@ -465,8 +483,7 @@ def _well_formed(content: bytes) -> bool:
     from lxml import etree
 
     try:
-        etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False,
-                                                         no_network=True))
+        etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError:
         return False
     return True
@@ -551,14 +568,21 @@ def inventory_device(
     except CameraError as error:
         facts = replace(facts, clock_skew_s=session.clock_skew_s, error=error)
     except Exception as error:  # a zeep surprise must not take the whole discover down
-        facts = replace(facts, clock_skew_s=session.clock_skew_s,
-                        error=classify_error(error, "inventory", session.where))
+        facts = replace(
+            facts,
+            clock_skew_s=session.clock_skew_s,
+            error=classify_error(error, "inventory", session.where),
+        )
     finally:
         session.close()
     facts = replace(facts, elapsed_s=round(time.monotonic() - started, 3))
     if facts.error is not None:
-        log.info("camera_inventory_failed", xaddr=xaddr, code=facts.error.code,
-                 reason=facts.error.message)
+        log.info(
+            "camera_inventory_failed",
+            xaddr=xaddr,
+            code=facts.error.code,
+            reason=facts.error.message,
+        )
     return facts
 
 
@@ -566,8 +590,10 @@ def _inventory(session: CameraSession, facts: DeviceFacts) -> DeviceFacts:
     skew = session.read_clock()
     facts = replace(facts, clock_skew_s=skew)
     if session._password is None:
-        raise CameraAuthFailed(f"{session.where}: no camera password is configured "
-                               "(credentials directory file camera-password)")
+        raise CameraAuthFailed(
+            f"{session.where}: no camera password is configured "
+            "(credentials directory file camera-password)"
+        )
     try:
         info = session.call("device", "GetDeviceInformation")
     except CameraAuthFailed as error:
@@ -612,7 +638,8 @@ def _inventory(session: CameraSession, facts: DeviceFacts) -> DeviceFacts:
         if profile is None:
             continue
         stream = session.call(
-            "media", "GetStreamUri",
+            "media",
+            "GetStreamUri",
             StreamSetup={"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}},
             ProfileToken=profile.token,
         )
@@ -660,8 +687,9 @@ def inventory_many(
     )
     try:
         futures = [
-            pool.submit(inventory_device, t.xaddr, t.username, t.password, timeout_s,
-                        request_timeout_s)
+            pool.submit(
+                inventory_device, t.xaddr, t.username, t.password, timeout_s, request_timeout_s
+            )
             for t in targets
         ]
         index_of = {future: index for index, future in enumerate(futures)}
@@ -683,8 +711,10 @@ def inventory_many(
                 futures[index].cancel()
                 facts = DeviceFacts(
                     xaddr=target.xaddr,
-                    error=CameraTimeout(f"{_where(target.xaddr)} did not finish the "
-                                        f"inventory within {timeout_s:g} s"),
+                    error=CameraTimeout(
+                        f"{_where(target.xaddr)} did not finish the "
+                        f"inventory within {timeout_s:g} s"
+                    ),
                 )
                 if on_done is not None:
                     on_done(target, facts)
@@ -738,12 +768,18 @@ def set_h264_cbr(
         if media_xaddr is None:
             try:
                 media_xaddr = _media_from_services(
-                    session.call("device", "GetServices", IncludeCapability=False))
+                    session.call("device", "GetServices", IncludeCapability=False)
+                )
             except (CameraBadResponse, CameraNotOnvif):
                 media_xaddr = None
             if media_xaddr is None:
-                media_xaddr = _str(_get(session.call("device", "GetCapabilities",
-                                                     Category="Media"), "Media", "XAddr"))
+                media_xaddr = _str(
+                    _get(
+                        session.call("device", "GetCapabilities", Category="Media"),
+                        "Media",
+                        "XAddr",
+                    )
+                )
         session.media_xaddr = repair_service_url(media_xaddr, xaddr)
         profiles = session.call("media", "GetProfiles") or []
         profile = next((p for p in profiles if _str(_get(p, "token")) == profile_token), None)
@@ -751,10 +787,12 @@ def set_h264_cbr(
             raise CameraBadResponse(f"{session.where} has no profile {profile_token}")
         encoder_token = _str(_get(profile, "VideoEncoderConfiguration", "token"))
         if encoder_token is None:
-            raise CameraBadResponse(f"{session.where}: profile {profile_token} has no "
-                                    "video encoder")
-        config = session.call("media", "GetVideoEncoderConfiguration",
-                              ConfigurationToken=encoder_token)
+            raise CameraBadResponse(
+                f"{session.where}: profile {profile_token} has no video encoder"
+            )
+        config = session.call(
+            "media", "GetVideoEncoderConfiguration", ConfigurationToken=encoder_token
+        )
         config.Encoding = "H264"
         if config.RateControl is not None:
             config.RateControl.BitrateLimit = int(kbps)
@@ -764,19 +802,31 @@ def set_h264_cbr(
             config.H264 = {"GovLength": gop or 50, "H264Profile": "Main"}
         elif gop is not None:
             config.H264.GovLength = int(gop)
-        session.call("media", "SetVideoEncoderConfiguration", Configuration=config,
-                     ForcePersistence=True)
-        applied = session.call("media", "GetVideoEncoderConfiguration",
-                               ConfigurationToken=encoder_token)
+        session.call(
+            "media", "SetVideoEncoderConfiguration", Configuration=config, ForcePersistence=True
+        )
+        applied = session.call(
+            "media", "GetVideoEncoderConfiguration", ConfigurationToken=encoder_token
+        )
         result = _profile({"token": profile_token, "VideoEncoderConfiguration": applied})
         if result is None:
             raise CameraBadResponse(f"{session.where}: unreadable encoder configuration")
-        log.info("camera_encoder_set", where=session.where, profile=profile_token,
-                 bitrate_kbps=result.bitrate_kbps, encoding=result.encoding)
+        log.info(
+            "camera_encoder_set",
+            where=session.where,
+            profile=profile_token,
+            bitrate_kbps=result.bitrate_kbps,
+            encoding=result.encoding,
+        )
         return EncoderSettings(
-            profile_token=profile_token, encoder_token=encoder_token,
-            encoding=result.encoding, width=result.width, height=result.height,
-            fps=result.fps, bitrate_kbps=result.bitrate_kbps, gop=result.gop,
+            profile_token=profile_token,
+            encoder_token=encoder_token,
+            encoding=result.encoding,
+            width=result.width,
+            height=result.height,
+            fps=result.fps,
+            bitrate_kbps=result.bitrate_kbps,
+            gop=result.gop,
             constant_bitrate=False,
         )
     finally:

@@ -34,24 +34,32 @@ def register(subparsers: Any) -> None:
         "interface. The config file is optional here.",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, metavar="S",
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
         help="seconds to listen for answers; also bounds each camera request "
         f"(default: cameras.discovery.timeout_s, or {DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument(
-        "--scan", action="append", default=[], metavar="CIDR",
+        "--scan",
+        action="append",
+        default=[],
+        metavar="CIDR",
         help="also send unicast probes to every address of this range, e.g. "
         "192.168.1.0/24 (for networks that block multicast; repeatable)",
     )
+    parser.add_argument("--no-multicast", action="store_true", help="do not send multicast probes")
     parser.add_argument(
-        "--no-multicast", action="store_true", help="do not send multicast probes"
-    )
-    parser.add_argument(
-        "--username", default=None,
+        "--username",
+        default=None,
         help="camera username (default: cameras.username from the config, else admin)",
     )
     parser.add_argument(
-        "--password-file", type=Path, default=None, metavar="F",
+        "--password-file",
+        type=Path,
+        default=None,
+        metavar="F",
         help="file holding the camera password (default: camera-password in the "
         "credentials directory)",
     )
@@ -110,8 +118,12 @@ def run(args: argparse.Namespace) -> int:
     show = progress
     if multicast or scan:
         what = " and ".join(
-            part for part in (("multicast" if multicast else ""),
-                              (f"scan of {', '.join(scan)}" if scan else "")) if part
+            part
+            for part in (
+                ("multicast" if multicast else ""),
+                (f"scan of {', '.join(scan)}" if scan else ""),
+            )
+            if part
         )
         show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
         found: list[DiscoveryMessage] = []
@@ -120,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
             found.append(message)
             show(f"found {message.primary_xaddr} ({len(found)} so far)")
 
-        result = discover(timeout_s, multicast=multicast, scan=scan, progress=show,
-                          on_found=on_found)
+        result = discover(
+            timeout_s, multicast=multicast, scan=scan, progress=show, on_found=on_found
+        )
         messages = result.messages()
     else:
         messages = []
@@ -136,10 +149,10 @@ def run(args: argparse.Namespace) -> int:
 
     if total:
         show(f"logging into {total} camera(s) ...")
-    options = RoundOptions(timeout_s=max(3.0, 2 * timeout_s),
-                           request_timeout_s=min(4.0, max(1.0, timeout_s)))
-    cameras = inventory_round(messages, credentials, known, options=options,
-                              on_camera=on_camera)
+    options = RoundOptions(
+        timeout_s=max(3.0, 2 * timeout_s), request_timeout_s=min(4.0, max(1.0, timeout_s))
+    )
+    cameras = inventory_round(messages, credentials, known, options=options, on_camera=on_camera)
     from agent.capture.inventory import discover_json, sort_cameras
 
     payload = discover_json(cameras)
@@ -159,19 +172,30 @@ def _streams(camera: Camera) -> str:
 
 def render_table(cameras: list[Camera]) -> str:
     if not cameras:
-        return ("No cameras found. Check that the box is on the camera network; if the "
-                "network blocks multicast, try --scan 192.168.1.0/24 (your camera range).")
+        return (
+            "No cameras found. Check that the box is on the camera network; if the "
+            "network blocks multicast, try --scan 192.168.1.0/24 (your camera range)."
+        )
     rows = []
     for camera in cameras:
-        status = "OK" if camera.error is None else (
-            f"{camera.error['code']}: {camera.error['message']}"
+        status = (
+            "OK" if camera.error is None else (f"{camera.error['code']}: {camera.error['message']}")
         )
         skew = "" if camera.clock_skew_s is None else f"{camera.clock_skew_s:+.0f}s"
         maker = " ".join(x for x in (camera.manufacturer, camera.model) if x) or "-"
-        rows.append((camera.id, camera.address, maker, camera.firmware or "-",
-                     camera.mac or "-", skew, _streams(camera), status))
-    text = table(("id", "address", "camera", "firmware", "mac", "clock", "streams", "status"),
-                 rows)
+        rows.append(
+            (
+                camera.id,
+                camera.address,
+                maker,
+                camera.firmware or "-",
+                camera.mac or "-",
+                skew,
+                _streams(camera),
+                status,
+            )
+        )
+    text = table(("id", "address", "camera", "firmware", "mac", "clock", "streams", "status"), rows)
     failed = sum(1 for c in cameras if c.error is not None)
     summary = f"\n\n{len(cameras)} camera(s)" + (f", {failed} with problems" if failed else "")
     uris = []

@@ -81,8 +81,7 @@ class StreamsConfig(Section):
         default=360,
         ge=144,
         le=1080,
-        description="Height of a transcoded stream (width keeps the aspect ratio); "
-        "never upscaled.",
+        description="Height of a transcoded stream (width keeps the aspect ratio); never upscaled.",
     )
     transcode_preset: Literal["ultrafast", "superfast", "veryfast", "faster"] = Field(
         default="veryfast", description="libx264 preset of the transcode route."

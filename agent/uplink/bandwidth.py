@@ -67,9 +67,7 @@ class Allocation:
         return self.cap_kbps is None
 
 
-def allocate(
-    demands: Iterable[Demand], uplink_kbps: int, min_kbps: int
-) -> dict[str, Allocation]:
+def allocate(demands: Iterable[Demand], uplink_kbps: int, min_kbps: int) -> dict[str, Allocation]:
     """Caps for every demanding camera within ``uplink_kbps`` (see the module docstring)."""
     ranked = sorted(demands, key=lambda d: (-d.priority, d.camera_id))
     budget = uplink_kbps

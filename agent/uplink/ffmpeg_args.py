@@ -77,8 +77,16 @@ class RelayPlan:
 
 def global_args(ffmpeg: str = "ffmpeg") -> list[str]:
     return [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "warning", "-nostats",
-        "-progress", "pipe:1", "-stats_period", "1",
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "warning",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        "-stats_period",
+        "1",
     ]
 
 
@@ -86,11 +94,15 @@ def input_args(source_url: str, timeout_s: float) -> list[str]:
     if not source_url.lower().startswith("rtsp://"):
         raise ValueError("camera sources are rtsp:// URLs")
     return [
-        "-rtsp_transport", "tcp",
-        "-timeout", microseconds(timeout_s),
+        "-rtsp_transport",
+        "tcp",
+        "-timeout",
+        microseconds(timeout_s),
         # Cameras' first packets often lack timestamps; generate them rather than fail.
-        "-fflags", "+genpts",
-        "-i", source_url,
+        "-fflags",
+        "+genpts",
+        "-i",
+        source_url,
     ]
 
 
@@ -105,14 +117,37 @@ def transcode_args(settings: TranscodeSettings) -> list[str]:
     gop = max(1, round(settings.fps * settings.keyframe_s))
     cap = f"{settings.cap_kbps}k"
     return [
-        "-map", "0:v:0", "-an",
+        "-map",
+        "0:v:0",
+        "-an",
         # Never upscale a small sub-stream; -2 keeps the aspect ratio with an even width.
-        "-vf", f"fps={settings.fps},scale=w=-2:h='min({height},ih)':flags=bilinear",
-        "-c:v", "libx264", "-preset", settings.preset, "-tune", "zerolatency",
-        "-profile:v", "main", "-pix_fmt", "yuv420p",
+        "-vf",
+        f"fps={settings.fps},scale=w=-2:h='min({height},ih)':flags=bilinear",
+        "-c:v",
+        "libx264",
+        "-preset",
+        settings.preset,
+        "-tune",
+        "zerolatency",
+        "-profile:v",
+        "main",
+        "-pix_fmt",
+        "yuv420p",
         # VBV at the cap: the peak stays within it, not only the average.
-        "-b:v", cap, "-maxrate", cap, "-bufsize", cap,
-        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-bf", "0",
+        "-b:v",
+        cap,
+        "-maxrate",
+        cap,
+        "-bufsize",
+        cap,
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-sc_threshold",
+        "0",
+        "-bf",
+        "0",
     ]
 
 

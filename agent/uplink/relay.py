@@ -265,9 +265,13 @@ class StreamManager:
     # --- the worker ------------------------------------------------------------------------
 
     def run(self, ctx: WorkerContext) -> None:
-        log.info("streams_starting", ingest=scrub(self.config.ingest_url or ""),
-                 mode=self.config.mode, max_kbps=self.config.max_kbps,
-                 uplink_kbps=self.config.uplink_kbps)
+        log.info(
+            "streams_starting",
+            ingest=scrub(self.config.ingest_url or ""),
+            mode=self.config.mode,
+            max_kbps=self.config.max_kbps,
+            uplink_kbps=self.config.uplink_kbps,
+        )
         try:
             while not ctx.stopping.is_set():
                 self.tick()
@@ -293,8 +297,9 @@ class StreamManager:
             relay.process = None
             relay.running_key = None
             if relay.state in ("up", "starting"):
-                self._set_state(relay, "stopped", None, event="stream_down",
-                                reason="agent_stopping")
+                self._set_state(
+                    relay, "stopped", None, event="stream_down", reason="agent_stopping"
+                )
             self._publish(relay)
 
     def tick(self) -> None:
@@ -384,56 +389,89 @@ class StreamManager:
             before = relay.allocation
             relay.allocation = allocations.get(camera_id)
             if relay.allocation != before and relay.allocation is not None:
-                log.info("stream_budget", camera_id=camera_id,
-                         cap_kbps=relay.allocation.cap_kbps, priority=relay.priority,
-                         squeezed=relay.allocation.squeezed)
+                log.info(
+                    "stream_budget",
+                    camera_id=camera_id,
+                    cap_kbps=relay.allocation.cap_kbps,
+                    priority=relay.priority,
+                    squeezed=relay.allocation.squeezed,
+                )
 
     # --- one camera per tick -----------------------------------------------------------------
 
     def _step(self, relay: _Relay, now: float) -> None:
         allocation = relay.allocation
         if allocation is None or allocation.cap_kbps is None:
-            reason = "paused_for_uplink" if allocation is not None else (
-                "idle" if relay.mode == "on_demand" and not relay.held else "stopped")
+            reason = (
+                "paused_for_uplink"
+                if allocation is not None
+                else ("idle" if relay.mode == "on_demand" and not relay.held else "stopped")
+            )
             self._stop_process(relay, reason)
             if allocation is not None:
-                self._set_state(relay, "paused", {"code": "uplink_budget", "message":
-                                "paused: the uplink budget is taken by higher-priority cameras"},
-                                event="stream_down", reason=reason)
+                self._set_state(
+                    relay,
+                    "paused",
+                    {
+                        "code": "uplink_budget",
+                        "message": "paused: the uplink budget is taken by higher-priority cameras",
+                    },
+                    event="stream_down",
+                    reason=reason,
+                )
             else:
                 self._set_state(relay, "stopped", None, event="stream_down", reason=reason)
             return
         if not relay.feed.discovered and relay.state in ("stopped", "waiting"):
             # Not inventoried yet (the agent just started): nothing is down, we wait.
-            self._set_state(relay, "waiting", {"code": "camera_unknown", "message":
-                            "waiting for discovery to inventory the camera"})
+            self._set_state(
+                relay,
+                "waiting",
+                {
+                    "code": "camera_unknown",
+                    "message": "waiting for discovery to inventory the camera",
+                },
+            )
             return
         route = self._route(relay, allocation.cap_kbps)
         if route is None:
             self._stop_process(relay, "no_route")
-            self._set_state(relay, "down", relay.route_error, event="stream_down",
-                            reason="no_route")
+            self._set_state(
+                relay, "down", relay.route_error, event="stream_down", reason="no_route"
+            )
             return
-        key = (route.name, route.profile, route.codec, route.cap_kbps, relay.feed.username,
-               relay.feed.password)
+        key = (
+            route.name,
+            route.profile,
+            route.codec,
+            route.cap_kbps,
+            relay.feed.username,
+            relay.feed.password,
+        )
         if relay.process is not None and relay.running_key != key:
-            log.info("stream_route_changed", camera_id=relay.feed.camera_id, route=route.name,
-                     cap_kbps=route.cap_kbps)
+            log.info(
+                "stream_route_changed",
+                camera_id=relay.feed.camera_id,
+                route=route.name,
+                cap_kbps=route.cap_kbps,
+            )
             self._stop_process(relay, "route_changed")
             relay.next_start_at = now
         if relay.process is None:
             if now >= relay.next_start_at:
                 self._start(relay, route, key, now)
             elif relay.state not in ("down",):
-                self._set_state(relay, "down", relay.error, event="stream_down",
-                                reason="waiting")
+                self._set_state(relay, "down", relay.error, event="stream_down", reason="waiting")
             return
         self._supervise(relay, now)
 
     def _choose(self, relay: _Relay, profiles: list[Profile], cap_kbps: int) -> Route:
         return choose_route(
-            profiles, cap_kbps, self.scheme,
-            set_encoder=self.config.set_encoder and self._set_encoder is not None
+            profiles,
+            cap_kbps,
+            self.scheme,
+            set_encoder=self.config.set_encoder
+            and self._set_encoder is not None
             and relay.feed.xaddr is not None,
             encoder_failed=relay.encoder_failed,
             transcode_height=self.config.transcode_height,
@@ -443,8 +481,10 @@ class StreamManager:
     def _route(self, relay: _Relay, cap_kbps: int) -> Route | None:
         profiles = list(relay.feed.profiles)
         if relay.encoder_profile is not None:
-            profiles = [relay.encoder_profile if p.token == relay.encoder_profile.token else p
-                        for p in profiles]
+            profiles = [
+                relay.encoder_profile if p.token == relay.encoder_profile.token else p
+                for p in profiles
+            ]
         try:
             route = self._choose(relay, profiles, cap_kbps)
             if route.name == "set_encoder":
@@ -453,10 +493,17 @@ class StreamManager:
             relay.route_error = {"code": "no_profile", "message": str(error)}
             return None
         if relay.route is None or (relay.route.name, relay.route.profile.token) != (
-            route.name, route.profile.token
+            route.name,
+            route.profile.token,
         ):
-            log.info("stream_route", camera_id=relay.feed.camera_id, route=route.name,
-                     profile=route.profile.token, cap_kbps=cap_kbps, reason=route.reason)
+            log.info(
+                "stream_route",
+                camera_id=relay.feed.camera_id,
+                route=route.name,
+                profile=route.profile.token,
+                cap_kbps=cap_kbps,
+                reason=route.reason,
+            )
         relay.route = route
         relay.route_error = None
         return route
@@ -468,15 +515,15 @@ class StreamManager:
         try:
             updated: Profile | None = self._set_encoder(relay.feed, route.encoder)
         except AgentError as error:
-            log.warning("stream_set_encoder_failed", camera_id=relay.feed.camera_id,
-                        error=error.to_dict())
+            log.warning(
+                "stream_set_encoder_failed", camera_id=relay.feed.camera_id, error=error.to_dict()
+            )
             updated = None
         if updated is not None:
             relay.encoder_profile = replace(
                 updated, rtsp_uri=updated.rtsp_uri or route.profile.rtsp_uri
             )
-            profiles = [relay.encoder_profile if p.token == updated.token else p
-                        for p in profiles]
+            profiles = [relay.encoder_profile if p.token == updated.token else p for p in profiles]
         relay.encoder_failed = True  # copy now if it fits, else transcode: never ask again
         return self._choose(relay, profiles, cap_kbps)
 
@@ -485,17 +532,26 @@ class StreamManager:
         assert route.profile.rtsp_uri is not None and self.config.ingest_url is not None
         register_secret(feed.password)
         kcp = primary_kcp(feed.kcps)
-        output = render_ingest_url(self.config.ingest_url, self.store_id, feed.camera_id,
-                                   kcp.value if kcp else None, self._token)
+        output = render_ingest_url(
+            self.config.ingest_url,
+            self.store_id,
+            feed.camera_id,
+            kcp.value if kcp else None,
+            self._token,
+        )
         plan = RelayPlan(
             source_url=with_credentials(route.profile.rtsp_uri, feed.username, feed.password),
             output_url=output,
             kind="copy" if route.name in ("copy", "set_encoder") else "transcode",
             codec="h265" if route.codec == "h265" else "h264",
             transcode=TranscodeSettings(
-                cap_kbps=route.cap_kbps, fps=self.config.transcode_fps,
-                height=self.config.transcode_height, preset=self.config.transcode_preset,
-            ) if route.name == "transcode" else None,
+                cap_kbps=route.cap_kbps,
+                fps=self.config.transcode_fps,
+                height=self.config.transcode_height,
+                preset=self.config.transcode_preset,
+            )
+            if route.name == "transcode"
+            else None,
             input_timeout_s=self.config.input_timeout_s,
             output_timeout_s=self.config.output_timeout_s,
             ffmpeg=self.config.ffmpeg,
@@ -506,16 +562,23 @@ class StreamManager:
             relay.latest = None
             relay.last_advance = None
             relay.meter.reset()
-        process = self._process_factory(argv, f"ffmpeg-{feed.camera_id}",
-                                        self._progress_handler(relay))
+        process = self._process_factory(
+            argv, f"ffmpeg-{feed.camera_id}", self._progress_handler(relay)
+        )
         if relay.starts > 0:
             relay.restarts.append(now)
         relay.starts += 1
         while relay.restarts and now - relay.restarts[0] >= HOUR_S:
             relay.restarts.popleft()
-        log.info("stream_starting", camera_id=feed.camera_id, route=route.name,
-                 profile=route.profile.token, cap_kbps=route.cap_kbps,
-                 ingest=scrub(strip_userinfo(output)), attempt=relay.failures + 1)
+        log.info(
+            "stream_starting",
+            camera_id=feed.camera_id,
+            route=route.name,
+            profile=route.profile.token,
+            cap_kbps=route.cap_kbps,
+            ingest=scrub(strip_userinfo(output)),
+            attempt=relay.failures + 1,
+        )
         try:
             process.start()
         except OSError as error:
@@ -559,8 +622,12 @@ class StreamManager:
                 self._fail(relay, now, "no_output", f"no output within {grace:g} s of start")
             return
         if now - last_advance > self.config.stall_timeout_s:
-            self._fail(relay, now, "stalled",
-                       f"no progress for {now - last_advance:.1f} s (camera or ingest stalled)")
+            self._fail(
+                relay,
+                now,
+                "stalled",
+                f"no progress for {now - last_advance:.1f} s (camera or ingest stalled)",
+            )
             return
         if relay.state != "up":
             relay.up_since = now
@@ -583,14 +650,24 @@ class StreamManager:
             now, relay.failures, list(relay.restarts), self._rng
         )
         if limited:
-            code, message = "restart_limit", (
-                f"{message}; {len(relay.restarts)} restarts in the last hour: waiting")
+            code, message = (
+                "restart_limit",
+                (f"{message}; {len(relay.restarts)} restarts in the last hour: waiting"),
+            )
         last_line = scrub(tail.strip().splitlines()[-1]) if tail.strip() else ""
-        relay.error = {"code": code, "message": scrub(f"{message}: {last_line}" if last_line
-                                                      else message)[:300]}
-        log.warning("stream_failed", camera_id=relay.feed.camera_id, code=code,
-                    reason=message, retry_in_s=round(relay.next_start_at - now, 1),
-                    failures=relay.failures, stderr=scrub(tail))
+        relay.error = {
+            "code": code,
+            "message": scrub(f"{message}: {last_line}" if last_line else message)[:300],
+        }
+        log.warning(
+            "stream_failed",
+            camera_id=relay.feed.camera_id,
+            code=code,
+            reason=message,
+            retry_in_s=round(relay.next_start_at - now, 1),
+            failures=relay.failures,
+            stderr=scrub(tail),
+        )
         self._set_state(relay, "down", relay.error, event="stream_down", reason=code)
 
     def _stop_process(self, relay: _Relay, reason: str) -> None:
@@ -604,8 +681,12 @@ class StreamManager:
     # --- reporting -------------------------------------------------------------------------
 
     def _set_state(
-        self, relay: _Relay, state: str, error: dict[str, str] | None,
-        event: str | None = None, reason: str | None = None,
+        self,
+        relay: _Relay,
+        state: str,
+        error: dict[str, str] | None,
+        event: str | None = None,
+        reason: str | None = None,
     ) -> None:
         previous = relay.state
         relay.state = state
@@ -615,15 +696,20 @@ class StreamManager:
             relay.up_since_wall = None
         if event == "stream_up" and previous != "up":
             relay.announced_down = False
-            self.state.emit("stream_up", camera_id=relay.feed.camera_id,
-                            route=relay.route.name if relay.route else None,
-                            cap_kbps=relay.route.cap_kbps if relay.route else None)
-        elif event == "stream_down" and (previous == "up" or (
-                previous in ("starting", "down") and not relay.announced_down
-                and state == "down")):
+            self.state.emit(
+                "stream_up",
+                camera_id=relay.feed.camera_id,
+                route=relay.route.name if relay.route else None,
+                cap_kbps=relay.route.cap_kbps if relay.route else None,
+            )
+        elif event == "stream_down" and (
+            previous == "up"
+            or (previous in ("starting", "down") and not relay.announced_down and state == "down")
+        ):
             relay.announced_down = True
-            self.state.emit("stream_down", camera_id=relay.feed.camera_id, reason=reason,
-                            error=error)
+            self.state.emit(
+                "stream_down", camera_id=relay.feed.camera_id, reason=reason, error=error
+            )
 
     def _publish(self, relay: _Relay) -> None:
         with relay.lock:
@@ -634,18 +720,23 @@ class StreamManager:
         while relay.restarts and now - relay.restarts[0] >= HOUR_S:
             relay.restarts.popleft()
         cap = relay.allocation.cap_kbps if relay.allocation is not None else None
-        self.state.set_stream(relay.feed.camera_id, StreamStatus(
-            state=relay.state,
-            route=relay.route.name if relay.route is not None and relay.state != "stopped"
-            else None,
-            bitrate_kbps=round(kbps if kbps is not None else latest.bitrate_kbps or 0, 1)
-            if running and latest is not None else None,
-            fps=latest.fps if running and latest is not None else None,
-            cap_kbps=cap,
-            restarts_last_hour=len(relay.restarts),
-            up_since=relay.up_since_wall,
-            error=relay.error,
-        ))
+        self.state.set_stream(
+            relay.feed.camera_id,
+            StreamStatus(
+                state=relay.state,
+                route=relay.route.name
+                if relay.route is not None and relay.state != "stopped"
+                else None,
+                bitrate_kbps=round(kbps if kbps is not None else latest.bitrate_kbps or 0, 1)
+                if running and latest is not None
+                else None,
+                fps=latest.fps if running and latest is not None else None,
+                cap_kbps=cap,
+                restarts_last_hour=len(relay.restarts),
+                up_since=relay.up_since_wall,
+                error=relay.error,
+            ),
+        )
 
 
 # --- wiring ----------------------------------------------------------------------------------
@@ -672,20 +763,20 @@ def feeds_from_state(
             status = statuses.get(camera.id)
             info: Mapping[str, Any] = status.info if status is not None else {}
             raw_profiles = info.get("profiles") or []
-            profiles = tuple(
-                Profile.from_dict(p) for p in raw_profiles if isinstance(p, Mapping)
-            )
+            profiles = tuple(Profile.from_dict(p) for p in raw_profiles if isinstance(p, Mapping))
             xaddr = info.get("xaddr")
-            feeds.append(CameraFeed(
-                camera_id=camera.id,
-                kcps=tuple(str(k.kcp) for k in camera.kcps),
-                profiles=profiles,
-                username=camera.username or default_username,
-                password=password_for(camera.id),
-                xaddr=str(xaddr) if xaddr else None,
-                clock_skew_s=status.clock_skew_s if status is not None else None,
-                discovered=status is not None,
-            ))
+            feeds.append(
+                CameraFeed(
+                    camera_id=camera.id,
+                    kcps=tuple(str(k.kcp) for k in camera.kcps),
+                    profiles=profiles,
+                    username=camera.username or default_username,
+                    password=password_for(camera.id),
+                    xaddr=str(xaddr) if xaddr else None,
+                    clock_skew_s=status.clock_skew_s if status is not None else None,
+                    discovered=status is not None,
+                )
+            )
         return feeds
 
     return build
@@ -698,14 +789,23 @@ def onvif_encoder_setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
     if feed.xaddr is None:
         raise CommandRejected(f"camera {feed.camera_id} has no ONVIF address")
     settings = set_h264_cbr(
-        feed.xaddr, request.profile_token, request.kbps,
-        username=feed.username or "", password=feed.password or "",
-        fps=request.fps, gop=request.gop, clock_skew_s=feed.clock_skew_s,
+        feed.xaddr,
+        request.profile_token,
+        request.kbps,
+        username=feed.username or "",
+        password=feed.password or "",
+        fps=request.fps,
+        gop=request.gop,
+        clock_skew_s=feed.clock_skew_s,
     )
     before = next((p for p in feed.profiles if p.token == request.profile_token), None)
     return Profile(
-        token=request.profile_token, encoding=settings.encoding, width=settings.width,
-        height=settings.height, fps=settings.fps, bitrate_kbps=settings.bitrate_kbps,
+        token=request.profile_token,
+        encoding=settings.encoding,
+        width=settings.width,
+        height=settings.height,
+        fps=settings.fps,
+        bitrate_kbps=settings.bitrate_kbps,
         rtsp_uri=before.rtsp_uri if before is not None else None,
         name=before.name if before is not None else None,
     )
@@ -722,16 +822,28 @@ def build_stream_manager(runtime: Runtime) -> StreamManager | None:
     if "{token}" in config.streams.ingest_url and token is None:
         log.warning("stream_token_missing", credential=STREAM_TOKEN)
     feeds = feeds_from_state(
-        config.cameras.enrolled, config.cameras.username, runtime.state,
+        config.cameras.enrolled,
+        config.cameras.username,
+        runtime.state,
         runtime.credentials.camera_password,
     )
     return StreamManager(
-        config.streams, config.store.id, runtime.state, feeds, token,
+        config.streams,
+        config.store.id,
+        runtime.state,
+        feeds,
+        token,
         set_encoder=onvif_encoder_setter,
     )
 
 
 __all__ = [
-    "CameraFeed", "RestartPolicy", "StreamManager", "build_stream_manager", "feeds_from_state",
-    "onvif_encoder_setter", "render_ingest_url", "with_credentials",
+    "CameraFeed",
+    "RestartPolicy",
+    "StreamManager",
+    "build_stream_manager",
+    "feeds_from_state",
+    "onvif_encoder_setter",
+    "render_ingest_url",
+    "with_credentials",
 ]

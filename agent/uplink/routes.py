@@ -116,7 +116,8 @@ def _describe(profile: Profile) -> str:
 def copy_candidates(profiles: Iterable[Profile], cap_kbps: int, scheme: str) -> list[Profile]:
     """Profiles that can be copied as they are, best picture first."""
     fitting = [
-        p for p in profiles
+        p
+        for p in profiles
         if p.rtsp_uri
         and p.codec is not None
         and scheme_carries(scheme, p.codec)
@@ -145,8 +146,7 @@ def sub_stream(profiles: Iterable[Profile]) -> Profile | None:
     largest = max(usable, key=lambda p: (p.pixels, p.token))
     others = [p for p in usable if p is not largest]
     big_enough = [
-        p for p in others
-        if (p.width or 0) >= MIN_COPY_WIDTH and (p.height or 0) >= MIN_COPY_HEIGHT
+        p for p in others if (p.width or 0) >= MIN_COPY_WIDTH and (p.height or 0) >= MIN_COPY_HEIGHT
     ]
     pool = big_enough or others
     return min(pool, key=lambda p: (p.pixels, p.token))
@@ -186,7 +186,10 @@ def choose_route(
     if candidates:
         best = candidates[0]
         return Route(
-            name="copy", profile=best, codec=best.codec or "h264", cap_kbps=cap_kbps,
+            name="copy",
+            profile=best,
+            codec=best.codec or "h264",
+            cap_kbps=cap_kbps,
             reason=f"profile {_describe(best)} fits {cap_kbps} kbit/s: copied",
         )
     if set_encoder and not encoder_failed:
@@ -194,10 +197,15 @@ def choose_route(
         if sub is not None:
             fps = min(int(sub.fps), 25) if sub.fps else None
             return Route(
-                name="set_encoder", profile=sub, codec="h264", cap_kbps=cap_kbps,
+                name="set_encoder",
+                profile=sub,
+                codec="h264",
+                cap_kbps=cap_kbps,
                 reason=f"sub-stream {_describe(sub)} to be set to H.264 at {cap_kbps} kbit/s",
                 encoder=EncoderRequest(
-                    profile_token=sub.token, kbps=cap_kbps, fps=fps,
+                    profile_token=sub.token,
+                    kbps=cap_kbps,
+                    fps=fps,
                     gop=2 * fps if fps else None,
                 ),
             )
@@ -208,7 +216,10 @@ def choose_route(
     if source.codec == "h265" and not scheme_carries(scheme, "h265"):
         why = f"H.265 cannot go over {scheme}://"
     return Route(
-        name="transcode", profile=source, codec="h264", cap_kbps=cap_kbps,
+        name="transcode",
+        profile=source,
+        codec="h264",
+        cap_kbps=cap_kbps,
         reason=f"{why} under {cap_kbps} kbit/s: transcoding {_describe(source)} to "
         f"H.264 {transcode_height}p{transcode_fps}",
     )

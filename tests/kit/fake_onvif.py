@@ -75,8 +75,19 @@ _ENVELOPE_OPEN = (
 )
 
 PERSONAS = (
-    "generic", "hikvision", "dahua", "zero_addr", "port_twice", "skewed", "hang", "garbage",
-    "other_password", "reuse_msgid", "prefix_only", "malformed_probe_match", "no_multicast",
+    "generic",
+    "hikvision",
+    "dahua",
+    "zero_addr",
+    "port_twice",
+    "skewed",
+    "hang",
+    "garbage",
+    "other_password",
+    "reuse_msgid",
+    "prefix_only",
+    "malformed_probe_match",
+    "no_multicast",
     "not_onvif",
 )
 
@@ -201,14 +212,16 @@ class FakeCamera:
         self.endpoint_uuid = self.endpoint_uuid or str(uuid.uuid4())
         seed = hashlib.sha1(self.endpoint_uuid.encode(), usedforsecurity=False).hexdigest()
         if self.mac is None:
-            self.mac = "02:" + ":".join(seed[i:i + 2] for i in range(0, 10, 2))
+            self.mac = "02:" + ":".join(seed[i : i + 2] for i in range(0, 10, 2))
         if self.serial is None:
             self.serial = f"FK{seed[10:22].upper()}"
         self.encoders = {
-            "venc_main": EncoderConfig("venc_main", "MainStream", "H264", 1920, 1080, 25,
-                                       4096, 50, "High"),
-            "venc_sub": EncoderConfig("venc_sub", "SubStream", "H264", 640, 360, 15, 512,
-                                      30, "Main"),
+            "venc_main": EncoderConfig(
+                "venc_main", "MainStream", "H264", 1920, 1080, 25, 4096, 50, "High"
+            ),
+            "venc_sub": EncoderConfig(
+                "venc_sub", "SubStream", "H264", 640, 360, 15, 512, 30, "Main"
+            ),
         }
 
     # --- lifecycle --------------------------------------------------------------------
@@ -264,8 +277,7 @@ class FakeCamera:
         self.stop()
 
     def _spawn(self, target: Any, name: str) -> None:
-        thread = threading.Thread(target=target, name=f"fake-{self.persona}-{name}",
-                                  daemon=True)
+        thread = threading.Thread(target=target, name=f"fake-{self.persona}-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -283,8 +295,11 @@ class FakeCamera:
         unicast = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
         unicast.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         unicast.bind((self.host, self.discovery_port))
-        unicast.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                           socket.inet_aton(self.multicast_interface or self.host))
+        unicast.setsockopt(
+            socket.IPPROTO_IP,
+            socket.IP_MULTICAST_IF,
+            socket.inet_aton(self.multicast_interface or self.host),
+        )
         unicast.settimeout(0.2)
         self._udp.append(unicast)
         self._spawn(lambda: self._serve_udp(unicast, unicast), "udp-unicast")
@@ -292,8 +307,11 @@ class FakeCamera:
             group = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
             group.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             group.bind((MULTICAST_GROUP, self.discovery_port))
-            membership = struct.pack("4s4s", socket.inet_aton(MULTICAST_GROUP),
-                                     socket.inet_aton(self.multicast_interface or self.host))
+            membership = struct.pack(
+                "4s4s",
+                socket.inet_aton(MULTICAST_GROUP),
+                socket.inet_aton(self.multicast_interface or self.host),
+            )
             group.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
             group.settimeout(0.2)
             self._udp.append(group)
@@ -322,8 +340,9 @@ class FakeCamera:
             return None
         if not any(el.tag.endswith("}Probe") for el in root.iter()):
             return None
-        message_id = next((el.text or "" for el in root.iter()
-                           if el.tag.endswith("}MessageID")), "")
+        message_id = next(
+            (el.text or "" for el in root.iter() if el.tag.endswith("}MessageID")), ""
+        )
         types = " ".join((el.text or "") for el in root.iter() if el.tag.endswith("}Types"))
         if self.behaviour.prefix_only:
             if "dn:NetworkVideoTransmitter" not in types:
@@ -334,9 +353,11 @@ class FakeCamera:
 
     def _scopes(self) -> str:
         name = self.behaviour.manufacturer.replace(" ", "%20")
-        return (f"onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming "
-                f"onvif://www.onvif.org/hardware/{self.behaviour.model} "
-                f"onvif://www.onvif.org/name/{name} onvif://www.onvif.org/location/kitchen")
+        return (
+            f"onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming "
+            f"onvif://www.onvif.org/hardware/{self.behaviour.model} "
+            f"onvif://www.onvif.org/name/{name} onvif://www.onvif.org/location/kitchen"
+        )
 
     def _probe_match(self, relates_to: str) -> str:
         style = self.behaviour.probe_reply
@@ -383,11 +404,14 @@ class FakeCamera:
         body = (
             f"<d:{kind}><a:EndpointReference><a:Address>{self.endpoint}</a:Address>"
             "</a:EndpointReference>"
-            + ("" if kind == "Bye" else
-               "<d:Types>dn:NetworkVideoTransmitter</d:Types>"
-               f"<d:Scopes>{self._scopes()}</d:Scopes>"
-               f"<d:XAddrs>{self.advertised_xaddr}</d:XAddrs>"
-               "<d:MetadataVersion>1</d:MetadataVersion>")
+            + (
+                ""
+                if kind == "Bye"
+                else "<d:Types>dn:NetworkVideoTransmitter</d:Types>"
+                f"<d:Scopes>{self._scopes()}</d:Scopes>"
+                f"<d:XAddrs>{self.advertised_xaddr}</d:XAddrs>"
+                "<d:MetadataVersion>1</d:MetadataVersion>"
+            )
             + f"</d:{kind}>"
         )
         message = (
@@ -426,8 +450,9 @@ class FakeCamera:
             )
         handler = getattr(self, f"_op_{operation}", None)
         if handler is None:
-            return 400, self._fault("s:Sender", "ter:ActionNotSupported",
-                                    f"{operation} is not supported")
+            return 400, self._fault(
+                "s:Sender", "ter:ActionNotSupported", f"{operation} is not supported"
+            )
         result: tuple[int, str] = handler(request, path)
         return result
 
@@ -465,11 +490,14 @@ class FakeCamera:
         except ValueError:
             return False, created, "bad nonce"
         expected = base64.b64encode(
-            hashlib.sha1(nonce_bytes + created.encode() + self.password.encode(),
-                         usedforsecurity=False).digest()
+            hashlib.sha1(
+                nonce_bytes + created.encode() + self.password.encode(), usedforsecurity=False
+            ).digest()
         ).decode()
-        return secrets.compare_digest(expected, (password_el.text or "").strip()), created, (
-            "wrong password"
+        return (
+            secrets.compare_digest(expected, (password_el.text or "").strip()),
+            created,
+            ("wrong password"),
         )
 
     @staticmethod
@@ -485,10 +513,14 @@ class FakeCamera:
         )
 
     def _datetime_xml(self, moment: dt.datetime) -> str:
-        date = (f"<tt:Date><tt:Year>{moment.year}</tt:Year><tt:Month>{moment.month}</tt:Month>"
-                f"<tt:Day>{moment.day}</tt:Day></tt:Date>")
-        clock = (f"<tt:Time><tt:Hour>{moment.hour}</tt:Hour><tt:Minute>{moment.minute}"
-                 f"</tt:Minute><tt:Second>{moment.second}</tt:Second></tt:Time>")
+        date = (
+            f"<tt:Date><tt:Year>{moment.year}</tt:Year><tt:Month>{moment.month}</tt:Month>"
+            f"<tt:Day>{moment.day}</tt:Day></tt:Date>"
+        )
+        clock = (
+            f"<tt:Time><tt:Hour>{moment.hour}</tt:Hour><tt:Minute>{moment.minute}"
+            f"</tt:Minute><tt:Second>{moment.second}</tt:Second></tt:Time>"
+        )
         # The schema says Time then Date; Hikvision firmwares send Date first.
         return date + clock if self.behaviour.hikvision_dates else clock + date
 
@@ -531,8 +563,9 @@ class FakeCamera:
 
     def _op_GetServices(self, _: ET.Element, __: str) -> tuple[int, str]:
         if self.behaviour.services_fault:
-            return 400, self._fault("s:Sender", "ter:ActionNotSupported",
-                                    "GetServices is not supported")
+            return 400, self._fault(
+                "s:Sender", "ter:ActionNotSupported", "GetServices is not supported"
+            )
         services = [(NS["tds"], self.xaddr, 2, 40), (NS["trt"], self._media_xaddr(), 2, 60)]
         return 200, self._envelope(
             "<tds:GetServicesResponse>"
@@ -605,8 +638,9 @@ class FakeCamera:
         token = self._profile_param(request)
         if token not in ("Profile_1", "Profile_2"):
             return 400, self._fault("s:Sender", "ter:NoProfile", f"no profile {token}")
-        return self._media_uri(self.rtsp_main if token == "Profile_1" else self.rtsp_sub,
-                               "GetStreamUriResponse")
+        return self._media_uri(
+            self.rtsp_main if token == "Profile_1" else self.rtsp_sub, "GetStreamUriResponse"
+        )
 
     def _op_GetSnapshotUri(self, request: ET.Element, __: str) -> tuple[int, str]:
         token = self._profile_param(request)
@@ -625,8 +659,7 @@ class FakeCamera:
             + "</trt:GetVideoEncoderConfigurationsResponse>"
         )
 
-    def _op_GetVideoEncoderConfiguration(self, request: ET.Element, __: str
-                                         ) -> tuple[int, str]:
+    def _op_GetVideoEncoderConfiguration(self, request: ET.Element, __: str) -> tuple[int, str]:
         token = (request.findtext("trt:ConfigurationToken", "", NS) or "").strip()
         with self._lock:
             config = self.encoders.get(token)
@@ -638,8 +671,7 @@ class FakeCamera:
             + "</trt:GetVideoEncoderConfigurationResponse>"
         )
 
-    def _op_SetVideoEncoderConfiguration(self, request: ET.Element, __: str
-                                         ) -> tuple[int, str]:
+    def _op_SetVideoEncoderConfiguration(self, request: ET.Element, __: str) -> tuple[int, str]:
         element = request.find("trt:Configuration", NS)
         if element is None:
             return 400, self._fault("s:Sender", "ter:InvalidArgVal", "no Configuration")
@@ -657,8 +689,7 @@ class FakeCamera:
             config.width = int(text("tt:Resolution/tt:Width") or config.width)
             config.height = int(text("tt:Resolution/tt:Height") or config.height)
             config.fps = int(text("tt:RateControl/tt:FrameRateLimit") or config.fps)
-            config.bitrate_kbps = int(text("tt:RateControl/tt:BitrateLimit")
-                                      or config.bitrate_kbps)
+            config.bitrate_kbps = int(text("tt:RateControl/tt:BitrateLimit") or config.bitrate_kbps)
             config.gov = int(text("tt:H264/tt:GovLength") or config.gov)
             config.profile = text("tt:H264/tt:H264Profile") or config.profile
         return 200, self._envelope("<trt:SetVideoEncoderConfigurationResponse/>")
@@ -705,8 +736,9 @@ def _handler_for(camera: FakeCamera) -> type[BaseHTTPRequestHandler]:
         def _hang(self) -> None:
             camera._stop.wait()
 
-        def _send(self, status: int, body: bytes, content_type: str,
-                  extra: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -725,8 +757,11 @@ def _handler_for(camera: FakeCamera) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b"<html><body>Not Found</body></html>", "text/html")
                 return
             if camera.behaviour.garbage:
-                self._send(200, b'<?xml version="1.0"?><s:Envelope><s:Body><tds:GetSys&&<<',
-                           "application/soap+xml; charset=utf-8")
+                self._send(
+                    200,
+                    b'<?xml version="1.0"?><s:Envelope><s:Body><tds:GetSys&&<<',
+                    "application/soap+xml; charset=utf-8",
+                )
                 return
             status, text = camera.handle_soap(body, self.path)
             self._send(status, text.encode("utf-8"), "application/soap+xml; charset=utf-8")
@@ -808,8 +843,9 @@ def main(argv: list[str] | None = None) -> int:
         "endpoint_uuid, clock_offset_s, discovery, multicast_interface.",
     )
     parser.add_argument("--camera", action="append", required=True, metavar="SPEC")
-    parser.add_argument("--password-file", default=None,
-                        help="site password (default: the kit's default password)")
+    parser.add_argument(
+        "--password-file", default=None, help="site password (default: the kit's default password)"
+    )
     parser.add_argument("--username", default="admin")
     args = parser.parse_args(argv)
     password = DEFAULT_PASSWORD
@@ -827,9 +863,19 @@ def main(argv: list[str] | None = None) -> int:
             if camera.behaviour.wrong_password:
                 camera.password = OTHER_PASSWORD
             cameras.append(camera.start())
-            print(json.dumps({"ready": True, "persona": camera.persona, "xaddr": camera.xaddr,
-                              "endpoint": camera.endpoint, "mac": camera.mac,
-                              "serial": camera.serial}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "ready": True,
+                        "persona": camera.persona,
+                        "xaddr": camera.xaddr,
+                        "endpoint": camera.endpoint,
+                        "mac": camera.mac,
+                        "serial": camera.serial,
+                    }
+                ),
+                flush=True,
+            )
         print(json.dumps({"all_ready": len(cameras)}), flush=True)
         while not stopping.wait(0.2):
             pass

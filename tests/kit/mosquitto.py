@@ -378,9 +378,7 @@ class Subscriber:
         if self.persistent:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = 3600
-        self.client.connect(
-            self.broker.host, self.broker.port, keepalive=30, properties=properties
-        )
+        self.client.connect(self.broker.host, self.broker.port, keepalive=30, properties=properties)
         self.client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.stop()

@@ -83,8 +83,7 @@ class TestLan:
         self._ns(self.agent_ns, "ip", "addr", "add", f"{self.agent_ip}/24", "dev", a)
         self._ns(self.cams_ns, "ip", "addr", "add", f"{self.router_ip}/24", "dev", c)
         self._ns(self.cams_ns, "ip", "addr", "add", f"{self.far_router_ip}/24", "dev", d)
-        for ns, dev in ((self.agent_ns, a), (self.cams_ns, c), (self.cams_ns, d),
-                        (self.far_ns, f)):
+        for ns, dev in ((self.agent_ns, a), (self.cams_ns, c), (self.cams_ns, d), (self.far_ns, f)):
             self._ns(ns, "ip", "link", "set", dev, "up")
             self._ns(ns, "ip", "link", "set", "lo", "up")
         self._ns(self.agent_ns, "ip", "route", "add", "198.51.100.0/24", "via", self.router_ip)
@@ -130,15 +129,29 @@ class TestLan:
     def exec_argv(self, ns: str, argv: Sequence[str]) -> list[str]:
         return ["ip", "netns", "exec", ns, *argv]
 
-    def run(self, ns: str, argv: Sequence[str], timeout_s: float = 60.0,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        ns: str,
+        argv: Sequence[str],
+        timeout_s: float = 60.0,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.exec_argv(ns, argv), capture_output=True, text=True, timeout=timeout_s,
-            cwd=REPO, env=_env(env), check=False, stdin=subprocess.DEVNULL,
+            self.exec_argv(ns, argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            cwd=REPO,
+            env=_env(env),
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
 
     def start_cameras(
-        self, ns: str, specs: Sequence[str], password_file: Path | None = None,
+        self,
+        ns: str,
+        specs: Sequence[str],
+        password_file: Path | None = None,
         timeout_s: float = 20.0,
     ) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
         """Run fake cameras (``python -m tests.kit.fake_onvif``) in ``ns``; wait until ready."""
@@ -148,8 +161,14 @@ class TestLan:
         if password_file is not None:
             argv += ["--password-file", str(password_file)]
         process = subprocess.Popen(
-            self.exec_argv(ns, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            cwd=REPO, env=_env(None), start_new_session=True, stdin=subprocess.DEVNULL,
+            self.exec_argv(ns, argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=_env(None),
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
         )
         self._processes.append(process)
         ready: list[dict[str, Any]] = []
@@ -191,8 +210,9 @@ class TestLan:
             raise errors[0]
         return result[0]
 
-    def thread_in_namespace(self, ns: str, function: Callable[[], None],
-                            name: str = "netns") -> threading.Thread:
+    def thread_in_namespace(
+        self, ns: str, function: Callable[[], None], name: str = "netns"
+    ) -> threading.Thread:
         def target() -> None:
             enter_netns(ns)
             function()
@@ -232,8 +252,9 @@ def stop_process(process: subprocess.Popen[str], timeout_s: float = 5.0) -> None
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"]
-                                     if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(REPO) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
     env.pop("CREDENTIALS_DIRECTORY", None)
     env.pop("KITCHEN_AGENT_CONFIG", None)
     if extra:
