@@ -201,23 +201,95 @@ def check_ingest(config: AgentConfig, timeout_s: float) -> Check:
     return Check("ingest", OK, detail)
 
 
+CAMERA_HINTS = {
+    "unreachable": "is the camera powered and on the kitchen switch?",
+    "timeout": "the camera is slow or hung: power-cycle it",
+    "auth_failed": "the camera password differs: put it in the credential file "
+    "camera-password.<camera id>",
+    "clock_skew": "the camera's clock is far off: set its time or NTP in its web page",
+    "not_onvif": "enable ONVIF (and an ONVIF user) in the camera's web page",
+    "bad_response": "the camera answers nonsense: update its firmware",
+}
+
+
+def _host_port(address: str, default_port: int = 80) -> tuple[str, int]:
+    parts = urlsplit(address if "://" in address else f"http://{address}")
+    return parts.hostname or "", parts.port or default_port
+
+
 def check_cameras(config: AgentConfig, timeout_s: float) -> list[Check]:
-    """Reachability of every statically configured camera address."""
+    """Every enrolled camera as the daemon last saw it, reachable now; static addresses."""
+    from agent.capture.inventory import InventoryStore
+
+    known = InventoryStore(config.paths.state_dir).load()
     checks = []
+    declared = {str(k) for k in config.store.kcps}
+    covered = {str(a.kcp) for camera in config.cameras.enrolled for a in camera.kcps}
+    for kcp in sorted(declared - covered):
+        checks.append(
+            Check(
+                f"kcp {kcp}",
+                FAIL,
+                "declared but no camera is enrolled for it",
+                "enrol a camera for it in cameras.enrolled",
+            )
+        )
+    for enrolled in config.cameras.enrolled:
+        name = f"camera {enrolled.id}" + (f" ({enrolled.name})" if enrolled.name else "")
+        camera = known.get(enrolled.id)
+        if camera is None:
+            checks.append(
+                Check(
+                    name,
+                    FAIL,
+                    "never discovered by this box",
+                    "run `kitchen-agent discover` and check the id",
+                )
+            )
+            continue
+        host, port = _host_port(camera.xaddr)
+        reachable, detail = tcp_reachable(host, port, timeout_s)
+        if not reachable:
+            checks.append(Check(name, FAIL, detail, CAMERA_HINTS["unreachable"]))
+        elif camera.error is not None:
+            code = camera.error.get("code", "")
+            checks.append(
+                Check(name, FAIL, f"{code}: {camera.error.get('message')}", CAMERA_HINTS.get(code))
+            )
+        else:
+            checks.append(Check(name, OK, f"{camera.model or 'camera'} at {detail}"))
+    enrolled_addresses = {known[c.id].address for c in config.cameras.enrolled if c.id in known}
     for address in config.cameras.static:
-        host, _, port = strip_userinfo(address).rpartition(":")
-        if not host:
-            host, port = port, "80"
-        ok, detail = tcp_reachable(host, int(port or 80), timeout_s)
+        if address in enrolled_addresses:
+            continue
+        host, port = _host_port(strip_userinfo(address))
+        ok, detail = tcp_reachable(host, port, timeout_s)
         checks.append(
             Check(
                 f"camera {address}",
                 OK if ok else FAIL,
                 detail,
-                None if ok else "is the camera powered and on the kitchen switch?",
+                None if ok else CAMERA_HINTS["unreachable"],
             )
         )
     return checks
+
+
+def check_daemon() -> Check:
+    """Is `kitchen-agent run` running on this box?"""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if any(a.endswith((b"kitchen-agent", b"agent")) for a in argv[:3]) and b"run" in argv:
+                return Check("daemon", OK, f"kitchen-agent run is running (pid {entry.name})")
+    return Check(
+        "daemon",
+        WARN,
+        "kitchen-agent run is not running",
+        "systemctl status kitchen-agent; journalctl -u kitchen-agent -n 50",
+    )
 
 
 def run_diagnosis(
@@ -227,7 +299,7 @@ def run_diagnosis(
 ) -> dict[str, Any]:
     """Every check, in the order a technician would go through them."""
     config_check, config = check_config(config_path)
-    checks = [config_check, check_network(), check_clock(), check_tools()]
+    checks = [config_check, check_daemon(), check_network(), check_clock(), check_tools()]
     if config is not None:
         checks += [check_credentials(config), check_state_dir(config)]
         checks.append(check_broker(config, timeout_s))

@@ -77,3 +77,55 @@ def test_broken_config_is_reported_not_crashed(tmp_path: Path) -> None:
     assert code == 1
     assert by_name(report)["config"]["status"] == "fail"
     assert "network" in by_name(report)
+
+
+def test_cameras_checked_against_last_inventory(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Each enrolled camera: reachable and healthy, reachable with a wrong password,
+    gone from the network, never discovered; and a declared KCP nobody covers."""
+    from agent.capture.inventory import Camera, InventoryStore
+    from tests.kit.fake_onvif import FakeCamera
+
+    live = FakeCamera(discovery=False).start()
+    try:
+        dead_port = free_port()
+        InventoryStore(tmp_path).save(
+            {
+                "mac-020000000001": Camera(
+                    "mac-020000000001", f"127.0.0.1:{live.port}", live.xaddr, model="IPC-1080"
+                ),
+                "mac-020000000002": Camera(
+                    "mac-020000000002",
+                    f"127.0.0.1:{live.port}",
+                    live.xaddr,
+                    error={"code": "auth_failed", "message": "the camera refused the password"},
+                ),
+                "mac-020000000003": Camera(
+                    "mac-020000000003",
+                    f"127.0.0.1:{dead_port}",
+                    f"http://127.0.0.1:{dead_port}/onvif/device_service",
+                ),
+            }
+        )
+        path = write_config(tmp_path, mosquitto.url)
+        text = path.read_text(encoding="utf-8").replace(
+            "paths:",
+            "cameras:\n  enrolled:\n"
+            "    - {id: mac-020000000001, name: 热菜区, kcps: [{kcp: cooking}]}\n"
+            "    - {id: mac-020000000002, kcps: [{kcp: prep}]}\n"
+            "    - {id: mac-020000000003, kcps: [{kcp: cooking}]}\n"
+            "    - {id: mac-020000000004, kcps: [{kcp: cooking}]}\n"
+            "paths:",
+        )
+        path.write_text(text, encoding="utf-8")
+        code, report = diagnose(path)
+    finally:
+        live.stop()
+    checks = by_name(report)
+    assert code == 1
+    assert checks["camera mac-020000000001 (热菜区)"]["status"] == "ok"
+    wrong = checks["camera mac-020000000002"]
+    assert wrong["status"] == "fail" and "camera-password.<camera id>" in wrong["hint"]
+    gone = checks["camera mac-020000000003"]
+    assert gone["status"] == "fail" and "powered" in gone["hint"]
+    assert "never discovered" in checks["camera mac-020000000004"]["detail"]
+    assert checks["kcp dishwashing"]["status"] == "fail"
