@@ -75,3 +75,42 @@ def test_version_and_module_entry() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("kitchen-agent ")
+
+
+def test_wheel_carries_the_whole_package(tmp_path: Path) -> None:
+    """What `pip install .` puts on a box: every module, typed, with its console script."""
+    import zipfile
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("kitchen_agent-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {
+        str(p.relative_to(REPO))
+        for p in (REPO / "agent").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    assert sources <= names, sorted(sources - names)
+    assert "agent/py.typed" in names
+    assert not any(n.startswith("tests/") for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert (
+        "kitchen-agent = agent.cli:entry_point"
+        in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )
