@@ -130,9 +130,15 @@ def summarise(results: list[dict[str, object]], split: str) -> tuple[list[str], 
             ok = bool(clear) and hit / len(clear) >= GOAL_RECALL
             if mode == "with reference":
                 met = met and ok
+            others: dict[str, int] = defaultdict(int)
+            for r in clear:
+                for other in set(r["codes"]) - {code}:  # type: ignore[arg-type]
+                    others[other] += 1
+            also = ", ".join(f"{o} {n}" for o, n in sorted(others.items()))
             lines.append(
                 f"    {code:13s} recall clear+severe {_rate(hit, len(clear)):>17s}"
                 f"{'' if ok else ' (below goal)':13s} mild {_rate(mild_hit, len(mild))}"
+                + (f"  | also raised: {also}" if also else "")
             )
         if mode == "with reference":
             met = met and clean_ok

@@ -150,6 +150,12 @@ def test_colour_cast_against_the_reference(
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_steam_is_low_contrast_not_a_colour_cast(name: str, references: dict[str, object]) -> None:
+    hazy = ev.veil(photo(name), 0.4, 220.0, np.ones(3, np.float32))
+    assert codes(hazy, references[name]) == ["low_contrast"]
+
+
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("cast", ["red", "green", "blue", "magenta", "yellow", "cyan"])
 def test_grey_scene_turned_colour_without_reference(name: str, cast: str) -> None:
     grey = cv2.cvtColor(cv2.cvtColor(photo(name), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)

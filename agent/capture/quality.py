@@ -288,36 +288,42 @@ def _stripes(grey: Image) -> float:
     return best
 
 
-def _stripes_vs_reference(grey: Image, reference: Image, gain: float) -> float:
-    """Periodic bands in the difference from the reference: the scene cancels out."""
+def _stripes_vs_reference(grey: Image, reference: Image) -> float:
+    """Periodic bands in what the reference does not explain: the scene cancels out."""
     best = 0.0
     for current, enrolled in zip(_profiles(grey), _profiles(reference), strict=True):
         if current.shape != enrolled.shape:
             return 0.0
-        amplitude, _ = _band_peak(_aligned_difference(current, enrolled * gain), detrend=True)
+        amplitude, _ = _band_peak(_unexplained(current, enrolled), detrend=True)
         best = max(best, amplitude)
     return best
 
 
-def _aligned_difference(
+def _unexplained(
     current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32], reach: int = 8
 ) -> npt.NDArray[np.float32]:
-    """current - enrolled after the best shift within +-reach pixels: a camera nudged by a
-    few pixels must not turn the scene's own edges into stripes."""
+    """What is left of ``current`` after the best fit ``a * enrolled + b`` over shifts of
+    +-reach pixels: exposure, haze (affine in brightness) and a camera nudged by a few
+    pixels must not turn the scene's own structure into stripes."""
     size = current.shape[0]
     if size <= 4 * reach:
         return current - enrolled
-    # Row k of the window view is enrolled shifted by k - reach.
+    # Row k of the window view is ``enrolled`` shifted by k - reach.
     shifted = np.lib.stride_tricks.sliding_window_view(enrolled, size - 2 * reach)
-    differences = current[reach : size - reach][None, :] - shifted
-    centred = differences - differences.mean(axis=1, keepdims=True)
-    best = int(np.abs(centred).sum(axis=1).argmin())
-    return np.asarray(differences[best], dtype=np.float32)
+    x = shifted - shifted.mean(axis=1, keepdims=True)
+    target = current[reach : size - reach]
+    y = target - target.mean()
+    slope = (x * y).sum(axis=1) / np.maximum((x * x).sum(axis=1), 1e-6)
+    residuals = y[None, :] - slope[:, None] * x
+    best = int(np.abs(residuals).sum(axis=1).argmin())
+    return np.asarray(residuals[best], dtype=np.float32)
 
 
 def _chroma(thumb: Image) -> dict[str, float]:
     linear = _SRGB_TO_LINEAR[thumb]
-    lin_b, lin_g, lin_r, _ = cv2.mean(linear)
+    lin_mean, lin_std = cv2.meanStdDev(linear)
+    lin_b, lin_g, lin_r = (float(v) for v in np.asarray(lin_mean).reshape(-1)[:3])
+    spread_b, spread_g, spread_r = (float(v) for v in np.asarray(lin_std).reshape(-1)[:3])
     lab = cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB)
     mean, std = cv2.meanStdDev(lab)
     a = float(mean[1][0]) - 128.0
@@ -348,15 +354,20 @@ def _chroma(thumb: Image) -> dict[str, float]:
         "lin_b": float(lin_b),
         "lin_g": float(lin_g),
         "lin_r": float(lin_r),
+        "spread_b": spread_b,
+        "spread_g": spread_g,
+        "spread_r": spread_r,
     }
 
 
 def _cast_shift(metrics: dict[str, float], reference: dict[str, float]) -> float:
     """How far the white balance moved from the reference's: log of the largest ratio
-    between the channels' gains (linear light), so exposure changes cancel out."""
+    between the channels' gains, in linear light. Each gain is the ratio of the channel's
+    spread to the reference's, so a change of exposure (all gains alike) and a veil of
+    haze or steam (adds light, leaves the spreads' ratios) both cancel out."""
     gains = [
-        math.log(max(metrics[channel], 1e-4) / max(reference[channel], 1e-4))
-        for channel in ("lin_b", "lin_g", "lin_r")
+        math.log(max(metrics[channel], 1e-4) / max(reference.get(channel, 0.0), 1e-4))
+        for channel in ("spread_b", "spread_g", "spread_r")
     ]
     return max(gains) - min(gains)
 
@@ -425,7 +436,9 @@ def make_reference(frame: Frame) -> Reference:
     return Reference(frame=frame, metrics=metrics, view=features(frame.grey), blocks=blocks)
 
 
-def _blocked_with_gain(blocks: _BlockStats, reference: _BlockStats, gain: float) -> Mask:
+def _blocked_with_gain(
+    blocks: _BlockStats, reference: _BlockStats, gain: float, offset: float = 0.0
+) -> Mask:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
     detailed = reference.gradient >= _DETAIL_GRADIENT
@@ -435,17 +448,31 @@ def _blocked_with_gain(blocks: _BlockStats, reference: _BlockStats, gain: float)
     kept = min(1.0, max(kept, 0.05))
     lost_detail = detailed & (ratio < 0.35 * kept)
     flat_now = blocks.gradient * gain < _FLAT_GRADIENT * 1.5
-    changed = np.abs(blocks.mean * gain - reference.mean) > 40.0
+    changed = np.abs(blocks.mean * gain + offset - reference.mean) > 40.0
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
 
 
+def _affine_fit(
+    current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32]
+) -> tuple[float, float] | None:
+    """``enrolled ~ slope * current + offset`` over the blocks (least squares)."""
+    spread = float(current.std())
+    if current.size < 8 or spread <= 1.0:
+        return None
+    slope = float(((current - current.mean()) * (enrolled - enrolled.mean())).mean())
+    slope = min(3.5, max(0.5, slope / (spread * spread)))
+    return slope, float(enrolled.mean()) - slope * float(current.mean())
+
+
 def _blocked_vs_reference(
-    blocks: _BlockStats, reference: _BlockStats, valid: Mask | None = None
+    blocks: _BlockStats, reference: _BlockStats, valid: Mask | None = None,
+    veiled: bool = False,
 ) -> Mask:
     """Blocks that lost the detail they had, or changed brightness and went flat.
 
-    Whether the picture's exposure changed (compensate) or a cover darkened part of it
-    (do not) is unknown, so a block counts only when it is blocked under both readings.
+    Whether the picture's exposure changed or a veil came over it (compensate) or a
+    cover darkened part of it (do not) is unknown, so a block counts only when it is
+    blocked under every reading.
     ``valid`` leaves out blocks that are outside a moved view.
     """
     ref_mean = float(reference.mean.mean())
@@ -456,6 +483,13 @@ def _blocked_vs_reference(
     blocked = _blocked_with_gain(blocks, reference, 1.0)
     if abs(gain - 1.0) > 0.02:
         blocked &= _blocked_with_gain(blocks, reference, gain)
+    if veiled:
+        # Steam or haze over the whole lens is affine (less contrast, more light): a third
+        # reading, only when the contrast says there is a veil (a fit over a partly
+        # covered view would bend towards the cover).
+        fit = _affine_fit(blocks.mean.reshape(-1), reference.mean.reshape(-1))
+        if fit is not None:
+            blocked &= _blocked_with_gain(blocks, reference, *fit)
     if valid is not None:
         blocked &= valid
     return blocked
@@ -516,9 +550,12 @@ def analyse(
         aligned, valid = _in_reference_geometry(fitted.grey, match)
         if valid is not None:
             blocks = _block_stats(aligned, *_differences(aligned))
-        blocked = _blocked_vs_reference(blocks, reference.blocks, valid)
+        veil_rule = config.checks.low_contrast
+        veiled = metrics["contrast_kept"] is not None and veil_rule.enabled and (
+            metrics["contrast_kept"] < _rule_threshold(veil_rule, relative=True))
+        blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
         metrics["occlusion"] = _largest_region(blocked)
-        metrics["stripes_rise"] = _stripes_vs_reference(aligned, reference.frame.grey, gain)
+        metrics["stripes_rise"] = _stripes_vs_reference(aligned, reference.frame.grey)
     issues = judge(metrics, config, has_reference=reference is not None)
     return FrameReport(metrics=metrics, issues=issues, match=match, blocked=blocked)
 
@@ -581,6 +618,13 @@ def judge(
     consider("color_cast", "cast_shift" if relative else "tint", relative)
     if not has_reference:
         consider("occluded", "blank_edge")
+    if "occluded" in found:
+        # The cover dominates the picture's colour and brightness profile.
+        found.pop("color_cast", None)
+        found.pop("stripes", None)
+    if "blurred" in found and has_reference and not moved:
+        # Defocus erases the detail that block comparison relies on.
+        found.pop("occluded", None)
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.
