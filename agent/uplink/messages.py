@@ -60,17 +60,20 @@ CommandStatus = Literal["accepted", "succeeded", "failed", "rejected"]
 
 # Event types the agent emits today; consumers should accept (and may ignore) others.
 EVENT_TYPES: dict[str, str] = {
-    "agent_started": "The agent process started (data: version).",
+    "agent_started": "The agent process started (data: version, config_hash).",
     "agent_stopping": "The agent is stopping cleanly (data: reason).",
-    "camera_offline": "A camera stopped answering (data: camera_id, error {code, message}).",
-    "camera_online": "A camera answers again (data: camera_id).",
-    "quality_alarm": "A video quality alarm was raised or cleared "
-    "(data: camera_id, code, raised: bool, value, threshold).",
-    "kcp_uncovered": "A declared key control point lost its last healthy camera (data: kcp).",
+    "camera_offline": "A camera stopped answering (data: camera_id, address, "
+    "error {code, message}).",
+    "camera_online": "A camera answers again (data: camera_id, address, error).",
+    "quality_alarm": "A video quality alarm was raised or cleared (data: camera_id, code "
+    "(a check code, no_frame, or roi:<kcp>), state: raised|cleared, raised: bool, severity, "
+    "value, threshold).",
+    "kcp_uncovered": "A declared key control point lost its last healthy camera "
+    "(data: kcp, reason, camera_ids).",
     "kcp_covered": "A declared key control point is covered again (data: kcp, camera_ids).",
-    "stream_down": "A platform stream stopped (data: camera_id, error {code, message}).",
-    "stream_up": "A platform stream is up (data: camera_id, route, kbps).",
-    "config_applied": "A new configuration is in effect (data: config_hash).",
+    "stream_down": "A platform stream stopped (data: camera_id, reason, error {code, message}).",
+    "stream_up": "A platform stream is up (data: camera_id, route, cap_kbps).",
+    "config_applied": "A new configuration is in effect (data: config_hash, changed).",
     "config_rejected": "A configuration was refused; the old one stays (data: problems).",
 }
 
