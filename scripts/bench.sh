@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The quality accuracy benchmark degrades real photographs; Debian's opencv-doc ships them.
+if ! dpkg-query -W -f='${Status}' opencv-doc 2>/dev/null | grep -q "install ok installed"; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq opencv-doc >/dev/null
+fi
 names=("$@")
 if ((${#names[@]} == 0)); then
   names=(discovery quality_accuracy quality_speed mqtt streams)
