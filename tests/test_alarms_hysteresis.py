@@ -68,8 +68,15 @@ HOURS = ["06:00-14:00", "16:00-22:30"]
 @pytest.mark.parametrize(
     ("clock", "expected"),
     [
-        ("05:59", False), ("06:00", True), ("13:59", True), ("14:00", False),
-        ("15:00", False), ("16:00", True), ("22:29", True), ("22:30", False), ("03:00", False),
+        ("05:59", False),
+        ("06:00", True),
+        ("13:59", True),
+        ("14:00", False),
+        ("15:00", False),
+        ("16:00", True),
+        ("22:29", True),
+        ("22:30", False),
+        ("03:00", False),
     ],
 )
 def test_business_hours(clock: str, expected: bool) -> None:
@@ -77,8 +84,8 @@ def test_business_hours(clock: str, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("clock", "expected"), [("21:59", False), ("22:00", True), ("23:59", True), ("01:59", True),
-                            ("02:00", False)],
+    ("clock", "expected"),
+    [("21:59", False), ("22:00", True), ("23:59", True), ("01:59", True), ("02:00", False)],
 )
 def test_business_hours_across_midnight(clock: str, expected: bool) -> None:
     assert is_open(dt.time.fromisoformat(clock), ["22:00-02:00"]) is expected
@@ -100,8 +107,7 @@ def test_closed_kitchen_at_night_is_not_an_alarm() -> None:
 
 
 def test_always_alarm_checks_count_at_night() -> None:
-    book = AlarmBook(raise_after=2, clear_after=1, business_hours=HOURS,
-                     always_alarm=["no_signal"])
+    book = AlarmBook(raise_after=2, clear_after=1, business_hours=HOURS, always_alarm=["no_signal"])
     lost = Sample("no_signal", True, "fail", 0.99, 0.93)
     night = dt.time(2, 0)
     book.update([lost, BAD], night)
@@ -117,8 +123,9 @@ def test_an_alarm_raised_before_closing_clears_at_night_on_good_samples() -> Non
 
 
 def test_config_check_rules_keep_their_defaults_when_partly_set() -> None:
-    config = QualityConfig.model_validate({"checks": {"too_dark": {"severity": "warn"},
-                                                      "blurred": {"vs_reference": 0.3}}})
+    config = QualityConfig.model_validate(
+        {"checks": {"too_dark": {"severity": "warn"}, "blurred": {"vs_reference": 0.3}}}
+    )
     defaults = QualityConfig().checks
     assert config.checks.too_dark.severity == "warn"
     assert config.checks.too_dark.threshold == defaults.too_dark.threshold
@@ -141,5 +148,6 @@ def test_config_validates_business_hours_and_always_alarm() -> None:
     with pytest.raises(ValidationError):
         QualityConfig.model_validate({"checks": {"too_dark": {"threshold": 3, "level": "x"}}})
     with pytest.raises(ValidationError):
-        QualityConfig.model_validate({"checks": {"blurred": {"threshold": 0.5,
-                                                             "severity": "error"}}})
+        QualityConfig.model_validate(
+            {"checks": {"blurred": {"threshold": 0.5, "severity": "error"}}}
+        )

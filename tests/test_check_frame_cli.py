@@ -24,7 +24,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "agent", "check-frame", *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO, env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=environment,
     )
 
 
@@ -78,8 +82,14 @@ def test_degraded_frames_exit_1_with_issues(images: dict[str, Path]) -> None:
 
 
 def test_reference_enables_relative_checks(images: dict[str, Path]) -> None:
-    result = run("--json", "--reference", str(images["clean"]), str(images["clean2"]),
-                 str(images["blurred"]), str(images["moved"]))
+    result = run(
+        "--json",
+        "--reference",
+        str(images["clean"]),
+        str(images["clean2"]),
+        str(images["blurred"]),
+        str(images["moved"]),
+    )
     assert result.returncode == 1, result.stderr
     frames = json.loads(result.stdout)["frames"]
     assert frames[0]["issues"] == []
@@ -146,6 +156,11 @@ def test_thresholds_come_from_the_config(images: dict[str, Path], tmp_path: Path
 
 
 def test_listed_in_help() -> None:
-    result = subprocess.run([sys.executable, "-m", "agent", "--help"], capture_output=True,
-                            text=True, timeout=60, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
     assert "check-frame" in result.stdout

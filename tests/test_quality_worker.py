@@ -34,21 +34,39 @@ def photo(name: str) -> np.ndarray:
     return cv2.imread(str(PHOTOS / f"{name}.jpg"))
 
 
-def make_config(quality: Mapping[str, Any] | None = None,
-                kcps: tuple[str, ...] = ("cooking", "prep", "dishwashing")) -> AgentConfig:
-    return AgentConfig.model_validate({
-        "store": {"id": "sh-xh-0001", "name": "老王面馆", "licence_number": "JY31010400012345",
-                  "district": "xuhui", "address": "上海市徐汇区漕溪北路1号", "kcps": list(kcps)},
-        "broker": {"url": "mqtt://127.0.0.1:1883", "username": "box-0001"},
-        "cameras": {"enrolled": [
-            {"id": "cam-wok", "kcps": [
-                {"kcp": "cooking", "roi": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.9], [0.05, 0.9]]},
-                {"kcp": "prep"},
-            ]},
-            {"id": "cam-sink", "kcps": [{"kcp": "dishwashing"}]},
-        ]},
-        "quality": {"raise_after": 2, "clear_after": 2, **(quality or {})},
-    })
+def make_config(
+    quality: Mapping[str, Any] | None = None,
+    kcps: tuple[str, ...] = ("cooking", "prep", "dishwashing"),
+) -> AgentConfig:
+    return AgentConfig.model_validate(
+        {
+            "store": {
+                "id": "sh-xh-0001",
+                "name": "老王面馆",
+                "licence_number": "JY31010400012345",
+                "district": "xuhui",
+                "address": "上海市徐汇区漕溪北路1号",
+                "kcps": list(kcps),
+            },
+            "broker": {"url": "mqtt://127.0.0.1:1883", "username": "box-0001"},
+            "cameras": {
+                "enrolled": [
+                    {
+                        "id": "cam-wok",
+                        "kcps": [
+                            {
+                                "kcp": "cooking",
+                                "roi": [[0.05, 0.1], [0.45, 0.1], [0.45, 0.9], [0.05, 0.9]],
+                            },
+                            {"kcp": "prep"},
+                        ],
+                    },
+                    {"id": "cam-sink", "kcps": [{"kcp": "dishwashing"}]},
+                ]
+            },
+            "quality": {"raise_after": 2, "clear_after": 2, **(quality or {})},
+        }
+    )
 
 
 class Scene:
@@ -63,16 +81,21 @@ class Scene:
         self.grabs = 0
         self.seed = 0
 
-    def grab(self, info: Mapping[str, Any], username: str | None, password: str | None,
-             timeout_s: float, width: int) -> np.ndarray:
+    def grab(
+        self,
+        info: Mapping[str, Any],
+        username: str | None,
+        password: str | None,
+        timeout_s: float,
+        width: int,
+    ) -> np.ndarray:
         self.grabs += 1
         camera_id = str(info["id"])
         if camera_id in self.failing:
             raise CameraTimeout(f"snapshot at {camera_id} did not arrive in time")
         # A live camera: fresh sensor grain every sample, through JPEG like a snapshot.
         self.seed += 1
-        picture = ev.add_noise(self.pictures[camera_id], 1.5, np.random.default_rng(self.seed),
-                               1.0)
+        picture = ev.add_noise(self.pictures[camera_id], 1.5, np.random.default_rng(self.seed), 1.0)
         return decode_for_analysis(ev.encode(picture, 85), width)
 
 
@@ -86,14 +109,25 @@ def events() -> list[Event]:
     return []
 
 
-def make_worker(tmp_path: Path, scene: Scene, events: list[Event], clock: list[dt.datetime],
-                config: AgentConfig | None = None) -> tuple[QualityWorker, AgentState]:
+def make_worker(
+    tmp_path: Path,
+    scene: Scene,
+    events: list[Event],
+    clock: list[dt.datetime],
+    config: AgentConfig | None = None,
+) -> tuple[QualityWorker, AgentState]:
     state = AgentState()
     state.subscribe(events.append)
     for camera_id in ("cam-wok", "cam-sink"):
         state.set_camera(CameraStatus(id=camera_id, online=True, info={"id": camera_id}))
-    worker = QualityWorker(config or make_config(), state, None, tmp_path / "state",
-                           grab=scene.grab, local_now=lambda: clock[0])
+    worker = QualityWorker(
+        config or make_config(),
+        state,
+        None,
+        tmp_path / "state",
+        grab=scene.grab,
+        local_now=lambda: clock[0],
+    )
     return worker, state
 
 
@@ -143,7 +177,10 @@ def test_degraded_camera_raises_after_n_and_clears_after_m(
     worker.sample_all()
     cleared = of_type(events, "quality_alarm")[-1]
     assert (cleared["code"], cleared["state"], cleared["raised"]) == (
-        "low_contrast", "cleared", False)
+        "low_contrast",
+        "cleared",
+        False,
+    )
     assert state.quality()["cam-wok"].alarms == ()
 
 
@@ -158,9 +195,11 @@ def test_camera_turned_away_uncovers_its_kcp(
     for _ in range(2):
         worker.sample_all()
     assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
-        ("scene_changed", "raised")]
+        ("scene_changed", "raised")
+    ]
     assert of_type(events, "kcp_uncovered") == [
-        {"kcp": "dishwashing", "reason": "failing", "camera_ids": ["cam-sink"]}]
+        {"kcp": "dishwashing", "reason": "failing", "camera_ids": ["cam-sink"]}
+    ]
     assert state.coverage()["ratio"] == round(2 / 3, 4)
     scene.pictures["cam-sink"] = ev.view_crop(photo("coffee"))
     for _ in range(2):
@@ -172,7 +211,10 @@ def test_roi_out_of_view_uncovers_only_that_kcp(
     tmp_path: Path, scene: Scene, events: list[Event]
 ) -> None:
     worker, state = make_worker(
-        tmp_path, scene, events, [NOON],
+        tmp_path,
+        scene,
+        events,
+        [NOON],
         make_config({"checks": {"scene_changed": {"threshold": 0.9, "severity": "warn"}}}),
     )
     for _ in range(2):
@@ -199,7 +241,8 @@ def test_declared_kcp_without_camera_is_uncovered_once(
     assert state.coverage()["kcps"]["cold_room"]["reason"] == "no_camera"
     assert state.coverage()["ratio"] == 0.5
     assert of_type(events, "kcp_uncovered") == [
-        {"kcp": "cold_room", "reason": "no_camera", "camera_ids": []}]
+        {"kcp": "cold_room", "reason": "no_camera", "camera_ids": []}
+    ]
 
 
 def test_closed_kitchen_at_night_is_not_an_alarm(
@@ -219,7 +262,8 @@ def test_closed_kitchen_at_night_is_not_an_alarm(
     for _ in range(2):
         worker.sample_all()
     assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
-        ("too_dark", "raised")]
+        ("too_dark", "raised")
+    ]
 
 
 def test_frozen_picture_is_an_alarm(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
@@ -236,7 +280,8 @@ def test_frozen_picture_is_an_alarm(tmp_path: Path, scene: Scene, events: list[E
         worker.sample_all()
     assert "frozen" in [i["code"] for i in state.quality()["cam-sink"].issues]
     assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
-        ("cam-sink", "frozen")]
+        ("cam-sink", "frozen")
+    ]
 
 
 def test_no_frame_from_an_online_camera(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
@@ -246,7 +291,8 @@ def test_no_frame_from_an_online_camera(tmp_path: Path, scene: Scene, events: li
         worker.sample_all()
     assert state.quality()["cam-sink"].verdict == "unknown"
     assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
-        (NO_FRAME, "raised")]
+        (NO_FRAME, "raised")
+    ]
     assert state.coverage()["kcps"]["dishwashing"]["covered"] is False
 
 
@@ -328,13 +374,21 @@ def snapshot_server() -> Iterator[tuple[str, list[int]]]:
 
 
 def test_grab_prefers_the_snapshot_and_decodes_it_small(
-    snapshot_server: tuple[str, list[int]]
+    snapshot_server: tuple[str, list[int]],
 ) -> None:
     base, hits = snapshot_server
-    info = {"id": "cam", "profiles": [
-        {"token": "main", "width": 1920, "height": 1080, "snapshot_uri": f"{base}/snap.jpg",
-         "rtsp_uri": "rtsp://127.0.0.1:9/none"},
-    ]}
+    info = {
+        "id": "cam",
+        "profiles": [
+            {
+                "token": "main",
+                "width": 1920,
+                "height": 1080,
+                "snapshot_uri": f"{base}/snap.jpg",
+                "rtsp_uri": "rtsp://127.0.0.1:9/none",
+            },
+        ],
+    }
     image = grab_frame(info, "admin", "secret", 5.0, 320)
     assert image.shape == (270, 480, 3)  # decoded at 1/4 scale, not 1920x1080
     assert hits
@@ -345,10 +399,18 @@ def test_grab_falls_back_to_the_rtsp_sub_stream(
     snapshot_server: tuple[str, list[int]], rtsp_camera: Any
 ) -> None:
     base, _ = snapshot_server
-    info = {"id": "cam", "profiles": [
-        {"token": "main", "width": 1920, "height": 1080, "snapshot_uri": f"{base}/missing.jpg",
-         "rtsp_uri": rtsp_camera.url("main")},
-        {"token": "sub", "width": 640, "height": 360, "rtsp_uri": rtsp_camera.url("sub")},
-    ]}
+    info = {
+        "id": "cam",
+        "profiles": [
+            {
+                "token": "main",
+                "width": 1920,
+                "height": 1080,
+                "snapshot_uri": f"{base}/missing.jpg",
+                "rtsp_uri": rtsp_camera.url("main"),
+            },
+            {"token": "sub", "width": 640, "height": 360, "rtsp_uri": rtsp_camera.url("sub")},
+        ],
+    }
     image = grab_frame(info, None, None, 15.0, 320)
     assert image.shape == (360, 640, 3)  # the sub-stream's keyframe

@@ -127,18 +127,14 @@ class AlarmBook:
         self.always_alarm = frozenset(always_alarm)
         self.states: dict[str, AlarmState] = {}
 
-    def update(
-        self, samples: Iterable[Sample], moment: dt.time | dt.datetime
-    ) -> list[Transition]:
+    def update(self, samples: Iterable[Sample], moment: dt.time | dt.datetime) -> list[Transition]:
         """Feed one sample of every check; returns the alarms raised or cleared."""
         open_now = is_open(moment, self.business_hours)
         transitions: list[Transition] = []
         for sample in samples:
             state = self.states.get(sample.code, AlarmState())
             counts = open_now or sample.code in self.always_alarm
-            new_state, transition = step(
-                state, sample, self.raise_after, self.clear_after, counts
-            )
+            new_state, transition = step(state, sample, self.raise_after, self.clear_after, counts)
             self.states[sample.code] = new_state
             if transition is not None:
                 transitions.append(transition)

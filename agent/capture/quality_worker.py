@@ -61,8 +61,11 @@ _UNUSABLE_FOR_REFERENCE = frozenset(
 
 
 def grab_frame(
-    info: Mapping[str, Any], username: str | None, password: str | None,
-    timeout_s: float, width: int,
+    info: Mapping[str, Any],
+    username: str | None,
+    password: str | None,
+    timeout_s: float,
+    width: int,
 ) -> Image:
     """The cheapest current picture: snapshot JPEG decoded at reduced size, else one
     keyframe of the smallest RTSP stream. Raises a CameraError subclass."""
@@ -153,8 +156,9 @@ class QualityWorker:
         if track is None:
             q = self.settings
             track = _CameraTrack(
-                alarms=AlarmBook(q.raise_after, q.clear_after, q.business_hours,
-                                 [*q.always_alarm, NO_FRAME]),
+                alarms=AlarmBook(
+                    q.raise_after, q.clear_after, q.business_hours, [*q.always_alarm, NO_FRAME]
+                ),
                 roi=AlarmBook(q.raise_after, q.clear_after, q.business_hours),
             )
             self._tracks[camera_id] = track
@@ -179,21 +183,35 @@ class QualityWorker:
         if status is None or not status.online:
             # Offline is discovery's news (camera_offline); quality has nothing to judge.
             track.previous = None
-            self.state.set_quality(camera_id, QualityStatus(
-                verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now))
+            self.state.set_quality(
+                camera_id,
+                QualityStatus(
+                    verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now
+                ),
+            )
             return CameraView(camera_id, online=False, failing=True)
         width = self.settings.analysis_width
         username, password = self._login(camera_id)
         try:
-            image = self.grab(status.info or {"id": camera_id}, username, password,
-                              self.settings.frame_timeout_s, width)
+            image = self.grab(
+                status.info or {"id": camera_id},
+                username,
+                password,
+                self.settings.frame_timeout_s,
+                width,
+            )
         except AgentError as error:
-            log.warning("quality_frame_failed", camera_id=camera_id, code=error.code,
-                        error=error.message)
+            log.warning(
+                "quality_frame_failed", camera_id=camera_id, code=error.code, error=error.message
+            )
             self._feed(camera_id, track, [Sample(NO_FRAME, True, "fail")], moment)
             track.previous = None
-            self.state.set_quality(camera_id, QualityStatus(
-                verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now))
+            self.state.set_quality(
+                camera_id,
+                QualityStatus(
+                    verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now
+                ),
+            )
             return CameraView(camera_id, online=True, failing=True)
         frame = prepare(image, width)
         if track.reference is None:
@@ -210,25 +228,34 @@ class QualityWorker:
         self._feed(camera_id, track, samples, moment)
         fractions = self._roi_fractions(track, report, kcps)
         roi_samples = [
-            Sample(_ROI_PREFIX + kcp, fraction is not None
-                   and fraction < self.settings.roi_min_visible, "fail", fraction,
-                   self.settings.roi_min_visible)
+            Sample(
+                _ROI_PREFIX + kcp,
+                fraction is not None and fraction < self.settings.roi_min_visible,
+                "fail",
+                fraction,
+                self.settings.roi_min_visible,
+            )
             for kcp, fraction in fractions.items()
         ]
         track.roi.update(roi_samples, moment)
-        self.state.set_quality(camera_id, QualityStatus(
-            verdict=verdict(issues),
-            issues=tuple(issue.to_dict() for issue in issues),
-            alarms=tuple(track.alarms.active()),
-            checked_at=now,
-            in_view={k: round(v, 3) for k, v in fractions.items() if v is not None},
-        ))
+        self.state.set_quality(
+            camera_id,
+            QualityStatus(
+                verdict=verdict(issues),
+                issues=tuple(issue.to_dict() for issue in issues),
+                alarms=tuple(track.alarms.active()),
+                checked_at=now,
+                in_view={k: round(v, 3) for k, v in fractions.items() if v is not None},
+            ),
+        )
         failing = any(
             state.active and state.severity == "fail" for state in track.alarms.states.values()
         )
-        out_of_view = {code[len(_ROI_PREFIX):] for code in track.roi.active()}
+        out_of_view = {code[len(_ROI_PREFIX) :] for code in track.roi.active()}
         return CameraView(
-            camera_id, online=True, failing=failing,
+            camera_id,
+            online=True,
+            failing=failing,
             roi_visible={kcp: (0.0 if kcp in out_of_view else None) for kcp in kcps},
         )
 
@@ -239,8 +266,11 @@ class QualityWorker:
         # and cast checks are too weak to veto an installer's view (a steel wall, a
         # night sky).
         if any(issue.code in _UNUSABLE_FOR_REFERENCE for issue in plain.issues):
-            log.info("quality_reference_deferred", camera_id=camera_id,
-                     issues=[issue.code for issue in plain.issues])
+            log.info(
+                "quality_reference_deferred",
+                camera_id=camera_id,
+                issues=[issue.code for issue in plain.issues],
+            )
             return
         track.reference = self.baselines.save(
             camera_id, image, self.settings.analysis_width, captured_at=self.wall_clock()
@@ -255,14 +285,20 @@ class QualityWorker:
             track.reference = None
             track.reference_loaded = True
 
-    def _feed(self, camera_id: str, track: _CameraTrack, samples: Sequence[Sample],
-              moment: dt.datetime) -> None:
+    def _feed(
+        self, camera_id: str, track: _CameraTrack, samples: Sequence[Sample], moment: dt.datetime
+    ) -> None:
         for transition in track.alarms.update(samples, moment):
             self._emit_alarm(camera_id, transition)
 
     def _emit_alarm(self, camera_id: str, transition: Transition) -> None:
-        log.warning("quality_alarm", camera_id=camera_id, code=transition.code,
-                    state=transition.state, value=transition.value)
+        log.warning(
+            "quality_alarm",
+            camera_id=camera_id,
+            code=transition.code,
+            state=transition.state,
+            value=transition.value,
+        )
         self.state.emit(
             "quality_alarm",
             camera_id=camera_id,
@@ -274,9 +310,12 @@ class QualityWorker:
             threshold=transition.threshold,
         )
 
-    def _roi_fractions(self, track: _CameraTrack, report: FrameReport,
-                       kcps: Mapping[str, Sequence[tuple[float, float]] | None]
-                       ) -> dict[str, float | None]:
+    def _roi_fractions(
+        self,
+        track: _CameraTrack,
+        report: FrameReport,
+        kcps: Mapping[str, Sequence[tuple[float, float]] | None],
+    ) -> dict[str, float | None]:
         fractions: dict[str, float | None] = {}
         for kcp, roi in kcps.items():
             if roi is None or track.reference is None:
@@ -318,8 +357,9 @@ class QualityWorker:
                 self.state.emit("kcp_covered", kcp=kcp, camera_ids=entry["cameras"])
             elif not is_covered and before is not False:
                 log.warning("kcp_uncovered", kcp=kcp, reason=entry["reason"])
-                self.state.emit("kcp_uncovered", kcp=kcp, reason=entry["reason"],
-                                camera_ids=entry["assigned"])
+                self.state.emit(
+                    "kcp_uncovered", kcp=kcp, reason=entry["reason"], camera_ids=entry["assigned"]
+                )
 
 
 def _samples(issues: Sequence[Issue]) -> list[Sample]:

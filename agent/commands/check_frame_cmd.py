@@ -30,15 +30,22 @@ def register(subparsers: Any) -> None:
     )
     add_json_flag(parser)
     parser.add_argument(
-        "--reference", metavar="REF", type=Path, default=None,
+        "--reference",
+        metavar="REF",
+        type=Path,
+        default=None,
         help="the camera's reference frame (its view at enrolment)",
     )
     parser.add_argument(
-        "--sequence", action="store_true",
+        "--sequence",
+        action="store_true",
         help="the images are consecutive samples of one camera (detects a frozen picture)",
     )
     parser.add_argument(
-        "--config", type=Path, default=None, metavar="PATH",
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
         help=f"read thresholds from this config's quality section (default: ${CONFIG_ENV}, "
         f"else {DEFAULT_CONFIG_PATH} when it exists, else built-in defaults)",
     )
@@ -83,12 +90,14 @@ def check_frame(args: argparse.Namespace) -> int:
         current = load(path)
         prepared.append(current)
         report = analyse(current, settings, reference)
-        frames_out.append({
-            "image": str(path),
-            "verdict": report.verdict,
-            "issues": [issue.to_dict() for issue in report.issues],
-            "metrics": _metrics_out(report.metrics),
-        })
+        frames_out.append(
+            {
+                "image": str(path),
+                "verdict": report.verdict,
+                "issues": [issue.to_dict() for issue in report.issues],
+                "metrics": _metrics_out(report.metrics),
+            }
+        )
     sequence_issues = (
         [issue.to_dict() for issue in check_sequence(prepared, settings)] if args.sequence else []
     )
