@@ -560,6 +560,7 @@ def inventory_device(
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
 ) -> DeviceFacts:
     """Everything we need from one camera. Never raises: the error is in the result."""
+    warm_up()  # the one-time WSDL parse is not this camera's time
     started = time.monotonic()
     facts = DeviceFacts(xaddr=xaddr)
     session = CameraSession(xaddr, username, password, timeout_s, request_timeout_s)
@@ -668,6 +669,95 @@ class InventoryRun:
     wall_s: float = 0.0
 
 
+InventoryJob = tuple[InventoryTarget, concurrent.futures.Future[DeviceFacts]]
+
+
+class InventoryPool:
+    """The one thread pool that logs into cameras.
+
+    A target starts as soon as it is submitted (so a discovery round can hand over each
+    camera the moment it answers, while it still listens for others), at most
+    ``concurrency`` at a time, each under its own ``timeout_s``. The WSDLs are parsed on
+    the pool too, so that also overlaps the listening window.
+    """
+
+    def __init__(
+        self,
+        concurrency: int = 16,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    ) -> None:
+        self.concurrency = max(1, concurrency)
+        self.timeout_s = timeout_s
+        self.request_timeout_s = request_timeout_s
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="onvif"
+        )
+        self._warm = self._executor.submit(warm_up)
+
+    def __enter__(self) -> InventoryPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop queued work; a camera already talking finishes within its own timeout."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, target: InventoryTarget) -> InventoryJob:
+        future = self._executor.submit(
+            inventory_device,
+            target.xaddr,
+            target.username,
+            target.password,
+            self.timeout_s,
+            self.request_timeout_s,
+        )
+        return target, future
+
+    def collect(
+        self,
+        jobs: Sequence[InventoryJob],
+        on_done: Callable[[InventoryTarget, DeviceFacts], None] | None = None,
+    ) -> list[tuple[InventoryTarget, DeviceFacts]]:
+        """Every job's facts, in the order given; a job that overruns every bound is a
+        timeout. ``on_done`` is called from this thread, in completion order."""
+        if not jobs:
+            return []
+        self._warm.result()  # a missing onvif-zeep raises here, not once per camera
+        # Queued cameras start late: the bound is one camera's timeout per wave, counted
+        # from now (jobs submitted earlier have had a head start).
+        waves = -(-len(jobs) // self.concurrency)
+        overall = self.timeout_s * waves + 1.0
+        results: dict[int, DeviceFacts] = {}
+        index_of = {future: index for index, (_, future) in enumerate(jobs)}
+        try:
+            for future in concurrent.futures.as_completed(index_of, timeout=overall):
+                index = index_of[future]
+                results[index] = future.result()
+                if on_done is not None:
+                    on_done(jobs[index][0], results[index])
+        except concurrent.futures.TimeoutError:
+            pass
+        collected = []
+        for index, (target, future) in enumerate(jobs):
+            facts = results.get(index)
+            if facts is None:
+                future.cancel()
+                facts = DeviceFacts(
+                    xaddr=target.xaddr,
+                    error=CameraTimeout(
+                        f"{_where(target.xaddr)} did not finish the "
+                        f"inventory within {self.timeout_s:g} s"
+                    ),
+                )
+                if on_done is not None:
+                    on_done(target, facts)
+            collected.append((target, facts))
+        return collected
+
+
 def inventory_many(
     targets: Sequence[InventoryTarget],
     concurrency: int = 16,
@@ -681,46 +771,8 @@ def inventory_many(
     run = InventoryRun()
     if not targets:
         return run
-    warm_up()
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=max(1, min(concurrency, len(targets))), thread_name_prefix="onvif"
-    )
-    try:
-        futures = [
-            pool.submit(
-                inventory_device, t.xaddr, t.username, t.password, timeout_s, request_timeout_s
-            )
-            for t in targets
-        ]
-        index_of = {future: index for index, future in enumerate(futures)}
-        # Queued cameras start late: the overall bound is one camera's timeout per wave.
-        waves = -(-len(targets) // max(1, concurrency))
-        overall = timeout_s * waves + 1.0
-        results: list[DeviceFacts | None] = [None] * len(targets)
-        try:
-            for future in concurrent.futures.as_completed(futures, timeout=overall):
-                index = index_of[future]
-                results[index] = future.result()
-                if on_done is not None:
-                    on_done(targets[index], future.result())
-        except concurrent.futures.TimeoutError:
-            pass
-        for index, target in enumerate(targets):
-            facts = results[index]
-            if facts is None:
-                futures[index].cancel()
-                facts = DeviceFacts(
-                    xaddr=target.xaddr,
-                    error=CameraTimeout(
-                        f"{_where(target.xaddr)} did not finish the "
-                        f"inventory within {timeout_s:g} s"
-                    ),
-                )
-                if on_done is not None:
-                    on_done(target, facts)
-            run.results.append((target, facts))
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    with InventoryPool(min(concurrency, len(targets)), timeout_s, request_timeout_s) as pool:
+        run.results = pool.collect([pool.submit(t) for t in targets], on_done)
     run.wall_s = time.monotonic() - started
     return run
 
