@@ -44,6 +44,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -178,6 +179,7 @@ class _Request:
     authenticated: bool
     created: str | None = None
     refused: str | None = None  # why authentication failed (the camera does not say)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -196,6 +198,7 @@ class FakeCamera:
     serial: str | None = None
     endpoint_uuid: str | None = None
     clock_offset_s: float | None = None
+    response_delay_s: float = 0.0  # a slow camera: every SOAP answer waits this long
     requests: list[_Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -764,6 +767,8 @@ def _handler_for(camera: FakeCamera) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             status, text = camera.handle_soap(body, self.path)
+            if camera.response_delay_s > 0:
+                camera._stop.wait(camera.response_delay_s)
             self._send(status, text.encode("utf-8"), "application/soap+xml; charset=utf-8")
 
         def do_GET(self) -> None:
@@ -826,7 +831,7 @@ def _parse_camera_spec(spec: str) -> dict[str, Any]:
         key = key.strip()
         if key in ("port", "discovery_port"):
             kwargs[key] = int(value)
-        elif key == "clock_offset_s":
+        elif key in ("clock_offset_s", "response_delay_s"):
             kwargs[key] = float(value)
         elif key == "discovery":
             kwargs[key] = value.lower() in ("1", "true", "yes")
@@ -840,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tests.kit.fake_onvif",
         description="Run fake ONVIF cameras until SIGTERM. Each --camera is "
         "key=value,... with keys persona, host, port, rtsp_main, rtsp_sub, mac, serial, "
-        "endpoint_uuid, clock_offset_s, discovery, multicast_interface.",
+        "endpoint_uuid, clock_offset_s, response_delay_s, discovery, multicast_interface.",
     )
     parser.add_argument("--camera", action="append", required=True, metavar="SPEC")
     parser.add_argument(
