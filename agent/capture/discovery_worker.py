@@ -30,6 +30,7 @@ from agent.capture.discovery import (
 )
 from agent.capture.inventory import (
     Camera,
+    InventoryRound,
     InventoryStore,
     MergeResult,
     RoundOptions,
@@ -146,33 +147,39 @@ class DiscoveryWorker:
 
     def _full_round(self, ctx: WorkerContext) -> None:
         config = self.cameras_config
-        messages: list[DiscoveryMessage] = []
-        try:
-            result = discover(
-                config.discovery.timeout_s,
-                multicast=config.discovery.multicast,
-                scan=config.discovery.scan,
-                interfaces=self.interfaces,
-            )
-            messages = result.messages()
-        except NoNetworkError as error:
-            log.warning("discovery_no_network", reason=error.message)
-        except AgentError as error:
-            log.warning("discovery_failed", code=error.code, reason=error.message)
-        ctx.beat()
+        static: list[DiscoveryMessage] = []
         for entry in config.static:
             try:
-                messages.append(static_message(entry))
+                static.append(static_message(entry))
             except AgentError as error:
                 log.warning("static_camera_invalid", entry=entry, reason=error.message)
-        seen = inventory_round(
-            messages,
+        messages: list[DiscoveryMessage] = []
+        # Known and static cameras are rechecked, and each discovered one logged into,
+        # while discovery still listens.
+        with InventoryRound(
             self._credentials,
             list(self._known.values()),
             recheck_known=True,
             options=self.options,
             on_camera=lambda *_: ctx.beat(),
-        )
+        ) as round_:
+            for message in static:
+                round_.start(message)
+            try:
+                result = discover(
+                    config.discovery.timeout_s,
+                    multicast=config.discovery.multicast,
+                    scan=config.discovery.scan,
+                    interfaces=self.interfaces,
+                    on_found=round_.start,
+                )
+                messages = result.messages()
+            except NoNetworkError as error:
+                log.warning("discovery_no_network", reason=error.message)
+            except AgentError as error:
+                log.warning("discovery_failed", code=error.code, reason=error.message)
+            ctx.beat()
+            seen = round_.finish(messages + static)
         self._apply(merge(self._known, seen, time.time(), complete=True))
         self.rounds += 1
         log.info(

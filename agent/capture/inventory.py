@@ -20,7 +20,7 @@ import structlog
 
 from agent.capture.discovery import DiscoveryMessage
 from agent.capture.identity import IdentityFacts, KnownCamera, assign_ids, format_mac
-from agent.capture.onvif import DeviceFacts, InventoryTarget, MediaProfile
+from agent.capture.onvif import DeviceFacts, InventoryJob, InventoryTarget, MediaProfile
 from agent.errors import AgentError, CameraError, CameraUnreachable
 from agent.persist import atomic_write_json, read_json
 from agent.scrub import scrub, strip_userinfo
@@ -237,40 +237,52 @@ class Candidate:
     known_id: str | None = None  # set for rechecks and for devices we recognise
 
 
+def candidate_of(message: DiscoveryMessage, known: Sequence[Camera]) -> Candidate | None:
+    """The device a discovery message describes, or None when there is nothing to log into."""
+    xaddr = message.primary_xaddr
+    if xaddr is None or message.kind == "bye":
+        return None
+    source = {"probe_match": "multicast", "static": "static", "hello": "hello"}.get(
+        message.kind, message.kind
+    )
+    return Candidate(
+        xaddr=xaddr,
+        xaddrs=message.xaddrs,
+        endpoint=message.endpoint,
+        source=source,
+        known_id=guess_known_id(xaddr, message.endpoint, known),
+    )
+
+
+def recheck_candidate(camera: Camera) -> Candidate:
+    return Candidate(
+        xaddr=camera.xaddr,
+        xaddrs=camera.xaddrs or (camera.xaddr,),
+        endpoint=camera.endpoint,
+        source="recheck",
+        known_id=camera.id,
+    )
+
+
 def candidates_from(
     messages: Iterable[DiscoveryMessage], known: Sequence[Camera], recheck_known: bool
 ) -> list[Candidate]:
     """Deduplicated devices to inventory (pure)."""
     by_xaddr: dict[str, Candidate] = {}
     for message in messages:
-        xaddr = message.primary_xaddr
-        if xaddr is None or message.kind == "bye":
+        candidate = candidate_of(message, known)
+        if candidate is None:
             continue
-        source = {"probe_match": "multicast", "static": "static", "hello": "hello"}.get(
-            message.kind, message.kind
-        )
-        if xaddr in by_xaddr:
-            existing = by_xaddr[xaddr]
+        if candidate.xaddr in by_xaddr:
+            existing = by_xaddr[candidate.xaddr]
             if existing.endpoint is None and message.endpoint is not None:
-                by_xaddr[xaddr] = replace(existing, endpoint=message.endpoint)
+                by_xaddr[candidate.xaddr] = replace(existing, endpoint=message.endpoint)
             continue
-        by_xaddr[xaddr] = Candidate(
-            xaddr=xaddr,
-            xaddrs=message.xaddrs,
-            endpoint=message.endpoint,
-            source=source,
-            known_id=guess_known_id(xaddr, message.endpoint, known),
-        )
+        by_xaddr[candidate.xaddr] = candidate
     if recheck_known:
         for camera in known:
             if camera.xaddr and camera.xaddr not in by_xaddr:
-                by_xaddr[camera.xaddr] = Candidate(
-                    xaddr=camera.xaddr,
-                    xaddrs=camera.xaddrs or (camera.xaddr,),
-                    endpoint=camera.endpoint,
-                    source="recheck",
-                    known_id=camera.id,
-                )
+                by_xaddr[camera.xaddr] = recheck_candidate(camera)
     return list(by_xaddr.values())
 
 
@@ -364,6 +376,89 @@ class RoundOptions:
     concurrency: int = 16
 
 
+class InventoryRound:
+    """One round whose logins overlap discovery: :meth:`start` a device the moment it
+    answers, then :meth:`finish` with every message of the round.
+
+    The result is exactly what inventorying the finished message list would give: the
+    pure :func:`candidates_from` and :func:`cameras_from_results` decide it, and a device
+    started early is reused only when it was started with the same known id (hence the
+    same credentials) that the finished list gives it. The pool is
+    :class:`agent.capture.onvif.InventoryPool`; call ``start``/``finish`` from one thread
+    (discovery's ``on_found`` runs in the thread that called ``discover``).
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        known: Sequence[Camera] = (),
+        *,
+        recheck_known: bool = False,
+        options: RoundOptions | None = None,
+        on_camera: Callable[[str, DeviceFacts], None] | None = None,
+    ) -> None:
+        from agent.capture.onvif import InventoryPool
+
+        opts = options or RoundOptions()
+        self.credentials = credentials
+        self.known = list(known)
+        self.recheck_known = recheck_known
+        self.on_camera = on_camera
+        self.started_at = time.time()
+        self._pool = InventoryPool(opts.concurrency, opts.timeout_s, opts.request_timeout_s)
+        self._jobs: dict[tuple[str, str | None], InventoryJob] = {}
+        if recheck_known:
+            for camera in self.known:
+                if camera.xaddr:
+                    self._start(recheck_candidate(camera))
+
+    def __enter__(self) -> InventoryRound:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def start(self, message: DiscoveryMessage) -> None:
+        """Begin logging into the device ``message`` describes (once per device)."""
+        candidate = candidate_of(message, self.known)
+        if candidate is not None:
+            self._start(candidate)
+
+    def _start(self, candidate: Candidate) -> InventoryJob:
+        key = (candidate.xaddr, candidate.known_id)
+        job = self._jobs.get(key)
+        if job is None:
+            username, password = self.credentials(candidate.known_id)
+            target = InventoryTarget(candidate.xaddr, username, password, key=candidate)
+            job = self._jobs[key] = self._pool.submit(target)
+        return job
+
+    def finish(self, messages: Iterable[DiscoveryMessage]) -> list[Camera]:
+        """Wait for every device of the round (starting any not started yet); their
+        records with stable ids."""
+        candidates = candidates_from(messages, self.known, self.recheck_known)
+        jobs = [self._start(candidate) for candidate in candidates]
+
+        def done(target: InventoryTarget, facts: DeviceFacts) -> None:
+            if self.on_camera is not None:
+                self.on_camera(target.xaddr, facts)
+
+        collected = self._pool.collect(jobs, done)
+        # The candidate as the finished list has it (a later message may add the endpoint).
+        results = [(c, facts) for c, (_, facts) in zip(candidates, collected, strict=True)]
+        cameras = cameras_from_results(results, self.known, self.started_at)
+        log.info(
+            "inventory_round_done",
+            cameras=len(cameras),
+            failed=sum(1 for c in cameras if c.error),
+            wall_s=round(time.time() - self.started_at, 2),
+        )
+        return cameras
+
+
 def inventory_round(
     messages: Iterable[DiscoveryMessage],
     credentials: Credentials,
@@ -373,36 +468,10 @@ def inventory_round(
     on_camera: Callable[[str, DeviceFacts], None] | None = None,
 ) -> list[Camera]:
     """Inventory every discovered (and, with ``recheck_known``, every known) camera."""
-    from agent.capture.onvif import inventory_many
-
-    opts = options or RoundOptions()
-    now = time.time()
-    candidates = candidates_from(messages, known, recheck_known)
-    targets = []
-    for candidate in candidates:
-        username, password = credentials(candidate.known_id)
-        targets.append(InventoryTarget(candidate.xaddr, username, password, key=candidate))
-
-    def done(target: InventoryTarget, facts: DeviceFacts) -> None:
-        if on_camera is not None:
-            on_camera(target.xaddr, facts)
-
-    run = inventory_many(
-        targets,
-        concurrency=opts.concurrency,
-        timeout_s=opts.timeout_s,
-        request_timeout_s=opts.request_timeout_s,
-        on_done=done,
-    )
-    results = [(target.key, facts) for target, facts in run.results]
-    cameras = cameras_from_results(results, known, now)
-    log.info(
-        "inventory_round_done",
-        cameras=len(cameras),
-        failed=sum(1 for c in cameras if c.error),
-        wall_s=round(run.wall_s, 2),
-    )
-    return cameras
+    with InventoryRound(
+        credentials, known, recheck_known=recheck_known, options=options, on_camera=on_camera
+    ) as round_:
+        return round_.finish(messages)
 
 
 # --- merging -------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def _load_optional_config(args: argparse.Namespace) -> AgentConfig | None:
 
 def run(args: argparse.Namespace) -> int:
     from agent.capture.discovery import DiscoveryMessage, discover, static_message
-    from agent.capture.inventory import InventoryStore, RoundOptions, inventory_round
+    from agent.capture.inventory import InventoryRound, InventoryStore, RoundOptions
     from agent.errors import UsageError
     from agent.secrets import Credentials, credentials_dir, read_password_file
 
@@ -115,44 +115,50 @@ def run(args: argparse.Namespace) -> int:
     static = [static_message(s) for s in (cameras_config.static if cameras_config else [])]
     known = list(InventoryStore(config.paths.state_dir).load().values()) if config else []
 
+    options = RoundOptions(
+        timeout_s=max(3.0, 2 * timeout_s), request_timeout_s=min(4.0, max(1.0, timeout_s))
+    )
     show = progress
-    if multicast or scan:
-        what = " and ".join(
-            part
-            for part in (
-                ("multicast" if multicast else ""),
-                (f"scan of {', '.join(scan)}" if scan else ""),
-            )
-            if part
-        )
-        show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
-        found: list[DiscoveryMessage] = []
-
-        def on_found(message: DiscoveryMessage) -> None:
-            found.append(message)
-            show(f"found {message.primary_xaddr} ({len(found)} so far)")
-
-        result = discover(
-            timeout_s, multicast=multicast, scan=scan, progress=show, on_found=on_found
-        )
-        messages = result.messages()
-    else:
-        messages = []
-    messages += static
-    total = len({m.primary_xaddr for m in messages})
     done = 0
+    total = 0
 
     def on_camera(xaddr: str, _facts: Any) -> None:
         nonlocal done
         done += 1
         show(f"inventoried {done}/{total}: {xaddr}")
 
-    if total:
-        show(f"logging into {total} camera(s) ...")
-    options = RoundOptions(
-        timeout_s=max(3.0, 2 * timeout_s), request_timeout_s=min(4.0, max(1.0, timeout_s))
-    )
-    cameras = inventory_round(messages, credentials, known, options=options, on_camera=on_camera)
+    # Logins start the moment a camera answers, while discovery still listens for others.
+    with InventoryRound(credentials, known, options=options, on_camera=on_camera) as round_:
+        for message in static:
+            round_.start(message)
+        messages: list[DiscoveryMessage] = []
+        if multicast or scan:
+            what = " and ".join(
+                part
+                for part in (
+                    ("multicast" if multicast else ""),
+                    (f"scan of {', '.join(scan)}" if scan else ""),
+                )
+                if part
+            )
+            show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
+            found = 0
+
+            def on_found(message: DiscoveryMessage) -> None:
+                nonlocal found
+                found += 1
+                show(f"found {message.primary_xaddr} ({found} so far), logging in")
+                round_.start(message)
+
+            result = discover(
+                timeout_s, multicast=multicast, scan=scan, progress=show, on_found=on_found
+            )
+            messages = result.messages()
+        messages += static
+        total = len({m.primary_xaddr for m in messages})
+        if total:
+            show(f"logging into {total} camera(s) ...")
+        cameras = round_.finish(messages)
     from agent.capture.inventory import discover_json, sort_cameras
 
     payload = discover_json(cameras)
