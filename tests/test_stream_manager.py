@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +11,7 @@ from agent.config.streams import StreamsConfig
 from agent.errors import CameraAuthFailed, CommandRejected
 from agent.state import AgentState, Event
 from agent.uplink.relay import (
+    SET_ENCODER_DEADLINE_S,
     CameraFeed,
     RestartPolicy,
     StreamManager,
@@ -32,6 +34,7 @@ class FakeProcess:
 
     def start(self) -> None:
         self.pid = 4242
+        self.started_on = threading.current_thread()
 
     def poll(self) -> int | None:
         return self.code
@@ -289,34 +292,123 @@ def test_no_profiles_is_reported_not_crashed() -> None:
     assert h.status("c1").error["code"] == "no_profile"  # type: ignore[index]
 
 
-def test_set_encoder_then_copy_or_transcode_when_refused() -> None:
-    heavy = Profile("sub", "H264", 640, 360, 25, 2048, "rtsp://192.0.2.10/sub")
-    asked: list[EncoderRequest] = []
+HEAVY = Profile("sub", "H264", 640, 360, 25, 2048, "rtsp://192.0.2.10/sub")
 
-    def setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
-        asked.append(request)
+
+class SlowCamera:
+    """An encoder setter that answers only when the test says so, like a slow camera."""
+
+    def __init__(self, refuse: Exception | None = None) -> None:
+        self.refuse = refuse
+        self.answer = threading.Event()
+        self.asked: list[EncoderRequest] = []
+        self.threads: list[threading.Thread] = []
+
+    def __call__(self, feed: CameraFeed, request: EncoderRequest) -> Profile:
+        self.asked.append(request)
+        self.threads.append(threading.current_thread())
+        assert self.answer.wait(10), "the test never let the camera answer"
+        if self.refuse is not None:
+            raise self.refuse
         return Profile("sub", "H264", 640, 360, 25, request.kbps, None)
 
+    def wait_answered(self, h: Harness, camera_id: str) -> None:
+        job = h.manager._relays[camera_id].encoder_job
+        assert job is not None
+        self.answer.set()
+        job.exception(timeout=10)  # wait for the answer without raising it
+
+
+def test_set_encoder_asks_off_the_loop_then_copies() -> None:
+    camera = SlowCamera()
     h = Harness(
         cfg(set_encoder=True),
-        [cam("c1", profiles=(MAIN, heavy), xaddr="http://x")],
-        set_encoder=setter,
+        [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x"), cam("c2")],
+        set_encoder=camera,
     )
     h.tick()
-    assert [a.profile_token for a in asked] == ["sub"]
-    assert h.status("c1").route == "copy"
-    assert h.running("c1").argv[h.running("c1").argv.index("-i") + 1] == heavy.rtsp_uri  # type: ignore[union-attr]
+    # c1's camera is being asked; the loop did not wait for it: c2 started and comes up.
+    assert h.running("c1") is None
+    assert (h.status("c1").state, h.status("c1").route) == ("starting", "set_encoder")
+    c2 = h.running("c2")
+    assert c2 is not None
+    c2.progress(1)
+    h.tick(1)
+    assert h.status("c2").state == "up"
+    h.tick(5)
+    assert [a.profile_token for a in camera.asked] == ["sub"]  # asked once, not per tick
+    assert camera.asked[0].kbps == 512
+    camera.wait_answered(h, "c1")
+    assert h.manager._wake.is_set()  # the answer wakes the loop
+    h.tick(0.1)
+    c1 = h.running("c1")
+    assert c1 is not None and h.status("c1").route == "copy"
+    assert c1.argv[c1.argv.index("-i") + 1] == HEAVY.rtsp_uri
+    assert "copy" in c1.argv
+    # The camera was asked on a thread of its own; ffmpeg started on the loop's thread
+    # (PR_SET_PDEATHSIG follows the thread that forked the child).
+    assert camera.threads[0] is not threading.current_thread()
+    assert c1.started_on is threading.current_thread()
+    h.tick(60)
+    assert len(camera.asked) == 1
 
-    def refusing(feed: CameraFeed, request: EncoderRequest) -> Profile:
-        raise CameraAuthFailed("no rights")
 
-    h2 = Harness(
+@pytest.mark.parametrize("refusal", [CameraAuthFailed("no rights"), RuntimeError("zeep bug")])
+def test_set_encoder_refused_transcodes_and_never_asks_again(refusal: Exception) -> None:
+    camera = SlowCamera(refuse=refusal)
+    h = Harness(
         cfg(set_encoder=True),
-        [cam("c1", profiles=(MAIN, heavy), xaddr="http://x")],
-        set_encoder=refusing,
+        [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x")],
+        set_encoder=camera,
     )
-    h2.tick()
-    assert h2.status("c1").route == "transcode"
+    h.tick()
+    camera.wait_answered(h, "c1")
+    h.tick(0.1)
+    assert h.status("c1").route == "transcode"
+    assert h.running("c1") is not None
+    h.tick(60)
+    assert len(camera.asked) == 1
+
+
+def test_set_encoder_unanswered_gives_up_at_the_deadline() -> None:
+    camera = SlowCamera()
+    h = Harness(
+        cfg(set_encoder=True),
+        [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x")],
+        set_encoder=camera,
+    )
+    try:
+        h.tick()
+        h.tick(SET_ENCODER_DEADLINE_S - 1)
+        assert h.running("c1") is None and h.status("c1").state == "starting"
+        h.tick(2)
+        assert h.status("c1").route == "transcode" and h.running("c1") is not None
+        assert h.manager._relays["c1"].encoder_job is None  # a late answer is ignored
+    finally:
+        camera.answer.set()
+
+
+def test_restart_command_asks_the_camera_again() -> None:
+    camera = SlowCamera(refuse=CameraAuthFailed("no rights"))
+    h = Harness(
+        cfg(set_encoder=True),
+        [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x")],
+        set_encoder=camera,
+    )
+    h.tick()
+    camera.wait_answered(h, "c1")
+    h.tick(0.1)
+    transcoding = h.running("c1")
+    assert transcoding is not None and h.status("c1").route == "transcode"
+    camera.answer.clear()
+    camera.refuse = None  # e.g. the installer gave the ONVIF user the right to configure
+    h.manager.restart("c1")
+    h.tick()
+    assert len(camera.asked) == 2 and transcoding.stopped
+    assert h.running("c1") is None and h.status("c1").route == "set_encoder"
+    camera.wait_answered(h, "c1")
+    h.tick(0.1)
+    assert h.status("c1").route == "copy" and h.running("c1") is not None
 
 
 def test_stop_all_stops_every_process_and_announces() -> None:

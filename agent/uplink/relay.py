@@ -6,7 +6,14 @@ the MQTT commands need one place to address a camera, and a single 2 Hz loop cos
 same for one camera or twenty. Cameras stay independent all the same: each relay has its
 own process, backoff and restart budget, and an error in one camera's tick is contained.
 Every ffmpeg is started from the worker's own long-lived thread (never from a command
-handler's thread), so ``PR_SET_PDEATHSIG`` kills them all if the agent dies.
+handler's thread), so ``PR_SET_PDEATHSIG`` kills them all if the agent dies: the kernel
+sends that signal when the *thread* that forked the child exits, so a short-lived thread
+must never start one.
+
+The one slow call a tick could make, asking a camera over ONVIF to re-encode its
+sub-stream (the set_encoder route, seconds against a slow camera), runs on a short-lived
+thread of its own; the loop picks its answer up on a later tick and starts the ffmpeg
+itself, so one slow camera never holds up the supervision of the others.
 
 A relay is restarted when its ffmpeg exits (for any reason: ffmpeg can exit 0 after an
 input timeout) or when its output stops advancing for ``stall_timeout_s`` (a frozen camera,
@@ -22,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -46,6 +54,9 @@ log = structlog.get_logger(__name__)
 
 HOUR_S = 3600.0
 HEALTHY_AFTER_S = 60.0  # up this long: the next failure starts the backoff afresh
+# A set_encoder request still unanswered after this long is given up (transcode instead).
+# onvif_encoder_setter bounds its own SOAP exchange well below it; this is the backstop.
+SET_ENCODER_DEADLINE_S = 30.0
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -61,7 +72,8 @@ class CameraFeed:
     username: str | None = None
     password: str | None = None
     xaddr: str | None = None  # ONVIF device service, for the set_encoder route
-    clock_skew_s: float | None = None
+    media_xaddr: str | None = None  # ONVIF media service as discovery found it
+    clock_skew_s: float | None = None  # camera clock minus ours, for WS-Security
     discovered: bool = True  # False until discovery has seen the camera at all
 
 
@@ -161,6 +173,8 @@ class _Relay:
     route_error: dict[str, str] | None = None
     encoder_failed: bool = False
     encoder_profile: Profile | None = None  # the sub-stream after set_encoder
+    encoder_job: Future[Profile] | None = None  # the camera being asked, off the loop
+    encoder_job_at: float = 0.0
     process: ProcessLike | None = None
     started_at: float | None = None
     running_key: tuple[object, ...] | None = None
@@ -433,12 +447,19 @@ class StreamManager:
                 },
             )
             return
-        route = self._route(relay, allocation.cap_kbps)
+        route = self._route(relay, allocation.cap_kbps, now)
         if route is None:
             self._stop_process(relay, "no_route")
             self._set_state(
                 relay, "down", relay.route_error, event="stream_down", reason="no_route"
             )
+            return
+        if route.name == "set_encoder":
+            # The camera is being asked (first start, or a restart command asks again):
+            # the relay starts when it answers, as copy or transcode.
+            self._stop_process(relay, "set_encoder")
+            if relay.state != "starting":
+                self._set_state(relay, "starting", relay.error)
             return
         key = (
             route.name,
@@ -478,7 +499,8 @@ class StreamManager:
             transcode_fps=self.config.transcode_fps,
         )
 
-    def _route(self, relay: _Relay, cap_kbps: int) -> Route | None:
+    def _route(self, relay: _Relay, cap_kbps: int, now: float) -> Route | None:
+        """The relay's route now; a ``set_encoder`` route means the camera is being asked."""
         profiles = list(relay.feed.profiles)
         if relay.encoder_profile is not None:
             profiles = [
@@ -488,7 +510,7 @@ class StreamManager:
         try:
             route = self._choose(relay, profiles, cap_kbps)
             if route.name == "set_encoder":
-                route = self._apply_encoder(relay, route, profiles, cap_kbps)
+                route = self._encoder_step(relay, route, profiles, cap_kbps, now)
         except NoRoute as error:
             relay.route_error = {"code": "no_profile", "message": str(error)}
             return None
@@ -508,17 +530,49 @@ class StreamManager:
         relay.route_error = None
         return route
 
-    def _apply_encoder(
-        self, relay: _Relay, route: Route, profiles: list[Profile], cap_kbps: int
+    def _encoder_step(
+        self, relay: _Relay, route: Route, profiles: list[Profile], cap_kbps: int, now: float
     ) -> Route:
-        assert self._set_encoder is not None and route.encoder is not None
-        try:
-            updated: Profile | None = self._set_encoder(relay.feed, route.encoder)
-        except AgentError as error:
-            log.warning(
-                "stream_set_encoder_failed", camera_id=relay.feed.camera_id, error=error.to_dict()
+        """Ask the camera (once, off the loop); its answer decides between copy and transcode.
+
+        Returns ``route`` itself while the camera has not answered.
+        """
+        assert route.encoder is not None
+        job = relay.encoder_job
+        if job is None:
+            relay.encoder_job = self._ask_camera(relay.feed, route.encoder)
+            relay.encoder_job_at = now
+            log.info(
+                "stream_set_encoder",
+                camera_id=relay.feed.camera_id,
+                profile=route.encoder.profile_token,
+                kbps=route.encoder.kbps,
             )
-            updated = None
+            return route
+        updated: Profile | None = None
+        if not job.done():
+            if now - relay.encoder_job_at < SET_ENCODER_DEADLINE_S:
+                return route
+            log.warning(
+                "stream_set_encoder_failed",
+                camera_id=relay.feed.camera_id,
+                error={
+                    "code": "timeout",
+                    "message": f"no answer within {SET_ENCODER_DEADLINE_S:g} s",
+                },
+            )
+        else:
+            try:
+                updated = job.result()
+            except AgentError as error:
+                log.warning(
+                    "stream_set_encoder_failed",
+                    camera_id=relay.feed.camera_id,
+                    error=error.to_dict(),
+                )
+            except Exception:
+                log.exception("stream_set_encoder_failed", camera_id=relay.feed.camera_id)
+        relay.encoder_job = None
         if updated is not None:
             relay.encoder_profile = replace(
                 updated, rtsp_uri=updated.rtsp_uri or route.profile.rtsp_uri
@@ -526,6 +580,26 @@ class StreamManager:
             profiles = [relay.encoder_profile if p.token == updated.token else p for p in profiles]
         relay.encoder_failed = True  # copy now if it fits, else transcode: never ask again
         return self._choose(relay, profiles, cap_kbps)
+
+    def _ask_camera(self, feed: CameraFeed, request: EncoderRequest) -> Future[Profile]:
+        """Run the encoder setter on its own thread; the future holds its answer.
+
+        The thread only talks SOAP: it never starts a process (see the module docstring).
+        """
+        setter = self._set_encoder
+        assert setter is not None
+        future: Future[Profile] = Future()
+
+        def ask() -> None:
+            try:
+                future.set_result(setter(feed, request))
+            except BaseException as error:  # delivered to the loop through the future
+                future.set_exception(error)
+            finally:
+                self._wake.set()  # pick the answer up now rather than at the next tick
+
+        threading.Thread(target=ask, name=f"set-encoder-{feed.camera_id}", daemon=True).start()
+        return future
 
     def _start(self, relay: _Relay, route: Route, key: tuple[object, ...], now: float) -> None:
         feed = relay.feed
@@ -542,7 +616,7 @@ class StreamManager:
         plan = RelayPlan(
             source_url=with_credentials(route.profile.rtsp_uri, feed.username, feed.password),
             output_url=output,
-            kind="copy" if route.name in ("copy", "set_encoder") else "transcode",
+            kind="copy" if route.name == "copy" else "transcode",
             codec="h265" if route.codec == "h265" else "h264",
             transcode=TranscodeSettings(
                 cap_kbps=route.cap_kbps,
@@ -751,8 +825,10 @@ def feeds_from_state(
     """A feed source over the enrolled cameras and what discovery put in ``state``.
 
     ``enrolled`` are ``agent.config.cameras.EnrolledCamera`` objects; a camera's profiles
-    come from its CameraStatus ``info["profiles"]`` (the ``discover --json`` shape) and its
-    ONVIF address from ``info["xaddr"]``.
+    come from its CameraStatus ``info["profiles"]`` (the ``discover --json`` shape: each
+    profile's ``token`` is the ONVIF *profile* token, what the set_encoder route names), its
+    ONVIF addresses from ``info["xaddr"]`` and ``info["media_xaddr"]`` and its clock skew
+    from the status (discovery measured it: Hikvision-like cameras refuse a skewed login).
     """
     cameras = list(enrolled)
 
@@ -765,6 +841,7 @@ def feeds_from_state(
             raw_profiles = info.get("profiles") or []
             profiles = tuple(Profile.from_dict(p) for p in raw_profiles if isinstance(p, Mapping))
             xaddr = info.get("xaddr")
+            media_xaddr = info.get("media_xaddr")
             feeds.append(
                 CameraFeed(
                     camera_id=camera.id,
@@ -773,6 +850,7 @@ def feeds_from_state(
                     username=camera.username or default_username,
                     password=password_for(camera.id),
                     xaddr=str(xaddr) if xaddr else None,
+                    media_xaddr=str(media_xaddr) if media_xaddr else None,
                     clock_skew_s=status.clock_skew_s if status is not None else None,
                     discovered=status is not None,
                 )
@@ -783,7 +861,13 @@ def feeds_from_state(
 
 
 def onvif_encoder_setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
-    """The set_encoder route over ONVIF (agent.capture.onvif.set_h264_cbr)."""
+    """The set_encoder route over ONVIF (agent.capture.onvif.set_h264_cbr).
+
+    ``request.profile_token`` is the media profile's token; set_h264_cbr looks up that
+    profile's video encoder configuration token itself (GetProfiles) and writes that one.
+    Discovery's media address and clock skew save two requests and a refused login.
+    Blocks for up to set_h264_cbr's timeout: the StreamManager calls it off its loop.
+    """
     from agent.capture.onvif import set_h264_cbr
 
     if feed.xaddr is None:
@@ -796,6 +880,7 @@ def onvif_encoder_setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
         password=feed.password or "",
         fps=request.fps,
         gop=request.gop,
+        media_xaddr=feed.media_xaddr,
         clock_skew_s=feed.clock_skew_s,
     )
     before = next((p for p in feed.profiles if p.token == request.profile_token), None)
