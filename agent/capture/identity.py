@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _NON_ID = re.compile(r"[^A-Za-z0-9_.:-]+")
@@ -220,3 +220,42 @@ def _reuse_weak(facts: IdentityFacts, candidate: str, known: Sequence[KnownCamer
     ):
         return by_address[0].id
     return candidate
+
+
+def password_ids(facts: IdentityFacts, known: Sequence[KnownCamera] = ()) -> list[str]:
+    """Ids whose own password file (``camera-password.<id>``) may be this device's, best
+    first, from what is known before a login: the saved inventory's camera with the same
+    MAC, serial, endpoint UUID or address, and the ids those facts give on their own.
+
+    The MAC (the id most cameras end up with) and the serial usually need a login, so
+    for most cameras only the endpoint (``uuid-...``), the address (``addr-...``) and the
+    saved inventory are there to go on: a file named after a ``mac-...`` id is found on
+    first contact only when the camera tells its MAC without a login, or when the saved
+    inventory already knows it.
+    """
+    mac = normalize_mac(facts.mac)
+    serial = normalize_serial(facts.serial)
+    endpoint = normalize_endpoint(facts.endpoint)
+    ids: list[str] = []
+
+    def add(match: Callable[[KnownCamera], bool], alone: IdentityFacts) -> None:
+        same = [k.id for k in known if match(k)]
+        for camera_id in (same if len(same) == 1 else []) + [base_id(alone)]:
+            if camera_id not in ids:
+                ids.append(camera_id)
+
+    if mac is not None:
+        add(lambda k: normalize_mac(k.mac) == mac, IdentityFacts(facts.address, mac=mac))
+    if serial is not None:
+        add(
+            lambda k: normalize_serial(k.serial) == serial,
+            IdentityFacts(facts.address, serial=serial),
+        )
+    if endpoint is not None:
+        add(
+            lambda k: normalize_endpoint(k.endpoint) == endpoint,
+            IdentityFacts(facts.address, endpoint=facts.endpoint),
+        )
+    if facts.address:
+        add(lambda k: k.address == facts.address, IdentityFacts(facts.address))
+    return ids
