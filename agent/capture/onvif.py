@@ -234,6 +234,33 @@ class DeviceFacts:
     profiles: tuple[MediaProfile, ...] = ()
     error: CameraError | None = None
     elapsed_s: float = 0.0
+    login_origin: str | None = None  # set when the retry login (:class:`Login`) got in
+
+
+@dataclass(frozen=True)
+class AnonymousIdentity:
+    """What a camera tells about itself without a login.
+
+    ONVIF puts GetDeviceInformation and GetNetworkInterfaces in the READ_SYSTEM access
+    class (login required), so most cameras tell nothing; some firmwares answer them
+    anonymously.
+    """
+
+    serial: str | None = None
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    """Credentials to try once more after the first ones were refused."""
+
+    username: str
+    password: str
+    origin: str  # where they come from, for messages and logs (never the password)
+
+
+RetryLogin = Callable[[AnonymousIdentity], Login | None]
+"""Given what the camera tells without a login, other credentials to try (or None)."""
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -386,6 +413,19 @@ class CameraSession:
     def close(self) -> None:
         self._session.close()
 
+    @property
+    def has_password(self) -> bool:
+        return self._password is not None
+
+    def log_in_as(self, username: str, password: str) -> None:
+        """Use other credentials from the next call on (the clients carry the token)."""
+        from requests.auth import HTTPDigestAuth
+
+        self.username = username
+        self._password = password
+        self._session.auth = HTTPDigestAuth(username, password)
+        self._device = self._media = None
+
     def _client(self, document_name: str, authenticated: bool) -> Any:
         from zeep import Client
 
@@ -417,6 +457,18 @@ class CameraSession:
             return getattr(proxy, operation)(**kwargs)
         except Exception as error:
             raise classify_error(error, operation, self.where) from None
+
+    def call_anonymously(self, operation: str) -> Any:
+        """One device-service call with no credentials at all (no token, no HTTP auth)."""
+        self._arm(operation)
+        service = self._client("devicemgmt.wsdl", False).create_service(DEVICE_BINDING, self.xaddr)
+        auth, self._session.auth = self._session.auth, None
+        try:
+            return getattr(service, operation)()
+        except Exception as error:
+            raise classify_error(error, operation, self.where) from None
+        finally:
+            self._session.auth = auth
 
     @property
     def device(self) -> Any:
@@ -558,14 +610,20 @@ def inventory_device(
     password: str | None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    retry_login: RetryLogin | None = None,
 ) -> DeviceFacts:
-    """Everything we need from one camera. Never raises: the error is in the result."""
+    """Everything we need from one camera. Never raises: the error is in the result.
+
+    When the password is refused (or there is none), ``retry_login`` may name other
+    credentials from what the camera tells without a login; they are tried once, within
+    the same ``timeout_s``.
+    """
     warm_up()  # the one-time WSDL parse is not this camera's time
     started = time.monotonic()
     facts = DeviceFacts(xaddr=xaddr)
     session = CameraSession(xaddr, username, password, timeout_s, request_timeout_s)
     try:
-        facts = _inventory(session, facts)
+        facts = _inventory(session, facts, retry_login)
     except CameraError as error:
         facts = replace(facts, clock_skew_s=session.clock_skew_s, error=error)
     except Exception as error:  # a zeep surprise must not take the whole discover down
@@ -587,18 +645,56 @@ def inventory_device(
     return facts
 
 
-def _inventory(session: CameraSession, facts: DeviceFacts) -> DeviceFacts:
-    skew = session.read_clock()
-    facts = replace(facts, clock_skew_s=skew)
-    if session._password is None:
-        raise CameraAuthFailed(
+def _log_in(session: CameraSession, retry_login: RetryLogin | None) -> tuple[Any, str | None]:
+    """GetDeviceInformation, the first call that needs the password; once more with the
+    credentials ``retry_login`` names when the first ones are refused or missing.
+    Returns the answer and the retry's origin (None when the first login worked)."""
+    refused: CameraAuthFailed
+    if session.has_password:
+        try:
+            return session.call("device", "GetDeviceInformation"), None
+        except CameraAuthFailed as error:
+            refused = error
+    else:
+        refused = CameraAuthFailed(
             f"{session.where}: no camera password is configured "
             "(credentials directory file camera-password)"
         )
+    login = None if retry_login is None else retry_login(_anonymous_identity(session))
+    if login is None:
+        raise refused
+    log.info("camera_login_retry", where=session.where, origin=login.origin)
+    session.log_in_as(login.username, login.password)
     try:
-        info = session.call("device", "GetDeviceInformation")
+        return session.call("device", "GetDeviceInformation"), login.origin
+    except CameraAuthFailed:
+        raise CameraAuthFailed(
+            f"{session.where} rejected the username or password, and then its own "
+            f"({login.origin}) too"
+        ) from None
+
+
+def _anonymous_identity(session: CameraSession) -> AnonymousIdentity:
+    """Serial and MAC, from a camera that answers without a login (most do not)."""
+    try:
+        info = session.call_anonymously("GetDeviceInformation")
+    except CameraError:
+        return AnonymousIdentity()
+    mac = None
+    with contextlib.suppress(CameraError):
+        mac = _pick_mac(session.call_anonymously("GetNetworkInterfaces"))
+    return AnonymousIdentity(serial=_str(_get(info, "SerialNumber")), mac=mac)
+
+
+def _inventory(
+    session: CameraSession, facts: DeviceFacts, retry_login: RetryLogin | None = None
+) -> DeviceFacts:
+    skew = session.read_clock()
+    facts = replace(facts, clock_skew_s=skew)
+    try:
+        info, origin = _log_in(session, retry_login)
     except CameraAuthFailed as error:
-        if skew is None:
+        if skew is None and session.has_password:
             raise CameraClockSkew(
                 f"{session.where} rejected the login and does not tell its time: the "
                 "password is wrong or the camera clock is off (set NTP on the camera)"
@@ -606,6 +702,7 @@ def _inventory(session: CameraSession, facts: DeviceFacts) -> DeviceFacts:
         raise
     facts = replace(
         facts,
+        login_origin=origin,
         manufacturer=_str(_get(info, "Manufacturer")),
         model=_str(_get(info, "Model")),
         firmware=_str(_get(info, "FirmwareVersion")),
@@ -661,6 +758,7 @@ class InventoryTarget:
     username: str
     password: str | None
     key: Any = None  # caller's handle, returned untouched
+    retry_login: RetryLogin | None = None  # see inventory_device
 
 
 @dataclass
@@ -713,6 +811,7 @@ class InventoryPool:
             target.password,
             self.timeout_s,
             self.request_timeout_s,
+            target.retry_login,
         )
         return target, future
 

@@ -23,6 +23,8 @@ It behaves like the cameras installers meet in kitchens, switchable by persona:
 - ``no_multicast``: never joins the multicast group (a network that blocks multicast):
   found only by a unicast ``--scan``.
 - ``not_onvif``: a web server that is not a camera (HTML 404 on the SOAP URL).
+- ``open_info``: answers GetDeviceInformation and GetNetworkInterfaces (serial, MAC) to a
+  request with no credentials at all, as some firmwares do; a wrong login is still refused.
 
 Personas combine with ``+`` (``hikvision+zero_addr``). Start in-process with
 ``FakeCamera(...).start()`` or as a process with ``python -m tests.kit.fake_onvif``.
@@ -90,6 +92,7 @@ PERSONAS = (
     "malformed_probe_match",
     "no_multicast",
     "not_onvif",
+    "open_info",
 )
 
 
@@ -113,6 +116,7 @@ class Behaviour:
     prefix_only: bool = False
     multicast: bool = True
     not_onvif: bool = False
+    open_info: bool = False
     snapshot_auth: str = "basic"  # basic | digest
 
 
@@ -157,6 +161,8 @@ def behaviour_for(persona: str) -> Behaviour:
             behaviour.multicast = False
         elif name == "not_onvif":
             behaviour.not_onvif = True
+        elif name == "open_info":
+            behaviour.open_info = True
     return behaviour
 
 
@@ -444,7 +450,12 @@ class FakeCamera:
         authenticated, created, reason = self._check_auth(root)
         with self._lock:
             self.requests.append(_Request(operation, authenticated, created))
-        if operation != "GetSystemDateAndTime" and not authenticated:
+        anonymous_ok = operation == "GetSystemDateAndTime" or (
+            self.behaviour.open_info
+            and reason == "no UsernameToken"
+            and operation in ("GetDeviceInformation", "GetNetworkInterfaces")
+        )
+        if not authenticated and not anonymous_ok:
             with self._lock:
                 self.requests[-1].refused = reason
             # Like real cameras, say nothing about *why* (clock, digest, password).
