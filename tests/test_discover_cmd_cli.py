@@ -126,6 +126,7 @@ def test_readable_table_and_password_file(
     denied = discover("--config", str(config), "--timeout", "1")
     assert denied.returncode == 0
     assert "auth_failed" in denied.stdout and "1 with problems" in denied.stdout
+    assert "camera-password.<id>" in denied.stdout  # where a camera's own password goes
     password_file = tmp_path / "pw"
     password_file.write_text(DEFAULT_PASSWORD)
     allowed = discover(
@@ -174,3 +175,27 @@ def test_no_usable_network_interface_exits_69() -> None:
     human = discover("--timeout", "1", prefix=("unshare", "-n"))
     assert human.returncode == 69
     assert "no usable network interface" in human.stderr
+
+
+def test_own_password_named_after_the_id_a_refused_camera_is_listed_under(
+    fake_camera_factory: FakeCameraFactory, tmp_path: Path
+) -> None:
+    """The installer's way: discover, read the id of the camera that refused the shared
+    password, put its own password in camera-password.<id>, discover again."""
+    own = "cold-room-cam-pw"
+    camera = fake_camera_factory("hikvision", password=own)
+    config = write_config(tmp_path, [f"127.0.0.1:{camera.port}"])
+    [refused] = json.loads(discover("--json", "--config", str(config)).stdout)["cameras"]
+    assert refused["error"]["code"] == "auth_failed"
+    assert refused["id"] == f"addr-127.0.0.1:{camera.port}"
+    (tmp_path / "credentials" / f"camera-password.{refused['id']}").write_text(own + "\n")
+    result = discover("--json", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    [found] = json.loads(result.stdout)["cameras"]
+    assert found["error"] is None and found["manufacturer"] == "HIKVISION"
+    mac_id = "mac-" + (camera.mac or "").replace(":", "")
+    assert found["id"] == mac_id
+    assert "camera_password_file_name" in result.stderr  # ... and store it as mac-... too
+    assert f"camera-password.{mac_id}" in result.stderr
+    assert own not in result.stdout + result.stderr
+    assert "camera-password.<id>" in discover("--help").stdout

@@ -19,8 +19,22 @@ from urllib.parse import urlsplit
 import structlog
 
 from agent.capture.discovery import DiscoveryMessage
-from agent.capture.identity import IdentityFacts, KnownCamera, assign_ids, format_mac
-from agent.capture.onvif import DeviceFacts, InventoryJob, InventoryTarget, MediaProfile
+from agent.capture.identity import (
+    IdentityFacts,
+    KnownCamera,
+    assign_ids,
+    format_mac,
+    password_ids,
+)
+from agent.capture.onvif import (
+    AnonymousIdentity,
+    DeviceFacts,
+    InventoryJob,
+    InventoryTarget,
+    Login,
+    MediaProfile,
+    RetryLogin,
+)
 from agent.errors import AgentError, CameraError, CameraUnreachable
 from agent.persist import atomic_write_json, read_json
 from agent.scrub import scrub, strip_userinfo
@@ -386,6 +400,14 @@ class InventoryRound:
     same credentials) that the finished list gives it. The pool is
     :class:`agent.capture.onvif.InventoryPool`; call ``start``/``finish`` from one thread
     (discovery's ``on_found`` runs in the thread that called ``discover``).
+
+    A camera's own password (``camera-password.<id>``) is used from the first login when
+    the saved inventory recognises the device (by endpoint or address). Otherwise, once the
+    shared password is refused, the ids :func:`agent.capture.identity.password_ids` finds
+    without a login are tried for one retry. Its limit: most cameras tell their MAC, hence
+    their usual ``mac-...`` id, only after a login, so on first contact a file named after
+    that id is not found; the id the round shows for a refused camera (``uuid-...`` or
+    ``addr-...``) is.
     """
 
     def __init__(
@@ -432,9 +454,33 @@ class InventoryRound:
         job = self._jobs.get(key)
         if job is None:
             username, password = self.credentials(candidate.known_id)
-            target = InventoryTarget(candidate.xaddr, username, password, key=candidate)
+            retry = self._retry_login(candidate, (username, password))
+            target = InventoryTarget(candidate.xaddr, username, password, candidate, retry)
             job = self._jobs[key] = self._pool.submit(target)
         return job
+
+    def _retry_login(self, candidate: Candidate, tried: tuple[str, str | None]) -> RetryLogin:
+        """Other credentials for a device that refused ``tried`` (runs on the pool)."""
+        address = address_of(candidate.xaddr)
+        known = [camera.known() for camera in self.known]
+
+        def retry(anonymous: AnonymousIdentity) -> Login | None:
+            facts = IdentityFacts(
+                address, mac=anonymous.mac, serial=anonymous.serial, endpoint=candidate.endpoint
+            )
+            for camera_id in password_ids(facts, known):
+                try:
+                    username, password = self.credentials(camera_id)
+                except AgentError as error:
+                    log.warning(
+                        "camera_password_unreadable", camera_id=camera_id, reason=error.message
+                    )
+                    continue
+                if password is not None and (username, password) != tried:
+                    return Login(username, password, origin=f"camera-password.{camera_id}")
+            return None
+
+        return retry
 
     def finish(self, messages: Iterable[DiscoveryMessage]) -> list[Camera]:
         """Wait for every device of the round (starting any not started yet); their
@@ -450,6 +496,7 @@ class InventoryRound:
         # The candidate as the finished list has it (a later message may add the endpoint).
         results = [(c, facts) for c, (_, facts) in zip(candidates, collected, strict=True)]
         cameras = cameras_from_results(results, self.known, self.started_at)
+        _warn_about_password_file_names(cameras, [facts for _, facts in results])
         log.info(
             "inventory_round_done",
             cameras=len(cameras),
@@ -457,6 +504,25 @@ class InventoryRound:
             wall_s=round(time.time() - self.started_at, 2),
         )
         return cameras
+
+
+def _warn_about_password_file_names(
+    cameras: Sequence[Camera], facts: Sequence[DeviceFacts]
+) -> None:
+    """Streaming and snapshots look a camera's password up by its final id: say so when
+    the file that let it in has another name (an id learnt before the login)."""
+    origins = {f.xaddr: f.login_origin for f in facts if f.login_origin is not None}
+    for camera in cameras:
+        origin = origins.get(camera.xaddr)
+        expected = f"camera-password.{camera.id}"
+        if origin is not None and origin != expected:
+            log.warning(
+                "camera_password_file_name",
+                camera_id=camera.id,
+                logged_in_with=origin,
+                hint=f"store the same password as {expected} too, so that streaming and "
+                "snapshots use it",
+            )
 
 
 def inventory_round(

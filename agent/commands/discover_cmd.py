@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,16 +23,30 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_S = 3.0
 
 
+DESCRIPTION = (
+    "Find ONVIF cameras by WS-Discovery multicast (and unicast probes of --scan ranges, "
+    "and cameras.static from the config), log into each one and list maker, model, MAC, "
+    "clock skew and stream profiles. A camera that fails is listed with its error "
+    "(unreachable, timeout, auth_failed, clock_skew, not_onvif, bad_response). Exit 0 "
+    "when discovery ran, 69 when there is no usable network interface. The config file "
+    "is optional here.",
+    "A camera with a password of its own: put it in camera-password.<id> in the "
+    "credentials directory, <id> as listed here; it is tried once when the shared "
+    "password is refused.",
+    "Limit: most cameras tell their MAC (their usual mac-... id) only after a login. A "
+    "camera seen for the first time that refuses the shared password is listed under "
+    "its uuid-... or addr-... id: name the file after that id and run discover again. "
+    "Once the camera is listed under its mac-... id, store the password as "
+    "camera-password.<that id> too: streaming and snapshots look it up by that id.",
+)
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "discover",
         help="find ONVIF cameras (WS-Discovery, unicast scan) and list their streams",
-        description="Find ONVIF cameras by WS-Discovery multicast (and unicast probes of "
-        "--scan ranges, and cameras.static from the config), log into each one and list "
-        "maker, model, MAC, clock skew and stream profiles. A camera that fails is listed "
-        "with its error (unreachable, timeout, auth_failed, clock_skew, not_onvif, "
-        "bad_response). Exit 0 when discovery ran, 69 when there is no usable network "
-        "interface. The config file is optional here.",
+        description="\n\n".join(textwrap.fill(paragraph, 79) for paragraph in DESCRIPTION),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--timeout",
@@ -60,8 +75,9 @@ def register(subparsers: Any) -> None:
         type=Path,
         default=None,
         metavar="F",
-        help="file holding the camera password (default: camera-password in the "
-        "credentials directory)",
+        help="file holding the camera password, used for every camera (default: "
+        "camera-password in the credentials directory, or a camera's own "
+        "camera-password.<id>)",
     )
     add_config_flag(parser)
     add_json_flag(parser)
@@ -204,6 +220,11 @@ def render_table(cameras: list[Camera]) -> str:
     text = table(("id", "address", "camera", "firmware", "mac", "clock", "streams", "status"), rows)
     failed = sum(1 for c in cameras if c.error is not None)
     summary = f"\n\n{len(cameras)} camera(s)" + (f", {failed} with problems" if failed else "")
+    if any(c.error_code == "auth_failed" for c in cameras):
+        summary += (
+            "\n\nA camera with a password of its own: put it in camera-password.<id> in the "
+            "credentials directory (see discover --help)."
+        )
     uris = []
     for camera in cameras:
         for profile in camera.profiles:
