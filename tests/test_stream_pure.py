@@ -71,7 +71,8 @@ def test_copy_route_argv_for_every_ingest(url: str, container: str) -> None:
     assert argv[-1] == url
     if container == "rtsp":
         assert option(after_input, "-rtsp_transport") == "tcp"
-        assert "-rw_timeout" not in after_input
+        assert option(after_input, "-timeout") == "10000000"  # the RTSP muxer's own
+        assert "-rw_timeout" not in after_input  # ignored by the RTSP muxer
     else:
         assert option(after_input, "-rw_timeout") == "10000000"
 

@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from agent.supervisor import WorkerContext
 from agent.uplink.relay import CameraFeed, StreamManager
 from agent.uplink.routes import Profile
 from tests.kit.nginx_rtmp import FfmpegListener, NginxRtmp, ffprobe, wait_for
-from tests.kit.rtsp_camera import SUB_360P, SUB_360P_H265, RtspCamera
+from tests.kit.rtsp_camera import SUB_360P, SUB_360P_H265, RtspCamera, StreamSpec
 from tests.kit.video_fixtures import CameraFactory
 from tests.test_config_errors import VALID
 
@@ -258,6 +258,81 @@ def test_h265_copied_over_srt_and_rtsp_and_transcoded_for_rtmp(
     finally:
         srt.stop()
         rtsp.stop()
+
+
+# --- an rtsp:// ingest that stops answering ----------------------------------------------
+
+
+def listening(port: int) -> bool:
+    """Whether a socket listens on 127.0.0.1:``port`` (without connecting to it: an
+    FfmpegListener accepts exactly one connection)."""
+    wanted = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        return any(
+            line.split()[1] == wanted and line.split()[3] == "0A" for line in list(table)[1:]
+        )
+
+
+def failures(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in logs if e["event"] == "stream_failed"]
+
+
+def test_rtsp_ingest_that_never_answers_ends_ffmpeg_within_the_output_timeout(
+    rtsp_camera: RtspCamera, ffmpeg_listener_factory: Callable[[str, str], FfmpegListener]
+) -> None:
+    ingest = ffmpeg_listener_factory("rtsp", "mute")
+    wait_for(lambda: listening(ingest.port), 10, what="the RTSP ingest listening")
+    assert ingest.process is not None
+    os.kill(ingest.process.pid, signal.SIGSTOP)  # accepts connections, answers nothing
+    config = StreamsConfig(ingest_url=ingest.publish_url, output_timeout_s=2)
+    with capture_logs() as logs, running(config, [feed(rtsp_camera, "cam-mute")]):
+        started = time.monotonic()
+        wait_for(lambda: failures(logs), 15, interval_s=0.1, what="a failed relay")
+        failed_after = time.monotonic() - started
+    first = failures(logs)[0]
+    # ffmpeg itself gave up on the unanswered ANNOUNCE after output_timeout_s; without the
+    # RTSP muxer's -timeout it hangs until the relay's no-output grace (input 5 s + stall
+    # 8 s) runs out.
+    assert first["code"] == "ffmpeg_exited", first
+    assert "refused" not in str(first["stderr"]).lower()
+    assert failed_after < 8, failed_after
+
+
+# Several Mbit/s, so that the socket buffers between publisher and a stalled ingest fill
+# within seconds (on loopback they hold megabytes: a 400 kbit/s stream would take a minute).
+HEAVY_720P = StreamSpec(1280, 720, fps=25, bitrate_kbps=8000, noise=40, clip_s=4)
+
+
+@pytest.mark.slow
+def test_rtsp_ingest_stalled_mid_stream_is_caught_by_the_stall_detector(
+    rtsp_camera_factory: CameraFactory,
+    ffmpeg_listener_factory: Callable[[str, str], FfmpegListener],
+) -> None:
+    camera = rtsp_camera_factory({"heavy": HEAVY_720P})
+    ingest = ffmpeg_listener_factory("rtsp", "stall")
+    config = StreamsConfig(
+        ingest_url=ingest.publish_url,
+        max_kbps=8000,
+        uplink_kbps=8000,
+        stall_timeout_s=4,
+        output_timeout_s=2,
+        restart_backoff_s=0.5,
+    )
+    with capture_logs() as logs, running(config, [feed(camera, "cam-stall")]) as run:
+        ingest.wait_receiving(500_000)
+        run.wait_state("cam-stall", "up")
+        assert run.status("cam-stall").route == "copy"
+        first_pid = run.manager.process_ids()["cam-stall"]
+        assert ingest.process is not None
+        os.kill(ingest.process.pid, signal.SIGSTOP)  # the ingest stops reading mid-stream
+        stalled_at = time.monotonic()
+        wait_for(lambda: failures(logs), 40, interval_s=0.1, what="the stall detected")
+        detected_after = time.monotonic() - stalled_at
+        assert run.manager.process_ids().get("cam-stall") != first_pid
+    # ffmpeg did not end by itself (the RTSP muxer drops its write timeouts): the relay's
+    # stall detector ended it, once the socket buffers had filled.
+    assert failures(logs)[0]["code"] == "stalled", failures(logs)[0]
+    assert detected_after < 30, detected_after
 
 
 # --- the agent process dies: its ffmpegs die with it -----------------------------------------

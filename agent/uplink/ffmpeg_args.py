@@ -9,8 +9,9 @@ to the ingest. Settings that matter for supervision:
   stdout (the relay's heartbeat); the human stats line is off so stderr keeps only problems.
 - input ``-rtsp_transport tcp -timeout <µs>``: a camera that stops sending ends ffmpeg
   instead of hanging it (ffmpeg >= 5 spells the RTSP socket timeout ``-timeout``).
-- output ``-rw_timeout <µs>`` for RTMP and SRT: a stalled ingest ends ffmpeg too. The RTSP
-  muxer has no such option; the relay's stall detector covers that route.
+- output ``-rw_timeout <µs>`` for RTMP and SRT: a stalled ingest ends ffmpeg too.
+- output ``-timeout <µs>`` for RTSP publish (see :func:`output_args` for what it does and
+  does not catch; the relay's stall detector covers the rest).
 - ``-an``: only video goes to the platform. Kitchen audio carries staff conversations and
   costs uplink; the programme asks for the picture.
 """
@@ -155,7 +156,15 @@ def output_args(output_url: str, timeout_s: float) -> list[str]:
     scheme = ingest_scheme(output_url)
     args = ["-f", CONTAINERS[scheme]]
     if scheme == "rtsp":
-        args += ["-rtsp_transport", "tcp"]
+        # ffmpeg 5.1's RTSP muxer ignores -rw_timeout; its own -timeout (an option
+        # `ffmpeg -h muxer=rtsp` does not list) bounds the connect and every RTSP reply, so
+        # an ingest that accepts the connection but never answers ANNOUNCE/SETUP/RECORD
+        # ends ffmpeg in timeout_s instead of hanging it. It cannot end ffmpeg on an ingest
+        # that stalls mid-stream: each interleaved write then times out, but the muxer
+        # discards write errors (rtspenc.c tcp_write_packet) and goes on to the next packet,
+        # so ffmpeg stays alive and makes no progress; the relay's stall detector restarts
+        # it (measured: tests/test_stream_relay.py).
+        args += ["-rtsp_transport", "tcp", "-timeout", microseconds(timeout_s)]
     else:
         args += ["-rw_timeout", microseconds(timeout_s)]
     if scheme in ("rtmp", "rtmps"):
