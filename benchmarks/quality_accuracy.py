@@ -75,9 +75,7 @@ def evaluate(settings: QualityConfig) -> list[dict[str, object]]:
         frame = prepare(decode_for_analysis(item.jpeg, width), width)
         key = item.reference_jpeg
         if key not in references:
-            references[key] = make_reference(
-                prepare(decode_for_analysis(key, width), width)
-            )
+            references[key] = make_reference(prepare(decode_for_analysis(key, width), width))
         sequence_codes: list[str] = []
         if item.sequence is not None:
             frames = [prepare(decode_for_analysis(j, width), width) for j in item.sequence]
@@ -90,11 +88,18 @@ def evaluate(settings: QualityConfig) -> list[dict[str, object]]:
             codes = [issue.code for issue in report.issues] + sequence_codes
             if item.kind == "frozen":
                 codes = sequence_codes
-            results.append({
-                "photo": item.photo, "split": split_of(item.photo), "mode": mode,
-                "kind": item.kind, "variant": item.variant, "severity": item.severity,
-                "codes": codes, "metrics": report.metrics,
-            })
+            results.append(
+                {
+                    "photo": item.photo,
+                    "split": split_of(item.photo),
+                    "mode": mode,
+                    "kind": item.kind,
+                    "variant": item.variant,
+                    "severity": item.severity,
+                    "codes": codes,
+                    "metrics": report.metrics,
+                }
+            )
     return results
 
 
@@ -110,15 +115,19 @@ def summarise(results: list[dict[str, object]], split: str) -> tuple[list[str], 
         clean = [r for r in rows if r["kind"] == "clean"]
         quiet = sum(1 for r in clean if not r["codes"])
         clean_ok = bool(clean) and quiet / len(clean) >= GOAL_CLEAN
-        lines.append(f"[{mode}] clean frames raising nothing: {_rate(quiet, len(clean))}"
-                     f"{'' if clean_ok else '  (below goal)'}")
+        lines.append(
+            f"[{mode}] clean frames raising nothing: {_rate(quiet, len(clean))}"
+            f"{'' if clean_ok else '  (below goal)'}"
+        )
         noisy_clean: dict[str, int] = defaultdict(int)
         for r in clean:
             for code in r["codes"]:  # type: ignore[attr-defined]
                 noisy_clean[code] += 1
         if noisy_clean:
-            lines.append("    false alarms by check: " + ", ".join(
-                f"{code} {count}" for code, count in sorted(noisy_clean.items())))
+            lines.append(
+                "    false alarms by check: "
+                + ", ".join(f"{code} {count}" for code, count in sorted(noisy_clean.items()))
+            )
         for code in ("frozen", *CHECK_CODES[:1], *CHECK_CODES[2:]):
             positives = [r for r in rows if r["kind"] == code]
             if not positives:
@@ -161,14 +170,20 @@ def suggest(results: list[dict[str, object]]) -> None:
                 return np.array([v for v in found if v is not None], dtype=np.float64)
 
             good = values(clean)
-            bad = values([r for r in rows if r["kind"] == code
-                          and r["severity"] in ("clear", "severe")])
+            bad = values(
+                [r for r in rows if r["kind"] == code and r["severity"] in ("clear", "severe")]
+            )
             if not len(good) or not len(bad):
                 continue
-            edge = (np.max(good), np.percentile(good, 99), np.percentile(bad, 5)) if high_bad \
+            edge = (
+                (np.max(good), np.percentile(good, 99), np.percentile(bad, 5))
+                if high_bad
                 else (np.min(good), np.percentile(good, 1), np.percentile(bad, 95))
-            print(f"    {code:13s} {metric:14s} clean {edge[0]:8.3f} / {edge[1]:8.3f}   "
-                  f"degraded {edge[2]:8.3f}")
+            )
+            print(
+                f"    {code:13s} {metric:14s} clean {edge[0]:8.3f} / {edge[1]:8.3f}   "
+                f"degraded {edge[2]:8.3f}"
+            )
 
 
 def main() -> int:
@@ -179,13 +194,19 @@ def main() -> int:
     results = evaluate(QualityConfig())
     photos = sorted({str(r["photo"]) for r in results})
     counts = {s: sum(1 for p in photos if split_of(p) == s) for s in ("tune", "report")}
-    print(f"{len(photos)} photos ({counts['tune']} tune, {counts['report']} report), "
-          f"{len(results)} judgements in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(
+        f"{len(photos)} photos ({counts['tune']} tune, {counts['report']} report), "
+        f"{len(results)} judgements in {time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+    )
     if args.suggest:
         suggest(results)
-    block = ["```text", "quality_accuracy: default thresholds, evaluation set of "
-             f"{len(photos)} real photos (goal: recall >= {GOAL_RECALL:.0%} on clearly "
-             f"degraded frames, >= {GOAL_CLEAN:.0%} of clean frames raise nothing)"]
+    block = [
+        "```text",
+        "quality_accuracy: default thresholds, evaluation set of "
+        f"{len(photos)} real photos (goal: recall >= {GOAL_RECALL:.0%} on clearly "
+        f"degraded frames, >= {GOAL_CLEAN:.0%} of clean frames raise nothing)",
+    ]
     met_report = True
     for split in ("report", "tune"):
         lines, met = summarise(results, split)

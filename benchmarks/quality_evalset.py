@@ -29,14 +29,34 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "tests" / "data" / "quality"
 OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples")
 OPENCV_PHOTOS = (
-    "data/home.jpg", "data/building.jpg", "data/fruits.jpg", "data/baboon.jpg",
-    "data/messi5.jpg", "data/aero1.jpg", "data/aero3.jpg", "data/leuvenA.jpg",
-    "data/leuvenB.jpg", "data/graf1.png", "data/board.jpg", "data/aloeL.jpg",
-    "data/butterfly.jpg", "data/squirrel_cls.jpg", "data/stuff.jpg", "data/basketball1.png",
-    "data/rubberwhale1.png", "data/box_in_scene.png", "data/ela_original.jpg",
-    "data/chicky_512.png", "data/smarties.png", "data/left01.jpg", "data/apple.jpg",
-    "data/orange.jpg", "text/scenetext01.jpg", "text/scenetext03.jpg",
-    "alphamat/input_images/plant.jpg", "hfs/data/000.jpg",
+    "data/home.jpg",
+    "data/building.jpg",
+    "data/fruits.jpg",
+    "data/baboon.jpg",
+    "data/messi5.jpg",
+    "data/aero1.jpg",
+    "data/aero3.jpg",
+    "data/leuvenA.jpg",
+    "data/leuvenB.jpg",
+    "data/graf1.png",
+    "data/board.jpg",
+    "data/aloeL.jpg",
+    "data/butterfly.jpg",
+    "data/squirrel_cls.jpg",
+    "data/stuff.jpg",
+    "data/basketball1.png",
+    "data/rubberwhale1.png",
+    "data/box_in_scene.png",
+    "data/ela_original.jpg",
+    "data/chicky_512.png",
+    "data/smarties.png",
+    "data/left01.jpg",
+    "data/apple.jpg",
+    "data/orange.jpg",
+    "text/scenetext01.jpg",
+    "text/scenetext03.jpg",
+    "alphamat/input_images/plant.jpg",
+    "hfs/data/000.jpg",
 )
 
 SEVERITIES = ("mild", "clear", "severe")
@@ -101,15 +121,18 @@ def exposure(image: np.ndarray, stops: float) -> np.ndarray:
         bleed = min(0.8, 0.3 * (stops - 1))
         # Veiling glare lifts even the blacks of an over-exposed picture.
         linear = linear * (1.0 - bleed) + luma[..., None] * bleed + 0.002 * (stops - 1)
-    return _to_srgb(linear * (2.0 ** stops))
+    return _to_srgb(linear * (2.0**stops))
 
 
 def expose_to(image: np.ndarray, target_mean: float) -> np.ndarray:
     """Under- or over-expose (in linear light, clipping) until the mean brightness of the
     picture is ``target_mean`` (0..255): a picture a viewer finds too dark or too bright
     whatever the scene."""
-    small = cv2.resize(image, (160, max(1, round(image.shape[0] * 160 / image.shape[1]))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image,
+        (160, max(1, round(image.shape[0] * 160 / image.shape[1]))),
+        interpolation=cv2.INTER_AREA,
+    )
     lo, hi = -10.0, 10.0
     for _ in range(24):
         stops = (lo + hi) / 2
@@ -234,11 +257,27 @@ def no_signal_card(width: int, height: int, rng: np.random.Generator) -> np.ndar
     scale = width / 640
     if kind in (1, 3, 4):
         text = ["NO SIGNAL", "Video Loss", "无信号"][int(rng.integers(2))]
-        cv2.putText(card, text, (round(width * 0.3), height // 2), cv2.FONT_HERSHEY_SIMPLEX,
-                    1.2 * scale, (255, 255, 255), max(1, round(2 * scale)), cv2.LINE_AA)
+        cv2.putText(
+            card,
+            text,
+            (round(width * 0.3), height // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.2 * scale,
+            (255, 255, 255),
+            max(1, round(2 * scale)),
+            cv2.LINE_AA,
+        )
     if kind == 4:
-        cv2.putText(card, "CH01 2024-05-01 12:00:00", (10, round(30 * scale)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            card,
+            "CH01 2024-05-01 12:00:00",
+            (10, round(30 * scale)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6 * scale,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
     return card
 
 
@@ -251,8 +290,12 @@ def encode(image: np.ndarray, quality: int = 85) -> bytes:
 # --- the set -----------------------------------------------------------------------------
 
 _CAST_GAINS = {  # (B, G, R) gains of a failing white balance / IR-cut filter
-    "red": (0.55, 0.75, 1.0), "green": (0.6, 1.0, 0.6), "blue": (1.0, 0.75, 0.55),
-    "magenta": (1.0, 0.55, 1.0), "yellow": (0.5, 1.0, 1.0), "cyan": (1.0, 1.0, 0.5),
+    "red": (0.55, 0.75, 1.0),
+    "green": (0.6, 1.0, 0.6),
+    "blue": (1.0, 0.75, 0.55),
+    "magenta": (1.0, 0.55, 1.0),
+    "yellow": (0.5, 1.0, 1.0),
+    "cyan": (1.0, 1.0, 0.5),
 }
 
 
@@ -271,8 +314,15 @@ def items(photos: dict[str, np.ndarray] | None = None) -> Iterator[Item]:
         reference = encode(image, 90)
         height, width = image.shape[:2]
 
-        def item(kind: str, variant: str, severity: str, picture: np.ndarray, q: int = 85,
-                 ref: bytes = reference, name: str = name) -> Item:
+        def item(
+            kind: str,
+            variant: str,
+            severity: str,
+            picture: np.ndarray,
+            q: int = 85,
+            ref: bytes = reference,
+            name: str = name,
+        ) -> Item:
             return Item(name, kind, variant, severity, encode(picture, q), ref)
 
         # Clean variants: nothing may fire.
@@ -285,16 +335,24 @@ def items(photos: dict[str, np.ndarray] | None = None) -> Iterator[Item]:
         yield item("clean", "greyscale_ir", "clean", exposure(grey, pick.uniform(-0.3, 0.3)))
         yield item("clean", "warm_light", "clean", white_balance(image, (0.85, 0.97, 1.1)))
         view = view_crop(image)
-        yield item("clean", "nudged_2pct", "clean",
-                   view_crop(image, pick.uniform(-0.02, 0.02), pick.uniform(-0.02, 0.02), 1.0),
-                   ref=encode(view, 90))
+        yield item(
+            "clean",
+            "nudged_2pct",
+            "clean",
+            view_crop(image, pick.uniform(-0.02, 0.02), pick.uniform(-0.02, 0.02), 1.0),
+            ref=encode(view, 90),
+        )
         live = [encode(add_noise(image, 1.5, rng, 1.0), 80) for _ in range(3)]
         yield Item(name, "clean", "live_still_sequence", "clean", live[0], reference, live)
 
         for severity in SEVERITIES:
             target = _strength(severity, 60.0, 28.0, 12.0)
-            yield item("too_dark", f"mean_{target:g}", severity,
-                       add_noise(expose_to(image, target), 1.0, rng, 1.0))
+            yield item(
+                "too_dark",
+                f"mean_{target:g}",
+                severity,
+                add_noise(expose_to(image, target), 1.0, rng, 1.0),
+            )
             target = _strength(severity, 195.0, 238.0, 248.0)
             yield item("too_bright", f"mean_{target:g}", severity, expose_to(image, target))
             sigma = _strength(severity, 0.7, 1.5, 3.0)
@@ -308,30 +366,47 @@ def items(photos: dict[str, np.ndarray] | None = None) -> Iterator[Item]:
                 tint = np.array([0.85, 0.95, 1.0], np.float32)
             elif kind == "film":
                 tint = np.array([0.95, 0.97, 1.0], np.float32)
-            yield item("low_contrast", f"{kind}_t{transmission:g}", severity,
-                       veil(hazy, transmission, pick.uniform(170, 235), tint))
+            yield item(
+                "low_contrast",
+                f"{kind}_t{transmission:g}",
+                severity,
+                veil(hazy, transmission, pick.uniform(170, 235), tint),
+            )
             cast = pick.choice(sorted(_CAST_GAINS))
             strength = _strength(severity, 0.3, 1.0, 1.4)
-            gains = tuple(min(1.6, 1.0 - (1.0 - g) * strength) for g in _CAST_GAINS[cast])
-            yield item("color_cast", f"{cast}_{strength:g}", severity,
-                       white_balance(image, gains))  # type: ignore[arg-type]
+            blue, green, red = (min(1.6, 1.0 - (1.0 - g) * strength) for g in _CAST_GAINS[cast])
+            gains = (blue, green, red)
+            yield item("color_cast", f"{cast}_{strength:g}", severity, white_balance(image, gains))
             # The no-reference case: a (near) grey scene, e.g. steel and tiles, turned colour.
-            yield item("color_cast", f"grey_scene_{cast}_{strength:g}", severity,
-                       white_balance(grey, gains), ref=encode(grey, 90))  # type: ignore[arg-type]
+            yield item(
+                "color_cast",
+                f"grey_scene_{cast}_{strength:g}",
+                severity,
+                white_balance(grey, gains),
+                ref=encode(grey, 90),
+            )
             noise_sigma = _strength(severity, 6.0, 16.0, 28.0)
-            yield item("noisy", f"noise_sigma_{noise_sigma:g}", severity,
-                       add_noise(image, noise_sigma, rng, max(1.0, width / 320)))
+            yield item(
+                "noisy",
+                f"noise_sigma_{noise_sigma:g}",
+                severity,
+                add_noise(image, noise_sigma, rng, max(1.0, width / 320)),
+            )
             amplitude = _strength(severity, 2.0, 8.0, 16.0)
-            yield item("stripes", f"bands_{amplitude:g}", severity,
-                       stripes(image, amplitude, pick))
+            yield item("stripes", f"bands_{amplitude:g}", severity, stripes(image, amplitude, pick))
             fraction = _strength(severity, 0.12, 0.4, 0.65)
-            yield item("occluded", f"cover_{fraction:g}", severity,
-                       occlude(image, fraction, rng, other))
+            yield item(
+                "occluded", f"cover_{fraction:g}", severity, occlude(image, fraction, rng, other)
+            )
             if severity == "mild":
                 moved = view_crop(image, pick.choice((-1, 1)) * 0.08, 0.0, 0.0)
             elif severity == "clear":
-                moved = view_crop(image, pick.choice((-1, 1)) * 0.45, pick.uniform(-0.2, 0.2),
-                                  pick.uniform(-10, 10))
+                moved = view_crop(
+                    image,
+                    pick.choice((-1, 1)) * 0.45,
+                    pick.uniform(-0.2, 0.2),
+                    pick.uniform(-10, 10),
+                )
             else:
                 moved = view_crop(other)  # turned to face somewhere else entirely
             yield item("scene_changed", f"moved_{severity}", severity, moved, ref=encode(view, 90))

@@ -66,8 +66,11 @@ def main() -> int:
     settings = QualityConfig()
     width = settings.analysis_width
     lines = []
-    print(f"opencv {cv2.__version__}, numpy {np.__version__}, analysis width {width} px, "
-          "1 thread; per-frame medians over 4 photos", file=sys.stderr)
+    print(
+        f"opencv {cv2.__version__}, numpy {np.__version__}, analysis width {width} px, "
+        "1 thread; per-frame medians over 4 photos",
+        file=sys.stderr,
+    )
     for size in SIZES:
         jpegs = _jpegs(size)
         buffers = [np.frombuffer(j, np.uint8) for j in jpegs]
@@ -97,8 +100,9 @@ def main() -> int:
             f"reference {reduced + with_ref:5.2f} ms ({(reduced + with_ref) / full:.2f}x)"
         )
         print(lines[-1], file=sys.stderr)
-    print("\n```text\nquality_speed (ratios against a full cv2.imdecode of the same JPEG, "
-          "same run)")
+    print(
+        "\n```text\nquality_speed (ratios against a full cv2.imdecode of the same JPEG, same run)"
+    )
     for line in lines:
         print(line)
     print("goal: analysis <= 0.2x without reference, <= 0.5x with reference matching\n```")

@@ -45,8 +45,12 @@ def test_small_exposure_change_keeps_the_roi(scene) -> None:  # type: ignore[no-
     photo, _ = scene
     darker = ev.exposure(ev.view_crop(photo), -0.5)
     assert visible(scene, darker, LEFT_HALF) > 0.95
-    assert visible(scene, ev.add_noise(ev.view_crop(photo), 3.0, np.random.default_rng(1), 1.0),
-                   RIGHT_HALF) > 0.95
+    assert (
+        visible(
+            scene, ev.add_noise(ev.view_crop(photo), 3.0, np.random.default_rng(1), 1.0), RIGHT_HALF
+        )
+        > 0.95
+    )
 
 
 def test_panned_view_loses_the_roi_on_the_far_side(scene) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +96,7 @@ def test_featureless_reference_cannot_judge_the_roi() -> None:
 
 # --- store coverage ----------------------------------------------------------------------
 
+
 def view(
     camera: str, online: bool = True, failing: bool = False, **roi: float | None
 ) -> CameraView:
@@ -113,18 +118,28 @@ def test_store_coverage_arithmetic() -> None:
     assert result["covered"] == 1
     assert result["ratio"] == 0.25
     kcps = result["kcps"]
-    assert kcps["cooking"] == {"covered": True, "cameras": ["cam1"], "assigned": ["cam1", "cam3"],
-                               "reason": None}
+    assert kcps["cooking"] == {
+        "covered": True,
+        "cameras": ["cam1"],
+        "assigned": ["cam1", "cam3"],
+        "reason": None,
+    }
     assert kcps["prep"]["reason"] == "out_of_view"
     assert kcps["cold_room"]["reason"] == "offline"
-    assert kcps["dishwashing"] == {"covered": False, "cameras": [], "assigned": [],
-                                   "reason": "no_camera"}
+    assert kcps["dishwashing"] == {
+        "covered": False,
+        "cameras": [],
+        "assigned": [],
+        "reason": "no_camera",
+    }
 
 
 def test_one_healthy_camera_is_enough_and_no_roi_counts_as_in_view() -> None:
     result = store_coverage(
-        ["cooking"], {"a": ["cooking"], "b": ["cooking"]},
-        {"a": view("a", failing=True), "b": view("b")}, 0.6,
+        ["cooking"],
+        {"a": ["cooking"], "b": ["cooking"]},
+        {"a": view("a", failing=True), "b": view("b")},
+        0.6,
     )
     assert result["ratio"] == 1.0
     assert result["kcps"]["cooking"]["cameras"] == ["b"]

@@ -250,8 +250,15 @@ def test_frozen_sequence() -> None:
 
 def _metrics(**values: float) -> dict[str, float | None]:
     base: dict[str, float | None] = {
-        "uniformity": 0.1, "brightness": 120.0, "contrast": 0.7, "blur": 0.3, "noise": 1.0,
-        "chroma": 2.0, "cast": 0.5, "tint": 0.0, "blank_edge": 0.0,
+        "uniformity": 0.1,
+        "brightness": 120.0,
+        "contrast": 0.7,
+        "blur": 0.3,
+        "noise": 1.0,
+        "chroma": 2.0,
+        "cast": 0.5,
+        "tint": 0.0,
+        "blank_edge": 0.0,
     }
     base.update(values)
     return base
@@ -260,8 +267,12 @@ def _metrics(**values: float) -> dict[str, float | None]:
 @pytest.mark.parametrize(
     ("metric", "check", "bad_side"),
     [
-        ("brightness", "too_dark", -1), ("brightness", "too_bright", +1), ("blur", "blurred", +1),
-        ("contrast", "low_contrast", -1), ("noise", "noisy", +1), ("blank_edge", "occluded", +1),
+        ("brightness", "too_dark", -1),
+        ("brightness", "too_bright", +1),
+        ("blur", "blurred", +1),
+        ("contrast", "low_contrast", -1),
+        ("noise", "noisy", +1),
+        ("blank_edge", "occluded", +1),
     ],
 )
 def test_threshold_boundaries(metric: str, check: str, bad_side: int) -> None:
@@ -293,12 +304,14 @@ def test_relative_thresholds_are_used_with_a_reference() -> None:
 
 
 def test_configured_threshold_severity_and_disable() -> None:
-    settings = QualityConfig.model_validate({
-        "checks": {
-            "too_dark": {"threshold": 130, "severity": "warn"},
-            "blurred": {"threshold": 0.5, "enabled": False},
+    settings = QualityConfig.model_validate(
+        {
+            "checks": {
+                "too_dark": {"threshold": 130, "severity": "warn"},
+                "blurred": {"threshold": 0.5, "enabled": False},
+            }
         }
-    })
+    )
     issues = judge(_metrics(brightness=125.0, blur=0.9), settings, False)
     assert [(i.code, i.severity, i.threshold) for i in issues] == [("too_dark", "warn", 130.0)]
 
@@ -320,7 +333,10 @@ def test_verdict() -> None:
 
 def test_issue_wire_form() -> None:
     assert Issue("noisy", "warn", 12.345678, 10.0).to_dict() == {
-        "code": "noisy", "severity": "warn", "value": 12.3457, "threshold": 10.0,
+        "code": "noisy",
+        "severity": "warn",
+        "value": 12.3457,
+        "threshold": 10.0,
     }
 
 
@@ -333,6 +349,7 @@ def test_every_check_has_a_config_rule() -> None:
 def test_frames_of_another_size_are_fitted_to_the_reference(references: dict[str, object]) -> None:
     # Reference from the main stream, sample from the sub-stream (smaller) of the same camera.
     image = photo("astronaut")
-    small = cv2.resize(image, (240, round(image.shape[0] * 240 / image.shape[1])),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (240, round(image.shape[0] * 240 / image.shape[1])), interpolation=cv2.INTER_AREA
+    )
     assert codes(small, references["astronaut"]) == []

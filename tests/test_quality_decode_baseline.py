@@ -29,8 +29,16 @@ def jpeg(width: int, height: int) -> bytes:
 
 @pytest.mark.parametrize(
     ("source", "target", "factor"),
-    [(1920, 320, 4), (2560, 320, 8), (1280, 320, 4), (640, 320, 2), (639, 320, 1),
-     (320, 320, 1), (160, 320, 1), (3840, 480, 8)],
+    [
+        (1920, 320, 4),
+        (2560, 320, 8),
+        (1280, 320, 4),
+        (640, 320, 2),
+        (639, 320, 1),
+        (320, 320, 1),
+        (160, 320, 1),
+        (3840, 480, 8),
+    ],
 )
 def test_reduction_factor(source: int, target: int, factor: int) -> None:
     assert reduction_factor(source, target) == factor
@@ -42,9 +50,10 @@ def test_jpeg_size_reads_the_header() -> None:
     assert jpeg_size(b"\xff\xd8\xff") is None
 
 
-@pytest.mark.parametrize(("size", "shape"), [((1920, 1080), (270, 480, 3)),
-                                             ((640, 360), (180, 320, 3)),
-                                             ((352, 288), (288, 352, 3))])
+@pytest.mark.parametrize(
+    ("size", "shape"),
+    [((1920, 1080), (270, 480, 3)), ((640, 360), (180, 320, 3)), ((352, 288), (288, 352, 3))],
+)
 def test_decode_at_reduced_size(size: tuple[int, int], shape: tuple[int, int, int]) -> None:
     assert decode_for_analysis(jpeg(*size), 320).shape == shape
 
@@ -82,8 +91,9 @@ def test_baseline_round_trip(tmp_path: Path) -> None:
     assert loaded.image.shape == (180, 320, 3)
     # Lossless: the reloaded reference measures exactly as enrolled.
     assert loaded.reference.metrics == saved.reference.metrics
-    meta = json.loads((tmp_path / "quality" / camera_dir_name("cam-1") / "reference.json")
-                      .read_text())
+    meta = json.loads(
+        (tmp_path / "quality" / camera_dir_name("cam-1") / "reference.json").read_text()
+    )
     assert meta["camera_id"] == "cam-1" and meta["features"] == len(saved.reference.view)
     assert not list((tmp_path / "quality").rglob("*.tmp"))  # atomic writes leave no litter
 

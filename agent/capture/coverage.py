@@ -64,8 +64,14 @@ _orb: Any = None
 def _detector() -> Any:
     global _orb  # noqa: PLW0603 - one detector per process; creation costs more than use
     if _orb is None:
-        _orb = cv2.ORB.create(nfeatures=250, scaleFactor=1.3, nlevels=4, edgeThreshold=15,
-                              patchSize=15, fastThreshold=12)
+        _orb = cv2.ORB.create(
+            nfeatures=250,
+            scaleFactor=1.3,
+            nlevels=4,
+            edgeThreshold=15,
+            patchSize=15,
+            fastThreshold=12,
+        )
     return _orb
 
 
@@ -73,8 +79,9 @@ def features(grey: Image) -> ViewFeatures:
     keypoints, descriptors = _detector().detectAndCompute(grey, None)
     height, width = grey.shape[:2]
     if descriptors is None or not keypoints:
-        return ViewFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
-                            (width, height))
+        return ViewFeatures(
+            np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (width, height)
+        )
     points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
     return ViewFeatures(points, np.asarray(descriptors, dtype=np.uint8), (width, height))
 
@@ -91,9 +98,7 @@ def _plausible(homography: Matrix, size: tuple[int, int]) -> bool:
     if not np.all(np.isfinite(warped)):
         return False
     limit = 4.0 * max(width, height)
-    return bool(np.all(np.abs(warped) < limit)) and cv2.isContourConvex(
-        warped.astype(np.float32)
-    )
+    return bool(np.all(np.abs(warped) < limit)) and cv2.isContourConvex(warped.astype(np.float32))
 
 
 def _corners(size: tuple[int, int]) -> Points:

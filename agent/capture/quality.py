@@ -70,8 +70,17 @@ Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
 
 CHECK_CODES: tuple[str, ...] = (
-    "no_signal", "frozen", "too_dark", "too_bright", "blurred", "low_contrast",
-    "color_cast", "noisy", "stripes", "occluded", "scene_changed",
+    "no_signal",
+    "frozen",
+    "too_dark",
+    "too_bright",
+    "blurred",
+    "low_contrast",
+    "color_cast",
+    "noisy",
+    "stripes",
+    "occluded",
+    "scene_changed",
 )
 # Checks where a metric below the threshold is bad; for the rest, above is bad.
 _LOWER_IS_BAD = frozenset({"frozen", "too_dark", "low_contrast"})
@@ -95,8 +104,12 @@ class Issue:
     threshold: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "severity": self.severity,
-                "value": round(self.value, 4), "threshold": self.threshold}
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "value": round(self.value, 4),
+            "threshold": self.threshold,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,8 +220,11 @@ def _blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
     results = []
     for ksize, d_image, axis in (((1, 9), d_vertical, 0), ((9, 1), d_horizontal, 1)):
         blurred = cv2.blur(grey, ksize)
-        d_blurred = (cv2.absdiff(blurred[1:, :], blurred[:-1, :]) if axis == 0
-                     else cv2.absdiff(blurred[:, 1:], blurred[:, :-1]))
+        d_blurred = (
+            cv2.absdiff(blurred[1:, :], blurred[:-1, :])
+            if axis == 0
+            else cv2.absdiff(blurred[:, 1:], blurred[:, :-1])
+        )
         total = float(cv2.sumElems(d_image)[0])
         if total <= 0.0:
             return 1.0
@@ -383,11 +399,13 @@ def _block_stats(grey: Image, d_vertical: Image, d_horizontal: Image) -> _BlockS
     # INTER_AREA over an exact multiple of the cell size is the mean of each cell.
     block_gradient = cv2.resize(gradient, (cols, rows), interpolation=cv2.INTER_AREA) * 0.5
     mean = cv2.resize(
-        np.ascontiguousarray(grey[:h, :w], dtype=np.float32), (cols, rows),
+        np.ascontiguousarray(grey[:h, :w], dtype=np.float32),
+        (cols, rows),
         interpolation=cv2.INTER_AREA,
     )
-    return _BlockStats(mean=np.asarray(mean, np.float32),
-                       gradient=np.asarray(block_gradient, np.float32))
+    return _BlockStats(
+        mean=np.asarray(mean, np.float32), gradient=np.asarray(block_gradient, np.float32)
+    )
 
 
 def _largest_edge_region(mask: Mask) -> float:
@@ -398,9 +416,11 @@ def _largest_edge_region(mask: Mask) -> float:
         mask.astype(np.uint8), connectivity=4
     )
     labels, stats = np.asarray(labels_raw), np.asarray(stats_raw)
-    edge = set(np.unique(np.concatenate(
-        [labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]]
-    )).tolist())
+    edge = set(
+        np.unique(
+            np.concatenate([labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]])
+        ).tolist()
+    )
     best = 0
     for label in range(1, count):
         if label in edge:
@@ -411,9 +431,7 @@ def _largest_edge_region(mask: Mask) -> float:
 def _largest_region(mask: Mask) -> float:
     if not mask.any():
         return 0.0
-    count, _, stats_raw, _ = cv2.connectedComponentsWithStats(
-        mask.astype(np.uint8), connectivity=4
-    )
+    count, _, stats_raw, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
     stats = np.asarray(stats_raw)
     return int(stats[1:count, cv2.CC_STAT_AREA].max()) / float(mask.size)
 
@@ -465,7 +483,9 @@ def _affine_fit(
 
 
 def _blocked_vs_reference(
-    blocks: _BlockStats, reference: _BlockStats, valid: Mask | None = None,
+    blocks: _BlockStats,
+    reference: _BlockStats,
+    valid: Mask | None = None,
     veiled: bool = False,
 ) -> Mask:
     """Blocks that lost the detail they had, or changed brightness and went flat.
@@ -507,15 +527,19 @@ def _in_reference_geometry(grey: Image, match: ViewMatch | None) -> tuple[Image,
     if float(np.abs(moved - corners).max()) < 1.5:
         return grey, None
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped = np.asarray(cv2.warpPerspective(grey, homography, (width, height), flags=flags),
-                        np.uint8)
-    inside = np.asarray(cv2.warpPerspective(np.full_like(grey, 255), homography,
-                                            (width, height), flags=flags), np.uint8)
+    warped = np.asarray(
+        cv2.warpPerspective(grey, homography, (width, height), flags=flags), np.uint8
+    )
+    inside = np.asarray(
+        cv2.warpPerspective(np.full_like(grey, 255), homography, (width, height), flags=flags),
+        np.uint8,
+    )
     cols = max(1, (width - 1) // BLOCK_PX)
     rows = max(1, (height - 1) // BLOCK_PX)
     coverage = cv2.resize(
         np.ascontiguousarray(inside[: rows * BLOCK_PX, : cols * BLOCK_PX], np.float32),
-        (cols, rows), interpolation=cv2.INTER_AREA,
+        (cols, rows),
+        interpolation=cv2.INTER_AREA,
     )
     return warped, np.asarray(coverage >= 254.0, dtype=np.bool_)
 
@@ -551,8 +575,11 @@ def analyse(
         if valid is not None:
             blocks = _block_stats(aligned, *_differences(aligned))
         veil_rule = config.checks.low_contrast
-        veiled = metrics["contrast_kept"] is not None and veil_rule.enabled and (
-            metrics["contrast_kept"] < _rule_threshold(veil_rule, relative=True))
+        veiled = (
+            metrics["contrast_kept"] is not None
+            and veil_rule.enabled
+            and (metrics["contrast_kept"] < _rule_threshold(veil_rule, relative=True))
+        )
         blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
         metrics["occlusion"] = _largest_region(blocked)
         metrics["stripes_rise"] = _stripes_vs_reference(aligned, reference.frame.grey)
@@ -602,8 +629,11 @@ def judge(
             unmatched = (metrics.get("view_lost") or 0.0) >= 1.0
             in_place = (metrics.get("unmoved") or 0.0) >= _COVERED_UNMOVED
             blank = (metrics.get("blank_edge") or 0.0) >= _COVERED_BLANK
-            if (unmatched and (in_place or blank)
-                    and (metrics.get("occlusion") or 0.0) >= _COVERED_OCCLUSION):
+            if (
+                unmatched
+                and (in_place or blank)
+                and (metrics.get("occlusion") or 0.0) >= _COVERED_OCCLUSION
+            ):
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
@@ -628,8 +658,15 @@ def judge(
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.
-        for echo in ("low_contrast", "color_cast", "occluded", "scene_changed", "blurred",
-                     "noisy", "stripes"):
+        for echo in (
+            "low_contrast",
+            "color_cast",
+            "occluded",
+            "scene_changed",
+            "blurred",
+            "noisy",
+            "stripes",
+        ):
             found.pop(echo, None)
     return [found[code] for code in CHECK_CODES if code in found]
 
