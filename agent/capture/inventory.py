@@ -30,6 +30,7 @@ from agent.capture.onvif import (
     AnonymousIdentity,
     DeviceFacts,
     InventoryJob,
+    InventoryPool,
     InventoryTarget,
     Login,
     MediaProfile,
@@ -419,8 +420,6 @@ class InventoryRound:
         options: RoundOptions | None = None,
         on_camera: Callable[[str, DeviceFacts], None] | None = None,
     ) -> None:
-        from agent.capture.onvif import InventoryPool
-
         opts = options or RoundOptions()
         self.credentials = credentials
         self.known = list(known)
@@ -483,8 +482,8 @@ class InventoryRound:
         return retry
 
     def finish(self, messages: Iterable[DiscoveryMessage]) -> list[Camera]:
-        """Wait for every device of the round (starting any not started yet); their
-        records with stable ids."""
+        """Wait for every device of the round (starting any not started yet) and return
+        their records, with stable ids."""
         candidates = candidates_from(messages, self.known, self.recheck_known)
         jobs = [self._start(candidate) for candidate in candidates]
 
