@@ -865,7 +865,7 @@ def onvif_encoder_setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
 
     ``request.profile_token`` is the media profile's token; set_h264_cbr looks up that
     profile's video encoder configuration token itself (GetProfiles) and writes that one.
-    Discovery's media address and clock skew save two requests and a refused login.
+    Discovery's media address and clock skew spare it GetServices and a clock read.
     Blocks for up to set_h264_cbr's timeout: the StreamManager calls it off its loop.
     """
     from agent.capture.onvif import set_h264_cbr
