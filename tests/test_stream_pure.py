@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shlex
+from dataclasses import replace
 
 import pytest
 from pydantic import ValidationError
@@ -248,6 +249,19 @@ def test_sub_stream_choice() -> None:
     assert sub_stream([MAIN, TINY]) == TINY
 
 
+def test_a_profile_sharing_the_main_encoder_is_never_reconfigured() -> None:
+    main = replace(MAIN, encoder_token="venc_main")
+    # A second profile over the main stream's encoder (same encoder, a smaller view of it
+    # as some cameras list it): setting "its" encoder would change the main stream.
+    twin = replace(profile("twin", w=640, h=360, kbps=2048), encoder_token="venc_main")
+    own = replace(profile("sub", w=640, h=360, kbps=2048), encoder_token="venc_sub")
+    assert sub_stream([main, twin]) is None
+    assert sub_stream([main, twin, own]) == own
+    assert choose_route([main, twin], 512, "rtmp", set_encoder=True).name == "transcode"
+    route = choose_route([main, twin, own], 512, "rtmp", set_encoder=True)
+    assert route.encoder is not None and route.encoder.profile_token == "sub"
+
+
 def test_lowered_cap_turns_a_copy_into_a_transcode() -> None:
     assert choose_route([MAIN, SUB], 384, "rtmp").name == "copy"
     assert choose_route([MAIN, SUB], 383, "rtmp").name == "transcode"
@@ -272,9 +286,12 @@ def test_profile_from_discover_json_is_tolerant() -> None:
             "bitrate_kbps": 384,
             "rtsp_uri": "rtsp://c/sub",
             "snapshot_uri": None,
+            "encoder_token": "venc_sub",
         }
     )
-    assert parsed == Profile("sub", "H264", 640, 360, 25.0, 384, "rtsp://c/sub", "Sub")
+    assert parsed == Profile(
+        "sub", "H264", 640, 360, 25.0, 384, "rtsp://c/sub", "Sub", encoder_token="venc_sub"
+    )
     odd = Profile.from_dict({"token": "x", "width": "wide", "height": True, "bitrate_kbps": -1})
     assert (odd.width, odd.height, odd.bitrate_kbps, odd.encoding) == (None, None, None, None)
     assert Profile("x", encoding="hevc").codec == "h265"

@@ -893,6 +893,7 @@ def onvif_encoder_setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
         bitrate_kbps=settings.bitrate_kbps,
         rtsp_uri=before.rtsp_uri if before is not None else None,
         name=before.name if before is not None else None,
+        encoder_token=settings.encoder_token,
     )
 
 

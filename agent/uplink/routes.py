@@ -39,6 +39,9 @@ class Profile:
     bitrate_kbps: int | None = None
     rtsp_uri: str | None = None
     name: str | None = None
+    # The profile's video encoder configuration. ONVIF profiles may share one: changing a
+    # profile that shares the main stream's encoder changes the main stream.
+    encoder_token: str | None = None
 
     @property
     def codec(self) -> str | None:
@@ -71,6 +74,7 @@ class Profile:
         encoding = raw.get("encoding")
         uri = raw.get("rtsp_uri")
         name = raw.get("name")
+        encoder_token = raw.get("encoder_token")
         return cls(
             token=str(raw.get("token") or ""),
             encoding=str(encoding) if encoding else None,
@@ -80,6 +84,7 @@ class Profile:
             bitrate_kbps=integer("bitrate_kbps"),
             rtsp_uri=str(uri) if uri else None,
             name=str(name) if name else None,
+            encoder_token=str(encoder_token) if encoder_token else None,
         )
 
 
@@ -138,13 +143,21 @@ def sub_stream(profiles: Iterable[Profile]) -> Profile | None:
     """The camera's secondary stream: not the largest, at least 640x360 if any is.
 
     None when the camera has a single stream (that one is the main stream: an NVR may
-    record it, so the agent never reconfigures it).
+    record it, so the agent never reconfigures it). A profile that shares the main
+    stream's video encoder configuration is the main stream too, whatever its name.
     """
     usable = [p for p in profiles if p.rtsp_uri and p.token]
     if len(usable) < 2:
         return None
     largest = max(usable, key=lambda p: (p.pixels, p.token))
-    others = [p for p in usable if p is not largest]
+    others = [
+        p
+        for p in usable
+        if p is not largest
+        and not (p.encoder_token is not None and p.encoder_token == largest.encoder_token)
+    ]
+    if not others:
+        return None
     big_enough = [
         p for p in others if (p.width or 0) >= MIN_COPY_WIDTH and (p.height or 0) >= MIN_COPY_HEIGHT
     ]
