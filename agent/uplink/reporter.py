@@ -326,8 +326,8 @@ class Reporter:
                 link.maintain()
                 now = time.monotonic()
                 timeout = max(0.0, min(0.25, next_heartbeat - now))
-                if self._tap.wake.is_set():
-                    timeout = 0.0
+                if self._tap.wake.is_set() and link.connected:
+                    timeout = 0.0  # new events to send now; offline they wait for a link
                 for event in link.drain(timeout):
                     if isinstance(event, Connected):
                         inflight.clear()
