@@ -12,7 +12,7 @@ if ! dpkg-query -W -f='${Status}' opencv-doc 2>/dev/null | grep -q "install ok i
 fi
 names=("$@")
 if ((${#names[@]} == 0)); then
-  names=(discovery quality_accuracy quality_speed mqtt streams)
+  names=(discovery quality_accuracy quality_speed mqtt streams footprint)
 fi
 for name in "${names[@]}"; do
   echo "===== benchmarks/$name.py"
