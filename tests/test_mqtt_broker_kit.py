@@ -44,6 +44,24 @@ def test_broker_restarts_on_same_port(broker_factory: Callable[..., Mosquitto]) 
     assert broker.port == port and broker.running
 
 
+def test_persistent_subscriber_keeps_its_session_across_a_broker_restart(
+    broker_factory: Callable[..., Mosquitto], subscriber_factory: Callable[..., Subscriber]
+) -> None:
+    """What ops' durable consumer relies on: messages published after the broker came back
+    but before the subscriber reconnected are queued for it, not lost."""
+    broker = broker_factory(BrokerOptions(persistence=True))
+    sub = subscriber_factory(broker, ("kit/#",), persistent=True)
+    sub.hold_reconnect()  # it comes back only after the publisher is done
+    broker.stop()
+    broker.start()
+    for n in range(3):
+        _publish(broker, "kit/queued", f"m{n}".encode())
+    sub.release_reconnect()
+    sub.wait_for(lambda msgs: len(msgs) >= 3, 10)
+    assert [m.payload for m in sub.messages] == [b"m0", b"m1", b"m2"]
+    assert sub.connects == 2 and sub.sessions_lost == 0
+
+
 def test_acl_broker_refuses_foreign_topic(
     broker_factory: Callable[..., Mosquitto], subscriber_factory: Callable[..., Subscriber]
 ) -> None:

@@ -1,9 +1,9 @@
 """A real mosquitto 2.0 broker for tests, plus TLS material and a collecting subscriber.
 
 Each :class:`Mosquitto` runs ``mosquitto -c FILE`` in the foreground on a free loopback port
-(persistence off) and can be stopped and started again on the same port, which is how the
-outage tests cut the agent off from its broker. Variants: password file + pattern ACL, and
-TLS with a throw-away CA made by ``openssl`` (optionally requiring client certificates).
+(persistence off unless asked for) and can be stopped and started again on the same port, which
+is how the outage tests cut the agent off from its broker. Variants: password file + pattern
+ACL, and TLS with a throw-away CA made by ``openssl`` (optionally requiring client certificates).
 """
 
 from __future__ import annotations
@@ -269,14 +269,19 @@ class Mosquitto:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL); the port stays ours for a restart."""
+        """Stop the broker (SIGTERM, then SIGKILL); the port stays ours for a restart.
+
+        With persistence on, mosquitto writes its database on the way out of a SIGTERM: this
+        returns only once the process is gone, so a restart reads what it saved. A SIGKILL
+        would lose that, hence the generous wait before it on a loaded machine.
+        """
         if self.process is None:
             return
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(5)
+                self.process.wait(15)
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.process.pid, signal.SIGKILL)
@@ -307,6 +312,9 @@ class Received:
     retain: bool
     qos: int
     at: float
+    # The broker's own redelivery of a QoS 1 message whose PUBACK it never got (e.g. across
+    # its restart): a protocol repeat, not a second publish by the sender.
+    dup: bool = False
 
     def json(self) -> Any:
         return json.loads(self.payload)
@@ -317,6 +325,15 @@ class Subscriber:
 
     ``wait_for(predicate, timeout_s)`` blocks until ``predicate(messages)`` is truthy (and
     returns its value) or raises TimeoutError listing what did arrive.
+
+    ``persistent=True`` is ops' durable consumer: an MQTT 5 session (expiry 1 h) that a
+    broker with persistence keeps across its own restart, queueing QoS 1 messages for it
+    while it reconnects. Its first CONNECT already has Clean Start = 0 (a fresh client id, so
+    there is nothing stale to resume): mosquitto 2.0 saves only sessions whose connection
+    said Clean Start = 0, whatever their expiry, and paho's default (clean only on the first
+    connect) would silently make the session vanish at the broker's restart, and with it
+    whatever was published before this client had subscribed again. ``sessions_lost``
+    counts reconnects that found no session.
     """
 
     def __init__(
@@ -336,6 +353,10 @@ class Subscriber:
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self.persistent = persistent  # survive broker restarts: session kept, QoS 1 queued
+        self.connects = 0
+        self.sessions_lost = 0
+        self._may_connect = threading.Event()
+        self._may_connect.set()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"test-sub-{uuid.uuid4().hex[:8]}",
@@ -351,6 +372,7 @@ class Subscriber:
                 certfile=certfile and str(certfile),
                 keyfile=keyfile and str(keyfile),
             )
+        self.client.on_pre_connect = lambda client, userdata: self._may_connect.wait(60)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -358,8 +380,14 @@ class Subscriber:
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
-        if not rc.is_failure:
-            client.subscribe([(topic, 1) for topic in self.topics])
+        if rc.is_failure:
+            return
+        self.connects += 1
+        if self.persistent and self.connects > 1:
+            if flags.session_present:
+                return  # subscriptions and the messages queued meanwhile are still ours
+            self.sessions_lost += 1
+        client.subscribe([(topic, 1) for topic in self.topics])
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any
@@ -369,23 +397,47 @@ class Subscriber:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:
             self.messages.append(
-                Received(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos, time.monotonic())
+                Received(
+                    msg.topic,
+                    bytes(msg.payload),
+                    bool(msg.retain),
+                    msg.qos,
+                    time.monotonic(),
+                    bool(msg.dup),
+                )
             )
             self._cond.notify_all()
 
     def start(self, timeout_s: float = 10.0) -> Subscriber:
         properties = None
+        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
         if self.persistent:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = 3600
-        self.client.connect(self.broker.host, self.broker.port, keepalive=30, properties=properties)
+            clean_start = False
+        self.client.connect(
+            self.broker.host,
+            self.broker.port,
+            keepalive=30,
+            clean_start=clean_start,
+            properties=properties,
+        )
         self.client.loop_start()
         if not self._subscribed.wait(timeout_s):
             self.stop()
             raise TimeoutError(f"subscriber could not subscribe: {self.broker.log_tail()}")
         return self
 
+    def hold_reconnect(self) -> None:
+        """Keep this client from (re)connecting until :meth:`release_reconnect`: a consumer
+        that comes back late (its network thread waits before each attempt)."""
+        self._may_connect.clear()
+
+    def release_reconnect(self) -> None:
+        self._may_connect.set()
+
     def stop(self) -> None:
+        self._may_connect.set()
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
@@ -411,7 +463,10 @@ class Subscriber:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     seen = [(m.topic, m.payload[:200]) for m in self.messages[-20:]]
-                    raise TimeoutError(f"condition not met within {timeout_s} s; last: {seen}")
+                    lost = f"; sessions lost: {self.sessions_lost}" if self.persistent else ""
+                    raise TimeoutError(
+                        f"condition not met within {timeout_s} s{lost}; last: {seen}"
+                    )
                 self._cond.wait(min(remaining, 0.5))
 
     def wait_json(self, suffix: str, predicate: Callable[[Any], bool], timeout_s: float) -> Any:
