@@ -72,12 +72,28 @@ def decode_for_analysis(data: bytes, target_width: int) -> Image:
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
+def halve_towards(image: Image, width: int) -> Image:
+    """Halve (2x2 area averaging) while the result stays at least ``width`` wide and the
+    sides are even: OpenCV's 2x area path is vectorised, its other area paths are not
+    (a single 4x area shrink costs about five times two halvings)."""
+    height, current = image.shape[:2]
+    while current >= 2 * width and current % 2 == 0 and height % 2 == 0:
+        current, height = current // 2, height // 2
+        image = np.asarray(
+            cv2.resize(image, (current, height), interpolation=cv2.INTER_AREA), np.uint8
+        )
+    return image
+
+
 def resize_to_width(image: Image, width: int) -> Image:
     """Shrink (area averaging) to ``width`` keeping the aspect ratio; never enlarges."""
     height, current = image.shape[:2]
     if current <= width:
         return image
     new_height = max(1, round(height * width / current))
+    image = halve_towards(image, width)
+    if image.shape[1] == width and image.shape[0] == new_height:
+        return image
     return np.asarray(
         cv2.resize(image, (width, new_height), interpolation=cv2.INTER_AREA), dtype=np.uint8
     )

@@ -52,6 +52,7 @@ rather than moved.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -63,7 +64,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.coverage import ViewFeatures, ViewMatch, features, match_view
-from agent.capture.decode import resize_to_width
+from agent.capture.decode import halve_towards, resize_to_width
 from agent.config.quality import CheckRule, QualityConfig
 
 Image = npt.NDArray[np.uint8]
@@ -134,6 +135,7 @@ class Reference:
     metrics: dict[str, float]
     view: ViewFeatures
     blocks: _BlockStats
+    profiles: tuple[_ProfileFit, _ProfileFit]
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,9 +173,12 @@ def prepare(image: Image, analysis_width: int = 320) -> Frame:
     elif image.shape[2] == 4:
         image = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
     height, width = image.shape[:2]
-    small = resize_to_width(image, analysis_width)
-    grey = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-    thumb = resize_to_width(small, THUMB_WIDTH)
+    # Exact halvings first (cheap); the grey is taken before the last, uneven shrink so that
+    # step works on one channel instead of three.
+    halved = halve_towards(image, analysis_width)
+    grey = np.asarray(cv2.cvtColor(halved, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
+    grey = resize_to_width(grey, analysis_width)
+    thumb = resize_to_width(halved, THUMB_WIDTH)
     return Frame(grey=grey, thumb=thumb, source_size=(width, height))
 
 
@@ -189,18 +194,19 @@ def fit_to(frame: Frame, size: tuple[int, int]) -> Frame:
 # --- metrics -----------------------------------------------------------------------------
 
 
+_LEVELS = np.arange(256, dtype=np.float64)
+_NINE = np.ones(9)
+
+
 def _histogram_metrics(grey: Image) -> dict[str, float]:
-    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel()
+    hist = cv2.calcHist([grey], [0], None, [256], [0, 256]).reshape(-1)
     total = float(grey.size)
-    levels = np.arange(256, dtype=np.float64)
-    cdf = np.cumsum(hist)
-    p5 = float(np.searchsorted(cdf, 0.05 * total))
-    p95 = float(np.searchsorted(cdf, 0.95 * total))
-    window = np.convolve(hist, np.ones(9), mode="same")
+    p5, p95 = (float(v) for v in np.searchsorted(np.cumsum(hist), (0.05 * total, 0.95 * total)))
+    window = np.convolve(hist, _NINE, mode="same")
     return {
-        "brightness": float((hist * levels).sum() / total),
+        "brightness": float(hist @ _LEVELS) / total,
         "contrast": (p95 - p5) / max(p95 + p5, 1.0),
-        "uniformity": float(window.max() / total),
+        "uniformity": float(window.max()) / total,
     }
 
 
@@ -212,35 +218,45 @@ def _differences(grey: Image) -> tuple[Image, Image]:
     return vertical, horizontal
 
 
+_BLUR_SPAN = 9  # the re-blur: a 9-pixel box along each axis
+
+
 def _blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
     """Crete-Roffet et al. 2007 'The blur effect' (as in scikit-image), 0 sharp .. 1.
 
-    Computed in uint8 with saturating subtraction, which is the max(0, .) of the paper.
+    Per axis, 1 - sum(max(0, d - d_blurred)) / sum(d) = sum(min(d, d_blurred)) / sum(d),
+    with d the neighbour differences and d_blurred those of the picture box-blurred over
+    9 pixels. The latter telescope to differences 9 pixels apart divided by 9, so the
+    blurred picture is never made, and min(9 d, far) is exact in saturating uint8 (far is
+    at most 255). The 4 rows (columns) each side, where the box would leave the picture,
+    are left out.
     """
+    height, width = grey.shape[:2]
+    span, half = _BLUR_SPAN, _BLUR_SPAN // 2
+    if height <= span or width <= span:
+        return 1.0
     results = []
-    for ksize, d_image, axis in (((1, 9), d_vertical, 0), ((9, 1), d_horizontal, 1)):
-        blurred = cv2.blur(grey, ksize)
-        d_blurred = (
-            cv2.absdiff(blurred[1:, :], blurred[:-1, :])
-            if axis == 0
-            else cv2.absdiff(blurred[:, 1:], blurred[:, :-1])
-        )
+    for d_image, far in (
+        (d_vertical[half:-half, :], cv2.absdiff(grey[span:, :], grey[:-span, :])),
+        (d_horizontal[:, half:-half], cv2.absdiff(grey[:, span:], grey[:, :-span])),
+    ):
         total = float(cv2.sumElems(d_image)[0])
         if total <= 0.0:
             return 1.0
-        variation = float(cv2.sumElems(cv2.subtract(d_image, d_blurred))[0])
-        results.append((total - variation) / total)
+        kept = cv2.min(cv2.convertScaleAbs(d_image, alpha=float(span)), far)
+        results.append(float(cv2.sumElems(kept)[0]) / span / total)
     return max(results)
 
 
-_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+_SECOND_DIFFERENCE = np.array([1, -2, 1], dtype=np.float32)
 
 
 def _noise(grey: Image) -> float:
-    """Immerkaer 1996 fast noise estimate, median form (robust to edges)."""
-    response = cv2.filter2D(grey, cv2.CV_16S, _NOISE_KERNEL)
+    """Immerkaer 1996 fast noise estimate, median form (robust to edges). Its 3x3 kernel
+    is the outer product of two second differences, so it is applied separably."""
+    response = cv2.sepFilter2D(grey, cv2.CV_16S, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE)
     magnitude = cv2.convertScaleAbs(response[1:-1, 1:-1])
-    hist = cv2.calcHist([magnitude], [0], None, [256], [0, 256]).ravel()
+    hist = cv2.calcHist([magnitude], [0], None, [256], [0, 256]).reshape(-1)
     median = float(np.searchsorted(np.cumsum(hist), 0.5 * magnitude.size))
     # |response| of Gaussian noise is half-normal with sigma 6*s; its median is 0.6745*6*s.
     return median / (0.6745 * 6.0)
@@ -254,89 +270,138 @@ _SRGB_TO_LINEAR = np.array(
 
 _STRIPE_PERIODS = (3.0, 40.0)  # analysis pixels
 _STRIPE_PROMINENCE = 6.0  # a band must stand this far above the band's median
+_STRIPE_TREND = 41  # box (pixels) whose mean is the scene's slow trend, removed first
+_STRIPE_REACH = 8  # shifts (pixels) over which the reference profile is fitted
+
+Profile = npt.NDArray[np.float32]
 
 
-def _band_peak(profile: npt.NDArray[np.float32], detrend: bool) -> tuple[float, float]:
-    """(amplitude in grey levels, prominence over the band's median) of the strongest
-    periodic component of a brightness profile with a period in _STRIPE_PERIODS."""
-    size = profile.shape[0]
+@functools.cache
+def _band_operator(size: int) -> npt.NDArray[np.float64] | None:
+    """The linear map from a brightness profile of ``size`` samples to its stripe-band
+    spectrum: detrend (minus a 41-sample box mean, reflected at the ends), remove the
+    mean, Hann window, DFT at the band's frequencies. Rows: real parts, then imaginary
+    parts. One matrix product per profile then replaces filter, window and FFT."""
     if size < 32:
-        return 0.0, 0.0
-    if detrend:
-        trend = cv2.blur(profile.reshape(-1, 1), (1, 41), borderType=cv2.BORDER_REFLECT)
-        profile = profile - trend.reshape(-1)
-    spectrum = np.abs(np.fft.rfft((profile - profile.mean()) * _hann(size)))
+        return None
     frequencies = np.fft.rfftfreq(size)
-    band = (frequencies >= 1.0 / _STRIPE_PERIODS[1]) & (frequencies <= 1.0 / _STRIPE_PERIODS[0])
-    if not band.any():
+    band = np.flatnonzero(
+        (frequencies >= 1.0 / _STRIPE_PERIODS[1]) & (frequencies <= 1.0 / _STRIPE_PERIODS[0])
+    )
+    if band.size == 0:
+        return None
+    identity = np.eye(size, dtype=np.float64)
+    # Column j of the blurred identity is the trend of the unit profile e_j.
+    trend = cv2.blur(identity, (1, _STRIPE_TREND), borderType=cv2.BORDER_REFLECT)
+    detrended = identity - np.asarray(trend, np.float64)
+    centred = detrended - detrended.mean(axis=0, keepdims=True)
+    windowed = centred * np.hanning(size)[:, None]
+    phase = -2.0 * np.pi * np.outer(band, np.arange(size)) / size
+    operator = np.vstack([np.cos(phase) @ windowed, np.sin(phase) @ windowed])
+    operator.setflags(write=False)
+    return operator
+
+
+def _median(values: npt.NDArray[np.float64]) -> float:
+    middle = values.shape[0] // 2
+    if values.shape[0] % 2:
+        return float(np.partition(values, middle)[middle])
+    pair = np.partition(values, (middle - 1, middle))
+    return float(pair[middle - 1] + pair[middle]) / 2.0
+
+
+def _band_peak(profile: npt.NDArray[np.floating[Any]]) -> tuple[float, float]:
+    """(amplitude in grey levels, prominence over the band's median) of the strongest
+    periodic component of a brightness profile with a period in _STRIPE_PERIODS, after
+    its slow trend is removed."""
+    size = profile.shape[0]
+    operator = _band_operator(size)
+    if operator is None:
         return 0.0, 0.0
-    in_band = spectrum[band]
-    peak = float(in_band.max())
+    parts = operator @ profile
+    half = parts.shape[0] // 2
+    spectrum = np.hypot(parts[:half], parts[half:])
+    peak = float(spectrum.max())
     # Hann window: a sinusoid of amplitude A gives a peak of A * N / 4.
-    return peak * 4.0 / size, peak / max(float(np.median(in_band)), 1e-6)
+    return peak * 4.0 / size, peak / max(_median(spectrum), 1e-6)
 
 
-_HANN: dict[int, npt.NDArray[np.float32]] = {}
-
-
-def _hann(size: int) -> npt.NDArray[np.float32]:
-    window = _HANN.get(size)
-    if window is None:
-        window = _HANN[size] = np.hanning(size).astype(np.float32)
-    return window
-
-
-def _profiles(grey: Image) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+def _profiles(grey: Image) -> tuple[Profile, Profile]:
+    """Mean brightness of each row and of each column."""
     rows = np.asarray(cv2.reduce(grey, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F), np.float32)
     cols = np.asarray(cv2.reduce(grey, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F), np.float32)
     return rows.reshape(-1), cols.reshape(-1)
 
 
-def _stripes(grey: Image) -> float:
+def _stripes(profiles: tuple[Profile, Profile]) -> float:
     """Bands across the whole picture (mains flicker of kitchen tubes under a rolling
     shutter, interference bars): a periodic component of the row or column means that
     stands out of the scene's own broadband structure."""
     best = 0.0
-    for profile in _profiles(grey):
-        amplitude, prominence = _band_peak(profile, detrend=True)
+    for profile in profiles:
+        amplitude, prominence = _band_peak(profile)
         if prominence >= _STRIPE_PROMINENCE:
             best = max(best, amplitude)
     return best
 
 
-def _stripes_vs_reference(grey: Image, reference: Image) -> float:
-    """Periodic bands in what the reference does not explain: the scene cancels out."""
-    best = 0.0
-    for current, enrolled in zip(_profiles(grey), _profiles(reference), strict=True):
-        if current.shape != enrolled.shape:
-            return 0.0
-        amplitude, _ = _band_peak(_unexplained(current, enrolled), detrend=True)
-        best = max(best, amplitude)
-    return best
+@dataclass(frozen=True, eq=False)
+class _ProfileFit:
+    """A reference profile prepared once for ``_unexplained``: row k of ``windows`` is the
+    profile shifted by k - reach with its mean removed; ``energy`` their sums of squares."""
+
+    profile: Profile
+    windows: npt.NDArray[np.float32] | None
+    energy: npt.NDArray[np.float32] | None
+
+
+def _profile_fit(enrolled: Profile, reach: int = _STRIPE_REACH) -> _ProfileFit:
+    size = enrolled.shape[0]
+    if size <= 4 * reach:
+        return _ProfileFit(enrolled, None, None)
+    shifted = np.lib.stride_tricks.sliding_window_view(enrolled, size - 2 * reach)
+    windows = np.ascontiguousarray(shifted - shifted.mean(axis=1, keepdims=True))
+    energy = np.maximum((windows * windows).sum(axis=1), 1e-6)
+    return _ProfileFit(enrolled, windows, energy)
 
 
 def _unexplained(
-    current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32], reach: int = 8
+    current: Profile, fit: _ProfileFit, reach: int = _STRIPE_REACH
 ) -> npt.NDArray[np.float32]:
     """What is left of ``current`` after the best fit ``a * enrolled + b`` over shifts of
     +-reach pixels: exposure, haze (affine in brightness) and a camera nudged by a few
     pixels must not turn the scene's own structure into stripes."""
-    size = current.shape[0]
-    if size <= 4 * reach:
-        return current - enrolled
-    # Row k of the window view is ``enrolled`` shifted by k - reach.
-    shifted = np.lib.stride_tricks.sliding_window_view(enrolled, size - 2 * reach)
-    x = shifted - shifted.mean(axis=1, keepdims=True)
-    target = current[reach : size - reach]
+    if fit.windows is None or fit.energy is None:
+        return np.asarray(current - fit.profile, np.float32)
+    target = current[reach : current.shape[0] - reach]
     y = target - target.mean()
-    slope = (x * y).sum(axis=1) / np.maximum((x * x).sum(axis=1), 1e-6)
-    residuals = y[None, :] - slope[:, None] * x
+    slope = (fit.windows @ y) / fit.energy
+    residuals = y[None, :] - slope[:, None] * fit.windows
     best = int(np.abs(residuals).sum(axis=1).argmin())
     return np.asarray(residuals[best], dtype=np.float32)
 
 
+def _stripes_vs_reference(
+    profiles: tuple[Profile, Profile], reference: tuple[_ProfileFit, _ProfileFit]
+) -> float:
+    """Periodic bands in what the reference does not explain: the scene cancels out."""
+    best = 0.0
+    for current, enrolled in zip(profiles, reference, strict=True):
+        if current.shape != enrolled.profile.shape:
+            return 0.0
+        amplitude, _ = _band_peak(_unexplained(current, enrolled))
+        best = max(best, amplitude)
+    return best
+
+
+# OpenCV takes a 4-element float64 array as a per-channel scalar.
+_LAB_NEUTRAL = np.array([128.0, 128.0, 128.0, 0.0])  # L (unused), a, b of a grey pixel
+_AB_NEUTRAL = np.array([128.0, 128.0, 0.0, 0.0])
+_TINT_MIN_LIGHTNESS = 40.0  # 8-bit L at or below which chroma/lightness is too unstable
+
+
 def _chroma(thumb: Image) -> dict[str, float]:
-    linear = _SRGB_TO_LINEAR[thumb]
+    linear = cv2.LUT(thumb, _SRGB_TO_LINEAR)
     lin_mean, lin_std = cv2.meanStdDev(linear)
     lin_b, lin_g, lin_r = (float(v) for v in np.asarray(lin_mean).reshape(-1)[:3])
     spread_b, spread_g, spread_r = (float(v) for v in np.asarray(lin_std).reshape(-1)[:3])
@@ -346,18 +411,23 @@ def _chroma(thumb: Image) -> dict[str, float]:
     b = float(mean[2][0]) - 128.0
     spread = math.hypot(float(std[1][0]), float(std[2][0]))
     distance = math.hypot(a, b)
-    abs_chroma = float(np.abs(lab[:, :, 1:].astype(np.int16) - 128).mean()) * 2.0
+    pixels = float(lab.shape[0] * lab.shape[1])
+    off_grey = cv2.sumElems(cv2.absdiff(lab, _LAB_NEUTRAL))
+    abs_chroma = (off_grey[1] + off_grey[2]) / pixels
     # A tint over a grey scene makes every pixel's chroma proportional to its lightness,
     # in one direction: chroma/lightness is then nearly constant. Colourful scenes (and
     # warm scenes with varied saturation) spread it out.
-    lab_f = lab.astype(np.float32)
-    lit = lab_f[:, :, 0] > 40.0
+    lightness, chroma_a, chroma_b = cv2.split(lab)
+    _, lit = cv2.threshold(lightness, _TINT_MIN_LIGHTNESS, 255, cv2.THRESH_BINARY)
     tint = 0.0
-    if int(lit.sum()) >= 50:
-        ratio = (lab_f[:, :, 1:][lit] - 128.0) / lab_f[:, :, 0][lit][:, None] * 100.0
-        tint_mean = ratio.mean(axis=0)
-        tint_spread = math.hypot(*(float(v) for v in ratio.std(axis=0)))
-        tint_size = math.hypot(float(tint_mean[0]), float(tint_mean[1]))
+    if cv2.countNonZero(lit) >= 50:
+        chroma_ab = cv2.subtract(cv2.merge((chroma_a, chroma_b)), _AB_NEUTRAL, dtype=cv2.CV_32F)
+        ratio = cv2.divide(
+            chroma_ab, cv2.merge((lightness, lightness)), scale=100.0, dtype=cv2.CV_32F
+        )
+        tint_mean, tint_std = cv2.meanStdDev(ratio, mask=lit)
+        tint_spread = math.hypot(float(tint_std[0][0]), float(tint_std[1][0]))
+        tint_size = math.hypot(float(tint_mean[0][0]), float(tint_mean[1][0]))
         if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0):
             tint = tint_size
     return {
@@ -388,24 +458,26 @@ def _cast_shift(metrics: dict[str, float], reference: dict[str, float]) -> float
     return max(gains) - min(gains)
 
 
+def _block_sums(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
+    """Sum of each BLOCK_PX cell, read off the integral image at the cell corners."""
+    corners = np.asarray(
+        cv2.integral(image[: rows * BLOCK_PX, : cols * BLOCK_PX], sdepth=cv2.CV_32S), np.int32
+    )[::BLOCK_PX, ::BLOCK_PX]
+    return np.asarray(np.diff(np.diff(corners, axis=0), axis=1), np.int32)
+
+
 def _block_stats(grey: Image, d_vertical: Image, d_horizontal: Image) -> _BlockStats:
     """Mean brightness and mean gradient (|dx| + |dy|) / 2 per BLOCK_PX cell (the
     right and bottom remainders that do not fill a cell are left out)."""
     height, width = grey.shape[:2]
     cols = max(1, (width - 1) // BLOCK_PX)
     rows = max(1, (height - 1) // BLOCK_PX)
-    h, w = rows * BLOCK_PX, cols * BLOCK_PX
-    gradient = cv2.add(d_vertical[:h, :w], d_horizontal[:h, :w], dtype=cv2.CV_32F)
-    # INTER_AREA over an exact multiple of the cell size is the mean of each cell.
-    block_gradient = cv2.resize(gradient, (cols, rows), interpolation=cv2.INTER_AREA) * 0.5
-    mean = cv2.resize(
-        np.ascontiguousarray(grey[:h, :w], dtype=np.float32),
-        (cols, rows),
-        interpolation=cv2.INTER_AREA,
+    area = float(BLOCK_PX * BLOCK_PX)
+    mean = _block_sums(grey, rows, cols) / area
+    gradient = (_block_sums(d_vertical, rows, cols) + _block_sums(d_horizontal, rows, cols)) / (
+        2.0 * area
     )
-    return _BlockStats(
-        mean=np.asarray(mean, np.float32), gradient=np.asarray(block_gradient, np.float32)
-    )
+    return _BlockStats(mean=mean.astype(np.float32), gradient=gradient.astype(np.float32))
 
 
 def _largest_edge_region(mask: Mask) -> float:
@@ -416,16 +488,13 @@ def _largest_edge_region(mask: Mask) -> float:
         mask.astype(np.uint8), connectivity=4
     )
     labels, stats = np.asarray(labels_raw), np.asarray(stats_raw)
-    edge = set(
-        np.unique(
-            np.concatenate([labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]])
-        ).tolist()
-    )
-    best = 0
-    for label in range(1, count):
-        if label in edge:
-            best = max(best, int(stats[label, cv2.CC_STAT_AREA]))
-    return best / float(mask.size)
+    on_edge = np.zeros(count, np.bool_)
+    for side in (labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]):
+        on_edge[side] = True
+    on_edge[0] = False  # the background
+    if not on_edge.any():
+        return 0.0
+    return int(stats[on_edge, cv2.CC_STAT_AREA].max()) / float(mask.size)
 
 
 def _largest_region(mask: Mask) -> float:
@@ -436,22 +505,44 @@ def _largest_region(mask: Mask) -> float:
     return int(stats[1:count, cv2.CC_STAT_AREA].max()) / float(mask.size)
 
 
+@dataclass(frozen=True, eq=False)
+class _Measurement:
+    """A frame's own metrics and the intermediates the reference comparison reuses."""
+
+    metrics: dict[str, float]
+    blocks: _BlockStats
+    profiles: tuple[Profile, Profile]
+
+
+def _measure(frame: Frame) -> _Measurement:
+    grey = frame.grey
+    metrics = _histogram_metrics(grey)
+    d_vertical, d_horizontal = _differences(grey)
+    metrics["blur"] = _blur(grey, d_vertical, d_horizontal)
+    metrics["noise"] = _noise(grey)
+    profiles = _profiles(grey)
+    metrics["stripes"] = _stripes(profiles)
+    metrics.update(_chroma(frame.thumb))
+    blocks = _block_stats(grey, d_vertical, d_horizontal)
+    metrics["blank_edge"] = _largest_edge_region(blocks.gradient < _FLAT_GRADIENT)
+    return _Measurement(metrics, blocks, profiles)
+
+
 def measure(frame: Frame) -> tuple[dict[str, float], _BlockStats]:
     """Metrics that need no reference."""
-    metrics = _histogram_metrics(frame.grey)
-    d_vertical, d_horizontal = _differences(frame.grey)
-    metrics["blur"] = _blur(frame.grey, d_vertical, d_horizontal)
-    metrics["noise"] = _noise(frame.grey)
-    metrics["stripes"] = _stripes(frame.grey)
-    metrics.update(_chroma(frame.thumb))
-    blocks = _block_stats(frame.grey, d_vertical, d_horizontal)
-    metrics["blank_edge"] = _largest_edge_region(blocks.gradient < _FLAT_GRADIENT)
-    return metrics, blocks
+    measured = _measure(frame)
+    return measured.metrics, measured.blocks
 
 
 def make_reference(frame: Frame) -> Reference:
-    metrics, blocks = measure(frame)
-    return Reference(frame=frame, metrics=metrics, view=features(frame.grey), blocks=blocks)
+    measured = _measure(frame)
+    return Reference(
+        frame=frame,
+        metrics=measured.metrics,
+        view=features(frame.grey),
+        blocks=measured.blocks,
+        profiles=(_profile_fit(measured.profiles[0]), _profile_fit(measured.profiles[1])),
+    )
 
 
 def _blocked_with_gain(
@@ -549,7 +640,8 @@ def analyse(
 ) -> FrameReport:
     """Judge one frame (against the camera's reference when there is one)."""
     config = settings if settings is not None else QualityConfig()
-    metrics_plain, blocks = measure(frame)
+    measured = _measure(frame)
+    metrics_plain, blocks, profiles = measured.metrics, measured.blocks, measured.profiles
     metrics: dict[str, float | None] = dict(metrics_plain)
     match: ViewMatch | None = None
     blocked: Mask | None = None
@@ -557,6 +649,7 @@ def analyse(
         fitted = fit_to(frame, reference.frame.size)
         if fitted is not frame:
             blocks = _block_stats(fitted.grey, *_differences(fitted.grey))
+            profiles = _profiles(fitted.grey)
         ref = reference.metrics
         metrics["blur_rise"] = metrics_plain["blur"] - ref["blur"]
         metrics["contrast_kept"] = metrics_plain["contrast"] / max(ref["contrast"], 1e-3)
@@ -574,6 +667,7 @@ def analyse(
         aligned, valid = _in_reference_geometry(fitted.grey, match)
         if valid is not None:
             blocks = _block_stats(aligned, *_differences(aligned))
+            profiles = _profiles(aligned)
         veil_rule = config.checks.low_contrast
         veiled = (
             metrics["contrast_kept"] is not None
@@ -582,7 +676,7 @@ def analyse(
         )
         blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
         metrics["occlusion"] = _largest_region(blocked)
-        metrics["stripes_rise"] = _stripes_vs_reference(aligned, reference.frame.grey)
+        metrics["stripes_rise"] = _stripes_vs_reference(profiles, reference.profiles)
     issues = judge(metrics, config, has_reference=reference is not None)
     return FrameReport(metrics=metrics, issues=issues, match=match, blocked=blocked)
 
