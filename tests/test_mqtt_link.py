@@ -141,6 +141,25 @@ def test_online_on_connect_offline_on_clean_stop(
     assert retained.retain and retained.json()["reason"] == "stopped"
 
 
+def test_stop_right_after_connack_says_stopped_not_connection_lost(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    tmp_path: Path,
+) -> None:
+    """The daemon may stop before its owner loop looked at a fresh CONNACK: the connection is
+    up all the same, so ops must hear "stopped", not the Last Will."""
+    broker = broker_factory()
+    sub = subscriber_factory(broker, (TOPICS.state,))
+    link = MqttLink(settings_for(broker), TOPICS, SessionCounter(tmp_path))
+    try:
+        link.maintain()  # CONNECT; nobody drains the link's notes
+        sub.wait_json("state", lambda b: b["online"], 10)  # CONNACK handled by paho
+    finally:
+        link.close()
+    offline = sub.wait_json("state", lambda b: not b["online"], 10)
+    assert offline["reason"] == "stopped" and offline["session"] == 1
+
+
 def test_broker_restart_reconnects_with_next_session(
     broker_factory: Callable[..., Mosquitto],
     subscriber_factory: Callable[..., Subscriber],

@@ -540,7 +540,13 @@ class MqttLink:
     # --- shutdown -----------------------------------------------------------------------
 
     def close(self, timeout_s: float = 3.0) -> None:
-        """Clean stop: retained ``online: false, reason: stopped``, then a normal DISCONNECT."""
+        """Clean stop: retained ``online: false, reason: stopped``, then a normal DISCONNECT.
+
+        Notes the owner has not drained yet are folded in first: a CONNACK that arrived just
+        before the stop makes this a connection that says ``stopped`` and disconnects, not
+        one that is dropped (and whose Last Will would tell ops ``connection_lost``).
+        """
+        self.drain(0.0)
         conn = self._conn
         if conn is None:
             return

@@ -341,14 +341,8 @@ class Reporter:
                     elif isinstance(event, Acked):
                         if event.rtt_s is not None:
                             rtt_ms = event.rtt_s * 1000
-                        row = inflight.pop(event.mid, None)
-                        if row is not None:
-                            if event.ok:
-                                self.outbox.acknowledge(row)
-                            else:
-                                log.error("event_refused_by_broker", reason=event.reason)
-                                self.outbox.drop(row)
-                        elif event.mid == heartbeat_mid and event.ok:
+                        is_event = self._settle(event, inflight)
+                        if not is_event and event.mid == heartbeat_mid and event.ok:
                             self.outbox.dropped_reported(heartbeat_dropped)
                             heartbeat_mid, heartbeat_dropped = None, 0
                     elif isinstance(event, Incoming) and event.topic == self.topics.cmd:
@@ -378,19 +372,36 @@ class Reporter:
             self._stop(link, inflight, last_row)
             runner.shutdown()
 
+    def _settle(self, acked: Acked, inflight: dict[int, int]) -> bool:
+        """The broker's answer to an outbox event: delete its row. False if not an event."""
+        row = inflight.pop(acked.mid, None)
+        if row is None:
+            return False
+        if acked.ok:
+            self.outbox.acknowledge(row)
+        else:
+            log.error("event_refused_by_broker", reason=acked.reason)
+            self.outbox.drop(row)
+        return True
+
     def _stop(self, link: MqttLink, inflight: dict[int, int], last_row: int) -> None:
         """Deliver what is pending (e.g. agent_stopping) for a moment, then say stopped."""
         deadline = time.monotonic() + STOP_FLUSH_S
+        wait_s = 0.0  # first take in what the loop left undrained: it may be a fresh CONNACK
         try:
-            while link.connected and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                for event in link.drain(wait_s):
+                    if isinstance(event, Connected | Disconnected):
+                        inflight.clear()
+                        last_row = 0
+                    elif isinstance(event, Acked):
+                        self._settle(event, inflight)
+                if not link.connected:
+                    break
                 last_row = self._pump(link, inflight, last_row)
                 if not inflight:
                     break
-                for event in link.drain(0.05):
-                    if isinstance(event, Acked) and event.mid in inflight:
-                        row = inflight.pop(event.mid)
-                        if event.ok:
-                            self.outbox.acknowledge(row)
+                wait_s = 0.05
         finally:
             link.close()
 
