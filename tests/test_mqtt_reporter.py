@@ -19,7 +19,7 @@ from agent.state import CameraStatus, QualityStatus, StreamStatus
 from agent.uplink.messages import SystemInfo
 from agent.uplink.reporter import build_heartbeat, coverage_map
 from tests.kit.agent_runner import Harness
-from tests.kit.mosquitto import Mosquitto, Subscriber, wait_until
+from tests.kit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
 
@@ -367,16 +367,21 @@ def test_starts_without_a_broker_and_delivers_once_it_appears(
     subscriber_factory: Callable[..., Subscriber],
     tmp_path: Path,
 ) -> None:
-    broker = broker_factory(start=False)
+    # Ops' subscription must be on the broker before the agent can reach it: the agent may
+    # well connect and publish before a subscriber started after the broker gets to SUBSCRIBE.
+    # A persistent session on a broker with persistence is there the moment it starts.
+    broker = broker_factory(BrokerOptions(persistence=True))
+    ops = subscriber_factory(broker, (f"{BASE}/event",), persistent=True)
+    broker.stop()
     box = Harness(broker, tmp_path).start()
     try:
         emitted = box.state.emit("agent_started", version="test")
         wait_until(lambda: box.reporter.link is not None and box.reporter.link.last_error, 5)
         assert box.supervisor.healthy() and box.reporter.outbox.count() == 1
         broker.start()
-        ops = subscriber_factory(broker, (f"{BASE}/event",))
         event = ops.wait_json("event", lambda b: b["msg_id"] == emitted.msg_id, 15)
         assert event["type"] == "agent_started"
+        assert ops.sessions_lost == 0
     finally:
         box.stop()
 
