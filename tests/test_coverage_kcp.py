@@ -8,7 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.coverage import CameraView, roi_visible_fraction, store_coverage
+from agent.capture.coverage import (
+    CameraView,
+    roi_visible_fraction,
+    still_in_place,
+    store_coverage,
+    tiles_in_place,
+    view_tiles,
+)
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import analyse, make_reference, prepare
 from agent.config.quality import QualityConfig
@@ -92,6 +99,74 @@ def test_featureless_reference_cannot_judge_the_roi() -> None:
     report = analyse(prepare(flat, 320), QualityConfig(), reference)
     assert report.match is None
     assert roi_visible_fraction(LEFT_HALF, report.match, (320, 180)) is None
+
+
+# --- the quick "nothing moved" check ----------------------------------------------------
+
+
+def report_of(scene, view: np.ndarray):  # type: ignore[no-untyped-def]
+    _, reference = scene
+    return analyse(frame_of(view), QualityConfig(), reference)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda im: im,
+        lambda im: ev.exposure(im, -0.5),
+        lambda im: ev.add_noise(im, 3.0, np.random.default_rng(2), 1.0),
+        lambda im: ev.white_balance(im, (0.85, 0.97, 1.1)),
+    ],
+    ids=["same", "darker", "grain", "warm"],
+)
+def test_unmoved_view_is_settled_without_feature_matching(scene, variant) -> None:  # type: ignore[no-untyped-def]
+    photo, _ = scene
+    report = report_of(scene, variant(ev.view_crop(photo)))
+    assert report.match is not None and report.match.tiles_in_place is not None
+    assert report.match.tiles_in_place >= 6
+    assert report.metrics["view_lost"] == 0.0
+    assert report.metrics["inliers"] is None  # no features were matched
+    assert np.array_equal(report.match.homography, np.eye(3))
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "angle"),
+    [(0.02, 0.0, 0.0), (0.0, -0.03, 0.0), (0.0, 0.0, 2.0), (0.45, 0.1, 8.0)],
+    ids=["nudged_right", "nudged_up", "turned_2deg", "knocked_aside"],
+)
+def test_any_motion_falls_back_to_feature_matching(scene, dx, dy, angle) -> None:  # type: ignore[no-untyped-def]
+    photo, _ = scene
+    report = report_of(scene, ev.view_crop(photo, dx, dy, angle))
+    assert report.match is not None and report.match.tiles_in_place is None
+    assert report.metrics["inliers"] is not None
+
+
+def test_quick_check_needs_most_tiles_in_place(scene) -> None:  # type: ignore[no-untyped-def]
+    photo, reference = scene
+    small = _tile_picture_of(ev.view_crop(photo))
+    assert reference.tiles is not None
+    in_place, aside = tiles_in_place(reference.tiles, small)
+    assert in_place >= 6 and aside == 0
+    # A sheet over half the view hides the tiles under it: the quick check is unsure.
+    covered = small.copy()
+    covered[:, : small.shape[1] // 2] = 230
+    assert still_in_place(reference.tiles, covered) is None
+    # The whole picture one pixel aside: tiles are found, but not in place.
+    shifted = np.roll(small, 1, axis=1)
+    in_place, aside = tiles_in_place(reference.tiles, shifted)
+    assert aside > 0
+    assert still_in_place(reference.tiles, shifted) is None
+
+
+def test_tiles_of_a_featureless_or_tiny_picture() -> None:
+    flat = view_tiles(np.full((45, 80), 128, np.uint8))
+    assert flat is not None and not flat.textured.any()
+    assert still_in_place(flat, np.full((45, 80), 128, np.uint8)) is None
+    assert view_tiles(np.zeros((10, 12), np.uint8)) is None
+
+
+def _tile_picture_of(view: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame_of(view).thumb, cv2.COLOR_BGR2GRAY)
 
 
 # --- store coverage ----------------------------------------------------------------------

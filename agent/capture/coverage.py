@@ -4,13 +4,18 @@ Two pure parts:
 - View matching: ORB features of the enrolled reference frame are matched to the current
   frame and a homography (RANSAC) maps the reference onto it. It tells how much of the
   enrolled view is still in the picture (``scene_changed``) and where each KCP's ROI
-  polygon now is, so the visible fraction of the ROI can be measured.
+  polygon now is, so the visible fraction of the ROI can be measured. Most samples of a
+  fixed camera show the enrolled view unmoved; a quick check settles that case first
+  (``still_in_place``: a 3x3 grid of tiles of a small grey picture, each found by
+  normalised cross-correlation exactly where it was and not one pixel aside) and only
+  when it is unsure are features detected and matched.
 - Store coverage: a declared KCP is covered when at least one assigned camera is online,
   has no fail-level issue and shows enough of the ROI; coverage = covered / declared.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +57,9 @@ class ViewMatch:
     matches: int
     view_kept: float | None  # fraction of the frame the enrolled view still fills
     unmoved: int = 0  # matches found at the very same place as in the reference
+    # Set when the quick check found the view in place (no features were matched): how
+    # many reference tiles were found exactly where they were.
+    tiles_in_place: int | None = None
 
     @property
     def matched(self) -> bool:
@@ -189,6 +197,85 @@ def roi_visible_fraction(
         return float(min(1.0, inside))
     unblocked = 1.0 - float(blocked[roi_blocks].mean())
     return float(min(1.0, inside * unblocked))
+
+
+# --- quick check: has anything moved? ---------------------------------------------------
+
+_TILE_GRID = 3  # tiles per side
+_TILE_TEXTURE = 3.0  # grey-level spread below which a reference tile cannot be recognised
+_TILE_FOUND = 0.7  # normalised cross-correlation at which a tile is recognised
+_TILES_NEEDED = 6  # tiles found in place (and none found aside) to call the view unmoved
+# The nine one-pixel shifts, row-major; index 4 is no shift.
+_SHIFTS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+_NO_SHIFT = 4
+
+
+@dataclass(frozen=True, eq=False)
+class ViewTiles:
+    """The enrolled view as a grid of tiles of a small grey picture, prepared once: each
+    tile's pixels at the nine one-pixel shifts, mean removed and scaled to unit length,
+    so one batched matrix product gives every tile's correlation at every shift."""
+
+    size: tuple[int, int]  # (width, height) of the small picture
+    tile: tuple[int, int]  # (height, width) of one tile
+    shifted: npt.NDArray[np.float32]  # (tiles, shifts, pixels)
+    textured: npt.NDArray[np.bool_]  # (tiles,) enough detail to be recognised
+
+
+def _tile_rows(small: npt.NDArray[np.float32], tile: tuple[int, int], dy: int, dx: int) -> Any:
+    """The tiles (one row each) of the picture's interior shifted by (dy, dx)."""
+    height, width = tile
+    grid = _TILE_GRID
+    window = small[1 + dy : 1 + dy + grid * height, 1 + dx : 1 + dx + grid * width]
+    return window.reshape(grid, height, grid, width).swapaxes(1, 2).reshape(grid * grid, -1)
+
+
+def _normalised(rows: Any) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Rows with their mean removed scaled to unit length, and each row's spread."""
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    length = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    unit = centred / np.maximum(length, 1e-3)[:, None]
+    spread = length / math.sqrt(rows.shape[1])
+    return np.asarray(unit, np.float32), np.asarray(spread, np.float32)
+
+
+def view_tiles(small: Image) -> ViewTiles | None:
+    """Prepare the reference's small grey picture; None when it is too small to tile."""
+    height, width = small.shape[:2]
+    tile = ((height - 2) // _TILE_GRID, (width - 2) // _TILE_GRID)
+    if min(tile) < 4:
+        return None
+    picture = small.astype(np.float32)
+    shifted = np.stack(
+        [_normalised(_tile_rows(picture, tile, dy, dx))[0] for dy, dx in _SHIFTS], axis=1
+    )
+    _, spread = _normalised(_tile_rows(picture, tile, 0, 0))
+    return ViewTiles((width, height), tile, shifted, spread >= _TILE_TEXTURE)
+
+
+def tiles_in_place(reference: ViewTiles, small: Image) -> tuple[int, int]:
+    """(tiles found exactly in place, tiles found one pixel aside) among the reference's
+    textured tiles. A tile is found where its correlation peaks over the nine shifts, if
+    the peak reaches _TILE_FOUND; in place only when that peak is at no shift, which
+    bounds any motion of that tile to about half a pixel of the small picture."""
+    frame, _ = _normalised(_tile_rows(small.astype(np.float32), reference.tile, 0, 0))
+    correlation = np.matmul(reference.shifted, frame[:, :, None])[:, :, 0]
+    peak = correlation.max(axis=1)
+    found = reference.textured & (peak >= _TILE_FOUND)
+    at_rest = correlation[:, _NO_SHIFT] >= peak
+    return int((found & at_rest).sum()), int((found & ~at_rest).sum())
+
+
+def still_in_place(reference: ViewTiles | None, small: Image) -> ViewMatch | None:
+    """The identity match when the view has certainly not moved: most of the reference's
+    tiles are found exactly in place and none beside it. None when unsure (moved, covered,
+    dark, featureless or too different): then features must be matched."""
+    if reference is None or (small.shape[1], small.shape[0]) != reference.size:
+        return None
+    in_place, aside = tiles_in_place(reference, small)
+    if in_place < _TILES_NEEDED or aside:
+        return None
+    return ViewMatch(np.eye(3), 0, 0, 1.0, 0, tiles_in_place=in_place)
 
 
 # --- store coverage ----------------------------------------------------------------------

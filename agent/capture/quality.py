@@ -63,7 +63,16 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.coverage import ViewFeatures, ViewMatch, features, match_view
+from agent.capture.coverage import (
+    MIN_REFERENCE_FEATURES,
+    ViewFeatures,
+    ViewMatch,
+    ViewTiles,
+    features,
+    match_view,
+    still_in_place,
+    view_tiles,
+)
 from agent.capture.decode import halve_towards, resize_to_width
 from agent.config.quality import CheckRule, QualityConfig
 
@@ -136,6 +145,7 @@ class Reference:
     view: ViewFeatures
     blocks: _BlockStats
     profiles: tuple[_ProfileFit, _ProfileFit]
+    tiles: ViewTiles | None  # for the quick "nothing moved" check
 
 
 @dataclass(frozen=True, eq=False)
@@ -542,7 +552,30 @@ def make_reference(frame: Frame) -> Reference:
         view=features(frame.grey),
         blocks=measured.blocks,
         profiles=(_profile_fit(measured.profiles[0]), _profile_fit(measured.profiles[1])),
+        tiles=view_tiles(_tile_picture(frame.thumb)),
     )
+
+
+def _tile_picture(thumb: Image, size: tuple[int, int] | None = None) -> Image:
+    """The small grey picture of the quick view check: the colour thumbnail in grey (at
+    ``size`` when the reference's differs)."""
+    grey = np.asarray(cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY), np.uint8)
+    if size is not None and (grey.shape[1], grey.shape[0]) != size:
+        grey = np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), np.uint8)
+    return grey
+
+
+def _locate_view(reference: Reference, frame: Frame) -> ViewMatch | None:
+    """Where the enrolled view is in the frame (already at the reference's size): the
+    quick tile check when it is sure nothing moved, else feature matching. None when the
+    reference is too featureless to tell."""
+    if len(reference.view) < MIN_REFERENCE_FEATURES:
+        return None
+    if reference.tiles is not None:
+        quick = still_in_place(reference.tiles, _tile_picture(frame.thumb, reference.tiles.size))
+        if quick is not None:
+            return quick
+    return match_view(reference.view, features(frame.grey))
 
 
 def _blocked_with_gain(
@@ -660,10 +693,14 @@ def analyse(
         metrics["cast_shift"] = 0.0 if greyscale else _cast_shift(metrics_plain, ref)
         config_scene = config.checks.scene_changed
         if config_scene.enabled or config.checks.occluded.enabled:
-            match = match_view(reference.view, features(fitted.grey))
+            match = _locate_view(reference, fitted)
+        by_features = match is not None and match.tiles_in_place is None
         metrics["view_lost"] = None if match is None else 1.0 - (match.view_kept or 0.0)
-        metrics["inliers"] = None if match is None else float(match.inliers)
-        metrics["unmoved"] = None if match is None else float(match.unmoved)
+        metrics["inliers"] = float(match.inliers) if match is not None and by_features else None
+        metrics["unmoved"] = float(match.unmoved) if match is not None and by_features else None
+        metrics["tiles_in_place"] = (
+            None if match is None or match.tiles_in_place is None else float(match.tiles_in_place)
+        )
         aligned, valid = _in_reference_geometry(fitted.grey, match)
         if valid is not None:
             blocks = _block_stats(aligned, *_differences(aligned))
