@@ -19,7 +19,12 @@ from tests.kit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
 KEEPALIVE_S = 5
-BROKER_SLACK_S = 5.5
+# How late mosquitto 2.0.11 can notice a silent client: it counts whole seconds, drops a
+# client only when more than keepalive*3//2 of them have passed since its last packet, and
+# looks at keepalives at most every 6 s. Worst case: keepalive*3//2 + 6 s after the last
+# packet (13 s for keepalive 5; measured 6.2 to 12.2 s depending on the broker's phase).
+MOSQUITTO_KEEPALIVE_CHECK_S = 6
+DELIVERY_SLACK_S = 2  # the will reaching ops and this test noticing, on a loaded machine
 
 
 @pytest.fixture
@@ -74,9 +79,10 @@ def test_last_will_when_the_box_freezes_within_one_and_a_half_keepalives(
     frozen_at = time.monotonic()
     will = ops.wait_json("state", lambda b: not b["online"], 30)
     elapsed = time.monotonic() - frozen_at
-    # MQTT allows 1.5 x keepalive of silence; mosquitto 2.0.11 notices it up to ~5 s later
-    # (measured: 12 s for keepalive 5), which docs/mqtt.md tells ops to allow for.
-    assert elapsed <= 1.5 * KEEPALIVE_S + BROKER_SLACK_S, elapsed
+    # MQTT allows 1.5 x keepalive of silence; mosquitto 2.0.11 notices it later (see above).
+    # A keepalive the agent did not set (paho's 60 s) would take 90 s or more.
+    limit = KEEPALIVE_S * 3 // 2 + MOSQUITTO_KEEPALIVE_CHECK_S + DELIVERY_SLACK_S
+    assert elapsed <= limit, elapsed
     assert will["session"] == online["session"] and will["reason"] == "connection_lost"
     # Thawed, it comes back with a newer session: ops ignore the older session's will.
     child.signal(signal.SIGCONT)
