@@ -15,7 +15,6 @@ Two pure parts:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,7 +89,7 @@ def features(grey: Image) -> ViewFeatures:
         return ViewFeatures(
             np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (width, height)
         )
-    points = np.array([kp.pt for kp in keypoints], dtype=np.float32)
+    points = np.asarray(cv2.KeyPoint.convert(keypoints), dtype=np.float32).reshape(-1, 2)
     return ViewFeatures(points, np.asarray(descriptors, dtype=np.uint8), (width, height))
 
 
@@ -131,11 +130,15 @@ def match_view(reference: ViewFeatures, frame: ViewFeatures) -> ViewMatch | None
         return None
     if len(frame) < 2:
         return ViewMatch(None, 0, 0, 0.0)
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(reference.descriptors, frame.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO_TEST * p[1].distance]
-    src = reference.points[[m.queryIdx for m in good]].reshape(-1, 1, 2)
-    dst = frame.points[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+    # The two nearest frame descriptors of each reference descriptor (what a brute-force
+    # knnMatch computes) as arrays, without a DMatch object per pair.
+    distances, nearest = cv2.batchDistance(
+        reference.descriptors, frame.descriptors, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2
+    )
+    distances, nearest = np.asarray(distances), np.asarray(nearest)
+    good = np.flatnonzero(distances[:, 0] < _RATIO_TEST * distances[:, 1])
+    src = reference.points[good].reshape(-1, 1, 2)
+    dst = frame.points[nearest[good, 0]].reshape(-1, 1, 2)
     still = np.linalg.norm((dst - src).reshape(-1, 2), axis=1) < _RANSAC_PX
     unmoved = int(still.sum())
     if len(good) < MIN_INLIERS:
@@ -218,25 +221,18 @@ class ViewTiles:
 
     size: tuple[int, int]  # (width, height) of the small picture
     tile: tuple[int, int]  # (height, width) of one tile
-    shifted: npt.NDArray[np.float32]  # (tiles, shifts, pixels)
+    shifted: npt.NDArray[np.float64]  # (tiles, shifts, pixels)
     textured: npt.NDArray[np.bool_]  # (tiles,) enough detail to be recognised
 
 
-def _tile_rows(small: npt.NDArray[np.float32], tile: tuple[int, int], dy: int, dx: int) -> Any:
-    """The tiles (one row each) of the picture's interior shifted by (dy, dx)."""
+def _tile_rows(
+    small: npt.NDArray[np.float64], tile: tuple[int, int], dy: int, dx: int
+) -> npt.NDArray[np.float64]:
+    """The tiles (one row of pixels each) of the picture's interior shifted by (dy, dx)."""
     height, width = tile
     grid = _TILE_GRID
     window = small[1 + dy : 1 + dy + grid * height, 1 + dx : 1 + dx + grid * width]
     return window.reshape(grid, height, grid, width).swapaxes(1, 2).reshape(grid * grid, -1)
-
-
-def _normalised(rows: Any) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Rows with their mean removed scaled to unit length, and each row's spread."""
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    length = np.sqrt(np.einsum("ij,ij->i", centred, centred))
-    unit = centred / np.maximum(length, 1e-3)[:, None]
-    spread = length / math.sqrt(rows.shape[1])
-    return np.asarray(unit, np.float32), np.asarray(spread, np.float32)
 
 
 def view_tiles(small: Image) -> ViewTiles | None:
@@ -245,12 +241,16 @@ def view_tiles(small: Image) -> ViewTiles | None:
     tile = ((height - 2) // _TILE_GRID, (width - 2) // _TILE_GRID)
     if min(tile) < 4:
         return None
-    picture = small.astype(np.float32)
-    shifted = np.stack(
-        [_normalised(_tile_rows(picture, tile, dy, dx))[0] for dy, dx in _SHIFTS], axis=1
-    )
-    _, spread = _normalised(_tile_rows(picture, tile, 0, 0))
-    return ViewTiles((width, height), tile, shifted, spread >= _TILE_TEXTURE)
+    picture = small.astype(np.float64)
+    units = []
+    for dy, dx in _SHIFTS:
+        rows = _tile_rows(picture, tile, dy, dx)
+        centred = rows - rows.mean(axis=1, keepdims=True)
+        length = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+        units.append(centred / np.maximum(length, 1e-6)[:, None])
+    rows = _tile_rows(picture, tile, 0, 0)
+    textured = rows.std(axis=1) >= _TILE_TEXTURE
+    return ViewTiles((width, height), tile, np.stack(units, axis=1), textured)
 
 
 def tiles_in_place(reference: ViewTiles, small: Image) -> tuple[int, int]:
@@ -258,8 +258,13 @@ def tiles_in_place(reference: ViewTiles, small: Image) -> tuple[int, int]:
     textured tiles. A tile is found where its correlation peaks over the nine shifts, if
     the peak reaches _TILE_FOUND; in place only when that peak is at no shift, which
     bounds any motion of that tile to about half a pixel of the small picture."""
-    frame, _ = _normalised(_tile_rows(small.astype(np.float32), reference.tile, 0, 0))
-    correlation = np.matmul(reference.shifted, frame[:, :, None])[:, :, 0]
+    rows = _tile_rows(small.astype(np.float64), reference.tile, 0, 0)
+    # The reference's rows have zero mean, so the frame's need not be centred for the
+    # dot product; only their spread is needed, from the sums.
+    sums = rows.sum(axis=1)
+    spread = np.einsum("ij,ij->i", rows, rows) - sums * sums / rows.shape[1]
+    dots = np.matmul(reference.shifted, rows[:, :, None])[:, :, 0]
+    correlation = dots / np.sqrt(np.maximum(spread, 1e-6))[:, None]
     peak = correlation.max(axis=1)
     found = reference.textured & (peak >= _TILE_FOUND)
     at_rest = correlation[:, _NO_SHIFT] >= peak

@@ -287,7 +287,7 @@ Profile = npt.NDArray[np.float32]
 
 
 @functools.cache
-def _band_operator(size: int) -> npt.NDArray[np.float64] | None:
+def _band_operator(size: int) -> npt.NDArray[np.float32] | None:
     """The linear map from a brightness profile of ``size`` samples to its stripe-band
     spectrum: detrend (minus a 41-sample box mean, reflected at the ends), remove the
     mean, Hann window, DFT at the band's frequencies. Rows: real parts, then imaginary
@@ -308,11 +308,12 @@ def _band_operator(size: int) -> npt.NDArray[np.float64] | None:
     windowed = centred * np.hanning(size)[:, None]
     phase = -2.0 * np.pi * np.outer(band, np.arange(size)) / size
     operator = np.vstack([np.cos(phase) @ windowed, np.sin(phase) @ windowed])
+    operator = operator.astype(np.float32)
     operator.setflags(write=False)
     return operator
 
 
-def _median(values: npt.NDArray[np.float64]) -> float:
+def _median(values: npt.NDArray[np.float32]) -> float:
     middle = values.shape[0] // 2
     if values.shape[0] % 2:
         return float(np.partition(values, middle)[middle])
@@ -320,7 +321,7 @@ def _median(values: npt.NDArray[np.float64]) -> float:
     return float(pair[middle - 1] + pair[middle]) / 2.0
 
 
-def _band_peak(profile: npt.NDArray[np.floating[Any]]) -> tuple[float, float]:
+def _band_peak(profile: npt.NDArray[np.float32]) -> tuple[float, float]:
     """(amplitude in grey levels, prominence over the band's median) of the strongest
     periodic component of a brightness profile with a period in _STRIPE_PERIODS, after
     its slow trend is removed."""
@@ -384,7 +385,7 @@ def _unexplained(
     if fit.windows is None or fit.energy is None:
         return np.asarray(current - fit.profile, np.float32)
     target = current[reach : current.shape[0] - reach]
-    y = target - target.mean()
+    y = target - float(target.sum()) / target.shape[0]
     slope = (fit.windows @ y) / fit.energy
     residuals = y[None, :] - slope[:, None] * fit.windows
     best = int(np.abs(residuals).sum(axis=1).argmin())
@@ -468,12 +469,15 @@ def _cast_shift(metrics: dict[str, float], reference: dict[str, float]) -> float
     return max(gains) - min(gains)
 
 
-def _block_sums(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
-    """Sum of each BLOCK_PX cell, read off the integral image at the cell corners."""
-    corners = np.asarray(
-        cv2.integral(image[: rows * BLOCK_PX, : cols * BLOCK_PX], sdepth=cv2.CV_32S), np.int32
-    )[::BLOCK_PX, ::BLOCK_PX]
-    return np.asarray(np.diff(np.diff(corners, axis=0), axis=1), np.int32)
+def _cell_corners(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
+    """The integral image at the corners of the BLOCK_PX cells."""
+    integral = cv2.integral(image[: rows * BLOCK_PX, : cols * BLOCK_PX], sdepth=cv2.CV_32S)
+    return np.asarray(integral, np.int32)[::BLOCK_PX, ::BLOCK_PX]
+
+
+def _cell_sums(corners: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """Sum of each cell from the integral image at its corners."""
+    return corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
 
 
 def _block_stats(grey: Image, d_vertical: Image, d_horizontal: Image) -> _BlockStats:
@@ -483,10 +487,9 @@ def _block_stats(grey: Image, d_vertical: Image, d_horizontal: Image) -> _BlockS
     cols = max(1, (width - 1) // BLOCK_PX)
     rows = max(1, (height - 1) // BLOCK_PX)
     area = float(BLOCK_PX * BLOCK_PX)
-    mean = _block_sums(grey, rows, cols) / area
-    gradient = (_block_sums(d_vertical, rows, cols) + _block_sums(d_horizontal, rows, cols)) / (
-        2.0 * area
-    )
+    mean = _cell_sums(_cell_corners(grey, rows, cols)) / area
+    both = _cell_corners(d_vertical, rows, cols) + _cell_corners(d_horizontal, rows, cols)
+    gradient = _cell_sums(both) / (2.0 * area)
     return _BlockStats(mean=mean.astype(np.float32), gradient=gradient.astype(np.float32))
 
 
@@ -578,15 +581,24 @@ def _locate_view(reference: Reference, frame: Frame) -> ViewMatch | None:
     return match_view(reference.view, features(frame.grey))
 
 
+def _percentile(values: npt.NDArray[np.floating[Any]], fraction: float) -> float:
+    """``np.percentile(values, 100 * fraction)`` (linear interpolation) by partition."""
+    last = int(values.shape[0]) - 1
+    position = fraction * last
+    low = math.floor(position)
+    high = min(low + 1, last)
+    pair = np.partition(values, (low, high))
+    return float(pair[low]) + (position - low) * (float(pair[high]) - float(pair[low]))
+
+
 def _blocked_with_gain(
     blocks: _BlockStats, reference: _BlockStats, gain: float, offset: float = 0.0
 ) -> Mask:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
+    ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
     detailed = reference.gradient >= _DETAIL_GRADIENT
     # A blurred or hazy frame loses detail everywhere; compare with the frame's own
     # best-kept detail so only local loss counts.
-    kept = float(np.percentile(ratio[detailed], 90)) if detailed.sum() >= 4 else 1.0
+    kept = _percentile(ratio[detailed], 0.9) if int(detailed.sum()) >= 4 else 1.0
     kept = min(1.0, max(kept, 0.05))
     lost_detail = detailed & (ratio < 0.35 * kept)
     flat_now = blocks.gradient * gain < _FLAT_GRADIENT * 1.5
@@ -619,8 +631,8 @@ def _blocked_vs_reference(
     blocked under every reading.
     ``valid`` leaves out blocks that are outside a moved view.
     """
-    ref_mean = float(reference.mean.mean())
-    cur_mean = float(blocks.mean.mean())
+    ref_mean = float(reference.mean.sum()) / reference.mean.size
+    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
     # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
     # occluder itself (a bright sheet over a night view) and must not be normalised away.
     gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
