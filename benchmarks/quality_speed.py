@@ -1,14 +1,36 @@
 """How much does judging a frame cost next to decoding it?
 
 For 1920x1080 (main stream / snapshot) and 640x360 (sub-stream) JPEGs made from real
-photos, measured in the same run on this machine:
+photos (with sensor grain, quality 85), all measured in the same run on this machine, one
+thread, timings interleaved round by round so that load from other processes falls on
+every line alike:
 - baseline: a plain full ``cv2.imdecode`` of the JPEG;
-- decode for analysis: the agent's reduced-size decode (libjpeg 1/2, 1/4, 1/8 scaling);
-- analysis: ``prepare`` + every check on the decoded frame, without and with a reference
-  (feature matching, occlusion blocks);
+- reduced decode: the agent's decode for analysis (libjpeg 1/2, 1/4, 1/8 scaling);
+- analysis: ``prepare`` + every check on the decoded frame, no reference;
+- analysis + reference, unmoved: the daemon's usual case. The reference is enrolled from
+  another capture of the same view (other sensor grain, other JPEG encode), so nothing
+  is compared with itself; the quick tile check settles that the view did not move;
+- analysis + reference, camera moved: the view turned by 1 degree and shifted by 2 %, so
+  the quick check is unsure and ORB features are detected and matched (RANSAC);
+- fixed cost: the same analysis with a reference on a 96x54 picture: the part of the
+  cost that does not shrink with the picture;
 - check-frame end to end: reduced decode + analysis, as the command and the daemon do.
 
-Run: ``/tmp/probe-venv/bin/python benchmarks/quality_speed.py [--repeat N]``.
+Goal (issue 4): analysis <= 0.2x the full decode without a reference, <= 0.5x with
+reference matching. Met at 1920x1080. At 640x360 it is out of reach of this design, and
+the "fixed cost" line shows why: a full decode of a 640x360 JPEG is only about 0.6 ms
+(libjpeg-turbo, SIMD, 230 k pixels), so 0.2x is about 0.12 ms. The analysis makes about
+a hundred OpenCV and numpy calls (eleven metrics, each a few passes, plus the colour
+statistics of the 80x45 thumbnail and the reference comparison); each call costs
+1-5 microseconds of Python-to-C overhead whatever the picture size, which alone is about
+0.2 ms without a reference and 0.35 ms with one, before any pixel is touched. The pixel
+work at 320x180 adds about as much again. Going lower would mean dropping or coarsening
+checks (the metrics and their tuned thresholds are defined at 320 px) or moving the
+analysis into compiled code. What does hold at 640x360: judging a frame costs less than
+decoding it without a reference, and about as much as decoding it with one. When the
+camera moved, ORB (about 1 ms to detect, 0.5 ms to match) dominates at either size.
+
+Run: ``/tmp/probe-venv/bin/python benchmarks/quality_speed.py [--repeat N] [--rounds N]``.
 """
 
 from __future__ import annotations
@@ -26,78 +48,147 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.capture.decode import decode_for_analysis
-from agent.capture.quality import analyse, make_reference, prepare
+from agent.capture.quality import Frame, Reference, analyse, make_reference, prepare
 from agent.config.quality import QualityConfig
 
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data" / "quality"
 SIZES = ((1920, 1080), (640, 360))
+FIXED_SIZE = (96, 54)
+GOAL_PLAIN = 0.2
+GOAL_REFERENCE = 0.5
 
 
-def _jpegs(size: tuple[int, int]) -> list[bytes]:
-    out = []
-    rng = np.random.default_rng(1)
-    for path in sorted(PHOTOS.glob("*.jpg")):
-        image = cv2.resize(cv2.imread(str(path)), size, interpolation=cv2.INTER_CUBIC)
-        # A camera's picture has sensor grain; a smooth upscale would decode unusually fast.
-        grain = rng.normal(0, 2.0, image.shape)
-        image = np.clip(image + grain, 0, 255).astype(np.uint8)
-        ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        assert ok
-        out.append(buffer.tobytes())
-    return out
+def _capture(photo: np.ndarray, size: tuple[int, int], seed: int, moved: bool = False) -> bytes:
+    """One camera sample of a photo at ``size``: optionally knocked aside, with sensor grain
+    (a smooth upscale would decode unusually fast), JPEG quality 85."""
+    image = photo
+    if moved:
+        height, width = photo.shape[:2]
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), 1.0, 1.0)
+        matrix[0, 2] += 0.02 * width
+        image = cv2.warpAffine(photo, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+    grain = np.random.default_rng(seed).normal(0, 2.0, image.shape)
+    image = np.clip(image + grain, 0, 255).astype(np.uint8)
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return buffer.tobytes()
 
 
-def _per_call_ms(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm up (first ORB call allocates)
-    samples = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        samples.append((time.perf_counter() - start) / repeat * 1000.0)
-    return statistics.median(samples)
+def _photos() -> list[np.ndarray]:
+    return [cv2.imread(str(path)) for path in sorted(PHOTOS.glob("*.jpg"))]
+
+
+class Timer:
+    """Per-call time of several functions, measured in interleaved rounds."""
+
+    def __init__(self, repeat: int) -> None:
+        self.repeat = repeat
+        self.samples: dict[str, list[float]] = {}
+        self.work: dict[str, list[Callable[[], object]]] = {}
+
+    def add(self, name: str, calls: list[Callable[[], object]]) -> None:
+        for call in calls:
+            call()  # warm up (first ORB call allocates, caches fill)
+        self.work[name] = calls
+        self.samples[name] = []
+
+    def run(self, rounds: int) -> dict[str, float]:
+        for _ in range(rounds):
+            for name, calls in self.work.items():
+                start = time.perf_counter()
+                for _ in range(self.repeat):
+                    for call in calls:
+                        call()
+                elapsed = time.perf_counter() - start
+                self.samples[name].append(elapsed / (self.repeat * len(calls)) * 1000.0)
+        return {name: statistics.median(values) for name, values in self.samples.items()}
+
+
+def _quick_share(frames: list[Frame], references: list[Reference], settings: QualityConfig) -> str:
+    settled = 0
+    for frame, reference in zip(frames, references, strict=True):
+        match = analyse(frame, settings, reference).match
+        settled += match is not None and match.tiles_in_place is not None
+    return f"{settled}/{len(frames)}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20, help="calls per timing sample")
+    parser.add_argument("--repeat", type=int, default=10, help="calls per timing sample")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # one core, as the daemon's worker thread uses it
     settings = QualityConfig()
     width = settings.analysis_width
-    lines = []
+    photos = _photos()
     print(
         f"opencv {cv2.__version__}, numpy {np.__version__}, analysis width {width} px, "
-        "1 thread; per-frame medians over 4 photos",
+        f"1 thread; per-frame medians of {args.rounds} interleaved rounds over "
+        f"{len(photos)} photos",
         file=sys.stderr,
     )
-    for size in SIZES:
-        jpegs = _jpegs(size)
-        buffers = [np.frombuffer(j, np.uint8) for j in jpegs]
-        decoded = [decode_for_analysis(j, width) for j in jpegs]
-        references = [make_reference(prepare(d, width)) for d in decoded]
-        full = statistics.mean(
-            _per_call_ms(lambda b=b: cv2.imdecode(b, cv2.IMREAD_COLOR), args.repeat)
-            for b in buffers
+    lines = []
+    for size in (*SIZES, FIXED_SIZE):
+        enrolled = [_capture(p, size, seed=1) for p in photos]
+        samples = [_capture(p, size, seed=2) for p in photos]
+        knocked = [_capture(p, size, seed=3, moved=True) for p in photos]
+        buffers = [np.frombuffer(j, np.uint8) for j in samples]
+        decoded = [decode_for_analysis(j, width) for j in samples]
+        moved = [decode_for_analysis(j, width) for j in knocked]
+        references = [
+            make_reference(prepare(decode_for_analysis(j, width), width)) for j in enrolled
+        ]
+        timer = Timer(args.repeat)
+        timer.add("full", [lambda b=b: cv2.imdecode(b, cv2.IMREAD_COLOR) for b in buffers])
+        timer.add("reduced", [lambda j=j: decode_for_analysis(j, width) for j in samples])
+        timer.add("plain", [lambda d=d: analyse(prepare(d, width), settings) for d in decoded])
+        timer.add(
+            "unmoved",
+            [
+                lambda d=d, r=r: analyse(prepare(d, width), settings, r)
+                for d, r in zip(decoded, references, strict=True)
+            ],
         )
-        reduced = statistics.mean(
-            _per_call_ms(lambda j=j: decode_for_analysis(j, width), args.repeat) for j in jpegs
+        timer.add(
+            "moved",
+            [
+                lambda d=d, r=r: analyse(prepare(d, width), settings, r)
+                for d, r in zip(moved, references, strict=True)
+            ],
         )
-        plain = statistics.mean(
-            _per_call_ms(lambda d=d: analyse(prepare(d, width), settings), args.repeat)
-            for d in decoded
-        )
-        with_ref = statistics.mean(
-            _per_call_ms(lambda d=d, r=r: analyse(prepare(d, width), settings, r), args.repeat)
-            for d, r in zip(decoded, references, strict=True)
-        )
+        ms = timer.run(args.rounds)
+        full = ms["full"]
         label = f"{size[0]}x{size[1]}"
+        quick = _quick_share([prepare(d, width) for d in decoded], references, settings)
+        quick_moved = _quick_share([prepare(d, width) for d in moved], references, settings)
+        print(
+            f"{label}: quick check settled {quick} unmoved samples and {quick_moved} moved "
+            "ones (moved ones must go to feature matching)",
+            file=sys.stderr,
+        )
+        if size == FIXED_SIZE:
+            lines.append(
+                f"fixed cost (the same analysis on a {label} picture): {ms['plain']:.2f} ms, "
+                f"with reference {ms['unmoved']:.2f} ms"
+            )
+            continue
+
+        def cell(name: str, ms: dict[str, float] = ms, full: float = full) -> str:
+            return f"{ms[name]:5.2f} ms ({ms[name] / full:.2f}x)"
+
+        plain_ok = ms["plain"] / full <= GOAL_PLAIN
+        ref_ok = ms["unmoved"] / full <= GOAL_REFERENCE
         lines.append(
-            f"{label:>9}  full decode {full:6.2f} ms | reduced decode {reduced:5.2f} ms "
-            f"({reduced / full:.2f}x) | analysis {plain:5.2f} ms ({plain / full:.2f}x) | "
-            f"analysis+reference {with_ref:5.2f} ms ({with_ref / full:.2f}x) | check-frame "
-            f"end to end {reduced + plain:5.2f} ms ({(reduced + plain) / full:.2f}x), with "
-            f"reference {reduced + with_ref:5.2f} ms ({(reduced + with_ref) / full:.2f}x)"
+            f"{label:>9}  full decode {full:5.2f} ms | reduced decode {cell('reduced')} | "
+            f"analysis {cell('plain')} | analysis+reference {cell('unmoved')}, camera moved "
+            f"{cell('moved')} | check-frame end to end "
+            f"{ms['reduced'] + ms['plain']:5.2f} ms "
+            f"({(ms['reduced'] + ms['plain']) / full:.2f}x), with reference "
+            f"{ms['reduced'] + ms['unmoved']:5.2f} ms "
+            f"({(ms['reduced'] + ms['unmoved']) / full:.2f}x) | goal "
+            f"{'met' if plain_ok else 'NOT met'} without reference, "
+            f"{'met' if ref_ok else 'NOT met'} with"
         )
         print(lines[-1], file=sys.stderr)
     print(
@@ -105,7 +196,10 @@ def main() -> int:
     )
     for line in lines:
         print(line)
-    print("goal: analysis <= 0.2x without reference, <= 0.5x with reference matching\n```")
+    print(
+        f"goal: analysis <= {GOAL_PLAIN}x without reference, <= {GOAL_REFERENCE}x with "
+        "reference matching (the unmoved case)\n```"
+    )
     return 0
 
 

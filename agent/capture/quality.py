@@ -40,8 +40,15 @@ What each metric catches, and what it cannot:
   edge (so smooth steel or sky filling half the view can fire: the threshold is high);
   with one, blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur.
-- ``scene_changed``: ORB + RANSAC homography of the reference onto the frame; share of
-  the frame the enrolled view no longer fills (1 when it cannot be matched).
+- ``scene_changed``: share of the frame the enrolled view no longer fills (1 when it
+  cannot be matched). A quick check first looks for the reference's thumbnail tiles
+  exactly in place (the usual case, nothing moved, at a few percent of the cost of
+  matching); only when it is unsure is the reference mapped onto the frame by ORB +
+  RANSAC homography.
+
+Cost: the frame is measured once at the analysis width; what only depends on the
+reference (its profiles' shifted windows, its tiles, its features) is prepared at
+enrolment; every per-pixel pass is one OpenCV call on uint8 where the metric allows.
 
 When the picture is gone (``no_signal``) nothing else is reported; a frame that is too
 dark or too bright reports only that (darkness and glare flatten detail, colour and
