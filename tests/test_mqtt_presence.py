@@ -3,7 +3,6 @@ outages with kill -9 in the middle, and a pattern ACL that keeps stores apart.""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from agent.uplink.session import SessionCounter
 from tests.kit.agent_runner import ChildAgent, Harness, config_dict
 from tests.kit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
@@ -200,7 +200,9 @@ def test_pattern_acl_keeps_one_store_off_another_stores_topics(
 ) -> None:
     broker = broker_factory(BrokerOptions(users=USERS, acl=ACL))
     ops = subscriber_factory(broker, ("kitchen/v1/#",), username="ops", password="ops-secret")
-    # A box provisioned as store-1 but holding store-2's credentials (a copied SD card).
+    # A box provisioned as store-1 but holding store-2's credentials (a copied SD card). Its
+    # session numbers differ from the honest box's, so anything of its would show.
+    SessionCounter(tmp_path / "impostor").commit(41)
     impostor = Harness(
         broker,
         tmp_path / "impostor",
@@ -218,7 +220,7 @@ def test_pattern_acl_keeps_one_store_off_another_stores_topics(
         _publish_as(broker, "store-2", "kitchen/v1/xuhui/store-2/event", b'{"own": true}')
         ops.wait_json("event", lambda b: b.get("own") is True, 5)
         honest_link = honest.reporter.link
-        assert honest_link is not None
+        assert honest_link is not None and honest_link.session == 1
         store_1 = [m for m in ops.messages if m.topic.startswith(BASE + "/")]
         sessions = {m.json().get("session") for m in store_1 if not m.topic.endswith("/event")}
         # Everything on store-1's topics came from the honest box's connection.
@@ -227,4 +229,6 @@ def test_pattern_acl_keeps_one_store_off_another_stores_topics(
     finally:
         impostor.stop()
         honest.stop()
-    assert json.loads(ops.on("state")[-1].payload)["reason"] == "stopped"
+    # The broker forwards the honest box's last word to ops after the box has moved on.
+    stopped = ops.wait_json("state", lambda b: b["reason"] == "stopped", 5)
+    assert stopped["session"] == 1 and ops.on("state")[-1].json() == stopped
