@@ -509,8 +509,7 @@ def _largest_edge_region(mask: Mask) -> float:
     )
     labels, stats = np.asarray(labels_raw), np.asarray(stats_raw)
     on_edge = np.zeros(count, np.bool_)
-    for side in (labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]):
-        on_edge[side] = True
+    on_edge[np.concatenate((labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]))] = True
     on_edge[0] = False  # the background
     if not on_edge.any():
         return 0.0
@@ -661,8 +660,8 @@ def _blocked_vs_reference(
 def _in_reference_geometry(grey: Image, match: ViewMatch | None) -> tuple[Image, Mask | None]:
     """The frame resampled onto the reference's pixel grid when the view moved a little
     (so blocks compare the same things), with the grid cells the frame still covers."""
-    if match is None or match.homography is None:
-        return grey, None
+    if match is None or match.homography is None or match.tiles_in_place is not None:
+        return grey, None  # no match, or the quick check's identity
     homography = match.homography
     height, width = grey.shape[:2]
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
