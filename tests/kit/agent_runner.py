@@ -151,7 +151,11 @@ class Harness:
 
 
 class ChildAgent:
-    """The reporter in its own process (``python -m tests.kit.agent_runner``), for kill -9."""
+    """The reporter in its own process (``python -m tests.kit.agent_runner``), for kill -9.
+
+    Its stderr (the agent's log) goes to ``log_path`` in ``workdir`` (the test's tmp_path),
+    which survives the process; :meth:`log_tail` reads it back for failure messages.
+    """
 
     def __init__(self, workdir: Path, config: dict[str, Any], password: str | None = None) -> None:
         self.spec_path = workdir / f"spec-{time.monotonic_ns()}.json"
@@ -183,10 +187,12 @@ class ChildAgent:
         assert self.process is not None and self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
         if not ready:
-            raise TimeoutError(f"agent child did not say {prefix!r}")
+            raise TimeoutError(f"agent child did not say {prefix!r}; its log:\n{self.log_tail()}")
         line = self.process.stdout.readline().strip()
         if not line.startswith(prefix):
-            raise RuntimeError(f"agent child said {line!r}, expected {prefix!r}")
+            raise RuntimeError(
+                f"agent child said {line!r}, expected {prefix!r}; its log:\n{self.log_tail()}"
+            )
         return line
 
     def emit(self, event_type: str, **data: Any) -> str:

@@ -2,8 +2,9 @@
 
 - ``mosquitto``: one anonymous broker for the whole session; never stop it in a test.
 - ``broker_factory``: ``broker_factory(options=None, start=True) -> Mosquitto``, per test,
-  stopped at teardown; use it for outages (``.stop()`` / ``.start()`` on the same port),
-  password + ACL brokers and TLS brokers.
+  stopped at teardown (its log is printed, which pytest shows for a failed test); use it for
+  outages (``.stop()`` / ``.start()`` on the same port), password + ACL brokers and TLS
+  brokers.
 - ``test_ca``: a throw-away CA (``CertAuthority``) in the test's tmp dir.
 - ``subscriber_factory``: ``subscriber_factory(broker, topics=("#",), **auth) -> Subscriber``,
   started and subscribed, stopped at teardown.
@@ -42,6 +43,8 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
     yield make
     for broker in brokers:
         broker.stop()
+        # Shown by pytest only when the test failed: who connected, when, and why they left.
+        print(f"--- mosquitto log {broker.log_path} ---\n{broker.log_tail()}")
 
 
 @pytest.fixture
