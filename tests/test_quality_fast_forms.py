@@ -1,0 +1,180 @@
+"""The cheap forms of the quality metrics equal their textbook definitions.
+
+The analysis computes several metrics in a roundabout but cheaper way (telescoped
+differences, integral images, a folded spectrum operator, partition instead of sort);
+each is checked here against the plain definition on real photos and on noise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.capture import quality
+from agent.capture.decode import halve_towards, resize_to_width
+
+PHOTOS = Path(__file__).parent / "data" / "quality"
+
+
+def greys() -> list[np.ndarray]:
+    pictures = [
+        quality.prepare(cv2.imread(str(path)), 320).grey for path in sorted(PHOTOS.glob("*.jpg"))
+    ]
+    noise = np.random.default_rng(3).integers(0, 256, (180, 320), dtype=np.uint8)
+    dark = (pictures[0] // 16).astype(np.uint8)  # small differences, where rounding shows
+    return [*pictures, noise, dark]
+
+
+@pytest.fixture(scope="module", params=range(6), ids=lambda i: f"grey{i}")
+def grey(request: pytest.FixtureRequest) -> np.ndarray:
+    return greys()[request.param]
+
+
+def blur_definition(grey: np.ndarray) -> float:
+    """Crete-Roffet: per axis 1 - sum(max(0, d - d_blurred)) / sum(d), 9-pixel box re-blur
+    in floating point, over the rows (columns) where the box stays inside the picture."""
+    image = grey.astype(np.float64)
+    results = []
+    for axis in (0, 1):
+        blurred = cv2.blur(image, (1, 9) if axis == 0 else (9, 1))
+        d = np.abs(np.diff(image, axis=axis))
+        d_blurred = np.abs(np.diff(blurred, axis=axis))
+        inner = (slice(4, -4), slice(None)) if axis == 0 else (slice(None), slice(4, -4))
+        d, d_blurred = d[inner], d_blurred[inner]
+        results.append(1.0 - np.maximum(0.0, d - d_blurred).sum() / d.sum())
+    return max(results)
+
+
+def test_blur_is_the_papers_measure(grey: np.ndarray) -> None:
+    d_vertical, d_horizontal = quality._differences(grey)
+    fast = quality._blur(grey, d_vertical, d_horizontal)
+    assert fast == pytest.approx(blur_definition(grey), abs=1e-9)
+
+
+def test_blur_of_a_flat_or_tiny_picture_is_one() -> None:
+    flat = np.full((180, 320), 77, np.uint8)
+    assert quality._blur(flat, *quality._differences(flat)) == 1.0
+    tiny = np.random.default_rng(1).integers(0, 256, (8, 8), dtype=np.uint8)
+    assert quality._blur(tiny, *quality._differences(tiny)) == 1.0
+
+
+def noise_definition(grey: np.ndarray) -> float:
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = cv2.filter2D(grey, cv2.CV_32F, kernel)[1:-1, 1:-1]
+    magnitude = np.minimum(np.abs(np.round(response)), 255)
+    ordered = np.sort(magnitude.reshape(-1))
+    # The smallest level whose cumulative count reaches half the pixels.
+    median = ordered[int(np.ceil(0.5 * ordered.size)) - 1]
+    return float(median) / (0.6745 * 6.0)
+
+
+def test_noise_is_immerkaers_median(grey: np.ndarray) -> None:
+    assert quality._noise(grey) == pytest.approx(noise_definition(grey), abs=1e-9)
+
+
+def band_peak_definition(profile: np.ndarray) -> tuple[float, float]:
+    """Detrend (41-sample box, reflected), centre, Hann, FFT; the stripe band's peak."""
+    size = profile.shape[0]
+    trend = cv2.blur(
+        profile.reshape(-1, 1).astype(np.float64), (1, 41), borderType=cv2.BORDER_REFLECT
+    ).reshape(-1)
+    detrended = profile - trend
+    spectrum = np.abs(np.fft.rfft((detrended - detrended.mean()) * np.hanning(size)))
+    frequencies = np.fft.rfftfreq(size)
+    band = spectrum[(frequencies >= 1 / 40) & (frequencies <= 1 / 3)]
+    peak = float(band.max())
+    return peak * 4.0 / size, peak / float(np.median(band))
+
+
+def test_band_peak_is_the_windowed_spectrum(grey: np.ndarray) -> None:
+    for profile in quality._profiles(grey):
+        amplitude, prominence = quality._band_peak(profile)
+        expected_amplitude, expected_prominence = band_peak_definition(profile)
+        assert amplitude == pytest.approx(expected_amplitude, rel=1e-4, abs=1e-4)
+        assert prominence == pytest.approx(expected_prominence, rel=1e-4)
+
+
+def test_band_peak_finds_a_sinusoid() -> None:
+    rows = np.arange(180, dtype=np.float32)
+    profile = 100.0 + 8.0 * np.sin(2 * np.pi * rows / 12.0) + 0.2 * rows
+    amplitude, prominence = quality._band_peak(profile.astype(np.float32))
+    assert amplitude == pytest.approx(8.0, rel=0.1)
+    assert prominence > 20
+    assert quality._band_peak(np.zeros(20, np.float32)) == (0.0, 0.0)  # too short to say
+
+
+def unexplained_definition(current: np.ndarray, enrolled: np.ndarray, reach: int = 8) -> np.ndarray:
+    size = current.shape[0]
+    target = current[reach : size - reach].astype(np.float64)
+    y = target - target.mean()
+    best, best_norm = None, np.inf
+    for shift in range(-reach, reach + 1):
+        x = enrolled[reach + shift : size - reach + shift].astype(np.float64)
+        x = x - x.mean()
+        slope = (x @ y) / max(x @ x, 1e-6)
+        residual = y - slope * x
+        if np.abs(residual).sum() < best_norm:
+            best, best_norm = residual, np.abs(residual).sum()
+    assert best is not None
+    return best
+
+
+def test_reference_fit_is_the_best_shifted_affine_fit(grey: np.ndarray) -> None:
+    moved = np.roll(grey, 3, axis=0)
+    for current, enrolled in zip(quality._profiles(moved), quality._profiles(grey), strict=True):
+        fast = quality._unexplained(current, quality._profile_fit(enrolled))
+        assert np.allclose(fast, unexplained_definition(current, enrolled), atol=1e-3)
+
+
+def test_block_stats_are_cell_means(grey: np.ndarray) -> None:
+    d_vertical, d_horizontal = quality._differences(grey)
+    blocks = quality._block_stats(grey, d_vertical, d_horizontal)
+    rows, cols = blocks.mean.shape
+    h, w = rows * quality.BLOCK_PX, cols * quality.BLOCK_PX
+
+    def cells(image: np.ndarray) -> np.ndarray:
+        part = image[:h, :w].astype(np.float64)
+        return part.reshape(rows, quality.BLOCK_PX, cols, quality.BLOCK_PX).mean(axis=(1, 3))
+
+    assert np.allclose(blocks.mean, cells(grey), atol=1e-4)
+    gradient = (cells(d_vertical) + cells(d_horizontal)) / 2.0
+    assert np.allclose(blocks.gradient, gradient, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 10, 64, 209])
+def test_percentile_and_median_match_numpy(size: int) -> None:
+    values = np.random.default_rng(size).random(size).astype(np.float32)
+    assert quality._percentile(values, 0.9) == pytest.approx(np.percentile(values, 90), abs=1e-6)
+    assert quality._median(values) == pytest.approx(np.median(values), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("shape", "width", "halved"),
+    [
+        ((1080, 1920, 3), 320, (270, 480)),
+        ((360, 640, 3), 320, (180, 320)),
+        ((360, 640, 3), 80, (45, 80)),
+        ((341, 512, 3), 320, (341, 512)),
+        ((180, 320), 80, (45, 80)),
+    ],
+)
+def test_halvings_stop_at_twice_the_width(
+    shape: tuple[int, ...], width: int, halved: tuple[int, int]
+) -> None:
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    assert halve_towards(image, width).shape[:2] == halved
+
+
+@pytest.mark.parametrize("source", [(1080, 1920), (360, 640), (341, 512), (270, 480)])
+def test_shrinking_by_halvings_matches_one_area_resize(source: tuple[int, int]) -> None:
+    image = cv2.resize(cv2.imread(str(PHOTOS / "coffee.jpg")), (source[1], source[0]))
+    fast = resize_to_width(image, 80)
+    height = round(source[0] * 80 / source[1])
+    direct = cv2.resize(image, (80, height), interpolation=cv2.INTER_AREA)
+    assert fast.shape == direct.shape
+    # Each halving rounds once; area boxes may straddle differently where the last step is
+    # uneven: the picture is the same, pixel for pixel within a few levels on average.
+    assert float(np.abs(fast.astype(int) - direct).mean()) < 2.0
