@@ -12,23 +12,25 @@ every line alike:
   is compared with itself; the quick tile check settles that the view did not move;
 - analysis + reference, camera moved: the view turned by 1 degree and shifted by 2 %, so
   the quick check is unsure and ORB features are detected and matched (RANSAC);
-- fixed cost: the same analysis with a reference on a 96x54 picture: the part of the
+- fixed cost: the same analyses (without, with a reference) on a 96x54 picture: the part of the
   cost that does not shrink with the picture;
 - check-frame end to end: reduced decode + analysis, as the command and the daemon do.
 
 Goal (issue 4): analysis <= 0.2x the full decode without a reference, <= 0.5x with
-reference matching. Met at 1920x1080. At 640x360 it is out of reach of this design, and
-the "fixed cost" line shows why: a full decode of a 640x360 JPEG is only about 0.6 ms
-(libjpeg-turbo, SIMD, 230 k pixels), so 0.2x is about 0.12 ms. The analysis makes about
-a hundred OpenCV and numpy calls (eleven metrics, each a few passes, plus the colour
-statistics of the 80x45 thumbnail and the reference comparison); each call costs
-1-5 microseconds of Python-to-C overhead whatever the picture size, which alone is about
-0.2 ms without a reference and 0.35 ms with one, before any pixel is touched. The pixel
-work at 320x180 adds about as much again. Going lower would mean dropping or coarsening
-checks (the metrics and their tuned thresholds are defined at 320 px) or moving the
-analysis into compiled code. What does hold at 640x360: judging a frame costs less than
-decoding it without a reference, and about as much as decoding it with one. When the
-camera moved, ORB (about 1 ms to detect, 0.5 ms to match) dominates at either size.
+reference matching. Met at 1920x1080 (about 0.1x either way). At 640x360 it is out of
+reach of this design, and the "fixed cost" line shows why. A full decode of a 640x360
+JPEG takes about 0.7 ms here (libjpeg-turbo, SIMD, 230 k pixels), which leaves 0.14 ms
+and 0.35 ms. The analysis makes about a hundred OpenCV and numpy calls (eleven metrics
+of a few passes each, the colour statistics of the 80x45 thumbnail, the comparison with
+the reference), and each call costs 1-5 microseconds of Python-to-C overhead whatever
+the picture's size: the same analysis on a 96x54 picture, with almost no pixels to
+touch, already costs about 0.3 ms, 0.45 ms with a reference, more than either budget.
+The pixel work at 320x180 adds the rest (about 0.2 ms). Going lower would mean dropping
+or coarsening checks (the metrics and their tuned thresholds are defined at 320 px) or
+moving the analysis into compiled code. What holds at 640x360: judging a frame costs
+less than decoding it without a reference (about 0.7x) and about as much with one
+(about 0.9x). When the camera has moved, ORB (about 1 ms to detect, 0.5 ms to match)
+dominates at either size.
 
 Run: ``/tmp/probe-venv/bin/python benchmarks/quality_speed.py [--repeat N] [--rounds N]``.
 """
@@ -128,8 +130,11 @@ def main() -> int:
         f"{len(photos)} photos",
         file=sys.stderr,
     )
-    lines = []
+    # Every line's timings come from the same interleaved rounds, sizes included.
+    timer = Timer(args.repeat)
+    notes = []
     for size in (*SIZES, FIXED_SIZE):
+        label = f"{size[0]}x{size[1]}"
         enrolled = [_capture(p, size, seed=1) for p in photos]
         samples = [_capture(p, size, seed=2) for p in photos]
         knocked = [_capture(p, size, seed=3, moved=True) for p in photos]
@@ -139,40 +144,36 @@ def main() -> int:
         references = [
             make_reference(prepare(decode_for_analysis(j, width), width)) for j in enrolled
         ]
-        timer = Timer(args.repeat)
-        timer.add("full", [lambda b=b: cv2.imdecode(b, cv2.IMREAD_COLOR) for b in buffers])
-        timer.add("reduced", [lambda j=j: decode_for_analysis(j, width) for j in samples])
-        timer.add("plain", [lambda d=d: analyse(prepare(d, width), settings) for d in decoded])
+        timer.add(f"{label} full", [lambda b=b: cv2.imdecode(b, cv2.IMREAD_COLOR) for b in buffers])
+        timer.add(f"{label} reduced", [lambda j=j: decode_for_analysis(j, width) for j in samples])
         timer.add(
-            "unmoved",
-            [
-                lambda d=d, r=r: analyse(prepare(d, width), settings, r)
-                for d, r in zip(decoded, references, strict=True)
-            ],
+            f"{label} plain", [lambda d=d: analyse(prepare(d, width), settings) for d in decoded]
         )
-        timer.add(
-            "moved",
-            [
-                lambda d=d, r=r: analyse(prepare(d, width), settings, r)
-                for d, r in zip(moved, references, strict=True)
-            ],
-        )
-        ms = timer.run(args.rounds)
-        full = ms["full"]
-        label = f"{size[0]}x{size[1]}"
+        for name, frames in (("unmoved", decoded), ("moved", moved)):
+            timer.add(
+                f"{label} {name}",
+                [
+                    lambda d=d, r=r: analyse(prepare(d, width), settings, r)
+                    for d, r in zip(frames, references, strict=True)
+                ],
+            )
         quick = _quick_share([prepare(d, width) for d in decoded], references, settings)
         quick_moved = _quick_share([prepare(d, width) for d in moved], references, settings)
-        print(
+        notes.append(
             f"{label}: quick check settled {quick} unmoved samples and {quick_moved} moved "
-            "ones (moved ones must go to feature matching)",
-            file=sys.stderr,
+            "ones (moved ones must go to feature matching)"
         )
-        if size == FIXED_SIZE:
-            lines.append(
-                f"fixed cost (the same analysis on a {label} picture): {ms['plain']:.2f} ms, "
-                f"with reference {ms['unmoved']:.2f} ms"
-            )
-            continue
+    times = timer.run(args.rounds)
+    for note in notes:
+        print(note, file=sys.stderr)
+    lines = []
+    for size in SIZES:
+        label = f"{size[0]}x{size[1]}"
+        ms = {
+            name: times[f"{label} {name}"]
+            for name in ("full", "reduced", "plain", "unmoved", "moved")
+        }
+        full = ms["full"]
 
         def cell(name: str, ms: dict[str, float] = ms, full: float = full) -> str:
             return f"{ms[name]:5.2f} ms ({ms[name] / full:.2f}x)"
@@ -191,6 +192,11 @@ def main() -> int:
             f"{'met' if ref_ok else 'NOT met'} with"
         )
         print(lines[-1], file=sys.stderr)
+    label = f"{FIXED_SIZE[0]}x{FIXED_SIZE[1]}"
+    lines.append(
+        f"fixed cost (the same analysis on a {label} picture): {times[label + ' plain']:.2f} ms, "
+        f"with reference {times[label + ' unmoved']:.2f} ms"
+    )
     print(
         "\n```text\nquality_speed (ratios against a full cv2.imdecode of the same JPEG, same run)"
     )
