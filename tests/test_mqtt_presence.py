@@ -4,6 +4,7 @@ outages with kill -9 in the middle, and a pattern ACL that keeps stores apart.""
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -133,6 +134,9 @@ def test_outage_with_kill_9_delivers_every_event_once_and_in_order(
     ops.wait_json("state", lambda b: b["online"], 15)
     ids = [first.emit("agent_started", n=0)]
     ops.wait_json("event", lambda b: b["msg_id"] == ids[0], 10)
+    # Ops having it is not the box knowing it: only once the PUBACK is in the outbox may the
+    # box never send it again (before that, a power cut rightly means sending it again).
+    wait_until(lambda: not list_pending(tmp_path), 10)
 
     broker.stop()
     outage_started = time.monotonic()
@@ -162,10 +166,12 @@ def test_outage_with_kill_9_delivers_every_event_once_and_in_order(
 
 
 def list_pending(tmp_path: Path) -> list[Any]:
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "state" / "outbox.sqlite3") as db:
+    """msg_ids still in the agent's outbox (not acknowledged by the broker yet)."""
+    db = sqlite3.connect(tmp_path / "state" / "outbox.sqlite3", timeout=10)
+    try:
         return db.execute("SELECT msg_id FROM events").fetchall()
+    finally:
+        db.close()
 
 
 # --- pattern ACL -----------------------------------------------------------------------------
