@@ -43,7 +43,7 @@ from tests.kit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera
 STORE_ID = "sh-xh-0001"
 DISTRICT = "xuhui"
 STREAM_TOKEN = "demo-stream-token-7f3a"  # the simulated platform's token
-DEGRADE_AFTER_S = 40.0  # the dishwashing camera's lens steams up after this long
+DEGRADE_AFTER_S = 25.0  # the dishwashing camera's lens steams up after this long
 KITCHEN = [
     # persona, name, KCPs, degraded picture
     ("hikvision", "热菜区 wok line", ["cooking", "prep"], False),
