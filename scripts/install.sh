@@ -26,6 +26,7 @@ else
   /opt/kitchen-agent/venv/bin/pip install -q .
 fi
 install -m 0644 README.md /opt/kitchen-agent/README.md
+ln -sf /opt/kitchen-agent/venv/bin/kitchen-agent /usr/local/bin/kitchen-agent
 
 install -D -m 0644 systemd/kitchen-agent.sysusers /usr/lib/sysusers.d/kitchen-agent.conf
 install -D -m 0644 systemd/kitchen-agent.tmpfiles /usr/lib/tmpfiles.d/kitchen-agent.conf
