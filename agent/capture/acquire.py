@@ -39,30 +39,50 @@ def sub_stream_uri(info: Mapping[str, Any]) -> str | None:
     return None
 
 
-def acquire_jpeg(
+def try_snapshot(
     info: Mapping[str, Any], username: str | None, password: str | None, timeout_s: float
-) -> bytes:
-    """A JPEG of the camera now: its snapshot, else a sub-stream frame encoded here."""
-    from agent.capture.frames import fetch_snapshot, grab_rtsp_frame
+) -> bytes | None:
+    """The camera's snapshot body, or None when it has no snapshot URI or the fetch failed
+    (the caller then falls back to the sub-stream)."""
+    from agent.capture.frames import fetch_snapshot
 
     url = snapshot_uri(info)
-    if url is not None:
-        try:
-            body = fetch_snapshot(url, username, password, timeout_s, MAX_SNAPSHOT_BYTES)
-            if body[:2] == b"\xff\xd8":
-                return body
-            log.info("snapshot_not_jpeg", camera_id=info.get("id"))
-        except CameraError as error:
-            log.info("snapshot_failed", camera_id=info.get("id"), code=error.code)
+    if url is None:
+        return None
+    try:
+        return fetch_snapshot(url, username, password, timeout_s, MAX_SNAPSHOT_BYTES)
+    except CameraError as error:
+        log.info("snapshot_failed", camera_id=info.get("id"), code=error.code)
+        return None
+
+
+def sub_stream_frame(
+    info: Mapping[str, Any], username: str | None, password: str | None, timeout_s: float
+) -> Any:
+    """One decoded (BGR) frame of the camera's smallest RTSP stream."""
+    from agent.capture.frames import grab_rtsp_frame
+
     rtsp = sub_stream_uri(info)
     if rtsp is None:
         raise FrameUnavailable(f"camera {info.get('id')} offers no snapshot or stream")
     try:
-        frame = grab_rtsp_frame(rtsp, timeout_s, username=username, password=password)
+        return grab_rtsp_frame(rtsp, timeout_s, username=username, password=password)
     except ProcessTimeout:
         raise FrameUnavailable(
             f"no frame from camera {info.get('id')} in {timeout_s:g} s"
         ) from None
+
+
+def acquire_jpeg(
+    info: Mapping[str, Any], username: str | None, password: str | None, timeout_s: float
+) -> bytes:
+    """A JPEG of the camera now: its snapshot, else a sub-stream frame encoded here."""
+    body = try_snapshot(info, username, password, timeout_s)
+    if body is not None and body[:2] == b"\xff\xd8":
+        return body
+    if body is not None:
+        log.info("snapshot_not_jpeg", camera_id=info.get("id"))
+    frame = sub_stream_frame(info, username, password, timeout_s)
     import cv2
 
     ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])

@@ -36,7 +36,7 @@ from agent.capture.quality import (
     prepare,
     verdict,
 )
-from agent.errors import AgentError, FrameUnavailable
+from agent.errors import AgentError
 from agent.state import AgentState, QualityStatus
 
 if TYPE_CHECKING:
@@ -69,23 +69,17 @@ def grab_frame(
 ) -> Image:
     """The cheapest current picture: snapshot JPEG decoded at reduced size, else one
     keyframe of the smallest RTSP stream. Raises a CameraError subclass."""
-    from agent.capture.acquire import MAX_SNAPSHOT_BYTES, snapshot_uri, sub_stream_uri
+    from agent.capture.acquire import sub_stream_frame, try_snapshot
     from agent.capture.decode import decode_for_analysis
-    from agent.capture.frames import fetch_snapshot, grab_rtsp_frame
     from agent.errors import CameraError
 
-    camera_id = info.get("id")
-    url = snapshot_uri(info)
-    if url is not None:
+    body = try_snapshot(info, username, password, timeout_s)
+    if body is not None:
         try:
-            body = fetch_snapshot(url, username, password, timeout_s, MAX_SNAPSHOT_BYTES)
             return decode_for_analysis(body, width)
         except CameraError as error:
-            log.info("quality_snapshot_failed", camera_id=camera_id, code=error.code)
-    rtsp = sub_stream_uri(info)
-    if rtsp is None:
-        raise FrameUnavailable(f"camera {camera_id} offers no snapshot or stream")
-    image = grab_rtsp_frame(rtsp, timeout_s, username=username, password=password)
+            log.info("quality_snapshot_failed", camera_id=info.get("id"), code=error.code)
+    image = sub_stream_frame(info, username, password, timeout_s)
     return np.asarray(image, dtype=np.uint8)
 
 
