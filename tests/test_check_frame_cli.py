@@ -52,6 +52,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (folder / "garbage.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     out["garbage"] = folder / "garbage.jpg"
     out["missing"] = folder / "nope.jpg"
+    save("placeholder", np.zeros((1, 1, 3), np.uint8))  # what some cameras send instead
     return out
 
 
@@ -65,7 +66,8 @@ def test_clean_frame_exits_0_with_the_json_contract(images: dict[str, Path]) -> 
     assert set(frame) == {"image", "verdict", "issues", "metrics"}
     assert frame["image"] == str(images["clean"])
     assert frame["verdict"] == "ok" and frame["issues"] == []
-    assert {"brightness", "contrast", "blur", "noise", "uniformity"} <= set(frame["metrics"])
+    expected = {"brightness", "contrast", "blur", "noise_floor", "stripes", "uniformity"}
+    assert expected <= set(frame["metrics"])
     assert result.stdout.count("\n") == 1  # exactly one JSON object
 
 
@@ -116,7 +118,7 @@ def test_human_output_is_a_table(images: dict[str, Path]) -> None:
     assert "too_dark(fail" in lines[3]
 
 
-@pytest.mark.parametrize("name", ["garbage", "missing"])
+@pytest.mark.parametrize("name", ["garbage", "missing", "placeholder"])
 def test_unreadable_image_is_a_clear_error(images: dict[str, Path], name: str) -> None:
     result = run(str(images[name]))
     assert result.returncode == 1

@@ -74,6 +74,19 @@ def test_read_image_file_errors_name_the_file(tmp_path: Path) -> None:
         read_image_file(tmp_path / "x.jpg", 320)
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 2000, 3), (31, 640, 3)])
+def test_a_placeholder_picture_is_refused_not_judged(
+    tmp_path: Path, shape: tuple[int, ...]
+) -> None:
+    """Some cameras answer a snapshot request with a 1x1 image; it is no picture."""
+    path = tmp_path / "tiny.jpg"
+    cv2.imwrite(str(path), np.full(shape, 128, np.uint8))
+    with pytest.raises(
+        FrameUnavailable, match=rf"tiny\.jpg: picture is {shape[1]}x{shape[0]}, too small"
+    ):
+        read_image_file(path, 320)
+
+
 def test_resize_never_enlarges() -> None:
     small = np.zeros((90, 160, 3), np.uint8)
     assert resize_to_width(small, 320) is small

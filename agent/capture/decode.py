@@ -60,16 +60,35 @@ def reduction_factor(source_width: int, target_width: int) -> int:
     return factor
 
 
+MIN_SIDE = 32  # pixels: below this a picture has too little in it to judge
+
+
+def ensure_judgeable(image: Image, source_size: tuple[int, int] | None = None) -> Image:
+    """The image itself, or FrameUnavailable when it is too small to judge (a camera
+    that answers with a 1x1 placeholder instead of a picture). ``source_size``: the
+    (width, height) as sent, when the image was decoded at reduced scale."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        width, height = source_size or (width, height)
+        raise FrameUnavailable(
+            f"picture is {width}x{height}, too small to judge (at least {MIN_SIDE}x{MIN_SIDE})"
+        )
+    return image
+
+
 def decode_for_analysis(data: bytes, target_width: int) -> Image:
     """Decode image bytes (JPEG at reduced scale when possible) to BGR at least
     ``target_width`` wide (or the source width if smaller). Raises FrameUnavailable."""
     size = jpeg_size(data)
+    # Reduced, but never below the smallest picture that can be judged.
     factor = reduction_factor(size[0], target_width) if size is not None else 1
+    while factor > 1 and size is not None and min(size) // factor < MIN_SIDE:
+        factor //= 2
     buffer = np.frombuffer(data, dtype=np.uint8)
     image = cv2.imdecode(buffer, _REDUCED_COLOR[factor]) if buffer.size else None
     if image is None:
-        raise FrameUnavailable("frame could not be decoded as an image")
-    return np.ascontiguousarray(image, dtype=np.uint8)
+        raise FrameUnavailable("not a readable image")
+    return ensure_judgeable(np.ascontiguousarray(image, dtype=np.uint8), size)
 
 
 def halve_towards(image: Image, width: int) -> Image:
@@ -107,5 +126,5 @@ def read_image_file(path: str | Path, target_width: int) -> Image:
         raise FrameUnavailable(f"{path}: cannot read: {error.strerror or error}") from None
     try:
         return decode_for_analysis(data, target_width)
-    except FrameUnavailable:
-        raise FrameUnavailable(f"{path}: not a readable image") from None
+    except FrameUnavailable as error:
+        raise FrameUnavailable(f"{path}: {error.message}") from None

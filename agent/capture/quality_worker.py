@@ -70,7 +70,7 @@ def grab_frame(
     """The cheapest current picture: snapshot JPEG decoded at reduced size, else one
     keyframe of the smallest RTSP stream. Raises a CameraError subclass."""
     from agent.capture.acquire import sub_stream_frame, try_snapshot
-    from agent.capture.decode import decode_for_analysis
+    from agent.capture.decode import decode_for_analysis, ensure_judgeable
     from agent.errors import CameraError
 
     body = try_snapshot(info, username, password, timeout_s)
@@ -80,7 +80,7 @@ def grab_frame(
         except CameraError as error:
             log.info("quality_snapshot_failed", camera_id=info.get("id"), code=error.code)
     image = sub_stream_frame(info, username, password, timeout_s)
-    return np.asarray(image, dtype=np.uint8)
+    return ensure_judgeable(np.asarray(image, dtype=np.uint8))
 
 
 @dataclass
