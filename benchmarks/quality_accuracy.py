@@ -50,7 +50,7 @@ _SUGGEST = {  # check -> (metric with reference, metric without, True when high 
     "blurred": ("blur_rise", "blur", True),
     "low_contrast": ("contrast_kept", "contrast", False),
     "color_cast": ("cast_shift", "tint", True),
-    "noisy": ("noise_rise", "noise", True),
+    "noisy": ("noise_rise", "noise_floor", True),
     "stripes": ("stripes_rise", "stripes", True),
     "occluded": ("occlusion", "blank_edge", True),
     "scene_changed": ("view_lost", None, True),

@@ -76,13 +76,13 @@ class ColorCastRule(CheckRule):
 
 
 class NoisyRule(CheckRule):
-    threshold: float = Field(default=10.0, description=_THRESHOLD)
+    threshold: float = Field(default=2.5, description=_THRESHOLD)
     vs_reference: float | None = Field(default=1.2, description=_VS_REFERENCE)
     severity: Severity = Field(default="warn", description=_SEVERITY)
 
 
 class StripesRule(CheckRule):
-    threshold: float = Field(default=13.0, description=_THRESHOLD)
+    threshold: float = Field(default=7.0, description=_THRESHOLD)
     vs_reference: float | None = Field(default=3.5, description=_VS_REFERENCE)
     severity: Severity = Field(default="warn", description=_SEVERITY)
 
@@ -140,13 +140,17 @@ class ChecksConfig(Section):
     noisy: NoisyRule = Field(
         default_factory=NoisyRule,
         description="Noise / snow: estimated noise sigma in grey levels at analysis size; "
-        "above threshold is bad. vs_reference: rise over the reference's sigma.",
+        "above threshold is bad. Without a reference, the noise where the picture is "
+        "quietest (5th percentile over 8-pixel cells); vs_reference: rise of the "
+        "whole-frame estimate over the reference's.",
     )
     stripes: StripesRule = Field(
         default_factory=StripesRule,
         description="Stripes / rolling bands (light flicker, interference): amplitude in "
         "grey levels of the strongest periodic band across rows or columns; above "
-        "threshold is bad. vs_reference: rise over the reference's.",
+        "threshold is bad. Without a reference, the band every one of six strips shows "
+        "in phase, as amplitude at mid-grey; vs_reference: the band in what the "
+        "reference does not explain.",
     )
     occluded: OccludedRule = Field(
         default_factory=OccludedRule,
