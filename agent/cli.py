@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.diagnose_cmd",
     "agent.commands.discover_cmd",
     "agent.commands.check_frame_cmd",
+    "agent.commands.reference_cmd",
 )
 
 

@@ -203,6 +203,30 @@ def test_store_runs_end_to_end(
         report = final_result(ops, command(ops, "diagnose"))
         assert report["status"] == "succeeded"
         assert report["result"]["checks"]
+        # A camera re-aimed on purpose: its reference is forgotten and the view it shows
+        # at its next sample is enrolled instead.
+        cooking = "mac-02e2e0000001"
+        reset = final_result(ops, command(ops, "reset_reference", {"camera_id": cooking}))
+        assert reset["status"] == "succeeded", reset
+        assert reset["result"] == {"camera_id": cooking, "had_reference": True}
+        ops.wait_json(
+            "event",
+            lambda e: e["type"] == "quality_reference_reset" and e["data"]["camera_id"] == cooking,
+            30,
+        )
+
+        def enrolments(messages: list[Any]) -> bool | None:
+            found = [
+                m.json()["data"]["camera_id"]
+                for m in messages
+                if m.topic.endswith("/event") and m.json()["type"] == "quality_reference_enrolled"
+            ]
+            return found.count(cooking) >= 2 or None  # at start, and again after the reset
+
+        ops.wait_for(enrolments, 30)
+        unknown = final_result(ops, command(ops, "reset_reference", {"camera_id": "cam-nope"}))
+        assert unknown["status"] == "failed"
+        assert unknown["error"]["code"] == "command_bad_args"
 
         # A broken config pushed by an installer is refused; the box keeps running.
         good = config.read_text(encoding="utf-8")

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+from agent.capture.baseline import BaselineStore
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality_worker import NO_FRAME, QualityWorker, grab_frame
 from agent.config import AgentConfig
@@ -321,6 +322,35 @@ def test_reference_survives_a_restart_and_can_be_reset(
     again.reset_reference("cam-sink")
     again.sample_all()
     assert state.quality()["cam-sink"].verdict == "ok"
+
+
+def test_a_reference_reset_from_outside_is_noticed_and_re_enrolled(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    """The CLI and the MQTT command only delete the stored reference; the running worker
+    notices at the camera's next sample, says so, and enrols the view it sees then."""
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()
+    assert [e["camera_id"] for e in of_type(events, "quality_reference_enrolled")] == [
+        "cam-wok",
+        "cam-sink",
+    ]
+    # The installer re-aims the sink camera on purpose...
+    scene.pictures["cam-sink"] = ev.view_crop(photo("rocket"))
+    worker.sample_all()
+    assert "scene_changed" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    # ...and resets its reference from the command line (another process).
+    assert BaselineStore(tmp_path / "state").delete("cam-sink") is True
+    assert BaselineStore(tmp_path / "state").delete("cam-sink") is False  # nothing left to forget
+    worker.sample_all()
+    assert [e["camera_id"] for e in of_type(events, "quality_reference_reset")] == ["cam-sink"]
+    enrolled = [e["camera_id"] for e in of_type(events, "quality_reference_enrolled")]
+    assert enrolled == ["cam-wok", "cam-sink", "cam-sink"]
+    assert state.quality()["cam-sink"].verdict == "ok"
+    stored = {entry["camera_id"]: entry for entry in BaselineStore(tmp_path / "state").entries()}
+    assert set(stored) == {"cam-wok", "cam-sink"}
+    assert Path(stored["cam-sink"]["image"]).is_file()
+    assert "metrics" not in stored["cam-sink"]
 
 
 def test_run_loop_beats_and_stops(tmp_path: Path, scene: Scene, events: list[Event]) -> None:

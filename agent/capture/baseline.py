@@ -104,5 +104,37 @@ class BaselineStore:
             reference, float(meta.get("captured_at", 0.0)), (int(size[0]), int(size[1])), small
         )
 
-    def delete(self, camera_id: str) -> None:
-        shutil.rmtree(self._dir(camera_id), ignore_errors=True)
+    def stamp(self, camera_id: str) -> int | None:
+        """When the camera's reference was last written (ns), None when it has none: how
+        the daemon notices a reference reset or replaced from outside (CLI, command)."""
+        try:
+            return (self._dir(camera_id) / "reference.json").stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def delete(self, camera_id: str) -> bool:
+        """Forget the camera's reference; True when there was one. The JSON goes first,
+        so a reader never takes a half-deleted folder for a reference."""
+        folder = self._dir(camera_id)
+        try:
+            (folder / "reference.json").unlink()
+        except FileNotFoundError:
+            existed = False
+        else:
+            existed = True
+        shutil.rmtree(folder, ignore_errors=True)
+        return existed
+
+    def entries(self) -> list[dict[str, Any]]:
+        """What is stored for every camera with a reference: its reference.json fields
+        (without the metrics) and the path of its picture, oldest camera folder first."""
+        found = []
+        folders = sorted(self.root.iterdir()) if self.root.is_dir() else []
+        for folder in folders:
+            meta: Any = read_json(folder / "reference.json")
+            if not isinstance(meta, dict) or not isinstance(meta.get("camera_id"), str):
+                continue
+            entry = {k: v for k, v in meta.items() if k != "metrics"}
+            entry["image"] = str(folder / "reference.png")
+            found.append(entry)
+        return found

@@ -91,6 +91,7 @@ class _CameraTrack:
     roi: AlarmBook  # per-KCP "ROI out of view" with the same hysteresis
     reference: StoredReference | None = None
     reference_loaded: bool = False
+    reference_stamp: int | None = None  # BaselineStore.stamp when it was loaded
     previous: Frame | None = None
     last_fractions: dict[str, float | None] = field(default_factory=dict)
 
@@ -156,8 +157,20 @@ class QualityWorker:
                 roi=AlarmBook(q.raise_after, q.clear_after, q.business_hours),
             )
             self._tracks[camera_id] = track
-        if not track.reference_loaded:
-            track.reference = self.baselines.load(camera_id, self.settings.analysis_width)
+        # One stat per sample: a reference reset (CLI, MQTT command) or replaced from
+        # outside takes effect at the camera's next sample.
+        stamp = self.baselines.stamp(camera_id)
+        if not track.reference_loaded or stamp != track.reference_stamp:
+            had_reference = track.reference is not None
+            track.reference = (
+                None
+                if stamp is None
+                else self.baselines.load(camera_id, self.settings.analysis_width)
+            )
+            track.reference_stamp = stamp
+            if track.reference_loaded and had_reference and track.reference is None:
+                log.info("quality_reference_reset", camera_id=camera_id)
+                self.state.emit("quality_reference_reset", camera_id=camera_id)
             track.reference_loaded = True
         return track
 
@@ -269,15 +282,19 @@ class QualityWorker:
         track.reference = self.baselines.save(
             camera_id, image, self.settings.analysis_width, captured_at=self.wall_clock()
         )
+        track.reference_stamp = self.baselines.stamp(camera_id)
+        self.state.emit(
+            "quality_reference_enrolled",
+            camera_id=camera_id,
+            features=len(track.reference.reference.view),
+            source_size=list(track.reference.source_size),
+        )
 
-    def reset_reference(self, camera_id: str) -> None:
+    def reset_reference(self, camera_id: str) -> bool:
         """Forget a camera's reference; the next usable frame is enrolled afresh (after an
-        installer re-aimed the camera on purpose)."""
-        self.baselines.delete(camera_id)
-        track = self._tracks.get(camera_id)
-        if track is not None:
-            track.reference = None
-            track.reference_loaded = True
+        installer re-aimed the camera on purpose). True when there was one. Other
+        processes do the same with BaselineStore.delete; the worker notices either way."""
+        return self.baselines.delete(camera_id)
 
     def _feed(
         self, camera_id: str, track: _CameraTrack, samples: Sequence[Sample], moment: dt.datetime

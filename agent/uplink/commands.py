@@ -83,6 +83,10 @@ class CommandHooks(Protocol):
         """The `kitchen-agent diagnose --json` object (secrets already scrubbed)."""
         ...
 
+    def reset_reference(self, camera_id: str) -> dict[str, Any]:
+        """Forget the camera's reference view so its next usable frame is enrolled."""
+        ...
+
 
 class NoHooks:
     """Hooks for a daemon that offers no remote actions: every command fails cleanly."""
@@ -103,6 +107,9 @@ class NoHooks:
         return self._unsupported()  # type: ignore[no-any-return]
 
     def diagnose(self) -> dict[str, Any]:
+        return self._unsupported()  # type: ignore[no-any-return]
+
+    def reset_reference(self, camera_id: str) -> dict[str, Any]:
         return self._unsupported()  # type: ignore[no-any-return]
 
 
@@ -387,6 +394,10 @@ class CommandRunner:
             return dict(scrub_value(self.hooks.reload_config()))
         if name == "diagnose":
             return dict(scrub_value(self.hooks.diagnose()))
+        if name == "reset_reference":
+            if not isinstance(args, CameraArgs):
+                raise CommandBadArgs("camera_id is required")
+            return dict(self.hooks.reset_reference(args.camera_id))
         if name == "restart_stream":
             if not isinstance(args, CameraArgs):
                 raise CommandBadArgs("camera_id is required")

@@ -53,7 +53,13 @@ def from_epoch(seconds: float) -> datetime:
 Stage = Literal["preparation", "equipment_installed", "video_connected", "completed"]
 StateReason = Literal["connected", "stopped", "connection_lost"]
 CommandName = Literal[
-    "rescan", "snapshot", "restart_stream", "reload_config", "rebirth", "diagnose"
+    "rescan",
+    "snapshot",
+    "restart_stream",
+    "reload_config",
+    "rebirth",
+    "diagnose",
+    "reset_reference",
 ]
 COMMAND_NAMES: tuple[str, ...] = get_args(CommandName)
 CommandStatus = Literal["accepted", "succeeded", "failed", "rejected"]
@@ -68,6 +74,10 @@ EVENT_TYPES: dict[str, str] = {
     "quality_alarm": "A video quality alarm was raised or cleared (data: camera_id, code "
     "(a check code, no_frame, or roi:<kcp>), state: raised|cleared, raised: bool, severity, "
     "value, threshold).",
+    "quality_reference_enrolled": "A camera's view was enrolled as its reference (data: "
+    "camera_id, features, source_size).",
+    "quality_reference_reset": "A camera's reference was forgotten; its next usable "
+    "frame is enrolled (data: camera_id).",
     "kcp_uncovered": "A declared key control point lost its last healthy camera "
     "(data: kcp, reason, camera_ids).",
     "kcp_covered": "A declared key control point is covered again (data: kcp, camera_ids).",
@@ -263,6 +273,7 @@ COMMAND_ARGS: dict[str, type[NoArgs]] = {
     "reload_config": NoArgs,
     "rebirth": NoArgs,
     "diagnose": NoArgs,
+    "reset_reference": CameraArgs,
 }
 
 
