@@ -8,7 +8,8 @@ Photos come from two places, both real photographs (no synthetic patterns):
   of photographs of scenes, rooms, objects and people.
 
 Each photo gives one item per (degradation, severity) with a seeded random variant, plus
-clean variants that must raise nothing. Every item is JPEG-encoded as a camera would and
+clean variants that must raise nothing (among them a large smooth surface in view: a
+steel counter, a tiled wall). Every item is JPEG-encoded as a camera would and
 decoded at reduced size by the agent's own decode path. The split (tune / report) is by
 photo, so no photo is seen in both parts.
 """
@@ -234,6 +235,23 @@ def stripes(image: np.ndarray, amplitude: float, pick: random.Random) -> np.ndar
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def smooth_area(image: np.ndarray, pick: random.Random) -> np.ndarray:
+    """Part of the view is a large smooth surface in focus: a steel counter or floor along
+    the bottom, a tiled wall or ceiling along the top (30-45 % of the height), a gentle
+    gradient of light across it and the camera's sensor grain on top."""
+    height, width = image.shape[:2]
+    rows = round(height * pick.uniform(0.30, 0.45))
+    level = pick.uniform(70.0, 200.0)
+    light = np.linspace(level - 15.0, level + 15.0, width, dtype=np.float32)
+    if pick.random() < 0.5:
+        light = light[::-1]
+    out = image.astype(np.float32)
+    band = slice(height - rows, height) if pick.random() < 0.6 else slice(0, rows)
+    out[band] = light[None, :, None]
+    grain = np.random.default_rng(pick.randrange(1 << 30)).normal(0.0, 2.0, out.shape)
+    return np.clip(out + grain.astype(np.float32), 0, 255).astype(np.uint8)
+
+
 def view_crop(
     image: np.ndarray, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0
 ) -> np.ndarray:
@@ -334,6 +352,13 @@ def items(photos: dict[str, np.ndarray] | None = None) -> Iterator[Item]:
         grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         yield item("clean", "greyscale_ir", "clean", exposure(grey, pick.uniform(-0.3, 0.3)))
         yield item("clean", "warm_light", "clean", white_balance(image, (0.85, 0.97, 1.1)))
+        # A camera whose view includes a steel counter or a tiled wall: its reference shows
+        # it too, and each sample has fresh grain. (Its own random draws, so that the
+        # other variants stay as they were before it was added.)
+        own = random.Random(f"{name}/smooth_area")
+        surface = smooth_area(image, own)
+        grained = add_noise(surface, 1.0, np.random.default_rng(own.randrange(1 << 30)), 1.0)
+        yield item("clean", "smooth_area", "clean", grained, ref=encode(surface, 90))
         view = view_crop(image)
         yield item(
             "clean",

@@ -143,10 +143,11 @@ def test_band_peak_finds_a_sinusoid() -> None:
     assert quality._band_peak(np.zeros(20, np.float32)) == 0.0  # too short to say
 
 
-def stripes_definition(grey: np.ndarray, strips: int = 6) -> float:
+def stripes_definition(grey: np.ndarray, strips: int = 6, prominence: float = 8.0) -> float:
     """Per strip along the bands, the complex Hann-windowed spectrum of its detrended
     brightness profile, scaled to amplitude at mid-grey; the weakest strip's part in
-    the phase of the strips' mean component, at the best frequency of either direction."""
+    the phase of the strips' mean component, at the best frequency of either direction
+    where that mean component stands ``prominence`` times above its median."""
     best = 0.0
     height, width = grey.shape
     for axis, count in ((1, width), (0, height)):
@@ -165,8 +166,10 @@ def stripes_definition(grey: np.ndarray, strips: int = 6) -> float:
             components.append(np.conj(band) * 4.0 / size * 128.0 / max(profile.mean(), 8.0))
         stacked = np.array(components)  # strips x frequencies
         common = stacked.mean(axis=0)
-        in_phase = (stacked * np.conj(common / np.abs(common))).real
-        best = max(best, float(in_phase.min(axis=0).max()))
+        in_phase = (stacked * np.conj(common / np.abs(common))).real.min(axis=0)
+        standing = in_phase[in_phase >= prominence * np.median(np.abs(common))]
+        if standing.size:
+            best = max(best, float(standing.max()))
     return best
 
 

@@ -37,15 +37,19 @@ What each metric catches, and what it cannot:
   whole-frame median form (robust to edges) over the reference's.
 - ``stripes``: periodic bands (period 3..40 analysis pixels) in brightness profiles:
   flicker of fluorescent tubes beating with the shutter, interference bars. Without a
-  reference, the band that each of six strips along it shows in phase, as amplitude at
-  mid-grey (flicker modulates light): interference crosses the whole picture with one
-  phase, while shelving, tiles or a chequered floor fill part of it or change phase
-  between strips. Regular structure spanning the whole view (a row of windows) still
-  reads as stripes, and weak short-period bands are lost in the downscaling. With a
+  reference, the band that each of six strips along it shows in phase and that stands
+  out of the spectrum around it, as amplitude at mid-grey (flicker modulates light):
+  interference crosses the whole picture with one phase, while shelving, tiles or a
+  chequered floor fill part of it or change phase between strips, and a counter's
+  straight edge spreads over every frequency. Regular structure spanning the whole view
+  (a row of windows) can still read as stripes, and weak short-period bands are lost in
+  the downscaling. With a
   reference, the band in what the reference's row and column profiles do not explain.
   Slanted interference lines average out of the profiles and are not caught.
 - ``occluded``: without a reference, the largest featureless region joined to the frame
-  edge (so smooth steel or sky filling half the view can fire: the threshold is high);
+  edge (so smooth steel or sky filling half the view can fire: the threshold is high,
+  and a cover over less than about half the view is missed; grease or fog thick enough
+  to leave the view featureless counts as a cover too);
   with one, blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur.
 - ``scene_changed``: share of the frame the enrolled view no longer fills (1 when it
@@ -390,6 +394,7 @@ def _profiles(grey: Image) -> tuple[Profile, Profile]:
 
 
 _STRIPE_STRIPS = 6  # the picture is cut into this many strips along the bands
+_STRIPE_PROMINENCE = 8.0  # a band must stand this far above the spectrum's median
 _STRIPE_DARKEST = 8.0  # a strip's brightness is taken as at least this (no division by ~0)
 
 
@@ -401,12 +406,13 @@ def _strip_edges(size: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float3
 
 
 @functools.cache
-def _stripe_operator(height: int, width: int) -> npt.NDArray[np.float32] | None:
+def _stripe_operator(height: int, width: int) -> tuple[npt.NDArray[np.float32], int] | None:
     """Both directions' band operators in one block-diagonal matrix, so that the strips'
     row profiles stacked on their column profiles give every band component in one
     product: rows are the real parts (row profiles' bands, then column profiles'), then
     the imaginary parts in the same order; each scaled so a component reads as an
-    amplitude (Hann window: a sinusoid of amplitude A peaks at A * N / 4)."""
+    amplitude (Hann window: a sinusoid of amplitude A peaks at A * N / 4). Also how many
+    bands belong to the row profiles."""
     by_rows, by_columns = _band_operator(height), _band_operator(width)
     if by_rows is None or by_columns is None:
         return None
@@ -422,7 +428,7 @@ def _stripe_operator(height: int, width: int) -> npt.NDArray[np.float32] | None:
             by_columns[part * columns_half : (part + 1) * columns_half] * 4.0 / width
         )
     operator.setflags(write=False)
-    return operator
+    return operator, rows_half
 
 
 def _stripes(grey_sums: npt.NDArray[np.int32]) -> float:
@@ -435,12 +441,15 @@ def _stripes(grey_sums: npt.NDArray[np.int32]) -> float:
     phase from strip to strip. Each strip's component is taken relative to the strip's
     brightness (flicker modulates light, so dark strips show it weaker) and reported as
     the amplitude in grey levels at mid-grey (128): the weakest strip's in-phase part.
-    ``grey_sums``: the grey picture's integral image; each strip's brightness profile
-    is a difference of its differences."""
+    A band counts only when it stands out of the spectrum around it (_STRIPE_PROMINENCE
+    times the median): a straight edge across the view, such as a counter's, is coherent
+    too but spreads over every frequency. ``grey_sums``: the grey picture's integral
+    image; each strip's brightness profile is a difference of its differences."""
     height, width = grey_sums.shape[0] - 1, grey_sums.shape[1] - 1
-    operator = _stripe_operator(height, width) if min(height, width) >= _STRIPE_STRIPS else None
-    if operator is None:
+    prepared = _stripe_operator(height, width) if min(height, width) >= _STRIPE_STRIPS else None
+    if prepared is None:
         return 0.0
+    operator, row_bands = prepared
     across, column_share = _strip_edges(width)
     down, row_share = _strip_edges(height)
     # Column k: the row profile of vertical strip k stacked on the column profile of
@@ -461,7 +470,14 @@ def _stripes(grey_sums: npt.NDArray[np.int32]) -> float:
     common_imaginary = imaginary.sum(axis=1, keepdims=True)
     in_phase = (real * common_real + imaginary * common_imaginary).min(axis=1)
     norm = np.hypot(common_real, common_imaginary).reshape(-1) + 1e-9
-    return float((in_phase / norm).max())
+    weakest = in_phase / norm
+    # The strips' mean component per band, and the typical one of each direction.
+    common = norm / _STRIPE_STRIPS
+    floor = np.empty_like(common)
+    floor[:row_bands] = _percentile(common[:row_bands], 0.5)
+    floor[row_bands:] = _percentile(common[row_bands:], 0.5)
+    standing = weakest[weakest >= _STRIPE_PROMINENCE * floor]
+    return float(standing.max()) if standing.size else 0.0
 
 
 @dataclass(frozen=True, eq=False)

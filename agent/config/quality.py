@@ -82,7 +82,7 @@ class NoisyRule(CheckRule):
 
 
 class StripesRule(CheckRule):
-    threshold: float = Field(default=7.0, description=_THRESHOLD)
+    threshold: float = Field(default=3.0, description=_THRESHOLD)
     vs_reference: float | None = Field(default=3.5, description=_VS_REFERENCE)
     severity: Severity = Field(default="warn", description=_SEVERITY)
 
@@ -149,8 +149,8 @@ class ChecksConfig(Section):
         description="Stripes / rolling bands (light flicker, interference): amplitude in "
         "grey levels of the strongest periodic band across rows or columns; above "
         "threshold is bad. Without a reference, the band every one of six strips shows "
-        "in phase, as amplitude at mid-grey; vs_reference: the band in what the "
-        "reference does not explain.",
+        "in phase (standing out of the spectrum), as amplitude at mid-grey; "
+        "vs_reference: the band in what the reference does not explain.",
     )
     occluded: OccludedRule = Field(
         default_factory=OccludedRule,
