@@ -1,6 +1,6 @@
 """Benchmark: discovery + full inventory of 16 fake ONVIF cameras.
 
-    /tmp/probe-venv/bin/python benchmarks/discovery.py        (as root: runs in a netns)
+    .venv/bin/python benchmarks/discovery.py        (as root: runs in a netns)
 
 Runs itself inside a fresh network namespace (``unshare -n``) where loopback carries
 multicast, starts 16 fake cameras (vendor personas, one process of their own), then measures

@@ -9,7 +9,7 @@ Baseline, measured in the same run: a raw paho-mqtt QoS 1 publish of the very sa
   message, publish QoS 1, delete the row on PUBACK.
 
 CPU is process CPU time (all threads, including paho's network thread). Run:
-``/tmp/probe-venv/bin/python benchmarks/mqtt.py [N]``
+``.venv/bin/python benchmarks/mqtt.py [N]``
 """
 
 from __future__ import annotations

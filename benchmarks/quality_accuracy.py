@@ -12,7 +12,7 @@ Thresholds are the config defaults, tuned on the "tune" photos; "report" photos 
 held out. ``--suggest`` prints, per metric, the clean maximum and the degraded 5th
 percentile on the tune photos, from which the defaults were chosen.
 
-Run: ``/tmp/probe-venv/bin/python benchmarks/quality_accuracy.py`` (needs Debian's
+Run: ``.venv/bin/python benchmarks/quality_accuracy.py`` (needs Debian's
 opencv-doc package for the photos: ``apt-get install opencv-doc``).
 """
 

@@ -24,15 +24,16 @@ and 0.35 ms. The analysis makes about a hundred OpenCV and numpy calls (eleven m
 of a few passes each, the colour statistics of the 80x45 thumbnail, the comparison with
 the reference), and each call costs 1-5 microseconds of Python-to-C overhead whatever
 the picture's size: the same analysis on a 96x54 picture, with almost no pixels to
-touch, already costs about 0.3 ms, 0.45 ms with a reference, more than either budget.
-The pixel work at 320x180 adds the rest (about 0.2 ms). Going lower would mean dropping
-or coarsening checks (the metrics and their tuned thresholds are defined at 320 px) or
-moving the analysis into compiled code. What holds at 640x360: judging a frame costs
-less than decoding it without a reference (about 0.7x) and about as much with one
-(about 0.9x). When the camera has moved, ORB (about 1 ms to detect, 0.5 ms to match)
-dominates at either size.
+touch, already costs about 0.4 ms either way, more than either budget. The pixel work
+at 320x180 adds the rest. Going lower would mean dropping or coarsening checks (the
+metrics and their tuned thresholds are defined at 320 px) or moving the analysis into
+compiled code. What holds at 640x360: judging a frame costs less than decoding it, about
+0.7x with a reference (the daemon computes only what the comparison needs) and about
+0.9x without (the single-frame noise floor, strip-wise stripes and tint). When the
+camera has moved, ORB (about 1 ms to detect, 0.5 ms to match) dominates at either size.
 
-Run: ``/tmp/probe-venv/bin/python benchmarks/quality_speed.py [--repeat N] [--rounds N]``.
+Run: ``scripts/bench.sh quality_speed`` or ``.venv/bin/python benchmarks/quality_speed.py
+[--repeat N] [--rounds N]``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ CPU is read from ``/proc/<pid>/stat`` (utime + stime) over a fixed window after 
 for every relay ffmpeg, and for this Python process (which runs the StreamManager and the
 progress reader threads), minus this process's idle cost measured in the same run.
 
-    /tmp/probe-venv/bin/python benchmarks/streams.py [--cameras 3] [--window 15]
+    .venv/bin/python benchmarks/streams.py [--cameras 3] [--window 15]
 
 Goals (issue 6): copy route <= 2 % of one core per camera including ffmpeg; the agent's
 Python side <= 1 % per stream.

@@ -295,9 +295,12 @@ _MEAN_TO_SIGMA = math.sqrt(math.pi / 2.0) / 6.0
 
 
 def _noise(magnitude: Image) -> float:
-    """Immerkaer 1996 fast noise estimate, median form (robust to edges)."""
-    hist = cv2.calcHist([magnitude], [0], None, [256], [0, 256]).reshape(-1)
-    median = float(np.searchsorted(np.cumsum(hist), 0.5 * magnitude.size))
+    """Immerkaer 1996 fast noise estimate, median form (robust to edges). The median is
+    taken over every other pixel of every other row: the same distribution, a quarter
+    of the histogram's cost."""
+    sample = magnitude[::2, ::2]
+    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).reshape(-1)
+    median = float(np.searchsorted(np.cumsum(hist), 0.5 * sample.shape[0] * sample.shape[1]))
     return median * _MEDIAN_TO_SIGMA
 
 
@@ -534,12 +537,13 @@ _AB_NEUTRAL = np.array([128.0, 128.0, 0.0, 0.0])
 _TINT_MIN_LIGHTNESS = 40.0  # 8-bit L at or below which chroma/lightness is too unstable
 
 
-def _chroma(thumb: Image) -> dict[str, float]:
+def _chroma(thumb: Image) -> tuple[dict[str, float], Image]:
+    """Colour statistics of the thumbnail, and the thumbnail in Lab (for ``_tint``)."""
     linear = cv2.LUT(thumb, _SRGB_TO_LINEAR)
     lin_mean, lin_std = cv2.meanStdDev(linear)
     lin_b, lin_g, lin_r = (float(v) for v in np.asarray(lin_mean).reshape(-1)[:3])
     spread_b, spread_g, spread_r = (float(v) for v in np.asarray(lin_std).reshape(-1)[:3])
-    lab = cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB)
+    lab = np.asarray(cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB), np.uint8)
     mean, std = cv2.meanStdDev(lab)
     a = float(mean[1][0]) - 128.0
     b = float(mean[2][0]) - 128.0
@@ -548,29 +552,12 @@ def _chroma(thumb: Image) -> dict[str, float]:
     pixels = float(lab.shape[0] * lab.shape[1])
     off_grey = cv2.sumElems(cv2.absdiff(lab, _LAB_NEUTRAL))
     abs_chroma = (off_grey[1] + off_grey[2]) / pixels
-    # A tint over a grey scene makes every pixel's chroma proportional to its lightness,
-    # in one direction: chroma/lightness is then nearly constant. Colourful scenes (and
-    # warm scenes with varied saturation) spread it out.
-    lightness, chroma_a, chroma_b = cv2.split(lab)
-    _, lit = cv2.threshold(lightness, _TINT_MIN_LIGHTNESS, 255, cv2.THRESH_BINARY)
-    tint = 0.0
-    if cv2.countNonZero(lit) >= 50:
-        chroma_ab = cv2.subtract(cv2.merge((chroma_a, chroma_b)), _AB_NEUTRAL, dtype=cv2.CV_32F)
-        ratio = cv2.divide(
-            chroma_ab, cv2.merge((lightness, lightness)), scale=100.0, dtype=cv2.CV_32F
-        )
-        tint_mean, tint_std = cv2.meanStdDev(ratio, mask=lit)
-        tint_spread = math.hypot(float(tint_std[0][0]), float(tint_std[1][0]))
-        tint_size = math.hypot(float(tint_mean[0][0]), float(tint_mean[1][0]))
-        if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0):
-            tint = tint_size
-    return {
+    metrics = {
         "chroma_a": a,
         "chroma_b": b,
         "chroma": distance,
         "cast": distance / max(spread, 1.0),
         "colourfulness": abs_chroma,
-        "tint": tint,
         "lin_b": float(lin_b),
         "lin_g": float(lin_g),
         "lin_r": float(lin_r),
@@ -578,6 +565,25 @@ def _chroma(thumb: Image) -> dict[str, float]:
         "spread_g": spread_g,
         "spread_r": spread_r,
     }
+    return metrics, lab
+
+
+def _tint(lab: Image) -> float:
+    """A tint over the whole frame, in % of lightness (0 when there is none).
+
+    A tint over a grey scene makes every pixel's chroma proportional to its lightness,
+    in one direction: chroma/lightness is then nearly constant. Colourful scenes (and
+    warm scenes with varied saturation) spread it out."""
+    lightness, chroma_a, chroma_b = cv2.split(lab)
+    _, lit = cv2.threshold(lightness, _TINT_MIN_LIGHTNESS, 255, cv2.THRESH_BINARY)
+    if cv2.countNonZero(lit) < 50:
+        return 0.0
+    chroma_ab = cv2.subtract(cv2.merge((chroma_a, chroma_b)), _AB_NEUTRAL, dtype=cv2.CV_32F)
+    ratio = cv2.divide(chroma_ab, cv2.merge((lightness, lightness)), scale=100.0, dtype=cv2.CV_32F)
+    tint_mean, tint_std = cv2.meanStdDev(ratio, mask=lit)
+    tint_spread = math.hypot(float(tint_std[0][0]), float(tint_std[1][0]))
+    tint_size = math.hypot(float(tint_mean[0][0]), float(tint_mean[1][0]))
+    return tint_size if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0) else 0.0
 
 
 def _cast_shift(metrics: dict[str, float], reference: dict[str, float]) -> float:
@@ -659,16 +665,20 @@ class _Measurement:
     profiles: tuple[Profile, Profile]
     noise_magnitude: Image
     grey_sums: npt.NDArray[np.int32]
+    lab: Image  # the colour thumbnail in Lab
 
     def add_relative_bases(self) -> None:
         """Metrics that only mean something next to the reference's own."""
         self.metrics["noise"] = _noise(self.noise_magnitude)
 
     def add_single_frame_forms(self) -> None:
-        """The forms of noise and stripes that one frame can judge on its own (used
-        without a reference, or when the view moved away from it)."""
+        """What one frame can judge on its own: noise floor, coherent stripes, a tint and
+        the blank region joined to the edge (used without a reference, or when the view
+        moved away from it)."""
         self.metrics["noise_floor"] = _noise_floor(self.noise_magnitude, self.grey_sums)
         self.metrics["stripes"] = _stripes(self.grey_sums)
+        self.metrics["blank_edge"] = _largest_edge_region(self.blocks.gradient < _FLAT_GRADIENT)
+        self.metrics["tint"] = _tint(self.lab)
 
 
 def _measure(frame: Frame) -> _Measurement:
@@ -677,10 +687,10 @@ def _measure(frame: Frame) -> _Measurement:
     d_vertical, d_horizontal = _differences(grey)
     metrics["blur"] = _blur(grey, d_vertical, d_horizontal)
     grey_sums = np.asarray(cv2.integral(grey), np.int32)
-    metrics.update(_chroma(frame.thumb))
+    colour, lab = _chroma(frame.thumb)
+    metrics.update(colour)
     blocks = _block_stats(grey, d_vertical, d_horizontal, grey_sums)
-    metrics["blank_edge"] = _largest_edge_region(blocks.gradient < _FLAT_GRADIENT)
-    return _Measurement(metrics, blocks, _profiles(grey), _noise_response(grey), grey_sums)
+    return _Measurement(metrics, blocks, _profiles(grey), _noise_response(grey), grey_sums, lab)
 
 
 def make_reference(frame: Frame) -> Reference:
