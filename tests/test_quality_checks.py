@@ -241,6 +241,19 @@ def test_scene_changed_when_camera_turned(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_grease_and_steam_over_the_view_are_not_a_moved_camera(
+    name: str, references: dict[str, object]
+) -> None:
+    """A lens so greasy and steamed up that no feature can be matched still shows the
+    enrolled view's light and dark parts where they were: a technician must be sent to
+    clean it, not to re-aim it."""
+    greasy = ev.veil(ev.blur(photo(name), 4.5), 0.35, 180.0, np.ones(3, np.float32))
+    found = codes(greasy, references[name])
+    assert "scene_changed" not in found
+    assert "low_contrast" in found
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_small_nudge_is_not_a_scene_change(name: str) -> None:
     image = photo(name)
     reference = make_reference(as_camera_frame(ev.view_crop(image), 90))

@@ -56,7 +56,9 @@ What each metric catches, and what it cannot:
   cannot be matched). A quick check first looks for the reference's thumbnail tiles
   exactly in place (the usual case, nothing moved, at a few percent of the cost of
   matching); only when it is unsure is the reference mapped onto the frame by ORB +
-  RANSAC homography.
+  RANSAC homography. A view that cannot be matched but whose block brightness still
+  correlates with the reference's in place (``layout_kept``) is the enrolled view
+  behind steam, grease or defocus, not a moved camera.
 
 Cost: the frame is measured once at the analysis width; what only depends on the
 reference (its profiles' shifted windows, its tiles, its features) is prepared at
@@ -123,6 +125,8 @@ _DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has
 _COVERED_OCCLUSION = 0.3  # unmatched view this much unlike the reference is covered if...
 _COVERED_UNMOVED = 2  # ...this many features are still exactly where they were, or...
 _COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
+_LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
+# with the reference's is the same view behind steam, grease or defocus, not another one
 
 
 @dataclass(frozen=True)
@@ -754,6 +758,20 @@ def _blocked_with_gain(
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
 
 
+def _layout_kept(blocks: _BlockStats, reference: _BlockStats) -> float | None:
+    """Correlation of the blocks' brightness with the reference's, in place. Steam, grease
+    and defocus keep where the light and dark parts of the view are (a veil is affine in
+    brightness, a blur barely moves 16-pixel block means) while they erase the detail that
+    features need; a camera turned elsewhere keeps neither. None when either is flat."""
+    current, enrolled = blocks.mean.reshape(-1), reference.mean.reshape(-1)
+    if current.shape != enrolled.shape:
+        return None
+    current = current - current.mean()
+    enrolled = enrolled - enrolled.mean()
+    norm = math.sqrt(float(current @ current) * float(enrolled @ enrolled))
+    return float(current @ enrolled) / norm if norm > 1e-6 else None
+
+
 def _affine_fit(
     current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32]
 ) -> tuple[float, float] | None:
@@ -869,6 +887,7 @@ def analyse(
             # Possibly another scene now: judge() may fall back to single-frame forms.
             measured.add_single_frame_forms()
             metrics.update(measured.metrics)
+            metrics["layout_kept"] = _layout_kept(blocks, reference.blocks)
         aligned, valid = _in_reference_geometry(fitted.grey, match)
         if valid is not None:
             blocks = _block_stats(aligned, *_differences(aligned))
@@ -936,6 +955,14 @@ def judge(
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
+        if (
+            "scene_changed" in found
+            and (metrics.get("view_lost") or 0.0) >= 1.0
+            and (metrics.get("layout_kept") or 0.0) >= _LAYOUT_KEPT
+        ):
+            # Unmatched, yet light and dark are where they were: the enrolled view behind
+            # steam, grease or defocus, which the relative checks below name.
+            del found["scene_changed"]
         moved = "scene_changed" in found
     # Against the reference when the view is the enrolled one; a moved view is another
     # scene, so it is judged on its own like a frame without a reference.
