@@ -86,7 +86,7 @@ def evaluate(settings: QualityConfig) -> list[dict[str, object]]:
             reference = references[key] if mode == "with reference" else None
             report = analyse(frame, settings, reference)
             codes = [issue.code for issue in report.issues] + sequence_codes
-            if item.kind == "frozen":
+            if item.kind in ("frozen", "jitter"):
                 codes = sequence_codes
             results.append(
                 {

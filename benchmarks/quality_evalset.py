@@ -71,7 +71,7 @@ class Item:
     severity: str  # mild | clear | severe | clean
     jpeg: bytes
     reference_jpeg: bytes
-    sequence: list[bytes] | None = None  # for frozen / live-still sequences
+    sequence: list[bytes] | None = None  # for frozen, jitter and live-still sequences
 
 
 def load_photos() -> dict[str, np.ndarray]:
@@ -439,3 +439,12 @@ def items(photos: dict[str, np.ndarray] | None = None) -> Iterator[Item]:
         yield item("no_signal", "card", "clear", card)
         still = encode(image, 85)
         yield Item(name, "frozen", "repeated_frame", "clear", still, reference, [still] * 3)
+        # A shaking mount: the view wanders by 1.5-3 % (and half a degree) between samples.
+        own = random.Random(f"{name}/jitter")
+        grain = np.random.default_rng(own.randrange(1 << 30))
+        shaken = []
+        for _ in range(3):
+            dx, dy = (own.choice((-1, 1)) * own.uniform(0.015, 0.03) for _ in range(2))
+            moved = view_crop(image, dx, dy, own.uniform(-0.5, 0.5))
+            shaken.append(encode(add_noise(moved, 1.5, grain, 1.0), 85))
+        yield Item(name, "jitter", "shaking_mount", "clear", shaken[0], encode(view, 90), shaken)

@@ -53,6 +53,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["garbage"] = folder / "garbage.jpg"
     out["missing"] = folder / "nope.jpg"
     save("placeholder", np.zeros((1, 1, 3), np.uint8))  # what some cameras send instead
+    view = ev.view_crop(coffee)
+    for k, (dx, dy) in enumerate(((0, 0), (8, -4), (-5, 6))):  # a shaking mount
+        matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+        size = (view.shape[1], view.shape[0])
+        save(f"shaken{k}", cv2.warpAffine(view, matrix, size, borderMode=cv2.BORDER_REFLECT))
     return out
 
 
@@ -108,6 +113,14 @@ def test_sequence_detects_a_frozen_picture(images: dict[str, Path]) -> None:
     live = run("--json", "--sequence", str(images["clean"]), str(images["clean2"]))
     assert live.returncode == 0, live.stdout
     assert json.loads(live.stdout)["sequence"]["issues"] == []
+
+
+def test_sequence_detects_a_shaking_camera(images: dict[str, Path]) -> None:
+    shaking = [str(images[f"shaken{k}"]) for k in range(3)]
+    result = run("--json", "--sequence", *shaking)
+    assert result.returncode == 1, result.stdout
+    issues = json.loads(result.stdout)["sequence"]["issues"]
+    assert [(i["code"], i["severity"]) for i in issues] == [("jitter", "warn")]
 
 
 def test_human_output_is_a_table(images: dict[str, Path]) -> None:

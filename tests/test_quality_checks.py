@@ -18,8 +18,10 @@ from agent.capture.quality import (
     check_sequence,
     judge,
     make_reference,
+    pair_issues,
     prepare,
     verdict,
+    view_shift,
 )
 from agent.config.quality import QualityConfig
 from benchmarks import quality_evalset as ev
@@ -277,6 +279,50 @@ def test_frozen_sequence() -> None:
     assert [issue.code for issue in issues] == ["frozen"]
     assert issues[0].severity == "fail"
     assert check_sequence([frame], SETTINGS) == []
+
+
+def shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    height, width = image.shape[:2]
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_view_shift_measures_how_far_the_view_moved(name: str) -> None:
+    image = ev.view_crop(photo(name))
+    base = as_camera_frame(ev.add_noise(image, 1.5, rng(1), 1.0))
+    scale = base.grey.shape[1] / image.shape[1]  # source pixels to analysis pixels
+    moved = as_camera_frame(ev.add_noise(shifted(image, 12, -6), 1.5, rng(2), 1.0))
+    assert view_shift(base, moved) == pytest.approx(float(np.hypot(12, 6)) * scale, abs=0.3)
+    still = as_camera_frame(ev.add_noise(image, 1.5, rng(3), 1.0))
+    assert view_shift(base, still) == pytest.approx(0.0, abs=0.2)
+    elsewhere = ev.view_crop(photo("coffee" if name != "coffee" else "rocket"))
+    other = as_camera_frame(cv2.resize(elsewhere, (image.shape[1], image.shape[0])))
+    assert view_shift(base, other) is None  # another view: not a shake
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jitter_is_a_view_that_keeps_moving(name: str) -> None:
+    """A shaking mount moves the view between every pair of samples; a camera knocked
+    aside once moves once (scene_changed's business); a still one does not move."""
+    image = ev.view_crop(photo(name))
+
+    def sample(dx: float, dy: float, seed: int) -> Frame:
+        return as_camera_frame(ev.add_noise(shifted(image, dx, dy), 1.5, rng(seed), 1.0))
+
+    shaking = [sample(0, 0, 1), sample(9, -5, 2), sample(-4, 6, 3)]
+    issues = check_sequence(shaking, SETTINGS)
+    assert [issue.code for issue in issues] == ["jitter"]
+    assert issues[0].value > SETTINGS.checks.jitter.threshold
+    knocked_once = [sample(0, 0, 1), sample(0, 0, 2), sample(9, -5, 3)]
+    assert check_sequence(knocked_once, SETTINGS) == []
+    still = [sample(0, 0, seed) for seed in (1, 2, 3)]
+    assert check_sequence(still, SETTINGS) == []
+    # The daemon's per-sample form: each shaken sample counts, the alarm's raise_after
+    # asks for several in a row.
+    assert [i.code for i in pair_issues(shaking[0], shaking[1], SETTINGS)] == ["jitter"]
+    assert pair_issues(still[0], still[1], SETTINGS) == []
+    assert [i.code for i in pair_issues(still[0], still[0], SETTINGS)] == ["frozen"]
 
 
 # --- thresholds, boundaries, configuration ---------------------------------------------------

@@ -60,6 +60,12 @@ What each metric catches, and what it cannot:
   correlates with the reference's in place (``layout_kept``) is the enrolled view
   behind steam, grease or defocus, not a moved camera.
 
+- ``jitter`` (across samples): how far the whole view moved since the previous sample,
+  by phase correlation at half the analysis size (sub-pixel; a still camera measures
+  about 0.05 px). Samples that show another view are not compared (that is a scene
+  change or a cover). A shaking mount moves the view at every sample; one knock moves it
+  once, so a sequence needs two moved pairs, and the daemon's alarm several in a row.
+
 Cost: the frame is measured once at the analysis width; what only depends on the
 reference (its profiles' shifted windows, its tiles, its features) is prepared at
 enrolment; every per-pixel pass is one OpenCV call on uint8 where the metric allows.
@@ -112,6 +118,7 @@ CHECK_CODES: tuple[str, ...] = (
     "stripes",
     "occluded",
     "scene_changed",
+    "jitter",
 )
 # Checks where a metric below the threshold is bad; for the rest, above is bad.
 _LOWER_IS_BAD = frozenset({"frozen", "too_dark", "low_contrast"})
@@ -1008,19 +1015,72 @@ def change_fraction(previous: Frame, current: Frame) -> float:
     return cv2.countNonZero(cv2.threshold(diff, 1, 255, cv2.THRESH_BINARY)[1]) / float(diff.size)
 
 
+_SAME_VIEW = 0.3  # phase-correlation peak at or above which two samples show one view
+
+
+@functools.cache
+def _shift_window(size: tuple[int, int]) -> npt.NDArray[np.float32]:
+    window = np.asarray(cv2.createHanningWindow(size, cv2.CV_32F), np.float32)
+    window.setflags(write=False)
+    return window
+
+
+def view_shift(previous: Frame, current: Frame) -> float | None:
+    """How far the whole view moved between two samples of one camera, in analysis
+    pixels: phase correlation at half the analysis size (sub-pixel, robust to exposure
+    and to a few things moving in front of a still background). None when the two do
+    not show the same view (the correlation peak is weak): that is a scene change or a
+    cover, not a shake."""
+    if previous.grey.shape != current.grey.shape:
+        return None
+    height, width = current.grey.shape[:2]
+    size = (max(1, width // 2), max(1, height // 2))
+    if min(size) < 8:
+        return None
+    halves = [
+        np.asarray(cv2.resize(frame.grey, size, interpolation=cv2.INTER_AREA), np.float32)
+        for frame in (previous, current)
+    ]
+    (dx, dy), peak = cv2.phaseCorrelate(halves[0], halves[1], _shift_window(size))
+    if peak < _SAME_VIEW:
+        return None
+    return 2.0 * math.hypot(dx, dy)
+
+
 def check_sequence(frames: Sequence[Frame], settings: QualityConfig | None = None) -> list[Issue]:
-    """Issues of consecutive samples of one camera: ``frozen`` when no pair changed."""
+    """Issues of consecutive samples of one camera: ``frozen`` when no pair changed,
+    ``jitter`` when the view shook: at least two pairs, and half of them, moved by more
+    than the threshold (one move alone is a camera knocked aside, for scene_changed)."""
     config = settings if settings is not None else QualityConfig()
-    rule = config.checks.frozen
-    if not rule.enabled or len(frames) < 2:
+    if len(frames) < 2:
         return []
-    changes = [change_fraction(a, b) for a, b in itertools.pairwise(frames)]
-    most = max(changes)
-    if most < rule.threshold:
-        return [Issue("frozen", rule.severity, most, rule.threshold)]
+    issues = []
+    pairs = list(itertools.pairwise(frames))
+    frozen = config.checks.frozen
+    if frozen.enabled:
+        most = max(change_fraction(a, b) for a, b in pairs)
+        if most < frozen.threshold:
+            issues.append(Issue("frozen", frozen.severity, most, frozen.threshold))
+    jitter = config.checks.jitter
+    if jitter.enabled and not issues:
+        shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
+        shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
+        if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
+            issues.append(
+                Issue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)
+            )
+    return issues
+
+
+def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> list[Issue]:
+    """The daemon's per-sample form: ``frozen`` when nothing changed since the previous
+    sample, ``jitter`` when the whole view moved (the alarm's raise_after then asks for
+    several shaken samples in a row)."""
+    frozen = check_sequence([previous, current], settings)
+    if frozen:
+        return frozen
+    rule = settings.checks.jitter
+    shift = view_shift(previous, current) if rule.enabled else None
+    if shift is not None and shift > rule.threshold:
+        return [Issue("jitter", rule.severity, shift, rule.threshold)]
     return []
-
-
-def is_frozen_pair(previous: Frame, current: Frame, settings: QualityConfig) -> Issue | None:
-    """The ``frozen`` issue for one pair of samples (the daemon's per-sample form)."""
-    return next(iter(check_sequence([previous, current], settings)), None)

@@ -32,7 +32,7 @@ from agent.capture.quality import (
     FrameReport,
     Issue,
     analyse,
-    is_frozen_pair,
+    pair_issues,
     prepare,
     verdict,
 )
@@ -227,9 +227,7 @@ class QualityWorker:
         report = analyse(frame, self.settings, reference)
         issues = list(report.issues)
         if track.previous is not None:
-            frozen = is_frozen_pair(track.previous, frame, self.settings)
-            if frozen is not None:
-                issues.append(frozen)
+            issues.extend(pair_issues(track.previous, frame, self.settings))
         track.previous = frame
         samples = [Sample(NO_FRAME, False), *_samples(issues)]
         self._feed(camera_id, track, samples, moment)

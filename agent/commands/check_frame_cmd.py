@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
         description="Judge each IMAGE with the video quality checks. Exit 0 when no issue "
         "was found, 1 when any was. With --reference, REF is the camera's enrolled view "
         "(relative checks, occlusion and scene change use it). With --sequence, the "
-        "images are consecutive samples of one camera (frozen picture).",
+        "images are consecutive samples of one camera (frozen picture, a shaking mount).",
     )
     add_json_flag(parser)
     parser.add_argument(
@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--sequence",
         action="store_true",
-        help="the images are consecutive samples of one camera (detects a frozen picture)",
+        help="the images are consecutive samples of one camera (detects a frozen picture "
+        "and jitter)",
     )
     parser.add_argument(
         "--config",

@@ -47,6 +47,11 @@ class FrozenRule(CheckRule):
     severity: Severity = Field(default="fail", description=_SEVERITY)
 
 
+class JitterRule(CheckRule):
+    threshold: float = Field(default=0.5, description=_THRESHOLD)
+    severity: Severity = Field(default="warn", description=_SEVERITY)
+
+
 class TooDarkRule(CheckRule):
     threshold: float = Field(default=35.0, description=_THRESHOLD)
     severity: Severity = Field(default="fail", description=_SEVERITY)
@@ -163,6 +168,14 @@ class ChecksConfig(Section):
         description="Camera moved or turned away (needs a reference): fraction of the "
         "enrolled view no longer in the picture (1 when the view cannot be matched at "
         "all); above threshold is bad.",
+    )
+    jitter: JitterRule = Field(
+        default_factory=JitterRule,
+        description="Jitter (a shaking mount): how far in analysis pixels the whole view "
+        "moves between consecutive samples of the same view (phase correlation); above "
+        "threshold is bad. The daemon raises it after raise_after shaken samples in a row "
+        "(a camera knocked aside once moves once); check-frame --sequence when at least "
+        "two pairs, and half of them, moved.",
     )
 
 
