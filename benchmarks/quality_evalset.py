@@ -252,6 +252,14 @@ def smooth_area(image: np.ndarray, pick: random.Random) -> np.ndarray:
     return np.clip(out + grain.astype(np.float32), 0, 255).astype(np.uint8)
 
 
+def translate(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """The picture moved by (dx, dy) source pixels, edges reflected: a camera nudged or
+    shaken on its mount between two samples."""
+    height, width = image.shape[:2]
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+
+
 def view_crop(
     image: np.ndarray, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0
 ) -> np.ndarray:

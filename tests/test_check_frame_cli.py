@@ -55,9 +55,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save("placeholder", np.zeros((1, 1, 3), np.uint8))  # what some cameras send instead
     view = ev.view_crop(coffee)
     for k, (dx, dy) in enumerate(((0, 0), (8, -4), (-5, 6))):  # a shaking mount
-        matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-        size = (view.shape[1], view.shape[0])
-        save(f"shaken{k}", cv2.warpAffine(view, matrix, size, borderMode=cv2.BORDER_REFLECT))
+        save(f"shaken{k}", ev.translate(view, dx, dy))
     return out
 
 

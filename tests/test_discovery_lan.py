@@ -18,6 +18,7 @@ import pytest
 from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD
 from tests.kit.netns import TestLan
 from tests.kit.onvif_fixtures import require_netns
+from tests.test_discover_cmd_cli import KEYS as DISCOVER_CONTRACT_KEYS
 
 pytestmark = [pytest.mark.netns]
 
@@ -116,19 +117,7 @@ def test_multicast_and_scan_find_all_sixteen_cameras_and_inventory_them(lan: Lan
     assert set(found) == expected, stderr
     assert len(found) == 16
     for camera in payload["cameras"]:
-        assert list(camera) == [
-            "id",
-            "address",
-            "xaddrs",
-            "manufacturer",
-            "model",
-            "firmware",
-            "serial",
-            "mac",
-            "clock_skew_s",
-            "profiles",
-            "error",
-        ]
+        assert list(camera) == DISCOVER_CONTRACT_KEYS
     wrong_password = [c for c in lan.cameras if c["persona"] == "other_password"]
     for camera in payload["cameras"]:
         host = camera["address"].split(":")[0]

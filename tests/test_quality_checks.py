@@ -281,18 +281,12 @@ def test_frozen_sequence() -> None:
     assert check_sequence([frame], SETTINGS) == []
 
 
-def shifted(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    height, width = image.shape[:2]
-    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_view_shift_measures_how_far_the_view_moved(name: str) -> None:
     image = ev.view_crop(photo(name))
     base = as_camera_frame(ev.add_noise(image, 1.5, rng(1), 1.0))
     scale = base.grey.shape[1] / image.shape[1]  # source pixels to analysis pixels
-    moved = as_camera_frame(ev.add_noise(shifted(image, 12, -6), 1.5, rng(2), 1.0))
+    moved = as_camera_frame(ev.add_noise(ev.translate(image, 12, -6), 1.5, rng(2), 1.0))
     assert view_shift(base, moved) == pytest.approx(float(np.hypot(12, 6)) * scale, abs=0.3)
     still = as_camera_frame(ev.add_noise(image, 1.5, rng(3), 1.0))
     assert view_shift(base, still) == pytest.approx(0.0, abs=0.2)
@@ -308,7 +302,7 @@ def test_jitter_is_a_view_that_keeps_moving(name: str) -> None:
     image = ev.view_crop(photo(name))
 
     def sample(dx: float, dy: float, seed: int) -> Frame:
-        return as_camera_frame(ev.add_noise(shifted(image, dx, dy), 1.5, rng(seed), 1.0))
+        return as_camera_frame(ev.add_noise(ev.translate(image, dx, dy), 1.5, rng(seed), 1.0))
 
     shaking = [sample(0, 0, 1), sample(9, -5, 2), sample(-4, 6, 3)]
     issues = check_sequence(shaking, SETTINGS)

@@ -291,20 +291,14 @@ def test_a_shaking_camera_raises_jitter_but_a_knock_does_not(
     worker, state = make_worker(tmp_path, scene, events, [NOON])
     worker.sample_all()  # enrols both views
     view = scene.pictures["cam-sink"]
-
-    def at(dx: float, dy: float) -> np.ndarray:
-        matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-        size = (view.shape[1], view.shape[0])
-        return cv2.warpAffine(view, matrix, size, borderMode=cv2.BORDER_REFLECT)
-
     # Knocked a few pixels aside once, then still: no jitter.
-    scene.pictures["cam-sink"] = at(6, 0)
+    scene.pictures["cam-sink"] = ev.translate(view, 6, 0)
     for _ in range(3):
         worker.sample_all()
     assert of_type(events, "quality_alarm") == []
     # A shaking mount: the view is somewhere else at every sample.
     for offset in ((0, 6), (-6, 0), (6, -6)):
-        scene.pictures["cam-sink"] = at(*offset)
+        scene.pictures["cam-sink"] = ev.translate(view, *offset)
         worker.sample_all()
     assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
         ("cam-sink", "jitter")

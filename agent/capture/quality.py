@@ -165,6 +165,15 @@ class Frame:
         height, width = self.grey.shape[:2]
         return (width, height)
 
+    @functools.cached_property
+    def half_grey(self) -> npt.NDArray[np.float32]:
+        """The grey picture at half size in float, for view_shift (made once per sample,
+        though each sample is compared with the one before and the one after)."""
+        height, width = self.grey.shape[:2]
+        size = (max(1, width // 2), max(1, height // 2))
+        half = cv2.resize(self.grey, size, interpolation=cv2.INTER_AREA)
+        return np.asarray(half, np.float32)
+
 
 @dataclass(frozen=True, eq=False)
 class Reference:
@@ -1031,20 +1040,19 @@ def view_shift(previous: Frame, current: Frame) -> float | None:
     and to a few things moving in front of a still background). None when the two do
     not show the same view (the correlation peak is weak): that is a scene change or a
     cover, not a shake."""
-    if previous.grey.shape != current.grey.shape:
+    before, after = previous.half_grey, current.half_grey
+    if before.shape != after.shape or min(before.shape) < 8:
         return None
-    height, width = current.grey.shape[:2]
-    size = (max(1, width // 2), max(1, height // 2))
-    if min(size) < 8:
-        return None
-    halves = [
-        np.asarray(cv2.resize(frame.grey, size, interpolation=cv2.INTER_AREA), np.float32)
-        for frame in (previous, current)
-    ]
-    (dx, dy), peak = cv2.phaseCorrelate(halves[0], halves[1], _shift_window(size))
+    size = (after.shape[1], after.shape[0])
+    (dx, dy), peak = cv2.phaseCorrelate(before, after, _shift_window(size))
     if peak < _SAME_VIEW:
         return None
     return 2.0 * math.hypot(dx, dy)
+
+
+def _frozen(pairs: Sequence[tuple[Frame, Frame]], rule: CheckRule) -> Issue | None:
+    most = max(change_fraction(a, b) for a, b in pairs)
+    return Issue("frozen", rule.severity, most, rule.threshold) if most < rule.threshold else None
 
 
 def check_sequence(frames: Sequence[Frame], settings: QualityConfig | None = None) -> list[Issue]:
@@ -1052,35 +1060,31 @@ def check_sequence(frames: Sequence[Frame], settings: QualityConfig | None = Non
     ``jitter`` when the view shook: at least two pairs, and half of them, moved by more
     than the threshold (one move alone is a camera knocked aside, for scene_changed)."""
     config = settings if settings is not None else QualityConfig()
-    if len(frames) < 2:
-        return []
-    issues = []
     pairs = list(itertools.pairwise(frames))
-    frozen = config.checks.frozen
-    if frozen.enabled:
-        most = max(change_fraction(a, b) for a, b in pairs)
-        if most < frozen.threshold:
-            issues.append(Issue("frozen", frozen.severity, most, frozen.threshold))
+    if not pairs:
+        return []
+    frozen = _frozen(pairs, config.checks.frozen) if config.checks.frozen.enabled else None
+    if frozen is not None:
+        return [frozen]
     jitter = config.checks.jitter
-    if jitter.enabled and not issues:
-        shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
-        shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
-        if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
-            issues.append(
-                Issue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)
-            )
-    return issues
+    if not jitter.enabled:
+        return []
+    shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
+    shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
+    if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
+        return [Issue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)]
+    return []
 
 
 def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> list[Issue]:
     """The daemon's per-sample form: ``frozen`` when nothing changed since the previous
     sample, ``jitter`` when the whole view moved (the alarm's raise_after then asks for
     several shaken samples in a row)."""
-    frozen = check_sequence([previous, current], settings)
-    if frozen:
-        return frozen
-    rule = settings.checks.jitter
-    shift = view_shift(previous, current) if rule.enabled else None
-    if shift is not None and shift > rule.threshold:
-        return [Issue("jitter", rule.severity, shift, rule.threshold)]
+    checks = settings.checks
+    frozen = _frozen([(previous, current)], checks.frozen) if checks.frozen.enabled else None
+    if frozen is not None:
+        return [frozen]
+    shift = view_shift(previous, current) if checks.jitter.enabled else None
+    if shift is not None and shift > checks.jitter.threshold:
+        return [Issue("jitter", checks.jitter.severity, shift, checks.jitter.threshold)]
     return []

@@ -174,6 +174,15 @@ class QualityWorker:
             track.reference_loaded = True
         return track
 
+    def _nothing_to_judge(self, camera_id: str, track: _CameraTrack, now: float) -> None:
+        """No picture this time: the verdict is unknown, the alarms stay as they are, and
+        the next picture is not compared with an older one (frozen, jitter)."""
+        track.previous = None
+        self.state.set_quality(
+            camera_id,
+            QualityStatus(verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now),
+        )
+
     def _login(self, camera_id: str) -> tuple[str | None, str | None]:
         enrolled = next((c for c in self.config.cameras.enrolled if c.id == camera_id), None)
         username = (enrolled.username if enrolled else None) or self.config.cameras.username
@@ -189,13 +198,7 @@ class QualityWorker:
         kcps = self._assignments().get(camera_id, {})
         if status is None or not status.online:
             # Offline is discovery's news (camera_offline); quality has nothing to judge.
-            track.previous = None
-            self.state.set_quality(
-                camera_id,
-                QualityStatus(
-                    verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now
-                ),
-            )
+            self._nothing_to_judge(camera_id, track, now)
             return CameraView(camera_id, online=False, failing=True)
         width = self.settings.analysis_width
         username, password = self._login(camera_id)
@@ -212,13 +215,7 @@ class QualityWorker:
                 "quality_frame_failed", camera_id=camera_id, code=error.code, error=error.message
             )
             self._feed(camera_id, track, [Sample(NO_FRAME, True, "fail")], moment)
-            track.previous = None
-            self.state.set_quality(
-                camera_id,
-                QualityStatus(
-                    verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now
-                ),
-            )
+            self._nothing_to_judge(camera_id, track, now)
             return CameraView(camera_id, online=True, failing=True)
         frame = prepare(image, width)
         if track.reference is None:

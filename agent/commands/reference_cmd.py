@@ -9,7 +9,6 @@ notices at the camera's next sample and enrols the view it sees then.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import Any
 
 from agent.cli_support import add_config_flag, add_json_flag, config_path, emit, table
@@ -50,9 +49,11 @@ def register(subparsers: Any) -> None:
 
 
 def _when(seconds: object) -> str | None:
+    from agent.uplink.messages import from_epoch
+
     if not isinstance(seconds, int | float):
         return None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
+    return from_epoch(seconds).isoformat(timespec="seconds")
 
 
 def run_list(args: argparse.Namespace) -> int:
