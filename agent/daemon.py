@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ import structlog
 from agent import __version__
 from agent.config import AgentConfig, config_hash, load_config
 from agent.errors import ConfigError
-from agent.secrets import Credentials, credentials_dir
+from agent.model import AgentStarted, AgentStopping, ConfigApplied, ConfigRejected
+from agent.secrets import CameraLogins, CredentialStore, credentials_dir
 from agent.state import AgentState
 from agent.supervisor import Supervisor, Worker
 
@@ -66,7 +66,8 @@ class Runtime:
     config: AgentConfig
     config_path: Path
     state: AgentState
-    credentials: Credentials
+    credentials: CredentialStore
+    logins: CameraLogins
     state_dir: Path
     request_reload: Callable[[], None]
 
@@ -90,7 +91,7 @@ class Daemon:
     # --- lifecycle ----------------------------------------------------------------------
 
     def _make_runtime(self, config: AgentConfig) -> Runtime:
-        credentials = Credentials(credentials_dir(config.paths.credentials_dir))
+        credentials = CredentialStore(credentials_dir(config.paths.credentials_dir))
         credentials.register_all()
         state_dir = config.paths.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +100,7 @@ class Daemon:
             config_path=self.config_path,
             state=self.state,
             credentials=credentials,
+            logins=CameraLogins.from_config(config.cameras, credentials),
             state_dir=state_dir,
             request_reload=self.request_reload,
         )
@@ -128,17 +130,17 @@ class Daemon:
             new = load_config(self.config_path)
         except ConfigError as error:
             log.error("config_rejected", problems=error.problems)  # noqa: TRY400
-            self.state.emit("config_rejected", problems=error.problems)
+            self.state.emit(ConfigRejected(problems=error.problems))
             return False
         if new == self.config:
             log.info("config_unchanged", config_hash=config_hash(new))
-            self.state.emit("config_applied", config_hash=config_hash(new), changed=False)
+            self.state.emit(ConfigApplied(config_hash=config_hash(new), changed=False))
             return True
         log.info("config_reloading", config_hash=config_hash(new))
         self._stop_workers()
         self.config = new
         self._start_workers()
-        self.state.emit("config_applied", config_hash=config_hash(new), changed=True)
+        self.state.emit(ConfigApplied(config_hash=config_hash(new), changed=True))
         return True
 
     def run(self) -> int:
@@ -151,7 +153,7 @@ class Daemon:
         )
         self._install_signal_handlers()
         self._start_workers()
-        self.state.emit("agent_started", version=__version__, config_hash=config_hash(self.config))
+        self.state.emit(AgentStarted(version=__version__, config_hash=config_hash(self.config)))
         sd_notify(f"READY=1\nSTATUS=running store {self.config.store.id}")
         watchdog = watchdog_interval_s()
         tick = min(1.0, watchdog) if watchdog else 1.0
@@ -165,7 +167,7 @@ class Daemon:
                 sd_notify("WATCHDOG=1")
         sd_notify("STOPPING=1")
         log.info("agent_stopping")
-        self.state.emit("agent_stopping", reason="stopped")
+        self.state.emit(AgentStopping(reason="stopped"))
         self._stop_workers()
         log.info("agent_stopped")
         return 0
@@ -181,7 +183,3 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_reload)
-
-
-def uptime_s(state: AgentState) -> float:
-    return time.time() - state.started_at

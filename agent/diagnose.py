@@ -252,9 +252,9 @@ def check_cameras(config: AgentConfig, timeout_s: float) -> list[Check]:
         if not reachable:
             checks.append(Check(name, FAIL, detail, CAMERA_HINTS["unreachable"]))
         elif camera.error is not None:
-            code = camera.error.get("code", "")
+            code = camera.error.code
             checks.append(
-                Check(name, FAIL, f"{code}: {camera.error.get('message')}", CAMERA_HINTS.get(code))
+                Check(name, FAIL, f"{code}: {camera.error.message}", CAMERA_HINTS.get(code))
             )
         else:
             checks.append(Check(name, OK, f"{camera.model or 'camera'} at {detail}"))

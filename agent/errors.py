@@ -9,7 +9,10 @@ defined, so two errors can never claim the same code by accident.
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from agent.model import ErrorInfo
 
 
 class ExitCode(enum.IntEnum):
@@ -45,12 +48,15 @@ class AgentError(Exception):
         self.message = message
 
     def to_dict(self) -> dict[str, str]:
-        """The wire form used in heartbeats, events and ``--json`` output."""
+        """The wire form used in ``--json`` output."""
         return {"code": self.code, "message": self.message}
 
-    @classmethod
-    def by_code(cls, code: str) -> type[AgentError] | None:
-        return cls.registry.get(code)
+    def info(self) -> ErrorInfo:
+        """The error as it leaves the box (heartbeats, events, command results)."""
+        from agent.model import ErrorInfo
+        from agent.scrub import scrub
+
+        return ErrorInfo(code=self.code, message=scrub(self.message))
 
 
 AgentError.registry[AgentError.code] = AgentError
@@ -133,6 +139,12 @@ class CameraBadResponse(CameraError):
     code = "bad_response"
 
 
+class CameraNotFound(CameraError):
+    """An enrolled camera that discovery has never seen."""
+
+    code = "not_found"
+
+
 class FrameUnavailable(CameraError):
     code = "no_frame"
 
@@ -140,12 +152,53 @@ class FrameUnavailable(CameraError):
 # --- uplink (MQTT, streams) --------------------------------------------------------------
 
 
-class BrokerError(TemporaryError):
-    code = "broker_unavailable"
-
-
 class StreamError(AgentError):
-    code = "stream_failed"
+    """A platform stream that is not up; each subclass's code says why (the family has no
+    code of its own). The relay retries by itself."""
+
+
+class FfmpegExited(StreamError):
+    code = "ffmpeg_exited"
+
+
+class FfmpegMissing(StreamError):
+    code = "ffmpeg_missing"
+
+
+class StreamNoOutput(StreamError):
+    """ffmpeg started but made no progress within its first grace period."""
+
+    code = "no_output"
+
+
+class StreamStalled(StreamError):
+    """ffmpeg stopped making progress (a frozen camera, a stuck ingest)."""
+
+    code = "stalled"
+
+
+class StreamRestartLimit(StreamError):
+    """Too many restarts in the last hour: the relay waits before trying again."""
+
+    code = "restart_limit"
+
+
+class UplinkBudget(StreamError):
+    """Paused: the uplink budget is taken by higher-priority cameras."""
+
+    code = "uplink_budget"
+
+
+class NoStreamProfile(StreamError):
+    """The camera offers nothing ffmpeg can read (no profile with an RTSP URI)."""
+
+    code = "no_profile"
+
+
+class CameraNotInventoried(StreamError):
+    """Waiting for discovery to inventory the camera (just after start)."""
+
+    code = "camera_unknown"
 
 
 class CommandRejected(AgentError):

@@ -43,18 +43,12 @@ class DaemonHooks:
     def snapshot(self, camera_id: str) -> bytes:
         from agent.capture.acquire import acquire_jpeg
 
-        status = self.runtime.state.cameras().get(camera_id)
-        if status is None:
+        camera = self.runtime.state.cameras().get(camera_id)
+        if camera is None:
             raise CommandBadArgs(f"unknown camera {camera_id!r}")
-        if not status.online:
+        if not camera.online:
             raise FrameUnavailable(f"camera {camera_id} is offline")
-        config = self.runtime.config
-        enrolled = {c.id: c for c in config.cameras.enrolled}
-        username = (
-            enrolled[camera_id].username if camera_id in enrolled else None
-        ) or config.cameras.username
-        password = self.runtime.credentials.camera_password(camera_id)
-        return acquire_jpeg(status.info, username, password, SNAPSHOT_TIMEOUT_S)
+        return acquire_jpeg(camera, self.runtime.logins(camera_id), SNAPSHOT_TIMEOUT_S)
 
     def restart_stream(self, camera_id: str) -> None:
         if self.streams is None:
@@ -88,11 +82,19 @@ class DaemonHooks:
         report = run_diagnosis(self.runtime.config_path, timeout_s=2.0)
         cameras = self.runtime.state.cameras()
         report["cameras"] = {
-            camera_id: {"online": s.online, "error": s.error, "address": s.address}
-            for camera_id, s in cameras.items()
+            camera_id: {
+                "online": camera.online,
+                "error": camera.error.model_dump() if camera.error else None,
+                "address": camera.address,
+            }
+            for camera_id, camera in cameras.items()
         }
         report["streams"] = {
-            camera_id: {"state": s.state, "route": s.route, "error": s.error}
-            for camera_id, s in self.runtime.state.streams().items()
+            camera_id: {
+                "state": stream.state.value,
+                "route": stream.route.value if stream.route else None,
+                "error": stream.error.model_dump() if stream.error else None,
+            }
+            for camera_id, stream in self.runtime.state.streams().items()
         }
         return report

@@ -8,10 +8,20 @@ here is registered with the scrubber, so it is masked in every log line and mess
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent.errors import SecretMissingError
+import structlog
+
+from agent.errors import AgentError, SecretMissingError
+from agent.model import CameraLogin
 from agent.scrub import register_secret
+
+if TYPE_CHECKING:
+    from agent.config.cameras import CamerasConfig
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_CREDENTIALS_DIR = Path("/etc/kitchen-agent/credentials")
 # File names in the credentials directory, not secret values.
@@ -46,7 +56,9 @@ def read_password_file(path: Path) -> str:
     return value
 
 
-class Credentials:
+class CredentialStore:
+    """The credentials directory: one file per secret."""
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
@@ -91,3 +103,45 @@ class Credentials:
         for name in names:
             if name.startswith(SECRET_NAMES):
                 self.get(name)
+
+
+class CameraLogins:
+    """The one place that decides which username and password go to a camera.
+
+    Username: the enrolled camera's own (``cameras.enrolled[].username``), else
+    ``cameras.username``. Password: the camera's own file ``camera-password.<id>``, else
+    the shared ``camera-password`` (or, for ``discover --password-file``, that file's
+    value for every camera). An unreadable password file is reported and treated as
+    unset, so one bad file never stops the agent. Call it as a
+    :data:`agent.model.LoginResolver`.
+    """
+
+    def __init__(
+        self,
+        default_username: str,
+        store: CredentialStore | None,
+        usernames: Mapping[str, str] | None = None,
+        password_override: str | None = None,
+    ) -> None:
+        self.default_username = default_username
+        self.store = store
+        self.usernames = dict(usernames or {})
+        self.password_override = password_override
+
+    @classmethod
+    def from_config(cls, cameras: CamerasConfig, store: CredentialStore | None) -> CameraLogins:
+        usernames = {c.id: c.username for c in cameras.enrolled if c.username}
+        return cls(cameras.username, store, usernames)
+
+    def __call__(self, camera_id: str | None) -> CameraLogin:
+        username = self.usernames.get(camera_id or "", self.default_username)
+        if self.password_override is not None:
+            return CameraLogin(username, self.password_override)
+        if self.store is None:
+            return CameraLogin(username, None)
+        try:
+            password = self.store.camera_password(camera_id)
+        except AgentError as error:
+            log.warning("camera_password_unreadable", camera_id=camera_id, reason=error.message)
+            password = None
+        return CameraLogin(username, password)

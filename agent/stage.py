@@ -7,23 +7,9 @@ the monthly report cannot claim more than the kitchen shows.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
 
-
-class Stage(enum.StrEnum):
-    PREPARATION = "preparation"
-    EQUIPMENT_INSTALLED = "equipment_installed"
-    VIDEO_CONNECTED = "video_connected"
-    COMPLETED = "completed"
-
-
-STAGE_NAMES_ZH = {
-    Stage.PREPARATION: "前期准备",
-    Stage.EQUIPMENT_INSTALLED: "设备安装",
-    Stage.VIDEO_CONNECTED: "视频对接",
-    Stage.COMPLETED: "完成建设",
-}
+from agent.model import Stage
 
 
 def construction_stage(

@@ -23,6 +23,8 @@ from typing import Protocol
 
 import structlog
 
+from agent.backoff import Backoff
+
 log = structlog.get_logger(__name__)
 
 
@@ -54,18 +56,16 @@ class Worker(Protocol):
 
 
 @dataclass
-class RestartPolicy:
+class WorkerRestartPolicy:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
-    jitter: float = 0.2
     max_restarts: int = 10
     restart_window_s: float = 600.0
     stop_timeout_s: float = 10.0
 
     def backoff(self, consecutive_failures: int, rng: Callable[[], float] = random.random) -> float:
-        exponent = max(0, consecutive_failures - 1)
-        base = min(self.backoff_max_s, self.backoff_initial_s * 2.0**exponent)
-        return float(base * (1.0 + self.jitter * (2.0 * rng() - 1.0)))
+        """Seconds before the next start (the agent's one policy, :mod:`agent.backoff`)."""
+        return Backoff(self.backoff_initial_s, self.backoff_max_s).delay(consecutive_failures, rng)
 
 
 @dataclass
@@ -80,8 +80,8 @@ class _Slot:
 
 
 class Supervisor:
-    def __init__(self, policy: RestartPolicy | None = None, watchdog_s: float = 60.0) -> None:
-        self.policy = policy or RestartPolicy()
+    def __init__(self, policy: WorkerRestartPolicy | None = None, watchdog_s: float = 60.0) -> None:
+        self.policy = policy or WorkerRestartPolicy()
         self.watchdog_s = watchdog_s
         self._stopping = threading.Event()
         self._slots: list[_Slot] = []

@@ -1,18 +1,47 @@
-"""Which workers the daemon runs for a config: the one place that wires the agent."""
+"""Which workers the daemon runs for a config: the one place that wires the agent.
+
+Capture and uplink never import each other; they meet here, through the shared model
+(:mod:`agent.model`): the relay reads cameras from the state and asks for encoder changes
+through the :class:`agent.model.EncoderControl` the capture side implements.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import structlog
+
 from agent.capture.discovery_worker import DiscoveryWorker
+from agent.capture.encoder import OnvifEncoderControl
 from agent.capture.quality_worker import QualityWorker
 from agent.hooks import DaemonHooks
-from agent.uplink.relay import build_stream_manager
-from agent.uplink.reporter import make_reporter
+from agent.secrets import MQTT_PASSWORD, STREAM_TOKEN
+from agent.uplink.relay import StreamManager, feeds_from_state
+from agent.uplink.reporter import Reporter
 
 if TYPE_CHECKING:
     from agent.daemon import Runtime
     from agent.supervisor import Worker
+
+log = structlog.get_logger(__name__)
+
+
+def build_stream_manager(runtime: Runtime) -> StreamManager | None:
+    """The daemon's streams worker for ``runtime``, or None when no ingest is configured."""
+    config = runtime.config
+    if config.streams.ingest_url is None:
+        return None
+    token = runtime.credentials.get(STREAM_TOKEN)  # registered with the scrubber on read
+    if "{token}" in config.streams.ingest_url and token is None:
+        log.warning("stream_token_missing", credential=STREAM_TOKEN)
+    return StreamManager(
+        config.streams,
+        config.store.id,
+        runtime.state,
+        feeds_from_state(config.cameras.enrolled, runtime.state, runtime.logins),
+        token,
+        encoder=OnvifEncoderControl(),
+    )
 
 
 def build_workers(runtime: Runtime) -> list[Worker]:
@@ -23,7 +52,13 @@ def build_workers(runtime: Runtime) -> list[Worker]:
     """
     discovery = DiscoveryWorker.from_runtime(runtime)
     streams = build_stream_manager(runtime)
-    reporter = make_reporter(runtime, DaemonHooks(runtime, discovery, streams))
+    reporter = Reporter(
+        runtime.config,
+        runtime.state,
+        runtime.state_dir,
+        password=runtime.credentials.get(MQTT_PASSWORD),
+        hooks=DaemonHooks(runtime, discovery, streams),
+    )
     workers: list[Worker] = [reporter, discovery, QualityWorker.from_runtime(runtime)]
     if streams is not None:
         workers.append(streams)

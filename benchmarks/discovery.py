@@ -106,10 +106,11 @@ def discover_all(on_found: Callable[[Any], None] | None = None) -> list:
 
 def run_agent(password: str) -> tuple[float, float, int, int]:
     from agent.capture.inventory import InventoryRound, RoundOptions
+    from agent.model import CameraLogin
 
     wall, cpu = time.perf_counter(), cpu_s()
     with InventoryRound(
-        lambda _id: ("admin", password), options=RoundOptions(concurrency=16)
+        lambda _id: CameraLogin("admin", password), options=RoundOptions(concurrency=16)
     ) as round_:
         messages = discover_all(on_found=round_.start)
         cameras = round_.finish(messages)
@@ -119,11 +120,12 @@ def run_agent(password: str) -> tuple[float, float, int, int]:
 
 def run_agent_sequential(password: str) -> tuple[float, float, int, int]:
     from agent.capture.inventory import RoundOptions, inventory_round
+    from agent.model import CameraLogin
 
     wall, cpu = time.perf_counter(), cpu_s()
     messages = discover_all()
     cameras = inventory_round(
-        messages, lambda _id: ("admin", password), options=RoundOptions(concurrency=16)
+        messages, lambda _id: CameraLogin("admin", password), options=RoundOptions(concurrency=16)
     )
     ok = sum(1 for c in cameras if c.error is None and len(c.profiles) == 2)
     return time.perf_counter() - wall, cpu_s() - cpu, len(messages), ok

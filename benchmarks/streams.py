@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.config.streams import StreamsConfig
 from agent.logs import configure_logging
+from agent.model import Camera, MediaProfile
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.relay import CameraFeed, StreamManager
-from agent.uplink.routes import Profile
 from tests.kit.nginx_rtmp import NginxRtmp, wait_for
 from tests.kit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera, spawn, stop_process
 
@@ -107,7 +107,12 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-streams-"))
     camera = RtspCamera({"main": MAIN_1080P, "sub": SUB_360P}).start()
     ingest = NginxRtmp(workdir / "nginx").start()
-    profiles = tuple(Profile.from_dict(p) for p in camera.profiles())
+    profiles = tuple(MediaProfile.from_json(p) for p in camera.profiles())
+
+    def feed(camera_id: str) -> CameraFeed:
+        record = Camera(id=camera_id, address="127.0.0.1", xaddr="", profiles=profiles)
+        return CameraFeed(camera_id, ("cooking",), record)
+
     n = args.cameras
     try:
         # 0. this process doing nothing
@@ -142,14 +147,14 @@ def main() -> int:
             stop_process(bare)
 
         # 2. copy route through the agent
-        copy_feeds = [CameraFeed(f"copy{i}", ("cooking",), profiles) for i in range(n)]
+        copy_feeds = [feed(f"copy{i}") for i in range(n)]
         copy_cfg = StreamsConfig(ingest_url=ingest.base_url + "/{camera_id}", uplink_kbps=100000)
         copy_ff, copy_self = run_manager(
             copy_cfg, copy_feeds, ingest, [f"copy{i}" for i in range(n)], args.warmup, args.window
         )
 
         # 3. transcode route through the agent (cap below the sub-stream's 384 kbit/s)
-        tr_feeds = [CameraFeed(f"tr{i}", ("cooking",), profiles) for i in range(n)]
+        tr_feeds = [feed(f"tr{i}") for i in range(n)]
         tr_cfg = StreamsConfig(
             ingest_url=ingest.base_url + "/{camera_id}", max_kbps=300, uplink_kbps=100000
         )

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from agent.capture.alarms import AlarmBook, AlarmState, Sample, is_open, step
+from agent.capture.alarms import AlarmBook, AlarmTrack, Sample, is_open, step
 from agent.config.quality import QualityConfig
 
 BAD = Sample("too_dark", True, "fail", 12.0, 35.0)
@@ -44,7 +44,7 @@ def test_raise_after_one_raises_immediately_and_once() -> None:
 
 
 def test_transition_carries_the_numbers() -> None:
-    state, transition = step(AlarmState(), BAD, raise_after=1, clear_after=1)
+    state, transition = step(AlarmTrack(), BAD, raise_after=1, clear_after=1)
     assert transition is not None
     assert (transition.code, transition.state) == ("too_dark", "raised")
     assert transition.severity == "fail"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -178,8 +179,13 @@ def view(
     return CameraView(camera, online, failing, roi)
 
 
+def coverage_json(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Store coverage in the JSON form that status and reports show."""
+    return store_coverage(*args, **kwargs).to_json()
+
+
 def test_store_coverage_arithmetic() -> None:
-    result = store_coverage(
+    result = coverage_json(
         declared=["cooking", "cold_room", "prep", "dishwashing"],
         assignments={"cam1": ["cooking", "prep"], "cam2": ["cold_room"], "cam3": ["cooking"]},
         views={
@@ -210,7 +216,7 @@ def test_store_coverage_arithmetic() -> None:
 
 
 def test_one_healthy_camera_is_enough_and_no_roi_counts_as_in_view() -> None:
-    result = store_coverage(
+    result = coverage_json(
         ["cooking"],
         {"a": ["cooking"], "b": ["cooking"]},
         {"a": view("a", failing=True), "b": view("b")},
@@ -221,20 +227,20 @@ def test_one_healthy_camera_is_enough_and_no_roi_counts_as_in_view() -> None:
 
 
 def test_failing_camera_does_not_cover() -> None:
-    result = store_coverage(["packing"], {"a": ["packing"]}, {"a": view("a", failing=True)}, 0.6)
+    result = coverage_json(["packing"], {"a": ["packing"]}, {"a": view("a", failing=True)}, 0.6)
     assert result["kcps"]["packing"]["reason"] == "failing"
     assert result["ratio"] == 0.0
 
 
 def test_roi_visibility_boundary() -> None:
-    at = store_coverage(["prep"], {"a": ["prep"]}, {"a": view("a", prep=0.6)}, 0.6)
-    below = store_coverage(["prep"], {"a": ["prep"]}, {"a": view("a", prep=0.59)}, 0.6)
+    at = coverage_json(["prep"], {"a": ["prep"]}, {"a": view("a", prep=0.6)}, 0.6)
+    below = coverage_json(["prep"], {"a": ["prep"]}, {"a": view("a", prep=0.59)}, 0.6)
     assert at["ratio"] == 1.0 and below["ratio"] == 0.0
 
 
 def test_unknown_camera_state_is_offline_and_empty_declaration_is_full() -> None:
-    result = store_coverage(["storage"], {"ghost": ["storage"]}, {}, 0.6)
+    result = coverage_json(["storage"], {"ghost": ["storage"]}, {}, 0.6)
     assert result["kcps"]["storage"]["reason"] == "offline"
-    assert store_coverage([], {}, {}, 0.6)["ratio"] == 1.0
+    assert coverage_json([], {}, {}, 0.6)["ratio"] == 1.0
     # A KCP declared twice counts once.
-    assert store_coverage(["prep", "prep"], {}, {}, 0.6)["declared"] == 1
+    assert coverage_json(["prep", "prep"], {}, {}, 0.6)["declared"] == 1

@@ -82,7 +82,8 @@ def test_broken_config_is_reported_not_crashed(tmp_path: Path) -> None:
 def test_cameras_checked_against_last_inventory(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """Each enrolled camera: reachable and healthy, reachable with a wrong password,
     gone from the network, never discovered; and a declared KCP nobody covers."""
-    from agent.capture.inventory import Camera, InventoryStore
+    from agent.capture.inventory import InventoryStore
+    from agent.model import Camera, ErrorInfo
     from tests.kit.fake_onvif import FakeCamera
 
     live = FakeCamera(discovery=False).start()
@@ -91,18 +92,21 @@ def test_cameras_checked_against_last_inventory(tmp_path: Path, mosquitto: Mosqu
         InventoryStore(tmp_path).save(
             {
                 "mac-020000000001": Camera(
-                    "mac-020000000001", f"127.0.0.1:{live.port}", live.xaddr, model="IPC-1080"
+                    id="mac-020000000001",
+                    address=f"127.0.0.1:{live.port}",
+                    xaddr=live.xaddr,
+                    model="IPC-1080",
                 ),
                 "mac-020000000002": Camera(
-                    "mac-020000000002",
-                    f"127.0.0.1:{live.port}",
-                    live.xaddr,
-                    error={"code": "auth_failed", "message": "the camera refused the password"},
+                    id="mac-020000000002",
+                    address=f"127.0.0.1:{live.port}",
+                    xaddr=live.xaddr,
+                    error=ErrorInfo(code="auth_failed", message="the camera refused the password"),
                 ),
                 "mac-020000000003": Camera(
-                    "mac-020000000003",
-                    f"127.0.0.1:{dead_port}",
-                    f"http://127.0.0.1:{dead_port}/onvif/device_service",
+                    id="mac-020000000003",
+                    address=f"127.0.0.1:{dead_port}",
+                    xaddr=f"http://127.0.0.1:{dead_port}/onvif/device_service",
                 ),
             }
         )

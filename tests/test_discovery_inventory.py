@@ -6,7 +6,6 @@ from pathlib import Path
 
 from agent.capture.discovery import DiscoveryMessage
 from agent.capture.inventory import (
-    Camera,
     Candidate,
     InventoryStore,
     cameras_from_results,
@@ -14,11 +13,21 @@ from agent.capture.inventory import (
     mark_bye,
     merge,
 )
-from agent.capture.onvif import DeviceFacts, MediaProfile
+from agent.capture.onvif import DeviceFacts
 from agent.errors import CameraAuthFailed, CameraTimeout
+from agent.model import Camera, DiscoverySource, MediaProfile
 
 PROFILE = MediaProfile(
-    "Profile_1", "Main", "H264", 1920, 1080, 25.0, 4096, 50, "venc", "rtsp://192.0.2.10/main", None
+    token="Profile_1",
+    name="Main",
+    encoding="H264",
+    width=1920,
+    height=1080,
+    fps=25.0,
+    bitrate_kbps=4096,
+    gop=50,
+    encoder_token="venc",
+    rtsp_uri="rtsp://192.0.2.10/main",
 )
 
 
@@ -43,7 +52,7 @@ def test_failure_keeps_old_details_and_reports_transition() -> None:
         online=False,
         manufacturer=None,
         profiles=(),
-        error=CameraTimeout("x").to_dict(),
+        error=CameraTimeout("x").info(),
         first_seen=5.0,
     )
     result = merge(known, [failed], now=10.0, complete=False)
@@ -63,7 +72,7 @@ def test_complete_round_marks_missing_cameras_offline_once() -> None:
 
 def test_new_camera_online_is_a_transition_new_failed_one_is_not() -> None:
     result = merge(
-        {}, [camera("a"), camera("b", online=False, error=CameraTimeout("x").to_dict())], 1.0, False
+        {}, [camera("a"), camera("b", online=False, error=CameraTimeout("x").info())], 1.0, False
     )
     assert [t.camera_id for t in result.transitions] == ["a"]
     assert result.new_ids == ["a", "b"]
@@ -75,7 +84,7 @@ def test_auth_failed_camera_stays_online_and_keeps_its_id_after_a_dhcp_move() ->
         "http://192.0.2.77/onvif/device_service",
         ("http://192.0.2.77/onvif/device_service",),
         "urn:uuid:abc",
-        "multicast",
+        DiscoverySource.MULTICAST,
     )
     facts = DeviceFacts(xaddr=moved.xaddr, error=CameraAuthFailed("wrong password"))
     [result] = cameras_from_results([(moved, facts)], known, now=2.0)

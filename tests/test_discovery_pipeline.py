@@ -12,6 +12,7 @@ import pytest
 
 from agent.capture.discovery import DiscoveryMessage, discover, static_message
 from agent.capture.inventory import Camera, InventoryRound, RoundOptions, inventory_round
+from agent.model import CameraLogin
 from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
 from tests.kit.netns import TestLan
 from tests.kit.onvif_fixtures import FakeCameraFactory
@@ -32,7 +33,9 @@ def test_slow_cameras_are_inventoried_while_discovery_still_listens(test_lan: Te
         test_lan.in_namespace(test_lan.cams_ns, camera.start)
 
     def one_round() -> tuple[list[Camera], float, float]:
-        with InventoryRound(lambda _id: ("admin", DEFAULT_PASSWORD), options=OPTIONS) as round_:
+        with InventoryRound(
+            lambda _id: CameraLogin("admin", DEFAULT_PASSWORD), options=OPTIONS
+        ) as round_:
             messages = discover(WINDOW_S, on_found=round_.start).messages()
             window_closed = time.monotonic()
             found = round_.finish(messages)
@@ -67,14 +70,16 @@ def test_a_device_started_with_other_credentials_is_logged_into_again(
         Known(id="its-own", address="192.0.2.99", xaddr="http://192.0.2.99/", endpoint="urn:x"),
     ]
 
-    def credentials(camera_id: str | None) -> tuple[str, str | None]:
-        return "admin", DEFAULT_PASSWORD if camera_id == "its-own" else "stale-password"
+    def credentials(camera_id: str | None) -> CameraLogin:
+        return CameraLogin(
+            "admin", DEFAULT_PASSWORD if camera_id == "its-own" else "stale-password"
+        )
 
     announced = DiscoveryMessage("probe_match", "urn:x", (xaddr,), "127.0.0.1")
     with InventoryRound(credentials, known, options=OPTIONS) as round_:
         round_.start(static_message(address))
         [early] = round_.finish([static_message(address)])
-    assert early.error is not None and early.error["code"] == "auth_failed"
+    assert early.error is not None and early.error.code == "auth_failed"
     with InventoryRound(credentials, known, options=OPTIONS) as round_:
         round_.start(static_message(address))
         [final] = round_.finish([announced, static_message(address)])
@@ -86,6 +91,6 @@ def test_a_device_started_with_other_credentials_is_logged_into_again(
 
 def test_an_empty_round_returns_at_once() -> None:
     started = time.monotonic()
-    with InventoryRound(lambda _id: ("admin", None), options=OPTIONS) as round_:
+    with InventoryRound(lambda _id: CameraLogin("admin", None), options=OPTIONS) as round_:
         assert round_.finish([]) == []
     assert time.monotonic() - started < 1.0

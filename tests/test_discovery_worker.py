@@ -15,7 +15,7 @@ import pytest
 from agent.capture.discovery_worker import DiscoveryWorker
 from agent.capture.inventory import RoundOptions
 from agent.config.cameras import CamerasConfig, DiscoveryConfig
-from agent.secrets import Credentials
+from agent.secrets import CameraLogins, CredentialStore
 from agent.state import AgentState, Event
 from agent.supervisor import WorkerContext
 from tests.kit.fake_onvif import DEFAULT_PASSWORD
@@ -56,7 +56,7 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
     worker = DiscoveryWorker(
         CamerasConfig(discovery=DiscoveryConfig(timeout_s=1.0)),
         state,
-        Credentials(credentials_dir),
+        CameraLogins("admin", CredentialStore(credentials_dir)),
         state_dir,
         options=RoundOptions(timeout_s=3.0, request_timeout_s=1.5),
     )
@@ -68,15 +68,15 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
         return {c.address.split(":")[0] for c in state.cameras().values() if c.online}
 
     def events_of(kind: str) -> list[str]:
-        return [e.data["address"].split(":")[0] for e in events if e.type == kind]
+        return [e.payload.to_json()["address"].split(":")[0] for e in events if e.type == kind]
 
     try:
         wait_for(lambda: worker.rounds >= 1, what="the first round")
         assert online() == {hosts[0], hosts[1]}
         assert sorted(events_of("camera_online")) == sorted(hosts[:2])
         status = next(c for c in state.cameras().values() if c.address.startswith(hosts[1]))
-        assert status.info["manufacturer"] == "Dahua"
-        assert status.info["profiles"][1]["rtsp_uri"] == f"rtsp://{hosts[1]}:554/sub"
+        assert status.manufacturer == "Dahua"
+        assert status.profiles[1].rtsp_uri == f"rtsp://{hosts[1]}:554/sub"
         saved = json.loads((state_dir / "inventory.json").read_text())
         assert {c["id"] for c in saved["cameras"]} == set(state.cameras())
         assert oct((state_dir / "inventory.json").stat().st_mode & 0o777) == "0o640"
@@ -98,8 +98,8 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
         wait_for(lambda: worker.rounds >= 2, what="the requested round")
         assert hosts[0] in events_of("camera_offline")
         gone = next(c for c in state.cameras().values() if c.address.startswith(hosts[0]))
-        assert gone.error is not None and gone.error["code"] == "unreachable"
-        assert gone.info["manufacturer"] == "Generic"  # what it told us before is kept
+        assert gone.error is not None and gone.error.code == "unreachable"
+        assert gone.manufacturer == "Generic"  # what it told us before is kept
         assert online() == {hosts[1]}
     finally:
         stopping.set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from agent.model import EVENT_PAYLOADS, payload_from
 from agent.uplink import messages
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
@@ -24,7 +25,10 @@ def test_committed_schema_is_current(name: str) -> None:
 
 
 def test_no_stray_schema_files() -> None:
-    names = {p.name.removesuffix(".schema.json") for p in SCHEMA_DIR.glob("*.schema.json")}
+    names = {
+        p.relative_to(SCHEMA_DIR).as_posix().removesuffix(".schema.json")
+        for p in SCHEMA_DIR.rglob("*.schema.json")
+    }
     assert names == set(messages.json_schemas())
 
 
@@ -76,3 +80,19 @@ def test_documented_examples_match_the_models(name: str, body: str) -> None:
     assert set(json.loads(body)) <= set(model.model_fields), name
     if name == "cmd-result" and parsed.result and "jpeg_base64" in parsed.result:  # type: ignore[attr-defined]
         messages.SnapshotResult.model_validate(parsed.result)  # type: ignore[attr-defined]
+
+
+def test_documented_events_match_their_payload_schemas() -> None:
+    bodies = [json.loads(body) for name, body in _doc_examples() if name == "event"]
+    assert bodies
+    for body in bodies:
+        payload_from(body["type"], body["data"])
+
+
+def test_documented_event_rows_name_every_field() -> None:
+    """The events table in docs/mqtt.md lists every field of each payload."""
+    text = (SCHEMA_DIR.parent / "mqtt.md").read_text(encoding="utf-8")
+    for event_type, model in EVENT_PAYLOADS.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{event_type}` |"))
+        missing = [field for field in model.model_fields if f"`{field}" not in row]
+        assert not missing, (event_type, missing)

@@ -132,7 +132,7 @@ def test_outage_with_kill_9_delivers_every_event_once_and_in_order(
     outbox_opts = {"outbox": {"late_after_s": late_after_s}}
     first = start_child(children, tmp_path, broker, **outbox_opts)
     ops.wait_json("state", lambda b: b["online"], 15)
-    ids = [first.emit("agent_started", n=0)]
+    ids = [first.emit("agent_started", version="0", config_hash="h")]
     ops.wait_json("event", lambda b: b["msg_id"] == ids[0], 10)
     # Ops having it is not the box knowing it: only once the PUBACK is in the outbox may the
     # box never send it again (before that, a power cut rightly means sending it again).
@@ -140,19 +140,22 @@ def test_outage_with_kill_9_delivers_every_event_once_and_in_order(
 
     broker.stop()
     outage_started = time.monotonic()
-    ids += [first.emit("camera_offline", camera_id="cam-01", n=n) for n in (1, 2, 3)]
+    ids += [
+        first.emit("camera_offline", camera_id=f"cam-{n:02d}", address=None, error=None)
+        for n in (1, 2, 3)
+    ]
     first.kill9()  # power cut in the middle of the outage
     second = start_child(children, tmp_path, broker, **outbox_opts)
-    ids.append(second.emit("camera_online", camera_id="cam-01", n=4))
+    ids.append(second.emit("camera_online", camera_id="cam-04", address=None, error=None))
     last_emitted = time.monotonic()
     while time.monotonic() - outage_started < outage_s:
-        ids.append(second.emit("quality_alarm", camera_id="cam-00", n=len(ids), raised=True))
+        ids.append(second.emit("quality_reference_reset", camera_id=f"cam-{len(ids):02d}"))
         last_emitted = time.monotonic()
         time.sleep(min(20.0, max(0.0, outage_s - (time.monotonic() - outage_started))))
     # All but the last event must have waited longer than late_after_s when the broker is
     # back, however long the second agent took to start on a loaded machine.
     time.sleep(max(0.0, last_emitted + late_after_s + 0.5 - time.monotonic()))
-    ids.append(second.emit("stream_up", camera_id="cam-00", n=len(ids)))
+    ids.append(second.emit("stream_up", camera_id=f"cam-{len(ids):02d}", route=None, cap_kbps=None))
 
     broker.start()
     ops.wait_for(lambda _: {e["msg_id"] for e in _events(ops)} >= set(ids), 30)
@@ -160,7 +163,9 @@ def test_outage_with_kill_9_delivers_every_event_once_and_in_order(
     assert ops.sessions_lost == 0, "ops' session must survive the broker's restart"
     events = _events(ops)
     assert [e["msg_id"] for e in events] == ids, "each event exactly once, in order"
-    assert [e["data"]["n"] for e in events] == list(range(len(ids)))
+    assert [e["data"].get("camera_id", "cam-00") for e in events] == [
+        f"cam-{n:02d}" for n in range(len(ids))
+    ]
     assert not events[0]["late"] and all(e["late"] for e in events[1:-1])
     assert all(e["queued_s"] >= 0 for e in events)
 
@@ -205,7 +210,10 @@ def test_pattern_acl_keeps_one_store_off_another_stores_topics(
     tmp_path: Path,
 ) -> None:
     broker = broker_factory(BrokerOptions(users=USERS, acl=ACL))
-    ops = subscriber_factory(broker, ("kitchen/v1/#",), username="ops", password="ops-secret")
+    # The test itself publishes forged, off-contract payloads as store-2.
+    ops = subscriber_factory(
+        broker, ("kitchen/v1/#",), username="ops", password="ops-secret", check_contract=False
+    )
     # A box provisioned as store-1 but holding store-2's credentials (a copied SD card). Its
     # session numbers differ from the honest box's, so anything of its would show.
     SessionCounter(tmp_path / "impostor").commit(41)

@@ -15,9 +15,26 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.state import CameraStatus, QualityStatus, StreamStatus
+from agent.kcp import Kcp
+from agent.model import (
+    AgentStarted,
+    AgentStopping,
+    Camera,
+    CameraOffline,
+    ErrorInfo,
+    KcpCoverage,
+    QualityCheck,
+    QualityIssue,
+    QualityStatus,
+    Severity,
+    Stage,
+    StoreCoverage,
+    StreamState,
+    StreamStatus,
+    Verdict,
+)
 from agent.uplink.messages import SystemInfo
-from agent.uplink.reporter import build_heartbeat, coverage_map
+from agent.uplink.reporter import build_heartbeat
 from tests.kit.agent_runner import Harness
 from tests.kit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
@@ -39,10 +56,13 @@ def _system() -> SystemInfo:
     )
 
 
-def test_heartbeat_for_8_cameras_is_at_most_4kb_in_the_worst_case() -> None:
-    """Longest ids, every issue raised, every number present."""
+def test_heartbeat_for_8_cameras_is_at_most_5kb_in_the_worst_case() -> None:
+    """Longest ids, every issue and alarm raised (the longest real codes), every number."""
     ids = [f"{'x' * 60}-{n:02d}" for n in range(8)]
-    codes = [f"issue_code_{n:02d}_long" for n in range(12)]
+    # The longest real codes: quality checks, and alarms on KCP regions of interest.
+    codes = sorted((c.value for c in QualityCheck), key=len, reverse=True)
+    alarms = sorted((f"roi:{k.value}" for k in Kcp), key=len, reverse=True) + codes
+    declared = ["cooking", "cold_room", "prep", "dishwashing", "packing", "storage"]
     beat = build_heartbeat(
         session=123456,
         seq=99999,
@@ -52,32 +72,37 @@ def test_heartbeat_for_8_cameras_is_at_most_4kb_in_the_worst_case() -> None:
         broker_rtt_ms=123.4,
         enrolled=ids,
         cameras={
-            cid: CameraStatus(
-                cid,
+            cid: Camera(
+                id=cid,
+                address="192.0.2.10",
+                xaddr="http://192.0.2.10/onvif/device_service",
                 online=False,
-                error={"code": "auth_failed", "message": "x" * 500},
+                error=ErrorInfo(code="auth_failed", message="x" * 500),
                 clock_skew_s=-1234.56,
             )
             for cid in ids
         },
         quality={
-            cid: QualityStatus(verdict="fail", issues=tuple({"code": c} for c in codes))
+            cid: QualityStatus(
+                verdict=Verdict.FAIL,
+                issues=tuple(QualityIssue(c, Severity.FAIL, 1.0, 2.0) for c in codes),
+                alarms=tuple(alarms),
+            )
             for cid in ids
         },
         streams={
-            cid: StreamStatus(state="starting", bitrate_kbps=7999.9, fps=29.97) for cid in ids
+            cid: StreamStatus(state=StreamState.STARTING, bitrate_kbps=7999.9, fps=29.97)
+            for cid in ids
         },
-        declared_kcps=["cooking", "cold_room", "prep", "dishwashing", "packing", "storage"],
-        covered=dict.fromkeys(
-            ["cooking", "cold_room", "prep", "dishwashing", "packing", "storage"], False
-        ),
-        stage="equipment_installed",
+        declared_kcps=declared,
+        coverage=StoreCoverage(tuple(KcpCoverage(k, False, (), (), None) for k in declared)),
+        stage=Stage.EQUIPMENT_INSTALLED,
         outbox_pending=10000,
         outbox_dropped=123456,
     )
     size = len(beat.model_dump_json().encode("utf-8"))
-    assert size <= 4096, size
-    assert all(len(c.issues) == 8 for c in beat.cameras)
+    assert size <= 5 * 1024, size
+    assert all(len(c.issues) == 8 and len(c.alarms) == 8 for c in beat.cameras)
 
 
 def test_heartbeat_lists_enrolled_cameras_first_and_unseen_ones_as_not_found() -> None:
@@ -89,12 +114,15 @@ def test_heartbeat_lists_enrolled_cameras_first_and_unseen_ones_as_not_found() -
         system=_system(),
         broker_rtt_ms=None,
         enrolled=["b", "a"],
-        cameras={"a": CameraStatus("a", online=True), "z": CameraStatus("z", online=True)},
+        cameras={
+            cid: Camera(id=cid, address="192.0.2.1", xaddr="http://192.0.2.1/onvif", online=True)
+            for cid in ("a", "z")
+        },
         quality={},
-        streams={"a": StreamStatus(state="up", bitrate_kbps=480.44, fps=15.04)},
+        streams={"a": StreamStatus(state=StreamState.UP, bitrate_kbps=480.44, fps=15.04)},
         declared_kcps=["cooking", "prep"],
-        covered=coverage_map({"kcps": {"cooking": {"covered": True}}}, ["cooking", "prep"]),
-        stage="video_connected",
+        coverage=StoreCoverage((KcpCoverage("cooking", True, ("a",), ("a",), None),)),
+        stage=Stage.VIDEO_CONNECTED,
         outbox_pending=0,
         outbox_dropped=0,
     )
@@ -102,13 +130,8 @@ def test_heartbeat_lists_enrolled_cameras_first_and_unseen_ones_as_not_found() -
     assert beat.cameras[0].error == "not_found" and not beat.cameras[0].online
     assert beat.cameras[1].kbps == 480 and beat.cameras[1].fps == 15.0
     assert beat.coverage.ratio == 0.5 and beat.coverage.kcps == {"cooking": True, "prep": False}
+    assert [c.enrolled for c in beat.cameras] == [True, True, False]
     assert beat.uptime_s == 100.0
-
-
-def test_coverage_shapes() -> None:
-    assert coverage_map({}, ["cooking"]) is None
-    assert coverage_map({"cooking": True}, ["cooking", "prep"]) == {"cooking": True, "prep": False}
-    assert coverage_map({"cooking": {"covered": False}}, ["cooking"]) == {"cooking": False}
 
 
 # --- one reporter for the module, against the session broker --------------------------------
@@ -200,6 +223,8 @@ def test_heartbeats_are_consecutive_and_complete(harness: Harness, ops: Subscrib
         "kbps": 480.0,
         "quality": "warn",
         "issues": ["too_dark"],
+        "alarms": [],
+        "enrolled": True,
         "clock_skew_s": 0.4,
     }
     assert second["coverage"] == {
@@ -211,7 +236,11 @@ def test_heartbeats_are_consecutive_and_complete(harness: Harness, ops: Subscrib
 
 def test_events_are_delivered_with_ids_and_not_late(harness: Harness, ops: Subscriber) -> None:
     emitted = harness.state.emit(
-        "camera_offline", camera_id="cam-01", error={"code": "timeout", "message": "no answer"}
+        CameraOffline(
+            camera_id="cam-01",
+            address="192.0.2.11",
+            error=ErrorInfo(code="timeout", message="no answer"),
+        )
     )
     event = ops.wait_json("event", lambda b: b["msg_id"] == emitted.msg_id, 5)
     assert event["type"] == "camera_offline" and event["data"]["camera_id"] == "cam-01"
@@ -292,7 +321,7 @@ def test_failures_are_reported_and_the_reporter_survives_a_crashing_action(
         },
     )
     failed = results(ops, "rs-1", 2)[1]
-    assert failed["error"]["code"] == "stream_failed"
+    assert failed["error"]["code"] == "ffmpeg_exited"
     send(
         mosquitto,
         {
@@ -375,7 +404,7 @@ def test_starts_without_a_broker_and_delivers_once_it_appears(
     broker.stop()
     box = Harness(broker, tmp_path).start()
     try:
-        emitted = box.state.emit("agent_started", version="test")
+        emitted = box.state.emit(AgentStarted(version="test", config_hash="0" * 16))
         wait_until(lambda: box.reporter.link is not None and box.reporter.link.last_error, 5)
         assert box.supervisor.healthy() and box.reporter.outbox.count() == 1
         broker.start()
@@ -395,7 +424,7 @@ def test_clean_stop_delivers_agent_stopping_before_saying_stopped(
     ops = subscriber_factory(broker, (f"{BASE}/event", f"{BASE}/state"))
     box = Harness(broker, tmp_path).start()
     ops.wait_json("state", lambda b: b["online"], 10)
-    box.state.emit("agent_stopping", reason="stopped")  # what the daemon does, then stops
+    box.state.emit(AgentStopping(reason="stopped"))  # what the daemon does, then stops
     box.stop()
     ops.wait_json("state", lambda b: b["reason"] == "stopped", 5)
     kinds = [

@@ -12,6 +12,7 @@ import pytest
 
 from agent.capture.frames import fetch_snapshot, grab_rtsp_frame, rtsp_frame_argv
 from agent.errors import CameraAuthFailed, CameraTimeout, CameraUnreachable, SnapshotTooLarge
+from agent.model import CameraLogin
 from tests.kit.fake_onvif import DEFAULT_PASSWORD
 from tests.kit.onvif_fixtures import FakeCameraFactory
 
@@ -22,10 +23,12 @@ def test_snapshot_with_digest_or_basic(
 ) -> None:
     camera = fake_camera_factory(persona)
     url = f"http://127.0.0.1:{camera.port}/onvif/snapshot?channel=101"
-    data = fetch_snapshot(url, "admin", DEFAULT_PASSWORD, timeout_s=3, max_bytes=1 << 20)
+    data = fetch_snapshot(
+        url, CameraLogin("admin", DEFAULT_PASSWORD), timeout_s=3, max_bytes=1 << 20
+    )
     assert data[:2] == b"\xff\xd8"  # JPEG
     with pytest.raises(CameraAuthFailed) as denied:
-        fetch_snapshot(url, "admin", "wrong-password", timeout_s=3)
+        fetch_snapshot(url, CameraLogin("admin", "wrong-password"), timeout_s=3)
     assert "wrong-password" not in denied.value.message
 
 
@@ -33,7 +36,7 @@ def test_snapshot_size_bound(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("generic")
     url = f"http://127.0.0.1:{camera.port}/onvif/snapshot"
     with pytest.raises(SnapshotTooLarge):
-        fetch_snapshot(url, "admin", DEFAULT_PASSWORD, timeout_s=3, max_bytes=100)
+        fetch_snapshot(url, CameraLogin("admin", DEFAULT_PASSWORD), timeout_s=3, max_bytes=100)
 
 
 class _Trickle(BaseHTTPRequestHandler):
@@ -67,7 +70,7 @@ def trickle_url() -> Iterator[str]:
 def test_snapshot_overall_timeout_beats_a_trickling_camera(trickle_url: str) -> None:
     started = time.monotonic()
     with pytest.raises(CameraTimeout):
-        fetch_snapshot(trickle_url, None, None, timeout_s=1.0)
+        fetch_snapshot(trickle_url, None, timeout_s=1.0)
     assert time.monotonic() - started < 2.0
 
 
@@ -76,7 +79,7 @@ def test_snapshot_nothing_listening() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with pytest.raises(CameraUnreachable):
-        fetch_snapshot(f"http://127.0.0.1:{port}/x", "admin", "pw", timeout_s=2)
+        fetch_snapshot(f"http://127.0.0.1:{port}/x", CameraLogin("admin", "pw"), timeout_s=2)
 
 
 def test_rtsp_frame_argv() -> None:
@@ -102,7 +105,7 @@ def test_rtsp_frame_from_a_silent_server_times_out() -> None:
         started = time.monotonic()
         with pytest.raises(CameraTimeout) as failure:
             grab_rtsp_frame(
-                f"rtsp://127.0.0.1:{port}/sub", timeout_s=2, username="admin", password="s3cret-pw"
+                f"rtsp://127.0.0.1:{port}/sub", timeout_s=2, login=CameraLogin("admin", "s3cret-pw")
             )
         assert time.monotonic() - started < 3.5
         assert "s3cret-pw" not in str(failure.value)

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from agent.capture.discovery import DiscoveryMessage, static_message
 from agent.capture.inventory import Camera, RoundOptions, inventory_round
-from agent.secrets import Credentials
+from agent.secrets import CameraLogins, CredentialStore
 from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
 from tests.kit.onvif_fixtures import FakeCameraFactory
 
@@ -34,10 +34,9 @@ def credentials_dir(tmp_path: Path, shared: str | None = DEFAULT_PASSWORD, **own
 
 
 def run(messages: list[DiscoveryMessage], directory: Path, known: Sequence[Camera] = ()) -> Camera:
-    store = Credentials(directory)
     [camera] = inventory_round(
         messages,
-        lambda camera_id: ("admin", store.camera_password(camera_id)),
+        CameraLogins("admin", CredentialStore(directory)),
         known,
         options=OPTIONS,
     )
@@ -132,8 +131,8 @@ def test_no_file_of_its_own_means_no_retry(
     camera = fake_camera_factory("open_info", password=OWN_PASSWORD)
     directory = credentials_dir(tmp_path, **{"mac-020000000099": OWN_PASSWORD})
     found = run([announced(camera)], directory)
-    assert found.error is not None and found.error["code"] == "auth_failed"
-    assert "rejected the username or password" in found.error["message"]
+    assert found.error is not None and found.error.code == "auth_failed"
+    assert "rejected the username or password" in found.error.message
     assert logins(camera) == [False]
     assert found.id == uuid_id(camera)  # the id to name its password file after
 
@@ -146,10 +145,10 @@ def test_own_password_refused_too_is_tried_only_once(
         tmp_path, **{uuid_id(camera): "an-old-one", f"addr-127.0.0.1:{camera.port}": OWN_PASSWORD}
     )
     found = run([announced(camera)], directory)
-    assert found.error is not None and found.error["code"] == "auth_failed"
-    assert f"its own (camera-password.{uuid_id(camera)}) too" in found.error["message"]
+    assert found.error is not None and found.error.code == "auth_failed"
+    assert f"its own (camera-password.{uuid_id(camera)}) too" in found.error.message
     assert logins(camera) == [False, False]
-    assert "an-old-one" not in found.error["message"]
+    assert "an-old-one" not in found.error.message
 
 
 def test_the_retry_stays_within_the_camera_timeout(
@@ -158,12 +157,11 @@ def test_the_retry_stays_within_the_camera_timeout(
     # Clock, refused login, anonymous probe: 0.9 s of a 1 s budget; the retry cannot fit.
     camera = fake_camera_factory("generic", password=OWN_PASSWORD, response_delay_s=0.3)
     directory = credentials_dir(tmp_path, **{uuid_id(camera): OWN_PASSWORD})
-    store = Credentials(directory)
     started = time.monotonic()
     [found] = inventory_round(
         [announced(camera)],
-        lambda camera_id: ("admin", store.camera_password(camera_id)),
+        CameraLogins("admin", CredentialStore(directory)),
         options=RoundOptions(timeout_s=1.0, request_timeout_s=1.0),
     )
     assert time.monotonic() - started < 1.6
-    assert found.error is not None and found.error["code"] == "timeout"
+    assert found.error is not None and found.error.code == "timeout"

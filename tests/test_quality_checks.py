@@ -13,17 +13,16 @@ from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import (
     CHECK_CODES,
     Frame,
-    Issue,
     analyse,
     check_sequence,
     judge,
     make_reference,
     pair_issues,
     prepare,
-    verdict,
     view_shift,
 )
 from agent.config.quality import QualityConfig
+from agent.model import QualityIssue, Severity, worst_verdict
 from benchmarks import quality_evalset as ev
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
@@ -398,15 +397,14 @@ def test_colour_cast_without_reference_judges_the_tint() -> None:
 
 
 def test_verdict() -> None:
-    assert verdict([]) == "ok"
-    assert verdict([Issue("blurred", "warn", 0.6, 0.48)]) == "warn"
-    assert verdict([Issue("blurred", "warn", 0.6, 0.48), Issue("too_dark", "fail", 3, 35)]) == (
-        "fail"
-    )
+    blurred = QualityIssue("blurred", Severity.WARN, 0.6, 0.48)
+    assert worst_verdict([]) == "ok"
+    assert worst_verdict([blurred]) == "warn"
+    assert worst_verdict([blurred, QualityIssue("too_dark", Severity.FAIL, 3, 35)]) == "fail"
 
 
 def test_issue_wire_form() -> None:
-    assert Issue("noisy", "warn", 12.345678, 10.0).to_dict() == {
+    assert QualityIssue("noisy", Severity.WARN, 12.345678, 10.0).to_json() == {
         "code": "noisy",
         "severity": "warn",
         "value": 12.3457,

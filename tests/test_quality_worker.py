@@ -11,6 +11,7 @@ import datetime as dt
 import http.server
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from agent.capture.decode import decode_for_analysis
 from agent.capture.quality_worker import NO_FRAME, QualityWorker, grab_frame
 from agent.config import AgentConfig
 from agent.errors import CameraTimeout
-from agent.state import AgentState, CameraStatus, Event
+from agent.model import Camera, CameraLogin, Event, MediaProfile
+from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from benchmarks import quality_evalset as ev
 
@@ -83,15 +85,10 @@ class Scene:
         self.seed = 0
 
     def grab(
-        self,
-        info: Mapping[str, Any],
-        username: str | None,
-        password: str | None,
-        timeout_s: float,
-        width: int,
+        self, camera: Camera, login: CameraLogin | None, timeout_s: float, width: int
     ) -> np.ndarray:
         self.grabs += 1
-        camera_id = str(info["id"])
+        camera_id = camera.id
         if camera_id in self.failing:
             raise CameraTimeout(f"snapshot at {camera_id} did not arrive in time")
         # A live camera: fresh sensor grain every sample, through JPEG like a snapshot.
@@ -110,6 +107,15 @@ def events() -> list[Event]:
     return []
 
 
+def on_line(camera_id: str, *profiles: MediaProfile) -> Camera:
+    return Camera(
+        id=camera_id,
+        address="192.0.2.10",
+        xaddr="http://192.0.2.10/onvif/device_service",
+        profiles=profiles,
+    )
+
+
 def make_worker(
     tmp_path: Path,
     scene: Scene,
@@ -120,7 +126,7 @@ def make_worker(
     state = AgentState()
     state.subscribe(events.append)
     for camera_id in ("cam-wok", "cam-sink"):
-        state.set_camera(CameraStatus(id=camera_id, online=True, info={"id": camera_id}))
+        state.set_camera(on_line(camera_id))
     worker = QualityWorker(
         config or make_config(),
         state,
@@ -133,7 +139,7 @@ def make_worker(
 
 
 def of_type(events: list[Event], kind: str) -> list[dict[str, Any]]:
-    return [e.data for e in events if e.type == kind]
+    return [e.payload.to_json() for e in events if e.type == kind]
 
 
 def test_healthy_cameras_are_enrolled_judged_ok_and_cover_the_store(
@@ -147,7 +153,7 @@ def test_healthy_cameras_are_enrolled_judged_ok_and_cover_the_store(
     assert quality["cam-sink"].verdict == "ok"
     assert quality["cam-wok"].in_view["cooking"] > 0.9
     coverage = state.coverage()
-    assert coverage["ratio"] == 1.0 and coverage["declared"] == 3
+    assert coverage is not None and coverage.ratio == 1.0 and coverage.declared == 3
     assert of_type(events, "quality_alarm") == []
     assert of_type(events, "kcp_uncovered") == []
     # The first usable frames became the references, persisted in the state dir.
@@ -191,7 +197,7 @@ def test_camera_turned_away_uncovers_its_kcp(
     worker, state = make_worker(tmp_path, scene, events, [NOON])
     for _ in range(2):
         worker.sample_all()
-    assert state.coverage()["ratio"] == 1.0
+    assert state.coverage().ratio == 1.0
     scene.pictures["cam-sink"] = ev.view_crop(photo("rocket"))  # knocked to face elsewhere
     for _ in range(2):
         worker.sample_all()
@@ -201,7 +207,7 @@ def test_camera_turned_away_uncovers_its_kcp(
     assert of_type(events, "kcp_uncovered") == [
         {"kcp": "dishwashing", "reason": "failing", "camera_ids": ["cam-sink"]}
     ]
-    assert state.coverage()["ratio"] == round(2 / 3, 4)
+    assert state.coverage().ratio == round(2 / 3, 4)
     scene.pictures["cam-sink"] = ev.view_crop(photo("coffee"))
     for _ in range(2):
         worker.sample_all()
@@ -225,7 +231,7 @@ def test_roi_out_of_view_uncovers_only_that_kcp(
     scene.pictures["cam-wok"] = ev.view_crop(photo("astronaut"), 0.45, 0.0, 0.0)
     for _ in range(2):
         worker.sample_all()
-    kcps = state.coverage()["kcps"]
+    kcps = state.coverage().to_json()["kcps"]
     assert kcps["cooking"]["covered"] is False and kcps["cooking"]["reason"] == "out_of_view"
     assert kcps["prep"]["covered"] is True
     assert [e["kcp"] for e in of_type(events, "kcp_uncovered")] == ["cooking"]
@@ -239,8 +245,8 @@ def test_declared_kcp_without_camera_is_uncovered_once(
     worker, state = make_worker(tmp_path, scene, events, [NOON], config)
     for _ in range(4):
         worker.sample_all()
-    assert state.coverage()["kcps"]["cold_room"]["reason"] == "no_camera"
-    assert state.coverage()["ratio"] == 0.5
+    assert state.coverage().get("cold_room").reason == "no_camera"
+    assert state.coverage().ratio == 0.5
     assert of_type(events, "kcp_uncovered") == [
         {"kcp": "cold_room", "reason": "no_camera", "camera_ids": []}
     ]
@@ -273,13 +279,13 @@ def test_frozen_picture_is_an_alarm(tmp_path: Path, scene: Scene, events: list[E
     stuck = decode_for_analysis(ev.encode(scene.pictures["cam-sink"]), 320)
     original = scene.grab
 
-    def grab_stuck(info: Mapping[str, Any], *args: Any) -> np.ndarray:
-        return stuck.copy() if info["id"] == "cam-sink" else original(info, *args)
+    def grab_stuck(camera: Camera, *args: Any) -> np.ndarray:
+        return stuck.copy() if camera.id == "cam-sink" else original(camera, *args)
 
     worker.grab = grab_stuck
     for _ in range(3):
         worker.sample_all()
-    assert "frozen" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    assert "frozen" in [i.code for i in state.quality()["cam-sink"].issues]
     assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
         ("cam-sink", "frozen")
     ]
@@ -303,7 +309,7 @@ def test_a_shaking_camera_raises_jitter_but_a_knock_does_not(
     assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
         ("cam-sink", "jitter")
     ]
-    assert "jitter" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    assert "jitter" in [i.code for i in state.quality()["cam-sink"].issues]
 
 
 def test_no_frame_from_an_online_camera(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
@@ -315,18 +321,18 @@ def test_no_frame_from_an_online_camera(tmp_path: Path, scene: Scene, events: li
     assert [(e["code"], e["state"]) for e in of_type(events, "quality_alarm")] == [
         (NO_FRAME, "raised")
     ]
-    assert state.coverage()["kcps"]["dishwashing"]["covered"] is False
+    assert state.coverage().get("dishwashing").covered is False
 
 
 def test_offline_camera_is_not_sampled_and_does_not_cover(
     tmp_path: Path, scene: Scene, events: list[Event]
 ) -> None:
     worker, state = make_worker(tmp_path, scene, events, [NOON])
-    state.set_camera(CameraStatus(id="cam-sink", online=False))
+    state.set_camera(replace(on_line("cam-sink"), online=False))
     worker.sample_all()
     assert scene.grabs == 1
     assert state.quality()["cam-sink"].verdict == "unknown"
-    assert state.coverage()["kcps"]["dishwashing"]["reason"] == "offline"
+    assert state.coverage().get("dishwashing").reason == "offline"
 
 
 def test_reference_survives_a_restart_and_can_be_reset(
@@ -339,7 +345,7 @@ def test_reference_survives_a_restart_and_can_be_reset(
     scene.pictures["cam-sink"] = ev.view_crop(photo("rocket"))
     again, state = make_worker(tmp_path, scene, events, [NOON])
     again.sample_all()
-    assert "scene_changed" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    assert "scene_changed" in [i.code for i in state.quality()["cam-sink"].issues]
     again.reset_reference("cam-sink")
     again.sample_all()
     assert state.quality()["cam-sink"].verdict == "ok"
@@ -359,7 +365,7 @@ def test_a_reference_reset_from_outside_is_noticed_and_re_enrolled(
     # The installer re-aims the sink camera on purpose...
     scene.pictures["cam-sink"] = ev.view_crop(photo("rocket"))
     worker.sample_all()
-    assert "scene_changed" in [i["code"] for i in state.quality()["cam-sink"].issues]
+    assert "scene_changed" in [i.code for i in state.quality()["cam-sink"].issues]
     # ...and resets its reference from the command line (another process).
     assert BaselineStore(tmp_path / "state").delete("cam-sink") is True
     assert BaselineStore(tmp_path / "state").delete("cam-sink") is False  # nothing left to forget
@@ -389,7 +395,7 @@ def test_run_loop_beats_and_stops(tmp_path: Path, scene: Scene, events: list[Eve
     stopping.set()
     thread.join(5)
     assert not thread.is_alive()
-    assert state.coverage()["ratio"] == 1.0
+    assert state.coverage().ratio == 1.0
 
 
 # --- the real acquisition path ---------------------------------------------------------------
@@ -428,19 +434,17 @@ def test_grab_prefers_the_snapshot_and_decodes_it_small(
     snapshot_server: tuple[str, list[int]],
 ) -> None:
     base, hits = snapshot_server
-    info = {
-        "id": "cam",
-        "profiles": [
-            {
-                "token": "main",
-                "width": 1920,
-                "height": 1080,
-                "snapshot_uri": f"{base}/snap.jpg",
-                "rtsp_uri": "rtsp://127.0.0.1:9/none",
-            },
-        ],
-    }
-    image = grab_frame(info, "admin", "secret", 5.0, 320)
+    camera = on_line(
+        "cam",
+        MediaProfile(
+            token="main",
+            width=1920,
+            height=1080,
+            snapshot_uri=f"{base}/snap.jpg",
+            rtsp_uri="rtsp://127.0.0.1:9/none",
+        ),
+    )
+    image = grab_frame(camera, CameraLogin("admin", "secret"), 5.0, 320)
     assert image.shape == (270, 480, 3)  # decoded at 1/4 scale, not 1920x1080
     assert hits
 
@@ -450,18 +454,16 @@ def test_grab_falls_back_to_the_rtsp_sub_stream(
     snapshot_server: tuple[str, list[int]], rtsp_camera: Any
 ) -> None:
     base, _ = snapshot_server
-    info = {
-        "id": "cam",
-        "profiles": [
-            {
-                "token": "main",
-                "width": 1920,
-                "height": 1080,
-                "snapshot_uri": f"{base}/missing.jpg",
-                "rtsp_uri": rtsp_camera.url("main"),
-            },
-            {"token": "sub", "width": 640, "height": 360, "rtsp_uri": rtsp_camera.url("sub")},
-        ],
-    }
-    image = grab_frame(info, None, None, 15.0, 320)
+    camera = on_line(
+        "cam",
+        MediaProfile(
+            token="main",
+            width=1920,
+            height=1080,
+            snapshot_uri=f"{base}/missing.jpg",
+            rtsp_uri=rtsp_camera.url("main"),
+        ),
+        MediaProfile(token="sub", width=640, height=360, rtsp_uri=rtsp_camera.url("sub")),
+    )
+    image = grab_frame(camera, None, 15.0, 320)
     assert image.shape == (360, 640, 3)  # the sub-stream's keyframe

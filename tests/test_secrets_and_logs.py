@@ -14,7 +14,7 @@ import structlog
 from agent.errors import SecretMissingError
 from agent.logs import configure_logging
 from agent.scrub import forget_secrets, register_secret, scrub, strip_userinfo
-from agent.secrets import Credentials, credentials_dir, read_password_file
+from agent.secrets import CredentialStore, credentials_dir, read_password_file
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +102,7 @@ def test_credentials_directory_precedence(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_credentials_read_and_register(tmp_path: Path) -> None:
     (tmp_path / "camera-password").write_text("shared-pass\n", encoding="utf-8")
     (tmp_path / "camera-password.cam2").write_text("own-pass", encoding="utf-8")
-    credentials = Credentials(tmp_path)
+    credentials = CredentialStore(tmp_path)
     assert credentials.camera_password("cam1") == "shared-pass"
     assert credentials.camera_password("cam2") == "own-pass"
     assert credentials.get("mqtt-password") is None

@@ -9,6 +9,7 @@ import pytest
 
 from agent.config.streams import StreamsConfig
 from agent.errors import CameraAuthFailed, CommandRejected
+from agent.model import Camera, CameraLogin, EncoderRequest, MediaProfile, with_login
 from agent.state import AgentState, Event
 from agent.uplink.relay import (
     SET_ENCODER_DEADLINE_S,
@@ -17,12 +18,25 @@ from agent.uplink.relay import (
     StreamManager,
     render_ingest_url,
     wanted,
-    with_credentials,
 )
-from agent.uplink.routes import EncoderRequest, Profile
 
-SUB = Profile("sub", "H264", 640, 360, 25, 384, "rtsp://192.0.2.10/sub")
-MAIN = Profile("main", "H264", 1920, 1080, 25, 4096, "rtsp://192.0.2.10/main")
+
+def profile(
+    token: str, encoding: str, width: int, height: int, fps: float, kbps: int, uri: str | None
+) -> MediaProfile:
+    return MediaProfile(
+        token=token,
+        encoding=encoding,
+        width=width,
+        height=height,
+        fps=fps,
+        bitrate_kbps=kbps,
+        rtsp_uri=uri,
+    )
+
+
+SUB = profile("sub", "H264", 640, 360, 25, 384, "rtsp://192.0.2.10/sub")
+MAIN = profile("main", "H264", 1920, 1080, 25, 4096, "rtsp://192.0.2.10/main")
 
 
 class FakeProcess:
@@ -104,10 +118,14 @@ def cfg(**kwargs: object) -> StreamsConfig:
 def cam(
     camera_id: str,
     kcp: str = "cooking",
-    profiles: tuple[Profile, ...] = (MAIN, SUB),
-    **kwargs: object,
+    profiles: tuple[MediaProfile, ...] = (MAIN, SUB),
+    *,
+    discovered: bool = True,
+    xaddr: str = "",
+    login: CameraLogin | None = None,
 ) -> CameraFeed:
-    return CameraFeed(camera_id, (kcp,), profiles, **kwargs)  # type: ignore[arg-type]
+    camera = Camera(id=camera_id, address="192.0.2.10", xaddr=xaddr, profiles=profiles)
+    return CameraFeed(camera_id, (kcp,), camera if discovered else None, login)
 
 
 def test_up_then_stall_then_backoff_then_up_again() -> None:
@@ -123,7 +141,7 @@ def test_up_then_stall_then_backoff_then_up_again() -> None:
     h.tick(6)  # no progress for 6 s > 5 s
     assert first.stopped
     assert h.status("c1").state == "down"
-    assert h.status("c1").error["code"] == "stalled"  # type: ignore[index]
+    assert h.status("c1").error.code == "stalled"
     assert h.types() == ["stream_up", "stream_down"]
     h.tick(0.5)  # backoff 1 s (jitter 0 with rng 0.5) not over yet
     assert h.running("c1") is None
@@ -145,7 +163,7 @@ def test_any_exit_is_a_failure_and_repeated_failures_announce_down_once() -> Non
         assert process is not None
         process.code = 0  # ffmpeg can exit 0 after an input timeout
         h.tick(0.1)
-        assert h.status("c1").error["code"] == "ffmpeg_exited"  # type: ignore[index]
+        assert h.status("c1").error.code == "ffmpeg_exited"
     assert h.types().count("stream_down") == 1
 
 
@@ -155,7 +173,7 @@ def test_no_output_after_start_is_a_failure() -> None:
     h.tick(4.9)
     assert h.status("c1").state == "starting"
     h.tick(0.2)
-    assert h.status("c1").error["code"] == "no_output"  # type: ignore[index]
+    assert h.status("c1").error.code == "no_output"
 
 
 def test_restart_policy_backoff_and_hourly_limit() -> None:
@@ -177,7 +195,7 @@ def test_restart_limit_reported() -> None:
         if process is not None:
             process.code = 1
         h.tick(0.01)
-    assert h.status("c1").error["code"] == "restart_limit"  # type: ignore[index]
+    assert h.status("c1").error.code == "restart_limit"
     h.tick(60)
     assert h.running("c1") is None  # still waiting for the hour to roll over
 
@@ -205,7 +223,7 @@ def test_short_uplink_pauses_the_lowest_priority_camera() -> None:
     )
     h2.tick()
     assert h2.status("storage").state == "paused"
-    assert h2.status("storage").error["code"] == "uplink_budget"  # type: ignore[index]
+    assert h2.status("storage").error.code == "uplink_budget"
     assert h2.running("storage") is None
 
 
@@ -247,7 +265,7 @@ def test_on_demand_start_idle_timeout_and_stop() -> None:
     h.tick(20)
     assert process.stopped and h.status("c1").state == "stopped"
     assert h.types()[-1] == "stream_down"
-    assert h.events[-1].data["reason"] == "idle"
+    assert h.events[-1].payload.to_json()["reason"] == "idle"
     h.manager.start_on_demand("c2")
     h.tick()
     assert h.running("c2") is not None
@@ -272,10 +290,34 @@ def test_commands_in_always_mode() -> None:
     assert h.running("c1") is not None
 
 
+def test_restart_command_is_announced_as_down_then_up() -> None:
+    """Ops who asked for a restart see it happen: stream_down with the reason, then
+    stream_up once the new ffmpeg makes progress; the status says starting in between."""
+    h = Harness(cfg(), [cam("c1")])
+    h.tick()
+    first = h.running("c1")
+    assert first is not None
+    first.progress(10)
+    h.tick(1)
+    assert h.types() == ["stream_up"]
+    h.manager.restart("c1")
+    h.tick()
+    second = h.running("c1")
+    assert first.stopped and second is not None and second is not first
+    assert h.types() == ["stream_up", "stream_down"]
+    down = h.events[-1].payload.to_json()
+    assert down["reason"] == "restart_command" and down["error"] is None
+    assert h.status("c1").state == "starting"
+    second.progress(10)
+    h.tick(1)
+    assert h.types() == ["stream_up", "stream_down", "stream_up"]
+    assert h.status("c1").state == "up"
+
+
 def test_argv_carries_credentials_and_token_status_does_not() -> None:
     h = Harness(
         cfg(ingest_url="rtmp://i/live/{store_id}-{camera_id}-{kcp}?token={token}"),
-        [cam("c1", "cold_room", username="admin", password="p@ss:w/rd")],
+        [cam("c1", "cold_room", login=CameraLogin("admin", "p@ss:w/rd"))],
     )
     h.tick()
     process = h.running("c1")
@@ -289,10 +331,10 @@ def test_no_profiles_is_reported_not_crashed() -> None:
     h = Harness(cfg(), [cam("c1", profiles=())])
     h.tick()
     assert h.status("c1").state == "down"
-    assert h.status("c1").error["code"] == "no_profile"  # type: ignore[index]
+    assert h.status("c1").error.code == "no_profile"
 
 
-HEAVY = Profile("sub", "H264", 640, 360, 25, 2048, "rtsp://192.0.2.10/sub")
+HEAVY = profile("sub", "H264", 640, 360, 25, 2048, "rtsp://192.0.2.10/sub")
 
 
 class SlowCamera:
@@ -304,13 +346,15 @@ class SlowCamera:
         self.asked: list[EncoderRequest] = []
         self.threads: list[threading.Thread] = []
 
-    def __call__(self, feed: CameraFeed, request: EncoderRequest) -> Profile:
+    def set_sub_stream(
+        self, camera: Camera, login: CameraLogin, request: EncoderRequest
+    ) -> MediaProfile:
         self.asked.append(request)
         self.threads.append(threading.current_thread())
         assert self.answer.wait(10), "the test never let the camera answer"
         if self.refuse is not None:
             raise self.refuse
-        return Profile("sub", "H264", 640, 360, 25, request.kbps, None)
+        return profile("sub", "H264", 640, 360, 25, request.kbps, None)
 
     def wait_answered(self, h: Harness, camera_id: str) -> None:
         job = h.manager._relays[camera_id].encoder_job
@@ -324,7 +368,7 @@ def test_set_encoder_asks_off_the_loop_then_copies() -> None:
     h = Harness(
         cfg(set_encoder=True),
         [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x"), cam("c2")],
-        set_encoder=camera,
+        encoder=camera,
     )
     h.tick()
     # c1's camera is being asked; the loop did not wait for it: c2 started and comes up.
@@ -359,7 +403,7 @@ def test_set_encoder_refused_transcodes_and_never_asks_again(refusal: Exception)
     h = Harness(
         cfg(set_encoder=True),
         [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x")],
-        set_encoder=camera,
+        encoder=camera,
     )
     h.tick()
     camera.wait_answered(h, "c1")
@@ -375,7 +419,7 @@ def test_set_encoder_unanswered_gives_up_at_the_deadline() -> None:
     h = Harness(
         cfg(set_encoder=True),
         [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x")],
-        set_encoder=camera,
+        encoder=camera,
     )
     try:
         h.tick()
@@ -393,7 +437,7 @@ def test_restart_command_asks_the_camera_again() -> None:
     h = Harness(
         cfg(set_encoder=True),
         [cam("c1", profiles=(MAIN, HEAVY), xaddr="http://x")],
-        set_encoder=camera,
+        encoder=camera,
     )
     h.tick()
     camera.wait_answered(h, "c1")
@@ -431,8 +475,12 @@ def test_pure_helpers() -> None:
         )
         == "srt://i:1?streamid=s%201/c%2F1/none/a%26b"
     )
-    assert with_credentials("rtsp://old:x@h:554/p?q=1", "u", "p w") == "rtsp://u:p%20w@h:554/p?q=1"
-    assert with_credentials("rtsp://h/p", None, "x") == "rtsp://h/p"
+    assert (
+        with_login("rtsp://old:x@h:554/p?q=1", CameraLogin("u", "p w"))
+        == "rtsp://u:p%20w@h:554/p?q=1"
+    )
+    assert with_login("rtsp://h/p", None) == "rtsp://h/p"
+    assert with_login("rtsp://h/p", CameraLogin("u", None)) == "rtsp://u@h/p"
     assert wanted("always", True, False, None, 0)
     assert not wanted("always", True, True, None, 0)
     assert not wanted("always", False, False, None, 0)

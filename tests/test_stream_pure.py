@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from agent.config.streams import StreamsConfig
 from agent.kcp import Kcp
+from agent.model import MediaProfile
 from agent.uplink.bandwidth import Demand, allocate, kcp_priority, primary_kcp, total_kbps
 from agent.uplink.ffmpeg_args import (
     RelayPlan,
@@ -22,7 +23,6 @@ from agent.uplink.ffmpeg_args import (
 from agent.uplink.progress import Progress, ProgressParser, RateMeter, advanced, parse_block
 from agent.uplink.routes import (
     NoRoute,
-    Profile,
     choose_route,
     copy_candidates,
     sub_stream,
@@ -158,8 +158,8 @@ def profile(
     kbps: int | None = 384,
     uri: str | None = "rtsp://c/x",
     fps: float | None = 25,
-) -> Profile:
-    return Profile(
+) -> MediaProfile:
+    return MediaProfile(
         token=token, encoding=enc, width=w, height=h, bitrate_kbps=kbps, rtsp_uri=uri, fps=fps
     )
 
@@ -192,7 +192,7 @@ def test_best_fitting_picture_is_copied() -> None:
         (profile("s", uri=None), "no RTSP URI"),
     ],
 )
-def test_profiles_that_cannot_be_copied(candidate: Profile, why: str) -> None:
+def test_profiles_that_cannot_be_copied(candidate: MediaProfile, why: str) -> None:
     assert copy_candidates([candidate], 512, "rtmp") == [], why
 
 
@@ -275,7 +275,7 @@ def test_no_readable_stream_is_no_route() -> None:
 
 
 def test_profile_from_discover_json_is_tolerant() -> None:
-    parsed = Profile.from_dict(
+    parsed = MediaProfile.from_json(
         {
             "token": "sub",
             "name": "Sub",
@@ -289,13 +289,23 @@ def test_profile_from_discover_json_is_tolerant() -> None:
             "encoder_token": "venc_sub",
         }
     )
-    assert parsed == Profile(
-        "sub", "H264", 640, 360, 25.0, 384, "rtsp://c/sub", "Sub", encoder_token="venc_sub"
+    assert parsed == MediaProfile(
+        token="sub",
+        name="Sub",
+        encoding="H264",
+        width=640,
+        height=360,
+        fps=25.0,
+        bitrate_kbps=384,
+        rtsp_uri="rtsp://c/sub",
+        encoder_token="venc_sub",
     )
-    odd = Profile.from_dict({"token": "x", "width": "wide", "height": True, "bitrate_kbps": -1})
+    odd = MediaProfile.from_json(
+        {"token": "x", "width": "wide", "height": True, "bitrate_kbps": -1}
+    )
     assert (odd.width, odd.height, odd.bitrate_kbps, odd.encoding) == (None, None, None, None)
-    assert Profile("x", encoding="hevc").codec == "h265"
-    assert Profile("x", encoding="H.264").codec == "h264"
+    assert MediaProfile(token="x", encoding="hevc").codec == "h265"
+    assert MediaProfile(token="x", encoding="H.264").codec == "h264"
 
 
 # --- bandwidth -------------------------------------------------------------------------------

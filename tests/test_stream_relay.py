@@ -17,11 +17,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.config.streams import StreamsConfig
+from agent.model import Camera, CameraLogin, Event, MediaProfile
 from agent.scrub import register_secret
-from agent.state import AgentState, Event
+from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.relay import CameraFeed, StreamManager
-from agent.uplink.routes import Profile
 from tests.kit.nginx_rtmp import FfmpegListener, NginxRtmp, ffprobe, wait_for
 from tests.kit.rtsp_camera import SUB_360P, SUB_360P_H265, RtspCamera, StreamSpec
 from tests.kit.video_fixtures import CameraFactory
@@ -35,13 +35,18 @@ TOLERANCE = 1.15
 def feed(
     camera: RtspCamera, camera_id: str, kcp: str = "cooking", credentials: bool = False
 ) -> CameraFeed:
-    return CameraFeed(
-        camera_id=camera_id,
-        kcps=(kcp,),
-        profiles=tuple(Profile.from_dict(p) for p in camera.profiles()),
-        username=camera.credentials[0] if credentials and camera.credentials else None,
-        password=camera.credentials[1] if credentials and camera.credentials else None,
+    login = (
+        CameraLogin(camera.credentials[0], camera.credentials[1])
+        if credentials and camera.credentials
+        else None
     )
+    record = Camera(
+        id=camera_id,
+        address="127.0.0.1",
+        xaddr="",
+        profiles=tuple(MediaProfile.from_json(p) for p in camera.profiles()),
+    )
+    return CameraFeed(camera_id=camera_id, kcps=(kcp,), camera=record, login=login)
 
 
 class Running:
@@ -76,7 +81,7 @@ class Running:
         )
 
     def event_types(self, camera_id: str) -> list[str]:
-        return [e.type for e in self.events if e.data.get("camera_id") == camera_id]
+        return [e.type for e in self.events if e.payload.to_json().get("camera_id") == camera_id]
 
 
 @contextlib.contextmanager
@@ -342,13 +347,18 @@ HARNESS = textwrap.dedent("""
     from pathlib import Path
     from agent.daemon import Daemon
     from agent.logs import configure_logging
+    from agent.model import Camera, MediaProfile
     from agent.uplink.relay import CameraFeed, StreamManager
-    from agent.uplink.routes import Profile
 
     url = sys.argv[2]
     def factory(runtime):
-        profiles = (Profile("sub", "H264", 640, 360, 25, 384, url),)
-        feeds = [CameraFeed(f"cam{i}", ("cooking",), profiles) for i in range(2)]
+        sub = MediaProfile(token="sub", encoding="H264", width=640, height=360, fps=25,
+                           bitrate_kbps=384, rtsp_uri=url)
+        feeds = [
+            CameraFeed(f"cam{i}", ("cooking",), Camera(id=f"cam{i}", address="h", xaddr="",
+                                                       profiles=(sub,)))
+            for i in range(2)
+        ]
         return [StreamManager(runtime.config.streams, runtime.config.store.id, runtime.state,
                               lambda: feeds, "tok")]
     configure_logging(json_lines=True)

@@ -15,12 +15,13 @@ from collections.abc import Iterator
 import pytest
 
 from agent.capture.discovery import static_message
-from agent.capture.discovery_worker import status_of
-from agent.capture.inventory import Camera, inventory_round
+from agent.capture.encoder import OnvifEncoderControl
+from agent.capture.inventory import inventory_round
 from agent.config.cameras import EnrolledCamera
 from agent.config.streams import StreamsConfig
+from agent.model import Camera, CameraLogin
 from agent.state import AgentState
-from agent.uplink.relay import StreamManager, feeds_from_state, onvif_encoder_setter
+from agent.uplink.relay import StreamManager, feeds_from_state
 from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera, _Request
 from tests.kit.nginx_rtmp import NginxRtmp, ffprobe, wait_for
 from tests.kit.onvif_fixtures import FakeCameraFactory
@@ -34,7 +35,7 @@ HEAVY_KBPS = 2048  # the camera's sub-stream before the agent asks: H.265 at thi
 def inventoried(camera: FakeCamera, password: str = DEFAULT_PASSWORD) -> Camera:
     """The camera as the discovery worker records it (one real ONVIF inventory round)."""
     [record] = inventory_round(
-        [static_message(camera.xaddr)], lambda _camera_id: ("admin", password)
+        [static_message(camera.xaddr)], lambda _camera_id: CameraLogin("admin", password)
     )
     assert record.error is None, record.error
     return record
@@ -55,15 +56,14 @@ def streaming(
 ) -> Iterator[Running]:
     """The daemon's wiring: discovery's status in AgentState -> feeds -> StreamManager."""
     state = AgentState()
-    state.set_camera(status_of(record))
+    state.set_camera(record)
     feeds = feeds_from_state(
         [EnrolledCamera(id=record.id, kcps=[{"kcp": "cooking"}])],  # type: ignore[list-item]
-        "admin",
         state,
-        lambda _camera_id: password,
+        lambda _camera_id: CameraLogin("admin", password),
     )
     manager = StreamManager(
-        config, "s1", state, feeds, "tok", set_encoder=onvif_encoder_setter, tick_s=0.25
+        config, "s1", state, feeds, "tok", encoder=OnvifEncoderControl(), tick_s=0.25
     )
     run = Running(manager, state)
     run.thread.start()

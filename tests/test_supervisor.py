@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from agent.supervisor import RestartPolicy, Supervisor, WorkerContext
+from agent.supervisor import Supervisor, WorkerContext, WorkerRestartPolicy
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -17,7 +17,7 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-FAST = RestartPolicy(
+FAST = WorkerRestartPolicy(
     backoff_initial_s=0.01,
     backoff_max_s=0.05,
     max_restarts=3,
@@ -100,7 +100,7 @@ def test_stop_order_is_reverse_and_bounded() -> None:
         def run(self, ctx: WorkerContext) -> None:
             time.sleep(3)
 
-    supervisor = Supervisor(RestartPolicy(stop_timeout_s=0.3))
+    supervisor = Supervisor(WorkerRestartPolicy(stop_timeout_s=0.3))
     supervisor.start(Polite("first"))
     supervisor.start(Polite("second"))
     supervisor.start(Stubborn())
@@ -111,8 +111,9 @@ def test_stop_order_is_reverse_and_bounded() -> None:
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    policy = RestartPolicy(backoff_initial_s=1, backoff_max_s=8, jitter=0.0)
-    assert [policy.backoff(n) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 8, 8]
-    jittered = RestartPolicy(backoff_initial_s=10, jitter=0.2)
+    policy = WorkerRestartPolicy(backoff_initial_s=1, backoff_max_s=8)
+    middle = [policy.backoff(n, rng=lambda: 0.5) for n in (1, 2, 3, 4, 5, 6)]
+    assert middle == [1, 2, 4, 8, 8, 8]
+    jittered = WorkerRestartPolicy(backoff_initial_s=10)
     assert jittered.backoff(1, rng=lambda: 0.0) == 8.0
     assert jittered.backoff(1, rng=lambda: 1.0) == 12.0

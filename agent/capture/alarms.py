@@ -14,6 +14,8 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from agent.model import AlarmState, Severity
+
 MINUTES_PER_DAY = 24 * 60
 
 
@@ -45,20 +47,20 @@ def is_open(moment: dt.time | dt.datetime, ranges: Sequence[str]) -> bool:
 
 
 @dataclass(frozen=True)
-class AlarmState:
+class AlarmTrack:
     active: bool = False
     bad_streak: int = 0
     good_streak: int = 0
-    severity: str | None = None
+    severity: Severity | None = None
     value: float | None = None
     threshold: float | None = None
 
 
 @dataclass(frozen=True)
-class Transition:
+class AlarmChange:
     code: str
-    state: str  # raised | cleared
-    severity: str | None
+    state: AlarmState
+    severity: Severity | None
     value: float | None
     threshold: float | None
 
@@ -69,18 +71,18 @@ class Sample:
 
     code: str
     bad: bool
-    severity: str | None = None
+    severity: Severity | None = None
     value: float | None = None
     threshold: float | None = None
 
 
 def step(
-    state: AlarmState,
+    state: AlarmTrack,
     sample: Sample,
     raise_after: int,
     clear_after: int,
     counts: bool = True,
-) -> tuple[AlarmState, Transition | None]:
+) -> tuple[AlarmTrack, AlarmChange | None]:
     """Advance one alarm by one sample. ``counts`` False (outside business hours) keeps a
     bad sample from building up a new alarm."""
     if sample.bad:
@@ -97,16 +99,16 @@ def step(
         )
         if not state.active and bad_streak >= raise_after:
             raised = replace(updated, active=True)
-            return raised, Transition(
-                sample.code, "raised", sample.severity, sample.value, sample.threshold
+            return raised, AlarmChange(
+                sample.code, AlarmState.RAISED, sample.severity, sample.value, sample.threshold
             )
         return updated, None
     good_streak = state.good_streak + 1
     updated = replace(state, good_streak=good_streak, bad_streak=0)
     if state.active and good_streak >= clear_after:
-        cleared = AlarmState(good_streak=good_streak)
-        return cleared, Transition(
-            sample.code, "cleared", state.severity, state.value, state.threshold
+        cleared = AlarmTrack(good_streak=good_streak)
+        return cleared, AlarmChange(
+            sample.code, AlarmState.CLEARED, state.severity, state.value, state.threshold
         )
     return updated, None
 
@@ -125,14 +127,14 @@ class AlarmBook:
         self.clear_after = clear_after
         self.business_hours = list(business_hours)
         self.always_alarm = frozenset(always_alarm)
-        self.states: dict[str, AlarmState] = {}
+        self.states: dict[str, AlarmTrack] = {}
 
-    def update(self, samples: Iterable[Sample], moment: dt.time | dt.datetime) -> list[Transition]:
+    def update(self, samples: Iterable[Sample], moment: dt.time | dt.datetime) -> list[AlarmChange]:
         """Feed one sample of every check; returns the alarms raised or cleared."""
         open_now = is_open(moment, self.business_hours)
-        transitions: list[Transition] = []
+        transitions: list[AlarmChange] = []
         for sample in samples:
-            state = self.states.get(sample.code, AlarmState())
+            state = self.states.get(sample.code, AlarmTrack())
             counts = open_now or sample.code in self.always_alarm
             new_state, transition = step(state, sample, self.raise_after, self.clear_after, counts)
             self.states[sample.code] = new_state

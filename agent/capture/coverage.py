@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.model import CoverageReason, KcpCoverage, StoreCoverage
+
 Image = npt.NDArray[np.uint8]
 Points = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float64]
@@ -296,69 +298,50 @@ class CameraView:
     roi_visible: Mapping[str, float | None] = field(default_factory=dict)  # kcp -> fraction
 
 
-@dataclass(frozen=True)
-class KcpCoverage:
-    kcp: str
-    covered: bool
-    cameras: tuple[str, ...]  # cameras that cover it now
-    assigned: tuple[str, ...]  # cameras assigned to it
-    reason: str | None  # why not covered: no_camera | offline | failing | out_of_view
-
-
 def store_coverage(
     declared: Iterable[str],
     assignments: Mapping[str, Iterable[str]],
     views: Mapping[str, CameraView],
     min_visible: float,
-) -> dict[str, Any]:
-    """Coverage of the store's declared KCPs.
+    checked_at: float | None = None,
+) -> StoreCoverage:
+    """Coverage of the store's declared KCPs (pure).
 
     ``assignments`` maps camera id -> KCP codes it is assigned; ``views`` the current
     state per camera. An ROI fraction of None (no ROI, or a featureless reference) counts
-    as in view. Returns ``{"ratio", "covered", "declared", "kcps": {kcp: {...}}}``.
+    as in view.
     """
-    declared_list = list(dict.fromkeys(declared))
-    per_kcp: dict[str, KcpCoverage] = {}
-    for kcp in declared_list:
+    items: list[KcpCoverage] = []
+    for kcp in dict.fromkeys(declared):
         assigned = tuple(sorted(cam for cam, kcps in assignments.items() if kcp in set(kcps)))
         covering: list[str] = []
-        reasons: list[str] = []
+        reasons: set[CoverageReason] = set()
         for camera_id in assigned:
             view = views.get(camera_id)
             if view is None or not view.online:
-                reasons.append("offline")
+                reasons.add(CoverageReason.OFFLINE)
             elif view.failing:
-                reasons.append("failing")
+                reasons.add(CoverageReason.FAILING)
             else:
                 visible = view.roi_visible.get(kcp)
                 if visible is not None and visible < min_visible:
-                    reasons.append("out_of_view")
+                    reasons.add(CoverageReason.OUT_OF_VIEW)
                 else:
                     covering.append(camera_id)
         reason = None
         if not assigned:
-            reason = "no_camera"
+            reason = CoverageReason.NO_CAMERA
         elif not covering:
             # The most telling reason: a camera that is up but looking elsewhere says more
             # than one that is offline.
-            for candidate in ("out_of_view", "failing", "offline"):
-                if candidate in reasons:
-                    reason = candidate
-                    break
-        per_kcp[kcp] = KcpCoverage(kcp, bool(covering), tuple(covering), assigned, reason)
-    covered = sum(1 for item in per_kcp.values() if item.covered)
-    ratio = covered / len(declared_list) if declared_list else 1.0
-    return {
-        "ratio": round(ratio, 4),
-        "covered": covered,
-        "declared": len(declared_list),
-        "kcps": {
-            kcp: {
-                "covered": item.covered,
-                "cameras": list(item.cameras),
-                "assigned": list(item.assigned),
-                "reason": item.reason,
-            }
-            for kcp, item in per_kcp.items()
-        },
-    }
+            reason = next(
+                r
+                for r in (
+                    CoverageReason.OUT_OF_VIEW,
+                    CoverageReason.FAILING,
+                    CoverageReason.OFFLINE,
+                )
+                if r in reasons
+            )
+        items.append(KcpCoverage(kcp, bool(covering), tuple(covering), assigned, reason))
+    return StoreCoverage(tuple(items), checked_at)

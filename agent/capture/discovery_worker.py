@@ -5,9 +5,9 @@
   called (the MQTT ``rescan`` command).
 - Between rounds it listens for WS-Discovery Hello/Bye: a camera that boots later is
   inventoried at once, one that says Bye goes offline at once.
-- Every camera's status goes into :class:`agent.state.AgentState` (``CameraStatus.info`` is
-  the ``discover --json`` camera object, credentials stripped); ``camera_online`` and
-  ``camera_offline`` events are emitted on transitions; the inventory is persisted.
+- Every camera's record (:class:`agent.model.Camera`) goes into
+  :class:`agent.state.AgentState`; ``camera_online`` and ``camera_offline`` events are
+  emitted on transitions; the inventory is persisted.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from agent.capture.discovery import (
     static_message,
 )
 from agent.capture.inventory import (
-    Camera,
     InventoryRound,
     InventoryStore,
     MergeResult,
@@ -39,12 +38,12 @@ from agent.capture.inventory import (
     merge,
 )
 from agent.errors import AgentError, NoNetworkError
-from agent.state import AgentState, CameraStatus
+from agent.model import Camera, CameraOffline, CameraOnline, LoginResolver
+from agent.state import AgentState
 
 if TYPE_CHECKING:
     from agent.config.cameras import CamerasConfig
     from agent.daemon import Runtime
-    from agent.secrets import Credentials
     from agent.supervisor import WorkerContext
 
 log = structlog.get_logger(__name__)
@@ -57,7 +56,7 @@ class DiscoveryWorker:
         self,
         cameras: CamerasConfig,
         state: AgentState,
-        credentials: Credentials,
+        logins: LoginResolver,
         state_dir: Path,
         interfaces: Sequence[Interface] | None = None,
         listen: bool = True,
@@ -65,7 +64,7 @@ class DiscoveryWorker:
     ) -> None:
         self.cameras_config = cameras
         self.state = state
-        self.credentials = credentials
+        self.logins = logins
         self.store = InventoryStore(state_dir)
         self.interfaces = interfaces
         self.listen = listen and cameras.discovery.multicast
@@ -74,11 +73,10 @@ class DiscoveryWorker:
         self._announcements: queue.Queue[DiscoveryMessage] = queue.Queue(maxsize=256)
         self._known: dict[str, Camera] = {}
         self.rounds = 0  # completed full rounds (tests and diagnostics read it)
-        self._usernames = {c.id: c.username for c in cameras.enrolled if c.username}
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> DiscoveryWorker:
-        return cls(runtime.config.cameras, runtime.state, runtime.credentials, runtime.state_dir)
+        return cls(runtime.config.cameras, runtime.state, runtime.logins, runtime.state_dir)
 
     # --- public API -----------------------------------------------------------------------
 
@@ -137,14 +135,6 @@ class DiscoveryWorker:
         except queue.Full:
             log.warning("hello_queue_full", dropped=message.primary_xaddr)
 
-    def _credentials(self, camera_id: str | None) -> tuple[str, str | None]:
-        username = self._usernames.get(camera_id or "", self.cameras_config.username)
-        try:
-            return username, self.credentials.camera_password(camera_id)
-        except AgentError as error:  # unreadable file: report per camera, do not crash
-            log.warning("camera_password_unreadable", reason=error.message)
-            return username, None
-
     def _full_round(self, ctx: WorkerContext) -> None:
         config = self.cameras_config
         static: list[DiscoveryMessage] = []
@@ -157,7 +147,7 @@ class DiscoveryWorker:
         # Known and static cameras are rechecked, and each discovered one logged into,
         # while discovery still listens.
         with InventoryRound(
-            self._credentials,
+            self.logins,
             list(self._known.values()),
             recheck_known=True,
             options=self.options,
@@ -205,7 +195,7 @@ class DiscoveryWorker:
             log.info("camera_hello", xaddrs=[m.primary_xaddr for m in hellos])
             seen = inventory_round(
                 hellos,
-                self._credentials,
+                self.logins,
                 list(self._known.values()),
                 options=self.options,
                 on_camera=lambda *_: ctx.beat(),
@@ -219,9 +209,11 @@ class DiscoveryWorker:
         self._publish_all()
         for transition in result.transitions:
             camera = transition.camera
-            event = "camera_online" if transition.online else "camera_offline"
-            self.state.emit(event, camera_id=camera.id, address=camera.address, error=camera.error)
-            log.info(event, camera_id=camera.id, address=camera.address, code=camera.error_code)
+            event = CameraOnline if transition.online else CameraOffline
+            self.state.emit(event(camera_id=camera.id, address=camera.address, error=camera.error))
+            log.info(
+                event.TYPE, camera_id=camera.id, address=camera.address, code=camera.error_code
+            )
         for camera_id in result.new_ids:
             log.info(
                 "camera_discovered", camera_id=camera_id, address=result.cameras[camera_id].address
@@ -233,15 +225,4 @@ class DiscoveryWorker:
 
     def _publish_all(self) -> None:
         for camera in self._known.values():
-            self.state.set_camera(status_of(camera))
-
-
-def status_of(camera: Camera) -> CameraStatus:
-    return CameraStatus(
-        id=camera.id,
-        address=camera.address,
-        online=camera.online,
-        error=camera.error,
-        clock_skew_s=camera.clock_skew_s,
-        info=camera.to_state_json(),
-    )
+            self.state.set_camera(camera)

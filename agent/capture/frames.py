@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -20,6 +20,7 @@ from agent.errors import (
     ProcessTimeout,
     SnapshotTooLarge,
 )
+from agent.model import CameraLogin, with_login
 from agent.scrub import scrub, strip_userinfo
 
 log = structlog.get_logger(__name__)
@@ -35,8 +36,7 @@ def _where(url: str) -> str:
 
 def fetch_snapshot(
     url: str,
-    username: str | None,
-    password: str | None,
+    login: CameraLogin | None,
     timeout_s: float = 5.0,
     max_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES,
 ) -> bytes:
@@ -55,13 +55,13 @@ def fetch_snapshot(
     with requests.Session() as session:
         session.trust_env = False
         response = _get(session, clean_url, None, deadline, where)
-        if response.status_code == 401 and username is not None and password is not None:
+        if response.status_code == 401 and login is not None and login.password is not None:
             challenge = response.headers.get("WWW-Authenticate", "").lower()
             response.close()
             auth: Any = (
-                HTTPDigestAuth(username, password)
+                HTTPDigestAuth(login.username, login.password)
                 if "digest" in challenge
-                else HTTPBasicAuth(username, password)
+                else HTTPBasicAuth(login.username, login.password)
             )
             response = _get(session, clean_url, auth, deadline, where)
         with response:
@@ -129,23 +129,6 @@ def _read_bounded(
     return b"".join(chunks)
 
 
-def with_credentials(url: str, username: str | None, password: str | None) -> str:
-    """``rtsp://host/...`` with ``user:pass@`` added (for ffmpeg argv only — never log it)."""
-    if not username:
-        return url
-    from urllib.parse import quote
-
-    parts = urlsplit(strip_userinfo(url))
-    userinfo = quote(username, safe="")
-    if password is not None:
-        userinfo += ":" + quote(password, safe="")
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def rtsp_frame_argv(rtsp_url: str, timeout_s: float, ffmpeg: str = "ffmpeg") -> list[str]:
     """ffmpeg arguments for one decoded frame as PNG on stdout (pure).
 
@@ -184,8 +167,7 @@ def rtsp_frame_argv(rtsp_url: str, timeout_s: float, ffmpeg: str = "ffmpeg") -> 
 def grab_rtsp_frame(
     rtsp_url: str,
     timeout_s: float = 10.0,
-    username: str | None = None,
-    password: str | None = None,
+    login: CameraLogin | None = None,
     max_bytes: int = 32 * 1024 * 1024,
     ffmpeg: str = "ffmpeg",
 ) -> Any:
@@ -200,7 +182,7 @@ def grab_rtsp_frame(
 
     from agent.subproc import run_bounded
 
-    url = with_credentials(rtsp_url, username, password) if username else rtsp_url
+    url = with_login(rtsp_url, login)
     where = _where(rtsp_url)
     socket_timeout_s = max(1.0, timeout_s * 0.8)
     argv = rtsp_frame_argv(url, socket_timeout_s, ffmpeg)

@@ -29,16 +29,15 @@ from agent.capture.identity import (
 from agent.capture.onvif import (
     AnonymousIdentity,
     DeviceFacts,
+    FallbackLogin,
     InventoryJob,
     InventoryPool,
     InventoryTarget,
-    Login,
-    MediaProfile,
     RetryLogin,
 )
-from agent.errors import AgentError, CameraError, CameraUnreachable
+from agent.errors import CameraUnreachable
+from agent.model import Camera, CameraLogin, DiscoverySource, LoginResolver, address_of
 from agent.persist import atomic_write_json, read_json
-from agent.scrub import scrub, strip_userinfo
 
 log = structlog.get_logger(__name__)
 
@@ -47,167 +46,16 @@ FORMAT_VERSION = 1
 # Errors that mean "we could not talk to it at all": the camera is offline.
 OFFLINE_CODES = frozenset({"unreachable", "timeout"})
 
-DISCOVER_KEYS = (
-    "id",
-    "address",
-    "xaddrs",
-    "manufacturer",
-    "model",
-    "firmware",
-    "serial",
-    "mac",
-    "clock_skew_s",
-    "profiles",
-    "error",
-)
-PROFILE_KEYS = (
-    "token",
-    "name",
-    "encoding",
-    "width",
-    "height",
-    "fps",
-    "bitrate_kbps",
-    "rtsp_uri",
-    "snapshot_uri",
-)
 
-
-@dataclass(frozen=True)
-class Camera:
-    """One camera as the agent knows it (no secrets anywhere in here)."""
-
-    id: str
-    address: str  # host, or host:port when the device service is not on port 80
-    xaddr: str  # the device-service URL in use
-    xaddrs: tuple[str, ...] = ()
-    endpoint: str | None = None
-    manufacturer: str | None = None
-    model: str | None = None
-    firmware: str | None = None
-    serial: str | None = None
-    mac: str | None = None  # aa:bb:cc:dd:ee:ff
-    clock_skew_s: float | None = None
-    media_xaddr: str | None = None
-    profiles: tuple[MediaProfile, ...] = ()
-    error: dict[str, str] | None = None  # {"code", "message"}
-    online: bool = True
-    source: str = "multicast"  # multicast | scan | static | hello | recheck
-    first_seen: float = 0.0
-    last_seen: float = 0.0  # last time it answered at all
-
-    @property
-    def error_code(self) -> str | None:
-        return None if self.error is None else self.error.get("code")
-
-    def to_discover_json(self) -> dict[str, Any]:
-        """The ``discover --json`` camera object: exactly DISCOVER_KEYS, no credentials."""
-        return {
-            "id": self.id,
-            "address": self.address,
-            "xaddrs": [strip_userinfo(x) for x in self.xaddrs],
-            "manufacturer": self.manufacturer,
-            "model": self.model,
-            "firmware": self.firmware,
-            "serial": self.serial,
-            "mac": self.mac,
-            "clock_skew_s": self.clock_skew_s,
-            "profiles": [profile_json(p) for p in self.profiles],
-            "error": None
-            if self.error is None
-            else {
-                "code": self.error["code"],
-                "message": scrub(self.error["message"]),
-            },
-        }
-
-    def to_state_json(self) -> dict[str, Any]:
-        data = self.to_discover_json()
-        data.update(
-            xaddr=strip_userinfo(self.xaddr),
-            endpoint=self.endpoint,
-            media_xaddr=self.media_xaddr,
-            online=self.online,
-            source=self.source,
-            first_seen=self.first_seen,
-            last_seen=self.last_seen,
-        )
-        for raw, profile in zip(data["profiles"], self.profiles, strict=True):
-            raw.update(gop=profile.gop, encoder_token=profile.encoder_token)
-        return data
-
-    @classmethod
-    def from_state_json(cls, data: Mapping[str, Any]) -> Camera:
-        profiles = tuple(
-            MediaProfile(
-                token=str(p["token"]),
-                name=p.get("name"),
-                encoding=p.get("encoding"),
-                width=p.get("width"),
-                height=p.get("height"),
-                fps=p.get("fps"),
-                bitrate_kbps=p.get("bitrate_kbps"),
-                gop=p.get("gop"),
-                encoder_token=p.get("encoder_token"),
-                rtsp_uri=p.get("rtsp_uri"),
-                snapshot_uri=p.get("snapshot_uri"),
-            )
-            for p in data.get("profiles") or []
-        )
-        error = data.get("error")
-        return cls(
-            id=str(data["id"]),
-            address=str(data.get("address") or ""),
-            xaddr=str(data.get("xaddr") or (data.get("xaddrs") or [""])[0]),
-            xaddrs=tuple(data.get("xaddrs") or ()),
-            endpoint=data.get("endpoint"),
-            manufacturer=data.get("manufacturer"),
-            model=data.get("model"),
-            firmware=data.get("firmware"),
-            serial=data.get("serial"),
-            mac=data.get("mac"),
-            clock_skew_s=data.get("clock_skew_s"),
-            media_xaddr=data.get("media_xaddr"),
-            profiles=profiles,
-            error=dict(error) if isinstance(error, Mapping) else None,
-            online=bool(data.get("online", False)),
-            source=str(data.get("source", "")),
-            first_seen=float(data.get("first_seen") or 0.0),
-            last_seen=float(data.get("last_seen") or 0.0),
-        )
-
-    def known(self) -> KnownCamera:
-        return KnownCamera(
-            id=self.id,
-            address=self.address,
-            mac=self.mac,
-            serial=self.serial,
-            endpoint=self.endpoint,
-        )
-
-    def main_profile(self) -> MediaProfile | None:
-        """The highest-resolution video profile (usually the camera's main stream)."""
-        return max(self.profiles, key=lambda p: (p.width or 0) * (p.height or 0), default=None)
-
-    def sub_profile(self) -> MediaProfile | None:
-        """The lowest-resolution video profile (the sub-stream we prefer to push)."""
-        return min(self.profiles, key=lambda p: (p.width or 0) * (p.height or 0), default=None)
-
-
-def profile_json(profile: MediaProfile) -> dict[str, Any]:
-    return {
-        "token": profile.token,
-        "name": profile.name,
-        "encoding": profile.encoding,
-        "width": profile.width,
-        "height": profile.height,
-        "fps": profile.fps,
-        "bitrate_kbps": profile.bitrate_kbps,
-        "rtsp_uri": None if profile.rtsp_uri is None else strip_userinfo(profile.rtsp_uri),
-        "snapshot_uri": None
-        if profile.snapshot_uri is None
-        else strip_userinfo(profile.snapshot_uri),
-    }
+def known_camera(camera: Camera) -> KnownCamera:
+    """What identity matching needs of a camera already in the inventory."""
+    return KnownCamera(
+        id=camera.id,
+        address=camera.address,
+        mac=camera.mac,
+        serial=camera.serial,
+        endpoint=camera.endpoint,
+    )
 
 
 def discover_json(cameras: Iterable[Camera]) -> dict[str, Any]:
@@ -226,19 +74,7 @@ def sort_cameras(cameras: Iterable[Camera]) -> list[Camera]:
     return sorted(cameras, key=key)
 
 
-def address_of(xaddr: str) -> str:
-    parts = urlsplit(xaddr)
-    host = parts.hostname or ""
-    port = parts.port
-    default = 443 if parts.scheme == "https" else 80
-    return host if port in (None, default) else f"{host}:{port}"
-
-
 # --- one round ---------------------------------------------------------------------------
-
-
-Credentials = Callable[[str | None], tuple[str, str | None]]
-"""(camera id or None) → (username, password or None)."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +84,7 @@ class Candidate:
     xaddr: str
     xaddrs: tuple[str, ...]
     endpoint: str | None
-    source: str
+    source: DiscoverySource
     known_id: str | None = None  # set for rechecks and for devices we recognise
 
 
@@ -257,8 +93,8 @@ def candidate_of(message: DiscoveryMessage, known: Sequence[Camera]) -> Candidat
     xaddr = message.primary_xaddr
     if xaddr is None or message.kind == "bye":
         return None
-    source = {"probe_match": "multicast", "static": "static", "hello": "hello"}.get(
-        message.kind, message.kind
+    source = {"static": DiscoverySource.STATIC, "hello": DiscoverySource.HELLO}.get(
+        message.kind, DiscoverySource.MULTICAST
     )
     return Candidate(
         xaddr=xaddr,
@@ -274,7 +110,7 @@ def recheck_candidate(camera: Camera) -> Candidate:
         xaddr=camera.xaddr,
         xaddrs=camera.xaddrs or (camera.xaddr,),
         endpoint=camera.endpoint,
-        source="recheck",
+        source=DiscoverySource.RECHECK,
         known_id=camera.id,
     )
 
@@ -315,13 +151,13 @@ def cameras_from_results(
     results: Sequence[tuple[Candidate, DeviceFacts]], known: Sequence[Camera], now: float
 ) -> list[Camera]:
     """Give every inventoried device its stable id and build its record (pure)."""
-    discovered = [(c, f) for c, f in results if c.source != "recheck"]
-    rechecked = [(c, f) for c, f in results if c.source == "recheck"]
+    discovered = [(c, f) for c, f in results if c.source is not DiscoverySource.RECHECK]
+    rechecked = [(c, f) for c, f in results if c.source is DiscoverySource.RECHECK]
     facts_list = [
         IdentityFacts(address=address_of(f.xaddr), mac=f.mac, serial=f.serial, endpoint=c.endpoint)
         for c, f in discovered
     ]
-    ids = assign_ids(facts_list, [k.known() for k in known])
+    ids = assign_ids(facts_list, [known_camera(k) for k in known])
     cameras = [_camera(i, c, f, now) for i, (c, f) in zip(ids, discovered, strict=True)]
     claimed = {camera.id for camera in cameras}
     known_by_id = {k.id: k for k in known}
@@ -338,7 +174,7 @@ def cameras_from_results(
                         endpoint=candidate.endpoint,
                     )
                 ],
-                [k.known() for k in known],
+                [known_camera(k) for k in known],
             )
             if new_id in claimed:
                 continue
@@ -360,7 +196,7 @@ def _camera(
     now: float,
     previous: Camera | None = None,
 ) -> Camera:
-    error = None if facts.error is None else facts.error.to_dict()
+    error = None if facts.error is None else facts.error.info()
     online = facts.error is None or facts.error.code not in OFFLINE_CODES
     return Camera(
         id=camera_id,
@@ -413,7 +249,7 @@ class InventoryRound:
 
     def __init__(
         self,
-        credentials: Credentials,
+        logins: LoginResolver,
         known: Sequence[Camera] = (),
         *,
         recheck_known: bool = False,
@@ -421,7 +257,7 @@ class InventoryRound:
         on_camera: Callable[[str, DeviceFacts], None] | None = None,
     ) -> None:
         opts = options or RoundOptions()
-        self.credentials = credentials
+        self.logins = logins
         self.known = list(known)
         self.recheck_known = recheck_known
         self.on_camera = on_camera
@@ -452,31 +288,29 @@ class InventoryRound:
         key = (candidate.xaddr, candidate.known_id)
         job = self._jobs.get(key)
         if job is None:
-            username, password = self.credentials(candidate.known_id)
-            retry = self._retry_login(candidate, (username, password))
-            target = InventoryTarget(candidate.xaddr, username, password, candidate, retry)
+            login = self.logins(candidate.known_id)
+            retry = self._retry_login(candidate, login)
+            target = InventoryTarget(
+                candidate.xaddr, login.username, login.password, candidate, retry
+            )
             job = self._jobs[key] = self._pool.submit(target)
         return job
 
-    def _retry_login(self, candidate: Candidate, tried: tuple[str, str | None]) -> RetryLogin:
+    def _retry_login(self, candidate: Candidate, tried: CameraLogin) -> RetryLogin:
         """Other credentials for a device that refused ``tried`` (runs on the pool)."""
         address = address_of(candidate.xaddr)
-        known = [camera.known() for camera in self.known]
+        known = [known_camera(camera) for camera in self.known]
 
-        def retry(anonymous: AnonymousIdentity) -> Login | None:
+        def retry(anonymous: AnonymousIdentity) -> FallbackLogin | None:
             facts = IdentityFacts(
                 address, mac=anonymous.mac, serial=anonymous.serial, endpoint=candidate.endpoint
             )
             for camera_id in password_ids(facts, known):
-                try:
-                    username, password = self.credentials(camera_id)
-                except AgentError as error:
-                    log.warning(
-                        "camera_password_unreadable", camera_id=camera_id, reason=error.message
+                login = self.logins(camera_id)
+                if login.password is not None and login != tried:
+                    return FallbackLogin(
+                        login.username, login.password, origin=f"camera-password.{camera_id}"
                     )
-                    continue
-                if password is not None and (username, password) != tried:
-                    return Login(username, password, origin=f"camera-password.{camera_id}")
             return None
 
         return retry
@@ -526,7 +360,7 @@ def _warn_about_password_file_names(
 
 def inventory_round(
     messages: Iterable[DiscoveryMessage],
-    credentials: Credentials,
+    logins: LoginResolver,
     known: Sequence[Camera] = (),
     recheck_known: bool = False,
     options: RoundOptions | None = None,
@@ -534,7 +368,7 @@ def inventory_round(
 ) -> list[Camera]:
     """Inventory every discovered (and, with ``recheck_known``, every known) camera."""
     with InventoryRound(
-        credentials, known, recheck_known=recheck_known, options=options, on_camera=on_camera
+        logins, known, recheck_known=recheck_known, options=options, on_camera=on_camera
     ) as round_:
         return round_.finish(messages)
 
@@ -543,7 +377,7 @@ def inventory_round(
 
 
 @dataclass(frozen=True)
-class Transition:
+class PresenceChange:
     camera_id: str
     online: bool
     camera: Camera
@@ -552,7 +386,7 @@ class Transition:
 @dataclass
 class MergeResult:
     cameras: dict[str, Camera] = field(default_factory=dict)
-    transitions: list[Transition] = field(default_factory=list)
+    transitions: list[PresenceChange] = field(default_factory=list)
     new_ids: list[str] = field(default_factory=list)
 
 
@@ -583,7 +417,7 @@ def merge(
         result.cameras[camera.id] = merged
         changed = previous is not None and previous.online != merged.online
         if changed or (previous is None and merged.online):
-            result.transitions.append(Transition(camera.id, merged.online, merged))
+            result.transitions.append(PresenceChange(camera.id, merged.online, merged))
     if complete:
         for camera_id, previous in known.items():
             if camera_id in seen_ids or not previous.online:
@@ -591,10 +425,10 @@ def merge(
             gone = replace(
                 previous,
                 online=False,
-                error=CameraUnreachable(f"camera {previous.address} no longer answers").to_dict(),
+                error=CameraUnreachable(f"camera {previous.address} no longer answers").info(),
             )
             result.cameras[camera_id] = gone
-            result.transitions.append(Transition(camera_id, False, gone))
+            result.transitions.append(PresenceChange(camera_id, False, gone))
     return result
 
 
@@ -621,11 +455,9 @@ def mark_bye(known: Mapping[str, Camera], endpoint: str) -> list[Camera]:
         replace(
             c,
             online=False,
-            error={
-                "code": "unreachable",
-                "message": f"camera {c.address} announced it is "
-                "leaving the network (WS-Discovery Bye)",
-            },
+            error=CameraUnreachable(
+                f"camera {c.address} announced it is leaving the network (WS-Discovery Bye)"
+            ).info(),
         )
         for c in known.values()
         if c.endpoint == endpoint and c.online
@@ -662,16 +494,3 @@ class InventoryStore:
             "cameras": [c.to_state_json() for c in sort_cameras(cameras.values())],
         }
         atomic_write_json(self.path, payload, mode=0o640)
-
-
-def error_of(error: AgentError | None) -> dict[str, str] | None:
-    return None if error is None else error.to_dict()
-
-
-def camera_error(camera: Camera) -> CameraError | None:
-    if camera.error is None:
-        return None
-    cls = AgentError.by_code(camera.error["code"])
-    if cls is None or not issubclass(cls, CameraError):
-        return CameraError(camera.error["message"])
-    return cls(camera.error["message"])

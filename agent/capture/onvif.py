@@ -43,6 +43,7 @@ from agent.errors import (
     CameraTimeout,
     CameraUnreachable,
 )
+from agent.model import MediaProfile
 from agent.scrub import scrub, strip_userinfo
 
 log = structlog.get_logger(__name__)
@@ -203,21 +204,6 @@ def repair_service_url(url: str | None, device_xaddr: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class MediaProfile:
-    token: str
-    name: str | None
-    encoding: str | None
-    width: int | None
-    height: int | None
-    fps: float | None
-    bitrate_kbps: int | None
-    gop: int | None = None
-    encoder_token: str | None = None
-    rtsp_uri: str | None = None  # never with credentials
-    snapshot_uri: str | None = None  # never with credentials
-
-
-@dataclass(frozen=True)
 class DeviceFacts:
     """Everything one camera told us. ``error`` set means the inventory stopped there."""
 
@@ -234,7 +220,7 @@ class DeviceFacts:
     profiles: tuple[MediaProfile, ...] = ()
     error: CameraError | None = None
     elapsed_s: float = 0.0
-    login_origin: str | None = None  # set when the retry login (:class:`Login`) got in
+    login_origin: str | None = None  # set when the retry login (:class:`FallbackLogin`) got in
 
 
 @dataclass(frozen=True)
@@ -251,7 +237,7 @@ class AnonymousIdentity:
 
 
 @dataclass(frozen=True)
-class Login:
+class FallbackLogin:
     """Credentials to try once more after the first ones were refused."""
 
     username: str
@@ -259,7 +245,7 @@ class Login:
     origin: str  # where they come from, for messages and logs (never the password)
 
 
-RetryLogin = Callable[[AnonymousIdentity], Login | None]
+RetryLogin = Callable[[AnonymousIdentity], FallbackLogin | None]
 """Given what the camera tells without a login, other credentials to try (or None)."""
 
 

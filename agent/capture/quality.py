@@ -102,26 +102,12 @@ from agent.capture.coverage import (
 )
 from agent.capture.decode import halve_towards, resize_to_width
 from agent.config.quality import CheckRule, QualityConfig
+from agent.model import QualityCheck, QualityIssue, Verdict, worst_verdict
 
 Image = npt.NDArray[np.uint8]
 Mask = npt.NDArray[np.bool_]
 
-CHECK_CODES: tuple[str, ...] = (
-    "no_signal",
-    "frozen",
-    "too_dark",
-    "too_bright",
-    "blurred",
-    "low_contrast",
-    "color_cast",
-    "noisy",
-    "stripes",
-    "occluded",
-    "scene_changed",
-    "jitter",
-)
-# Checks where a metric below the threshold is bad; for the rest, above is bad.
-_LOWER_IS_BAD = frozenset({"frozen", "too_dark", "low_contrast"})
+CHECK_CODES: tuple[str, ...] = tuple(check.value for check in QualityCheck)
 
 THUMB_WIDTH = 80
 BLOCK_PX = 16  # occlusion grid cell at the analysis width
@@ -134,22 +120,6 @@ _COVERED_UNMOVED = 2  # ...this many features are still exactly where they were,
 _COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
 _LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
 # with the reference's is the same view behind steam, grease or defocus, not another one
-
-
-@dataclass(frozen=True)
-class Issue:
-    code: str
-    severity: str  # warn | fail
-    value: float
-    threshold: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "value": round(self.value, 4),
-            "threshold": self.threshold,
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,20 +166,14 @@ class _BlockStats:
 @dataclass(frozen=True, eq=False)
 class FrameReport:
     metrics: dict[str, float | None]
-    issues: list[Issue]
+    issues: list[QualityIssue]
     match: ViewMatch | None = None
     blocked: Mask | None = None  # occlusion grid on the reference's geometry, True: blocked
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def verdict(self) -> str:
-        return verdict(self.issues)
-
-
-def verdict(issues: Sequence[Issue]) -> str:
-    if any(issue.severity == "fail" for issue in issues):
-        return "fail"
-    return "warn" if issues else "ok"
+    def verdict(self) -> Verdict:
+        return worst_verdict(self.issues)
 
 
 # --- preparation -------------------------------------------------------------------------
@@ -928,15 +892,15 @@ def _rule_threshold(rule: CheckRule, relative: bool) -> float:
 
 
 def _breaches(code: str, value: float, threshold: float) -> bool:
-    return value < threshold if code in _LOWER_IS_BAD else value > threshold
+    return value < threshold if QualityCheck(code).lower_is_bad else value > threshold
 
 
 def judge(
     metrics: dict[str, float | None], settings: QualityConfig, has_reference: bool
-) -> list[Issue]:
+) -> list[QualityIssue]:
     """Turn metrics into issues (pure: metrics and settings in, issues out)."""
     checks = settings.checks
-    found: dict[str, Issue] = {}
+    found: dict[str, QualityIssue] = {}
 
     def consider(code: str, metric: str, relative: bool = False) -> None:
         rule: CheckRule = getattr(checks, code)
@@ -945,7 +909,7 @@ def judge(
             return
         threshold = _rule_threshold(rule, relative)
         if value >= threshold if code == "no_signal" else _breaches(code, value, threshold):
-            found[code] = Issue(code, rule.severity, float(value), threshold)
+            found[code] = QualityIssue(code, rule.severity, float(value), threshold)
 
     consider("no_signal", "uniformity")
     if "no_signal" in found:
@@ -1050,12 +1014,18 @@ def view_shift(previous: Frame, current: Frame) -> float | None:
     return 2.0 * math.hypot(dx, dy)
 
 
-def _frozen(pairs: Sequence[tuple[Frame, Frame]], rule: CheckRule) -> Issue | None:
+def _frozen(pairs: Sequence[tuple[Frame, Frame]], rule: CheckRule) -> QualityIssue | None:
     most = max(change_fraction(a, b) for a, b in pairs)
-    return Issue("frozen", rule.severity, most, rule.threshold) if most < rule.threshold else None
+    return (
+        QualityIssue("frozen", rule.severity, most, rule.threshold)
+        if most < rule.threshold
+        else None
+    )
 
 
-def check_sequence(frames: Sequence[Frame], settings: QualityConfig | None = None) -> list[Issue]:
+def check_sequence(
+    frames: Sequence[Frame], settings: QualityConfig | None = None
+) -> list[QualityIssue]:
     """Issues of consecutive samples of one camera: ``frozen`` when no pair changed,
     ``jitter`` when the view shook: at least two pairs, and half of them, moved by more
     than the threshold (one move alone is a camera knocked aside, for scene_changed)."""
@@ -1072,11 +1042,11 @@ def check_sequence(frames: Sequence[Frame], settings: QualityConfig | None = Non
     shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
     shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
     if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
-        return [Issue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)]
+        return [QualityIssue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)]
     return []
 
 
-def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> list[Issue]:
+def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> list[QualityIssue]:
     """The daemon's per-sample form: ``frozen`` when nothing changed since the previous
     sample, ``jitter`` when the whole view moved (the alarm's raise_after then asks for
     several shaken samples in a row)."""
@@ -1086,5 +1056,5 @@ def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> lis
         return [frozen]
     shift = view_shift(previous, current) if checks.jitter.enabled else None
     if shift is not None and shift > checks.jitter.threshold:
-        return [Issue("jitter", checks.jitter.severity, shift, checks.jitter.threshold)]
+        return [QualityIssue("jitter", checks.jitter.severity, shift, checks.jitter.threshold)]
     return []

@@ -15,44 +15,59 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import structlog
 
-from agent.capture.alarms import AlarmBook, Sample, Transition
+from agent.capture.alarms import AlarmBook, AlarmChange, Sample
 from agent.capture.baseline import BaselineStore, StoredReference
 from agent.capture.coverage import CameraView, roi_visible_fraction, store_coverage
 from agent.capture.quality import (
     CHECK_CODES,
     Frame,
     FrameReport,
-    Issue,
     analyse,
     pair_issues,
     prepare,
-    verdict,
 )
 from agent.errors import AgentError
-from agent.state import AgentState, QualityStatus
+from agent.model import (
+    NO_FRAME_ALARM,
+    ROI_ALARM_PREFIX,
+    AlarmState,
+    Camera,
+    CameraLogin,
+    KcpCovered,
+    KcpUncovered,
+    LoginResolver,
+    QualityAlarm,
+    QualityIssue,
+    QualityReferenceEnrolled,
+    QualityReferenceReset,
+    QualityStatus,
+    Severity,
+    Verdict,
+    worst_verdict,
+)
+from agent.state import AgentState
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
     from agent.daemon import Runtime
-    from agent.secrets import Credentials
     from agent.supervisor import WorkerContext
 
 log = structlog.get_logger(__name__)
 
 Image = npt.NDArray[np.uint8]
-# (camera info from discovery, username, password, timeout_s, analysis width) -> BGR image
-FrameGrabber = Callable[[Mapping[str, Any], str | None, str | None, float, int], Image]
+# (camera, its login, timeout_s, analysis width) -> BGR image
+FrameGrabber = Callable[[Camera, CameraLogin | None, float, int], Image]
 
-NO_FRAME = "no_frame"  # alarm code when an online camera gives no picture at all
-_ROI_PREFIX = "roi:"
+NO_FRAME = NO_FRAME_ALARM  # alarm code when an online camera gives no picture at all
+_ROI_PREFIX = ROI_ALARM_PREFIX
 # A lens already blurred or fogged at installation must be cleaned, not enrolled: judged
 # against itself it would look fine forever.
 _UNUSABLE_FOR_REFERENCE = frozenset(
@@ -60,26 +75,20 @@ _UNUSABLE_FOR_REFERENCE = frozenset(
 )
 
 
-def grab_frame(
-    info: Mapping[str, Any],
-    username: str | None,
-    password: str | None,
-    timeout_s: float,
-    width: int,
-) -> Image:
+def grab_frame(camera: Camera, login: CameraLogin | None, timeout_s: float, width: int) -> Image:
     """The cheapest current picture: snapshot JPEG decoded at reduced size, else one
     keyframe of the smallest RTSP stream. Raises a CameraError subclass."""
     from agent.capture.acquire import sub_stream_frame, try_snapshot
     from agent.capture.decode import decode_for_analysis, ensure_judgeable
     from agent.errors import CameraError
 
-    body = try_snapshot(info, username, password, timeout_s)
+    body = try_snapshot(camera, login, timeout_s)
     if body is not None:
         try:
             return decode_for_analysis(body, width)
         except CameraError as error:
-            log.info("quality_snapshot_failed", camera_id=info.get("id"), code=error.code)
-    image = sub_stream_frame(info, username, password, timeout_s)
+            log.info("quality_snapshot_failed", camera_id=camera.id, code=error.code)
+    image = sub_stream_frame(camera, login, timeout_s)
     return ensure_judgeable(np.asarray(image, dtype=np.uint8))
 
 
@@ -93,7 +102,6 @@ class _CameraTrack:
     reference_loaded: bool = False
     reference_stamp: int | None = None  # BaselineStore.stamp when it was loaded
     previous: Frame | None = None
-    last_fractions: dict[str, float | None] = field(default_factory=dict)
 
 
 class QualityWorker:
@@ -103,7 +111,7 @@ class QualityWorker:
         self,
         config: AgentConfig,
         state: AgentState,
-        credentials: Credentials | None,
+        logins: LoginResolver | None,
         state_dir: Path,
         grab: FrameGrabber = grab_frame,
         local_now: Callable[[], dt.datetime] = lambda: dt.datetime.now().astimezone(),
@@ -112,7 +120,7 @@ class QualityWorker:
         self.config = config
         self.settings = config.quality
         self.state = state
-        self.credentials = credentials
+        self.logins = logins
         self.baselines = BaselineStore(state_dir)
         self.grab = grab
         self.local_now = local_now
@@ -123,7 +131,7 @@ class QualityWorker:
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> QualityWorker:
-        return cls(runtime.config, runtime.state, runtime.credentials, runtime.state_dir)
+        return cls(runtime.config, runtime.state, runtime.logins, runtime.state_dir)
 
     # --- loop ----------------------------------------------------------------------------
 
@@ -170,7 +178,7 @@ class QualityWorker:
             track.reference_stamp = stamp
             if track.reference_loaded and had_reference and track.reference is None:
                 log.info("quality_reference_reset", camera_id=camera_id)
-                self.state.emit("quality_reference_reset", camera_id=camera_id)
+                self.state.emit(QualityReferenceReset(camera_id=camera_id))
             track.reference_loaded = True
         return track
 
@@ -180,41 +188,31 @@ class QualityWorker:
         track.previous = None
         self.state.set_quality(
             camera_id,
-            QualityStatus(verdict="unknown", alarms=tuple(track.alarms.active()), checked_at=now),
+            QualityStatus(
+                verdict=Verdict.UNKNOWN, alarms=tuple(track.alarms.active()), checked_at=now
+            ),
         )
-
-    def _login(self, camera_id: str) -> tuple[str | None, str | None]:
-        enrolled = next((c for c in self.config.cameras.enrolled if c.id == camera_id), None)
-        username = (enrolled.username if enrolled else None) or self.config.cameras.username
-        password = self.credentials.camera_password(camera_id) if self.credentials else None
-        return username, password
 
     def sample(self, camera_id: str) -> CameraView:
         """Judge one camera now; returns what coverage needs to know of it."""
         track = self._track(camera_id)
-        status = self.state.cameras().get(camera_id)
+        camera = self.state.cameras().get(camera_id)
         now = self.wall_clock()
         moment = self.local_now()
         kcps = self._assignments().get(camera_id, {})
-        if status is None or not status.online:
+        if camera is None or not camera.online:
             # Offline is discovery's news (camera_offline); quality has nothing to judge.
             self._nothing_to_judge(camera_id, track, now)
             return CameraView(camera_id, online=False, failing=True)
         width = self.settings.analysis_width
-        username, password = self._login(camera_id)
+        login = self.logins(camera_id) if self.logins is not None else None
         try:
-            image = self.grab(
-                status.info or {"id": camera_id},
-                username,
-                password,
-                self.settings.frame_timeout_s,
-                width,
-            )
+            image = self.grab(camera, login, self.settings.frame_timeout_s, width)
         except AgentError as error:
             log.warning(
                 "quality_frame_failed", camera_id=camera_id, code=error.code, error=error.message
             )
-            self._feed(camera_id, track, [Sample(NO_FRAME, True, "fail")], moment)
+            self._feed(camera_id, track, [Sample(NO_FRAME, True, Severity.FAIL)], moment)
             self._nothing_to_judge(camera_id, track, now)
             return CameraView(camera_id, online=True, failing=True)
         frame = prepare(image, width)
@@ -233,7 +231,7 @@ class QualityWorker:
             Sample(
                 _ROI_PREFIX + kcp,
                 fraction is not None and fraction < self.settings.roi_min_visible,
-                "fail",
+                Severity.FAIL,
                 fraction,
                 self.settings.roi_min_visible,
             )
@@ -243,15 +241,16 @@ class QualityWorker:
         self.state.set_quality(
             camera_id,
             QualityStatus(
-                verdict=verdict(issues),
-                issues=tuple(issue.to_dict() for issue in issues),
+                verdict=worst_verdict(issues),
+                issues=tuple(issues),
                 alarms=tuple(track.alarms.active()),
                 checked_at=now,
                 in_view={k: round(v, 3) for k, v in fractions.items() if v is not None},
             ),
         )
         failing = any(
-            state.active and state.severity == "fail" for state in track.alarms.states.values()
+            state.active and state.severity is Severity.FAIL
+            for state in track.alarms.states.values()
         )
         out_of_view = {code[len(_ROI_PREFIX) :] for code in track.roi.active()}
         return CameraView(
@@ -279,10 +278,11 @@ class QualityWorker:
         )
         track.reference_stamp = self.baselines.stamp(camera_id)
         self.state.emit(
-            "quality_reference_enrolled",
-            camera_id=camera_id,
-            features=len(track.reference.reference.view),
-            source_size=list(track.reference.source_size),
+            QualityReferenceEnrolled(
+                camera_id=camera_id,
+                features=len(track.reference.reference.view),
+                source_size=track.reference.source_size,
+            )
         )
 
     def reset_reference(self, camera_id: str) -> bool:
@@ -297,7 +297,7 @@ class QualityWorker:
         for transition in track.alarms.update(samples, moment):
             self._emit_alarm(camera_id, transition)
 
-    def _emit_alarm(self, camera_id: str, transition: Transition) -> None:
+    def _emit_alarm(self, camera_id: str, transition: AlarmChange) -> None:
         log.warning(
             "quality_alarm",
             camera_id=camera_id,
@@ -306,14 +306,15 @@ class QualityWorker:
             value=transition.value,
         )
         self.state.emit(
-            "quality_alarm",
-            camera_id=camera_id,
-            code=transition.code,
-            state=transition.state,
-            raised=transition.state == "raised",
-            severity=transition.severity,
-            value=None if transition.value is None else round(transition.value, 4),
-            threshold=transition.threshold,
+            QualityAlarm(
+                camera_id=camera_id,
+                code=transition.code,
+                state=transition.state,
+                raised=transition.state is AlarmState.RAISED,
+                severity=transition.severity,
+                value=None if transition.value is None else round(transition.value, 4),
+                threshold=transition.threshold,
+            )
         )
 
     def _roi_fractions(
@@ -330,7 +331,6 @@ class QualityWorker:
             fractions[kcp] = roi_visible_fraction(
                 roi, report.match, track.reference.reference.frame.size, report.blocked
             )
-        track.last_fractions = fractions
         return fractions
 
     # --- store coverage --------------------------------------------------------------------
@@ -344,8 +344,9 @@ class QualityWorker:
     def _update_coverage(self, views: Mapping[str, CameraView]) -> None:
         declared = [str(k) for k in self.config.store.kcps]
         assignments = {cam: list(kcps) for cam, kcps in self._assignments().items()}
-        coverage = store_coverage(declared, assignments, views, self.settings.roi_min_visible)
-        coverage["checked_at"] = self.wall_clock()
+        coverage = store_coverage(
+            declared, assignments, views, self.settings.roi_min_visible, self.wall_clock()
+        )
         self.state.set_coverage(coverage)
         # The first rounds only settle (discovery may not have found every camera yet and
         # alarms need raise_after samples): no news until the picture is steady. Then a
@@ -354,21 +355,21 @@ class QualityWorker:
             return
         previous = self._covered or {}
         self._covered = {}
-        for kcp, entry in coverage["kcps"].items():
-            is_covered = bool(entry["covered"])
-            self._covered[kcp] = is_covered
+        for entry in coverage.kcps:
+            kcp = entry.kcp
+            self._covered[kcp] = entry.covered
             before = previous.get(kcp)
-            if is_covered and before is False:
-                log.info("kcp_covered", kcp=kcp, cameras=entry["cameras"])
-                self.state.emit("kcp_covered", kcp=kcp, camera_ids=entry["cameras"])
-            elif not is_covered and before is not False:
-                log.warning("kcp_uncovered", kcp=kcp, reason=entry["reason"])
+            if entry.covered and before is False:
+                log.info("kcp_covered", kcp=kcp, cameras=entry.cameras)
+                self.state.emit(KcpCovered(kcp=kcp, camera_ids=list(entry.cameras)))
+            elif not entry.covered and before is not False:
+                log.warning("kcp_uncovered", kcp=kcp, reason=entry.reason)
                 self.state.emit(
-                    "kcp_uncovered", kcp=kcp, reason=entry["reason"], camera_ids=entry["assigned"]
+                    KcpUncovered(kcp=kcp, reason=entry.reason, camera_ids=list(entry.assigned))
                 )
 
 
-def _samples(issues: Sequence[Issue]) -> list[Sample]:
+def _samples(issues: Sequence[QualityIssue]) -> list[Sample]:
     found = {issue.code: issue for issue in issues}
     samples = []
     for code in CHECK_CODES:

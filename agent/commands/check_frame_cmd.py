@@ -95,12 +95,12 @@ def check_frame(args: argparse.Namespace) -> int:
             {
                 "image": str(path),
                 "verdict": report.verdict,
-                "issues": [issue.to_dict() for issue in report.issues],
+                "issues": [issue.to_json() for issue in report.issues],
                 "metrics": _metrics_out(report.metrics),
             }
         )
     sequence_issues = (
-        [issue.to_dict() for issue in check_sequence(prepared, settings)] if args.sequence else []
+        [issue.to_json() for issue in check_sequence(prepared, settings)] if args.sequence else []
     )
     found = bool(sequence_issues) or any(out["issues"] for out in frames_out)
     payload = {"frames": frames_out, "sequence": {"issues": sequence_issues}}

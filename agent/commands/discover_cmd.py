@@ -17,8 +17,8 @@ from agent.cli_support import (
 )
 
 if TYPE_CHECKING:
-    from agent.capture.inventory import Camera
     from agent.config import AgentConfig
+    from agent.model import Camera
 
 DEFAULT_TIMEOUT_S = 3.0
 
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from agent.capture.discovery import DiscoveryMessage, discover, static_message
     from agent.capture.inventory import InventoryRound, InventoryStore, RoundOptions
     from agent.errors import UsageError
-    from agent.secrets import Credentials, credentials_dir, read_password_file
+    from agent.secrets import CameraLogins, CredentialStore, credentials_dir, read_password_file
 
     if args.timeout is not None and not 0 < args.timeout <= 120:
         raise UsageError("--timeout must be between 0 and 120 seconds")
@@ -112,17 +112,15 @@ def run(args: argparse.Namespace) -> int:
         c.id: c.username for c in (cameras_config.enrolled if cameras_config else []) if c.username
     }
     if args.password_file is not None:
-        shared = read_password_file(args.password_file)
-
-        def credentials(camera_id: str | None) -> tuple[str, str | None]:
-            return per_camera_username.get(camera_id or "", username), shared
+        logins = CameraLogins(
+            username,
+            None,
+            per_camera_username,
+            password_override=read_password_file(args.password_file),
+        )
     else:
-        store = Credentials(credentials_dir(config.paths.credentials_dir if config else None))
-
-        def credentials(camera_id: str | None) -> tuple[str, str | None]:
-            return per_camera_username.get(camera_id or "", username), store.camera_password(
-                camera_id
-            )
+        store = CredentialStore(credentials_dir(config.paths.credentials_dir if config else None))
+        logins = CameraLogins(username, store, per_camera_username)
 
     multicast = not args.no_multicast and (
         cameras_config.discovery.multicast if cameras_config else True
@@ -144,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         show(f"inventoried {done}/{total}: {xaddr}")
 
     # Logins start the moment a camera answers, while discovery still listens for others.
-    with InventoryRound(credentials, known, options=options, on_camera=on_camera) as round_:
+    with InventoryRound(logins, known, options=options, on_camera=on_camera) as round_:
         for message in static:
             round_.start(message)
         messages: list[DiscoveryMessage] = []
@@ -200,9 +198,7 @@ def render_table(cameras: list[Camera]) -> str:
         )
     rows = []
     for camera in cameras:
-        status = (
-            "OK" if camera.error is None else (f"{camera.error['code']}: {camera.error['message']}")
-        )
+        status = "OK" if camera.error is None else f"{camera.error.code}: {camera.error.message}"
         skew = "" if camera.clock_skew_s is None else f"{camera.clock_skew_s:+.0f}s"
         maker = " ".join(x for x in (camera.manufacturer, camera.model) if x) or "-"
         rows.append(

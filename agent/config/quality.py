@@ -8,13 +8,11 @@ defaults were tuned on the evaluation set of ``benchmarks/quality_accuracy.py``.
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import Field, field_validator
 
 from agent.config.base import Section
-
-Severity = Literal["warn", "fail"]
+from agent.model import Severity
 
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
@@ -34,73 +32,73 @@ class CheckRule(Section):
     enabled: bool = Field(default=True, description="Run this check.")
     threshold: float = Field(description=_THRESHOLD)
     vs_reference: float | None = Field(default=None, description=_VS_REFERENCE)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class NoSignalRule(CheckRule):
     threshold: float = Field(default=0.93, description=_THRESHOLD)
-    severity: Severity = Field(default="fail", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
 
 
 class FrozenRule(CheckRule):
     threshold: float = Field(default=0.001, description=_THRESHOLD)
-    severity: Severity = Field(default="fail", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
 
 
 class JitterRule(CheckRule):
     threshold: float = Field(default=0.5, description=_THRESHOLD)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class TooDarkRule(CheckRule):
     threshold: float = Field(default=35.0, description=_THRESHOLD)
-    severity: Severity = Field(default="fail", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
 
 
 class TooBrightRule(CheckRule):
     threshold: float = Field(default=229.0, description=_THRESHOLD)
-    severity: Severity = Field(default="fail", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
 
 
 class BlurredRule(CheckRule):
     threshold: float = Field(default=0.48, description=_THRESHOLD)
     vs_reference: float | None = Field(default=0.17, description=_VS_REFERENCE)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class LowContrastRule(CheckRule):
     threshold: float = Field(default=0.33, description=_THRESHOLD)
     vs_reference: float | None = Field(default=0.5, description=_VS_REFERENCE)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class ColorCastRule(CheckRule):
     threshold: float = Field(default=7.0, description=_THRESHOLD)
     vs_reference: float | None = Field(default=0.4, description=_VS_REFERENCE)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class NoisyRule(CheckRule):
     threshold: float = Field(default=2.5, description=_THRESHOLD)
     vs_reference: float | None = Field(default=1.2, description=_VS_REFERENCE)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class StripesRule(CheckRule):
     threshold: float = Field(default=3.0, description=_THRESHOLD)
     vs_reference: float | None = Field(default=3.5, description=_VS_REFERENCE)
-    severity: Severity = Field(default="warn", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
 
 class OccludedRule(CheckRule):
     threshold: float = Field(default=0.6, description=_THRESHOLD)
     vs_reference: float | None = Field(default=0.15, description=_VS_REFERENCE)
-    severity: Severity = Field(default="fail", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
 
 
 class SceneChangedRule(CheckRule):
     threshold: float = Field(default=0.25, description=_THRESHOLD)
-    severity: Severity = Field(default="fail", description=_SEVERITY)
+    severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
 
 
 class ChecksConfig(Section):

@@ -37,6 +37,7 @@ from agent.errors import (
     CommandUnknown,
     SnapshotTooLarge,
 )
+from agent.model import ErrorInfo
 from agent.persist import atomic_write_json, read_json
 from agent.scrub import scrub
 from agent.uplink.messages import (
@@ -45,7 +46,6 @@ from agent.uplink.messages import (
     Command,
     CommandResultMessage,
     CommandStatus,
-    ErrorInfo,
     NoArgs,
     SnapshotArgs,
     SnapshotResult,

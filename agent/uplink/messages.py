@@ -17,7 +17,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -27,6 +27,8 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
 )
+
+from agent.model import EVENT_PAYLOADS, ErrorInfo, PresenceReason, Stage, StreamState, Verdict
 
 CONTRACT_VERSION = 1
 
@@ -50,42 +52,7 @@ def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-Stage = Literal["preparation", "equipment_installed", "video_connected", "completed"]
-StateReason = Literal["connected", "stopped", "connection_lost"]
-CommandName = Literal[
-    "rescan",
-    "snapshot",
-    "restart_stream",
-    "reload_config",
-    "rebirth",
-    "diagnose",
-    "reset_reference",
-]
-COMMAND_NAMES: tuple[str, ...] = get_args(CommandName)
 CommandStatus = Literal["accepted", "succeeded", "failed", "rejected"]
-
-# Event types the agent emits today; consumers should accept (and may ignore) others.
-EVENT_TYPES: dict[str, str] = {
-    "agent_started": "The agent process started (data: version, config_hash).",
-    "agent_stopping": "The agent is stopping cleanly (data: reason).",
-    "camera_offline": "A camera stopped answering (data: camera_id, address, "
-    "error {code, message}).",
-    "camera_online": "A camera answers again (data: camera_id, address, error).",
-    "quality_alarm": "A video quality alarm was raised or cleared (data: camera_id, code "
-    "(a check code, no_frame, or roi:<kcp>), state: raised|cleared, raised: bool, severity, "
-    "value, threshold).",
-    "quality_reference_enrolled": "A camera's view was enrolled as its reference (data: "
-    "camera_id, features, source_size).",
-    "quality_reference_reset": "A camera's reference was forgotten; its next usable "
-    "frame is enrolled (data: camera_id).",
-    "kcp_uncovered": "A declared key control point lost its last healthy camera "
-    "(data: kcp, reason, camera_ids).",
-    "kcp_covered": "A declared key control point is covered again (data: kcp, camera_ids).",
-    "stream_down": "A platform stream stopped (data: camera_id, reason, error {code, message}).",
-    "stream_up": "A platform stream is up (data: camera_id, route, cap_kbps).",
-    "config_applied": "A new configuration is in effect (data: config_hash, changed).",
-    "config_rejected": "A configuration was refused; the old one stays (data: problems).",
-}
 
 
 class OutMessage(BaseModel):
@@ -108,7 +75,7 @@ class StateMessage(OutMessage):
     online: bool = Field(description="True while the agent is connected.")
     session: int = Field(ge=1, description="Connection counter of the box, +1 per connection.")
     ts: Timestamp = Field(description="When this state was produced by the agent.")
-    reason: StateReason = Field(
+    reason: PresenceReason = Field(
         description="connected | stopped (clean shutdown) | connection_lost (Last Will)."
     )
 
@@ -166,12 +133,18 @@ class CameraBeat(OutMessage):
     online: bool = Field(description="The camera answers.")
     error: str | None = Field(description="Error code when not healthy (e.g. auth_failed).")
     fps: float | None = Field(description="Frames per second seen on its stream.")
-    stream: str = Field(
-        description="Platform stream state: stopped|waiting|starting|up|down|paused."
-    )
+    stream: StreamState = Field(description="Platform stream state.")
     kbps: float | None = Field(description="Stream bitrate, kbit/s.")
-    quality: str = Field(description="Quality verdict: ok|warn|fail|unknown.")
-    issues: list[str] = Field(description="Codes of current quality issues (at most 8).")
+    quality: Verdict = Field(description="Quality verdict of the last sample.")
+    issues: list[str] = Field(description="Codes of the last sample's quality issues (at most 8).")
+    alarms: list[str] = Field(
+        default_factory=list,
+        description="Codes of the alarms raised now (quality checks, no_frame, roi:<kcp>): "
+        "what a consumer that joined late rebuilds current alarms from.",
+    )
+    enrolled: bool = Field(
+        default=True, description="The camera is enrolled (cameras.enrolled); else only found."
+    )
     clock_skew_s: float | None = Field(description="Camera clock minus box clock, seconds.")
 
 
@@ -213,7 +186,8 @@ class EventMessage(OutMessage):
     msg_id: str = Field(description="Unique id; deduplicate on it (QoS 1 may repeat).")
     type: str = Field(
         pattern=r"^[a-z][a-z0-9_]*$",
-        description="Event type: " + ", ".join(EVENT_TYPES) + " (others may be added).",
+        description="Event type: " + ", ".join(EVENT_PAYLOADS) + " (others may be added); "
+        "`data` is described by docs/schemas/events/<type>.schema.json.",
     )
     ts: Timestamp = Field(description="When it happened (box clock).")
     session: int = Field(ge=1, description="Session of the connection that delivered it.")
@@ -223,31 +197,6 @@ class EventMessage(OutMessage):
 
 
 # --- commands --------------------------------------------------------------------------------
-
-CommandId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
-
-
-class Command(BaseModel):
-    """``.../cmd`` — sent by ops (QoS 1, not retained). Validated strictly."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    command_id: CommandId = Field(description="Unique id chosen by ops; reuse = same command.")
-    name: str = Field(
-        min_length=1, max_length=64, description="One of: " + ", ".join(COMMAND_NAMES) + "."
-    )
-    args: dict[str, Any] = Field(default_factory=dict, description="Arguments of the command.")
-    expires_at: Annotated[
-        AwareDatetime,
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "string", "format": "date-time"},
-                    {"type": "number", "description": "Unix time, seconds."},
-                ]
-            }
-        ),
-    ] = Field(description="Not run after this time (ISO 8601 with zone, or Unix seconds).")
 
 
 class NoArgs(BaseModel):
@@ -277,9 +226,30 @@ COMMAND_ARGS: dict[str, type[NoArgs]] = {
 }
 
 
-class ErrorInfo(OutMessage):
-    code: str = Field(description="Stable error code (see docs/mqtt.md).")
-    message: str = Field(description="Human explanation (no secrets).")
+CommandId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class Command(BaseModel):
+    """``.../cmd`` — sent by ops (QoS 1, not retained). Validated strictly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: CommandId = Field(description="Unique id chosen by ops; reuse = same command.")
+    name: str = Field(
+        min_length=1, max_length=64, description="One of: " + ", ".join(COMMAND_ARGS) + "."
+    )
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments of the command.")
+    expires_at: Annotated[
+        AwareDatetime,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date-time"},
+                    {"type": "number", "description": "Unix time, seconds."},
+                ]
+            }
+        ),
+    ] = Field(description="Not run after this time (ISO 8601 with zone, or Unix seconds).")
 
 
 class CommandResultMessage(OutMessage):
@@ -329,16 +299,28 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+def _schema(
+    model: type[BaseModel], name: str, mode: Literal["validation", "serialization"]
+) -> dict[str, Any]:
+    schema = model.model_json_schema(mode=mode)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"kitchen/v{CONTRACT_VERSION}/{name}.schema.json"
+    return schema
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """File name (without ``.schema.json``) -> JSON Schema, for every message."""
+    """File name (without ``.schema.json``) -> JSON Schema, for every message and, under
+    ``events/``, for the ``data`` of every event type."""
     result: dict[str, dict[str, Any]] = {}
     for name, model in SCHEMA_MODELS.items():
         mode: Literal["validation", "serialization"] = (
             "validation" if model is Command else "serialization"
         )
-        schema = model.model_json_schema(mode=mode)
-        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"kitchen/v{CONTRACT_VERSION}/{name}.schema.json"
+        result[name] = _schema(model, name, mode)
+    for event_type, payload in EVENT_PAYLOADS.items():
+        name = f"events/{event_type}"
+        schema = _schema(payload, name, "serialization")
+        schema["description"] = payload.DESCRIPTION
         result[name] = schema
     return result
 
@@ -353,6 +335,7 @@ def write_schemas(directory: Path) -> list[Path]:
     written = []
     for name, schema in json_schemas().items():
         path = directory / f"{name}.schema.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, render_schema(schema))
         written.append(path)
     return written

@@ -39,7 +39,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.config.broker import BrokerConfig
-from agent.uplink.messages import StateMessage, StateReason, utc_now
+from agent.model import PresenceReason
+from agent.uplink.messages import StateMessage, utc_now
 from agent.uplink.session import SessionCounter
 
 log = structlog.get_logger(__name__)
@@ -265,7 +266,7 @@ class MqttLink:
     def protocol(self) -> Protocol:
         return self._protocol
 
-    def _state_payload(self, online: bool, session: int, reason: StateReason) -> bytes:
+    def _state_payload(self, online: bool, session: int, reason: PresenceReason) -> bytes:
         message = StateMessage(online=online, session=session, ts=utc_now(), reason=reason)
         return message.model_dump_json().encode("utf-8")
 
@@ -298,7 +299,7 @@ class MqttLink:
             client.tls_set_context(context)
         client.will_set(
             self.topics.state,
-            self._state_payload(False, session, "connection_lost"),
+            self._state_payload(False, session, PresenceReason.CONNECTION_LOST),
             qos=1,
             retain=True,
         )
@@ -393,7 +394,10 @@ class MqttLink:
                 return
             # First message of every connection: we are here, same session as the will.
             client.publish(
-                self.topics.state, self._state_payload(True, session, "connected"), 1, True
+                self.topics.state,
+                self._state_payload(True, session, PresenceReason.CONNECTED),
+                1,
+                True,
             )
             if self.subscriptions:
                 client.subscribe([(topic, 1) for topic in self.subscriptions])
@@ -553,7 +557,7 @@ class MqttLink:
         if conn.connected:
             info = conn.client.publish(
                 self.topics.state,
-                self._state_payload(False, conn.session, "stopped"),
+                self._state_payload(False, conn.session, PresenceReason.STOPPED),
                 qos=1,
                 retain=True,
             )

@@ -28,27 +28,55 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import quote
 
 import structlog
 
 from agent.config.streams import StreamsConfig
-from agent.errors import AgentError, CommandRejected
+from agent.errors import (
+    AgentError,
+    CameraNotInventoried,
+    CameraTimeout,
+    CommandRejected,
+    FfmpegExited,
+    FfmpegMissing,
+    NoStreamProfile,
+    StreamError,
+    StreamNoOutput,
+    StreamRestartLimit,
+    StreamStalled,
+    UplinkBudget,
+)
+from agent.model import (
+    Camera,
+    CameraLogin,
+    EncoderControl,
+    EncoderRequest,
+    ErrorInfo,
+    LoginResolver,
+    MediaProfile,
+    RouteName,
+    StreamDown,
+    StreamState,
+    StreamStatus,
+    StreamUp,
+    with_login,
+)
 from agent.scrub import register_secret, scrub, strip_userinfo
-from agent.state import AgentState, StreamStatus
+from agent.state import AgentState
 from agent.subproc import ManagedProcess
 from agent.supervisor import WorkerContext
 from agent.uplink.bandwidth import Allocation, Demand, allocate, kcp_priority, primary_kcp
 from agent.uplink.ffmpeg_args import RelayPlan, TranscodeSettings, ingest_scheme, relay_argv
 from agent.uplink.progress import Progress, ProgressParser, RateMeter, advanced
-from agent.uplink.routes import EncoderRequest, NoRoute, Profile, Route, choose_route
+from agent.uplink.routes import NoRoute, Route, choose_route
 
 if TYPE_CHECKING:
-    from agent.daemon import Runtime
+    from agent.config.cameras import EnrolledCamera
 
 log = structlog.get_logger(__name__)
 
@@ -68,18 +96,19 @@ class CameraFeed:
 
     camera_id: str
     kcps: tuple[str, ...] = ()
-    profiles: tuple[Profile, ...] = ()
-    username: str | None = None
-    password: str | None = None
-    xaddr: str | None = None  # ONVIF device service, for the set_encoder route
-    media_xaddr: str | None = None  # ONVIF media service as discovery found it
-    clock_skew_s: float | None = None  # camera clock minus ours, for WS-Security
-    discovered: bool = True  # False until discovery has seen the camera at all
+    camera: Camera | None = None  # None until discovery has seen the camera at all
+    login: CameraLogin | None = None
+
+    @property
+    def profiles(self) -> tuple[MediaProfile, ...]:
+        return self.camera.profiles if self.camera is not None else ()
+
+    @property
+    def discovered(self) -> bool:
+        return self.camera is not None
 
 
 FeedSource = Callable[[], Sequence[CameraFeed]]
-# Sets a camera's sub-stream encoder; returns the profile as the camera now reports it.
-EncoderSetter = Callable[[CameraFeed, EncoderRequest], Profile]
 
 
 class ProcessLike(Protocol):
@@ -113,17 +142,6 @@ def render_ingest_url(
         "token": token or "",
     }
     return template.format(**{k: quote(v, safe="") for k, v in values.items()})
-
-
-def with_credentials(uri: str, username: str | None, password: str | None) -> str:
-    """``rtsp://host/...`` with ``user:password@`` inserted (replacing any userinfo)."""
-    if not username:
-        return uri
-    parts = urlsplit(strip_userinfo(uri))
-    userinfo = quote(username, safe="")
-    if password:
-        userinfo += ":" + quote(password, safe="")
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
 @dataclass(frozen=True)
@@ -170,10 +188,10 @@ class _Relay:
     demand_until: float | None = None
     allocation: Allocation | None = None
     route: Route | None = None
-    route_error: dict[str, str] | None = None
+    route_error: ErrorInfo | None = None
     encoder_failed: bool = False
-    encoder_profile: Profile | None = None  # the sub-stream after set_encoder
-    encoder_job: Future[Profile] | None = None  # the camera being asked, off the loop
+    encoder_profile: MediaProfile | None = None  # the sub-stream after set_encoder
+    encoder_job: Future[MediaProfile] | None = None  # the camera being asked, off the loop
     encoder_job_at: float = 0.0
     process: ProcessLike | None = None
     started_at: float | None = None
@@ -185,8 +203,8 @@ class _Relay:
     up_since_wall: float | None = None
     up_since: float | None = None
     announced_down: bool = False
-    error: dict[str, str] | None = None
-    state: str = "stopped"
+    error: ErrorInfo | None = None
+    state: StreamState = StreamState.STOPPED
     # Written by the process's stdout reader thread, read by the manager: under the lock.
     lock: threading.Lock = field(default_factory=threading.Lock)
     parser: ProgressParser = field(default_factory=ProgressParser)
@@ -208,7 +226,7 @@ class StreamManager:
         feeds: FeedSource,
         token: str | None = None,
         *,
-        set_encoder: EncoderSetter | None = None,
+        encoder: EncoderControl | None = None,
         process_factory: ProcessFactory = _managed_process,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -224,7 +242,7 @@ class StreamManager:
         self._feeds = feeds
         self._token = token
         register_secret(token)
-        self._set_encoder = set_encoder
+        self._encoder = encoder
         self._process_factory = process_factory
         self._clock = clock
         self._wall = wall_clock
@@ -310,9 +328,9 @@ class StreamManager:
         for relay in running:
             relay.process = None
             relay.running_key = None
-            if relay.state in ("up", "starting"):
+            if relay.state in (StreamState.UP, StreamState.STARTING):
                 self._set_state(
-                    relay, "stopped", None, event="stream_down", reason="agent_stopping"
+                    relay, StreamState.STOPPED, None, announce=True, reason="agent_stopping"
                 )
             self._publish(relay)
 
@@ -355,7 +373,12 @@ class StreamManager:
                 relay.failures = 0
                 relay.encoder_failed = False
                 relay.next_start_at = now
-                self._stop_process(relay, "restart_command")
+                if relay.process is not None:
+                    # Ops asked for it: say so, and the stream_up that follows closes it.
+                    self._stop_process(relay, "restart_command")
+                    self._set_state(
+                        relay, StreamState.STARTING, None, announce=True, reason="restart_command"
+                    )
 
     def _refresh_feeds(self, now: float) -> None:
         self._feeds_at = now
@@ -369,7 +392,7 @@ class StreamManager:
             if camera_id not in current:
                 removed = self._relays.pop(camera_id)
                 self._stop_process(removed, "camera_removed")
-                self.state.set_stream(camera_id, StreamStatus(state="stopped"))
+                self.state.set_stream(camera_id, StreamStatus(state=StreamState.STOPPED))
         for camera_id, feed in current.items():
             overrides = self.config.cameras.get(camera_id)
             priority = kcp_priority(feed.kcps)
@@ -425,50 +448,39 @@ class StreamManager:
             if allocation is not None:
                 self._set_state(
                     relay,
-                    "paused",
-                    {
-                        "code": "uplink_budget",
-                        "message": "paused: the uplink budget is taken by higher-priority cameras",
-                    },
-                    event="stream_down",
+                    StreamState.PAUSED,
+                    UplinkBudget(
+                        "paused: the uplink budget is taken by higher-priority cameras"
+                    ).info(),
+                    announce=True,
                     reason=reason,
                 )
             else:
-                self._set_state(relay, "stopped", None, event="stream_down", reason=reason)
+                self._set_state(relay, StreamState.STOPPED, None, announce=True, reason=reason)
             return
-        if not relay.feed.discovered and relay.state in ("stopped", "waiting"):
+        if not relay.feed.discovered and relay.state in (StreamState.STOPPED, StreamState.WAITING):
             # Not inventoried yet (the agent just started): nothing is down, we wait.
             self._set_state(
                 relay,
-                "waiting",
-                {
-                    "code": "camera_unknown",
-                    "message": "waiting for discovery to inventory the camera",
-                },
+                StreamState.WAITING,
+                CameraNotInventoried("waiting for discovery to inventory the camera").info(),
             )
             return
         route = self._route(relay, allocation.cap_kbps, now)
         if route is None:
             self._stop_process(relay, "no_route")
             self._set_state(
-                relay, "down", relay.route_error, event="stream_down", reason="no_route"
+                relay, StreamState.DOWN, relay.route_error, announce=True, reason="no_route"
             )
             return
-        if route.name == "set_encoder":
+        if route.name is RouteName.SET_ENCODER:
             # The camera is being asked (first start, or a restart command asks again):
             # the relay starts when it answers, as copy or transcode.
             self._stop_process(relay, "set_encoder")
-            if relay.state != "starting":
-                self._set_state(relay, "starting", relay.error)
+            if relay.state is not StreamState.STARTING:
+                self._set_state(relay, StreamState.STARTING, relay.error)
             return
-        key = (
-            route.name,
-            route.profile,
-            route.codec,
-            route.cap_kbps,
-            relay.feed.username,
-            relay.feed.password,
-        )
+        key = (route.name, route.profile, route.codec, route.cap_kbps, relay.feed.login)
         if relay.process is not None and relay.running_key != key:
             log.info(
                 "stream_route_changed",
@@ -481,19 +493,23 @@ class StreamManager:
         if relay.process is None:
             if now >= relay.next_start_at:
                 self._start(relay, route, key, now)
-            elif relay.state not in ("down",):
-                self._set_state(relay, "down", relay.error, event="stream_down", reason="waiting")
+            elif relay.state is not StreamState.DOWN:
+                self._set_state(
+                    relay, StreamState.DOWN, relay.error, announce=True, reason="waiting"
+                )
             return
         self._supervise(relay, now)
 
-    def _choose(self, relay: _Relay, profiles: list[Profile], cap_kbps: int) -> Route:
+    def _choose(self, relay: _Relay, profiles: list[MediaProfile], cap_kbps: int) -> Route:
+        camera = relay.feed.camera
         return choose_route(
             profiles,
             cap_kbps,
             self.scheme,
             set_encoder=self.config.set_encoder
-            and self._set_encoder is not None
-            and relay.feed.xaddr is not None,
+            and self._encoder is not None
+            and camera is not None
+            and bool(camera.xaddr),
             encoder_failed=relay.encoder_failed,
             transcode_height=self.config.transcode_height,
             transcode_fps=self.config.transcode_fps,
@@ -509,10 +525,10 @@ class StreamManager:
             ]
         try:
             route = self._choose(relay, profiles, cap_kbps)
-            if route.name == "set_encoder":
+            if route.name is RouteName.SET_ENCODER:
                 route = self._encoder_step(relay, route, profiles, cap_kbps, now)
         except NoRoute as error:
-            relay.route_error = {"code": "no_profile", "message": str(error)}
+            relay.route_error = NoStreamProfile(str(error)).info()
             return None
         if relay.route is None or (relay.route.name, relay.route.profile.token) != (
             route.name,
@@ -531,7 +547,12 @@ class StreamManager:
         return route
 
     def _encoder_step(
-        self, relay: _Relay, route: Route, profiles: list[Profile], cap_kbps: int, now: float
+        self,
+        relay: _Relay,
+        route: Route,
+        profiles: list[MediaProfile],
+        cap_kbps: int,
+        now: float,
     ) -> Route:
         """Ask the camera (once, off the loop); its answer decides between copy and transcode.
 
@@ -549,17 +570,14 @@ class StreamManager:
                 kbps=route.encoder.kbps,
             )
             return route
-        updated: Profile | None = None
+        updated: MediaProfile | None = None
         if not job.done():
             if now - relay.encoder_job_at < SET_ENCODER_DEADLINE_S:
                 return route
             log.warning(
                 "stream_set_encoder_failed",
                 camera_id=relay.feed.camera_id,
-                error={
-                    "code": "timeout",
-                    "message": f"no answer within {SET_ENCODER_DEADLINE_S:g} s",
-                },
+                error=CameraTimeout(f"no answer within {SET_ENCODER_DEADLINE_S:g} s").to_dict(),
             )
         else:
             try:
@@ -581,18 +599,19 @@ class StreamManager:
         relay.encoder_failed = True  # copy now if it fits, else transcode: never ask again
         return self._choose(relay, profiles, cap_kbps)
 
-    def _ask_camera(self, feed: CameraFeed, request: EncoderRequest) -> Future[Profile]:
-        """Run the encoder setter on its own thread; the future holds its answer.
+    def _ask_camera(self, feed: CameraFeed, request: EncoderRequest) -> Future[MediaProfile]:
+        """Ask the camera side on a thread of its own; the future holds its answer.
 
         The thread only talks SOAP: it never starts a process (see the module docstring).
         """
-        setter = self._set_encoder
-        assert setter is not None
-        future: Future[Profile] = Future()
+        encoder, camera = self._encoder, feed.camera
+        assert encoder is not None and camera is not None
+        login = feed.login or CameraLogin("", None)
+        future: Future[MediaProfile] = Future()
 
         def ask() -> None:
             try:
-                future.set_result(setter(feed, request))
+                future.set_result(encoder.set_sub_stream(camera, login, request))
             except BaseException as error:  # delivered to the loop through the future
                 future.set_exception(error)
             finally:
@@ -604,7 +623,8 @@ class StreamManager:
     def _start(self, relay: _Relay, route: Route, key: tuple[object, ...], now: float) -> None:
         feed = relay.feed
         assert route.profile.rtsp_uri is not None and self.config.ingest_url is not None
-        register_secret(feed.password)
+        if feed.login is not None:
+            register_secret(feed.login.password)
         kcp = primary_kcp(feed.kcps)
         output = render_ingest_url(
             self.config.ingest_url,
@@ -614,9 +634,9 @@ class StreamManager:
             self._token,
         )
         plan = RelayPlan(
-            source_url=with_credentials(route.profile.rtsp_uri, feed.username, feed.password),
+            source_url=with_login(route.profile.rtsp_uri, feed.login),
             output_url=output,
-            kind="copy" if route.name == "copy" else "transcode",
+            kind="copy" if route.name is RouteName.COPY else "transcode",
             codec="h265" if route.codec == "h265" else "h264",
             transcode=TranscodeSettings(
                 cap_kbps=route.cap_kbps,
@@ -624,7 +644,7 @@ class StreamManager:
                 height=self.config.transcode_height,
                 preset=self.config.transcode_preset,
             )
-            if route.name == "transcode"
+            if route.name is RouteName.TRANSCODE
             else None,
             input_timeout_s=self.config.input_timeout_s,
             output_timeout_s=self.config.output_timeout_s,
@@ -656,13 +676,13 @@ class StreamManager:
         try:
             process.start()
         except OSError as error:
-            self._fail(relay, now, "ffmpeg_missing", f"cannot run ffmpeg: {error.strerror}")
+            self._fail(relay, now, FfmpegMissing(f"cannot run ffmpeg: {error.strerror}"))
             return
         relay.process = process
         relay.started_at = now
         relay.running_key = key
-        if relay.state != "up":
-            self._set_state(relay, "starting", relay.error)
+        if relay.state is not StreamState.UP:
+            self._set_state(relay, StreamState.STARTING, relay.error)
 
     def _progress_handler(self, relay: _Relay) -> Callable[[str], None]:
         clock = self._clock
@@ -688,30 +708,31 @@ class StreamManager:
         with relay.lock:
             last_advance = relay.last_advance
         if code is not None:
-            self._fail(relay, now, "ffmpeg_exited", f"ffmpeg exited with code {code}")
+            self._fail(relay, now, FfmpegExited(f"ffmpeg exited with code {code}"))
             return
         if last_advance is None:
             grace = self.config.input_timeout_s + self.config.stall_timeout_s
             if now - relay.started_at > grace:
-                self._fail(relay, now, "no_output", f"no output within {grace:g} s of start")
+                self._fail(relay, now, StreamNoOutput(f"no output within {grace:g} s of start"))
             return
         if now - last_advance > self.config.stall_timeout_s:
             self._fail(
                 relay,
                 now,
-                "stalled",
-                f"no progress for {now - last_advance:.1f} s (camera or ingest stalled)",
+                StreamStalled(
+                    f"no progress for {now - last_advance:.1f} s (camera or ingest stalled)"
+                ),
             )
             return
-        if relay.state != "up":
+        if relay.state is not StreamState.UP:
             relay.up_since = now
             relay.up_since_wall = self._wall()
             relay.error = None
-            self._set_state(relay, "up", None, event="stream_up")
+            self._set_state(relay, StreamState.UP, None, announce=True)
         elif relay.up_since is not None and now - relay.up_since > HEALTHY_AFTER_S:
             relay.failures = 0
 
-    def _fail(self, relay: _Relay, now: float, code: str, message: str) -> None:
+    def _fail(self, relay: _Relay, now: float, error: StreamError) -> None:
         process = relay.process
         tail = ""
         if process is not None:
@@ -724,25 +745,22 @@ class StreamManager:
             now, relay.failures, list(relay.restarts), self._rng
         )
         if limited:
-            code, message = (
-                "restart_limit",
-                (f"{message}; {len(relay.restarts)} restarts in the last hour: waiting"),
+            error = StreamRestartLimit(
+                f"{error.message}; {len(relay.restarts)} restarts in the last hour: waiting"
             )
         last_line = scrub(tail.strip().splitlines()[-1]) if tail.strip() else ""
-        relay.error = {
-            "code": code,
-            "message": scrub(f"{message}: {last_line}" if last_line else message)[:300],
-        }
+        detail = f"{error.message}: {last_line}" if last_line else error.message
+        relay.error = ErrorInfo(code=error.code, message=scrub(detail)[:300])
         log.warning(
             "stream_failed",
             camera_id=relay.feed.camera_id,
-            code=code,
-            reason=message,
+            code=error.code,
+            reason=error.message,
             retry_in_s=round(relay.next_start_at - now, 1),
             failures=relay.failures,
             stderr=scrub(tail),
         )
-        self._set_state(relay, "down", relay.error, event="stream_down", reason=code)
+        self._set_state(relay, StreamState.DOWN, relay.error, announce=True, reason=error.code)
 
     def _stop_process(self, relay: _Relay, reason: str) -> None:
         if relay.process is None:
@@ -757,39 +775,48 @@ class StreamManager:
     def _set_state(
         self,
         relay: _Relay,
-        state: str,
-        error: dict[str, str] | None,
-        event: str | None = None,
+        state: StreamState,
+        error: ErrorInfo | None,
+        *,
+        announce: bool = False,
         reason: str | None = None,
     ) -> None:
+        """Move the relay to ``state``; with ``announce``, tell ops when that is news:
+        ``stream_up`` when it comes up, ``stream_down`` when it leaves ``up`` (or fails
+        before it ever came up, once)."""
         previous = relay.state
         relay.state = state
         relay.error = error
-        if state != "up":
+        if state is not StreamState.UP:
             relay.up_since = None
             relay.up_since_wall = None
-        if event == "stream_up" and previous != "up":
+        if not announce:
+            return
+        if state is StreamState.UP and previous is not StreamState.UP:
             relay.announced_down = False
             self.state.emit(
-                "stream_up",
-                camera_id=relay.feed.camera_id,
-                route=relay.route.name if relay.route else None,
-                cap_kbps=relay.route.cap_kbps if relay.route else None,
+                StreamUp(
+                    camera_id=relay.feed.camera_id,
+                    route=relay.route.name if relay.route else None,
+                    cap_kbps=relay.route.cap_kbps if relay.route else None,
+                )
             )
-        elif event == "stream_down" and (
-            previous == "up"
-            or (previous in ("starting", "down") and not relay.announced_down and state == "down")
+        elif state is not StreamState.UP and (
+            previous is StreamState.UP
+            or (
+                previous in (StreamState.STARTING, StreamState.DOWN)
+                and not relay.announced_down
+                and state is StreamState.DOWN
+            )
         ):
             relay.announced_down = True
-            self.state.emit(
-                "stream_down", camera_id=relay.feed.camera_id, reason=reason, error=error
-            )
+            self.state.emit(StreamDown(camera_id=relay.feed.camera_id, reason=reason, error=error))
 
     def _publish(self, relay: _Relay) -> None:
         with relay.lock:
             latest = relay.latest
             kbps = relay.meter.kbps()
-        running = relay.state == "up"
+        running = relay.state is StreamState.UP
         now = self._clock()
         while relay.restarts and now - relay.restarts[0] >= HOUR_S:
             relay.restarts.popleft()
@@ -799,7 +826,7 @@ class StreamManager:
             StreamStatus(
                 state=relay.state,
                 route=relay.route.name
-                if relay.route is not None and relay.state != "stopped"
+                if relay.route is not None and relay.state is not StreamState.STOPPED
                 else None,
                 bitrate_kbps=round(kbps if kbps is not None else latest.bitrate_kbps or 0, 1)
                 if running and latest is not None
@@ -817,119 +844,35 @@ class StreamManager:
 
 
 def feeds_from_state(
-    enrolled: Iterable[Any],
-    default_username: str,
-    state: AgentState,
-    password_for: Callable[[str], str | None],
+    enrolled: Iterable[EnrolledCamera], state: AgentState, logins: LoginResolver
 ) -> FeedSource:
     """A feed source over the enrolled cameras and what discovery put in ``state``.
 
-    ``enrolled`` are ``agent.config.cameras.EnrolledCamera`` objects; a camera's profiles
-    come from its CameraStatus ``info["profiles"]`` (the ``discover --json`` shape: each
-    profile's ``token`` is the ONVIF *profile* token, what the set_encoder route names), its
-    ONVIF addresses from ``info["xaddr"]`` and ``info["media_xaddr"]`` and its clock skew
-    from the status (discovery measured it: Hikvision-like cameras refuse a skewed login).
+    A camera's profiles, ONVIF addresses and clock skew come from its
+    :class:`agent.model.Camera` record (discovery measured the skew: Hikvision-like
+    cameras refuse a skewed login); its login from the one credential resolver.
     """
     cameras = list(enrolled)
 
     def build() -> list[CameraFeed]:
-        statuses = state.cameras()
-        feeds = []
-        for camera in cameras:
-            status = statuses.get(camera.id)
-            info: Mapping[str, Any] = status.info if status is not None else {}
-            raw_profiles = info.get("profiles") or []
-            profiles = tuple(Profile.from_dict(p) for p in raw_profiles if isinstance(p, Mapping))
-            xaddr = info.get("xaddr")
-            media_xaddr = info.get("media_xaddr")
-            feeds.append(
-                CameraFeed(
-                    camera_id=camera.id,
-                    kcps=tuple(str(k.kcp) for k in camera.kcps),
-                    profiles=profiles,
-                    username=camera.username or default_username,
-                    password=password_for(camera.id),
-                    xaddr=str(xaddr) if xaddr else None,
-                    media_xaddr=str(media_xaddr) if media_xaddr else None,
-                    clock_skew_s=status.clock_skew_s if status is not None else None,
-                    discovered=status is not None,
-                )
+        known = state.cameras()
+        return [
+            CameraFeed(
+                camera_id=camera.id,
+                kcps=tuple(str(k.kcp) for k in camera.kcps),
+                camera=known.get(camera.id),
+                login=logins(camera.id),
             )
-        return feeds
+            for camera in cameras
+        ]
 
     return build
-
-
-def onvif_encoder_setter(feed: CameraFeed, request: EncoderRequest) -> Profile:
-    """The set_encoder route over ONVIF (agent.capture.onvif.set_h264_cbr).
-
-    ``request.profile_token`` is the media profile's token; set_h264_cbr looks up that
-    profile's video encoder configuration token itself (GetProfiles) and writes that one.
-    Discovery's media address and clock skew spare it GetServices and a clock read.
-    Blocks for up to set_h264_cbr's timeout: the StreamManager calls it off its loop.
-    """
-    from agent.capture.onvif import set_h264_cbr
-
-    if feed.xaddr is None:
-        raise CommandRejected(f"camera {feed.camera_id} has no ONVIF address")
-    settings = set_h264_cbr(
-        feed.xaddr,
-        request.profile_token,
-        request.kbps,
-        username=feed.username or "",
-        password=feed.password or "",
-        fps=request.fps,
-        gop=request.gop,
-        media_xaddr=feed.media_xaddr,
-        clock_skew_s=feed.clock_skew_s,
-    )
-    before = next((p for p in feed.profiles if p.token == request.profile_token), None)
-    return Profile(
-        token=request.profile_token,
-        encoding=settings.encoding,
-        width=settings.width,
-        height=settings.height,
-        fps=settings.fps,
-        bitrate_kbps=settings.bitrate_kbps,
-        rtsp_uri=before.rtsp_uri if before is not None else None,
-        name=before.name if before is not None else None,
-        encoder_token=settings.encoder_token,
-    )
-
-
-def build_stream_manager(runtime: Runtime) -> StreamManager | None:
-    """The daemon's streams worker for ``runtime``, or None when no ingest is configured."""
-    from agent.secrets import STREAM_TOKEN
-
-    config = runtime.config
-    if config.streams.ingest_url is None:
-        return None
-    token = runtime.credentials.get(STREAM_TOKEN)  # registered with the scrubber on read
-    if "{token}" in config.streams.ingest_url and token is None:
-        log.warning("stream_token_missing", credential=STREAM_TOKEN)
-    feeds = feeds_from_state(
-        config.cameras.enrolled,
-        config.cameras.username,
-        runtime.state,
-        runtime.credentials.camera_password,
-    )
-    return StreamManager(
-        config.streams,
-        config.store.id,
-        runtime.state,
-        feeds,
-        token,
-        set_encoder=onvif_encoder_setter,
-    )
 
 
 __all__ = [
     "CameraFeed",
     "RestartPolicy",
     "StreamManager",
-    "build_stream_manager",
     "feeds_from_state",
-    "onvif_encoder_setter",
     "render_ingest_url",
-    "with_credentials",
 ]

@@ -20,15 +20,24 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
 from agent import __version__
 from agent.config import AgentConfig, config_hash
+from agent.errors import CameraNotFound
+from agent.model import (
+    Camera,
+    Event,
+    QualityStatus,
+    Stage,
+    StoreCoverage,
+    StreamState,
+    StreamStatus,
+)
 from agent.stage import construction_stage
-from agent.state import AgentState, CameraStatus, Event, QualityStatus, StreamStatus
+from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.commands import CommandHooks, CommandRunner, NoHooks, Outcome, SeenCommands
 from agent.uplink.messages import (
@@ -39,7 +48,6 @@ from agent.uplink.messages import (
     EventMessage,
     HeartbeatMessage,
     OutboxBeat,
-    Stage,
     StoreInfo,
     SystemInfo,
     from_epoch,
@@ -58,9 +66,6 @@ from agent.uplink.outbox import FILE_NAME as OUTBOX_FILE
 from agent.uplink.outbox import Outbox, OutboxBounds, StoredEvent
 from agent.uplink.session import SessionCounter
 from agent.uplink.sysinfo import read_sysinfo
-
-if TYPE_CHECKING:
-    from agent.daemon import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +88,7 @@ class _OutboxTap:
 
     def __call__(self, event: Event) -> None:
         try:
-            self.outbox.add(event.type, dict(event.data), event.msg_id, event.ts)
+            self.outbox.add(event.type, event.payload.to_json(), event.msg_id, event.ts)
         except Exception:  # the emitter is another worker: never crash it over our storage
             log.exception("outbox_write_failed", event_type=event.type)
         self.wake.set()
@@ -116,41 +121,20 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def coverage_map(coverage: Mapping[str, Any], declared: Sequence[str]) -> dict[str, bool] | None:
-    """Per declared KCP: covered? None while coverage was never evaluated.
-
-    Accepts ``{"kcps": {kcp: {...,"covered": bool}}}``, ``{kcp: {"covered": bool}}`` or
-    ``{kcp: bool}`` as the coverage worker writes it into AgentState.
-    """
-    if not coverage:
-        return None
-    per_kcp = coverage.get("kcps", coverage)
-    if not isinstance(per_kcp, Mapping):
-        return None
-    result = {}
-    for kcp in declared:
-        entry = per_kcp.get(kcp)
-        if isinstance(entry, Mapping):
-            result[kcp] = bool(entry.get("covered", False))
-        else:
-            result[kcp] = bool(entry)
-    return result
-
-
 def store_stage(
     config: AgentConfig,
-    cameras: Mapping[str, CameraStatus],
+    cameras: Mapping[str, Camera],
     streams: Mapping[str, StreamStatus],
-    covered: Mapping[str, bool] | None,
+    coverage: StoreCoverage | None,
 ) -> Stage:
     return construction_stage(
         declared_kcps=[k.value for k in config.store.kcps],
         camera_kcps={c.id: [a.kcp.value for a in c.kcps] for c in config.cameras.enrolled},
-        cameras_online=[cid for cid, status in cameras.items() if status.online],
-        streams_up=[cid for cid, status in streams.items() if status.state == "up"],
-        covered_kcps=[kcp for kcp, ok in (covered or {}).items() if ok],
+        cameras_online=[cid for cid, camera in cameras.items() if camera.online],
+        streams_up=[cid for cid, status in streams.items() if status.state is StreamState.UP],
+        covered_kcps=[item.kcp for item in coverage.kcps if item.covered] if coverage else [],
         streaming_enabled=config.streams.ingest_url is not None,
-    ).value
+    )
 
 
 def build_birth(
@@ -190,11 +174,11 @@ def build_heartbeat(
     system: SystemInfo,
     broker_rtt_ms: float | None,
     enrolled: Sequence[str],
-    cameras: Mapping[str, CameraStatus],
+    cameras: Mapping[str, Camera],
     quality: Mapping[str, QualityStatus],
     streams: Mapping[str, StreamStatus],
     declared_kcps: Sequence[str],
-    covered: Mapping[str, bool] | None,
+    coverage: StoreCoverage | None,
     stage: Stage | None,
     outbox_pending: int,
     outbox_dropped: int,
@@ -204,28 +188,30 @@ def build_heartbeat(
     Cameras: enrolled ones first (in config order; an enrolled camera nobody has seen is
     offline with ``not_found``), then others that discovery knows, at most 32.
     """
+    enrolled_ids = set(enrolled)
     ids = list(dict.fromkeys([*enrolled, *sorted(cameras)]))[:MAX_CAMERAS]
     beats = []
     for camera_id in ids:
-        status = cameras.get(camera_id)
-        verdict = quality.get(camera_id, QualityStatus())
+        camera = cameras.get(camera_id)
+        judged = quality.get(camera_id, QualityStatus())
         stream = streams.get(camera_id, StreamStatus())
-        error = status.error.get("code") if status and status.error else None
-        if status is None:
-            error = "not_found"
+        error = camera.error_code if camera is not None else CameraNotFound.code
         beats.append(
             CameraBeat(
                 id=camera_id,
-                online=bool(status and status.online),
+                online=bool(camera and camera.online),
                 error=error,
                 fps=_round(stream.fps),
                 stream=stream.state,
                 kbps=_round(stream.bitrate_kbps, 0),
-                quality=verdict.verdict,
-                issues=[str(i.get("code", "?")) for i in verdict.issues][:MAX_ISSUES],
-                clock_skew_s=_round(status.clock_skew_s if status else None),
+                quality=judged.verdict,
+                issues=[issue.code for issue in judged.issues][:MAX_ISSUES],
+                alarms=list(judged.alarms)[:MAX_ISSUES],
+                enrolled=camera_id in enrolled_ids,
+                clock_skew_s=_round(camera.clock_skew_s if camera else None),
             )
         )
+    covered = coverage.covered_map(declared_kcps) if coverage is not None else None
     ratio = None
     if covered is not None and declared_kcps:
         ratio = round(sum(1 for k in declared_kcps if covered.get(k)) / len(declared_kcps), 3)
@@ -432,12 +418,11 @@ class Reporter:
 
     def _publish_birth(self, link: MqttLink) -> None:
         cameras, streams = self.state.cameras(), self.state.streams()
-        covered = coverage_map(self.state.coverage(), [k.value for k in self.config.store.kcps])
         birth = build_birth(
             self.config,
             link.session,
             link.protocol,
-            store_stage(self.config, cameras, streams, covered),
+            store_stage(self.config, cameras, streams, self.state.coverage()),
             self.version,
         )
         link.publish(self.topics.birth, birth.model_dump_json().encode(), 1, retain=True)
@@ -448,7 +433,7 @@ class Reporter:
         """The heartbeat AgentState gives right now (also used by the benchmark)."""
         declared = [k.value for k in self.config.store.kcps]
         cameras, streams = self.state.cameras(), self.state.streams()
-        covered = coverage_map(self.state.coverage(), declared)
+        coverage = self.state.coverage()
         return build_heartbeat(
             session=session,
             seq=seq,
@@ -461,8 +446,8 @@ class Reporter:
             quality=self.state.quality(),
             streams=streams,
             declared_kcps=declared,
-            covered=covered,
-            stage=store_stage(self.config, cameras, streams, covered),
+            coverage=coverage,
+            stage=store_stage(self.config, cameras, streams, coverage),
             outbox_pending=self.outbox.count(),
             outbox_dropped=dropped,
         )
@@ -476,16 +461,3 @@ class Reporter:
     def _publish_result(self, link: MqttLink, outcome: Outcome) -> None:
         message = outcome.message(link.session)
         link.publish_or_queue(self.topics.cmd_result, message.model_dump_json().encode(), 1)
-
-
-def make_reporter(runtime: Runtime, hooks: CommandHooks | None = None) -> Reporter:
-    """The reporter for the daemon's current config (call it in the worker factory)."""
-    from agent.secrets import MQTT_PASSWORD
-
-    return Reporter(
-        runtime.config,
-        runtime.state,
-        runtime.state_dir,
-        password=runtime.credentials.get(MQTT_PASSWORD),
-        hooks=hooks,
-    )

@@ -10,98 +10,25 @@ Cheapest first:
    (the sub-stream: decoding 1080p costs several times more) and encode H.264 with libx264
    under a VBV cap, at reduced fps and size. ~15-25 % of a core per camera.
 
-Pure: profiles in (the ``discover --json`` shape), a :class:`Route` out.
+Pure: a camera's :class:`agent.model.MediaProfile` list in, a :class:`Route` out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
 
+from agent.model import EncoderRequest, MediaProfile, RouteName
 from agent.uplink.ffmpeg_args import scheme_carries
 
 MIN_COPY_WIDTH = 640
 MIN_COPY_HEIGHT = 360
 
-RouteName = Literal["copy", "set_encoder", "transcode"]
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One camera media profile (an ONVIF profile: a stream the camera encodes)."""
-
-    token: str
-    encoding: str | None = None  # H264 | H265 | JPEG | ...
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    bitrate_kbps: int | None = None
-    rtsp_uri: str | None = None
-    name: str | None = None
-    # The profile's video encoder configuration. ONVIF profiles may share one: changing a
-    # profile that shares the main stream's encoder changes the main stream.
-    encoder_token: str | None = None
-
-    @property
-    def codec(self) -> str | None:
-        """``h264`` / ``h265`` or None for anything ffmpeg should not copy (MJPEG...)."""
-        text = (self.encoding or "").upper().replace(".", "").replace("-", "")
-        if text in ("H264", "AVC"):
-            return "h264"
-        if text in ("H265", "HEVC"):
-            return "h265"
-        return None
-
-    @property
-    def pixels(self) -> int:
-        return (self.width or 0) * (self.height or 0)
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Profile:
-        """From a ``discover --json`` profile object; unknown or bad values become None."""
-
-        def number(key: str) -> float | None:
-            value = raw.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return None
-            return float(value) if value > 0 else None
-
-        def integer(key: str) -> int | None:
-            value = number(key)
-            return None if value is None else int(value)
-
-        encoding = raw.get("encoding")
-        uri = raw.get("rtsp_uri")
-        name = raw.get("name")
-        encoder_token = raw.get("encoder_token")
-        return cls(
-            token=str(raw.get("token") or ""),
-            encoding=str(encoding) if encoding else None,
-            width=integer("width"),
-            height=integer("height"),
-            fps=number("fps"),
-            bitrate_kbps=integer("bitrate_kbps"),
-            rtsp_uri=str(uri) if uri else None,
-            name=str(name) if name else None,
-            encoder_token=str(encoder_token) if encoder_token else None,
-        )
-
-
-@dataclass(frozen=True)
-class EncoderRequest:
-    """What to ask the camera's encoder for on the ``set_encoder`` route."""
-
-    profile_token: str
-    kbps: int
-    fps: int | None
-    gop: int | None
-
 
 @dataclass(frozen=True)
 class Route:
     name: RouteName
-    profile: Profile  # the camera stream the relay reads
+    profile: MediaProfile  # the camera stream the relay reads
     codec: str  # what leaves the box: h264 | h265
     cap_kbps: int
     reason: str  # one line for people: why this route
@@ -112,13 +39,15 @@ class NoRoute(ValueError):
     """The camera offers nothing ffmpeg can read (no profile with an RTSP URI)."""
 
 
-def _describe(profile: Profile) -> str:
+def _describe(profile: MediaProfile) -> str:
     size = f"{profile.width}x{profile.height}" if profile.width and profile.height else "?x?"
     rate = f"{profile.bitrate_kbps} kbit/s" if profile.bitrate_kbps else "unknown bitrate"
     return f"{profile.token} ({profile.encoding or '?'} {size}, {rate})"
 
 
-def copy_candidates(profiles: Iterable[Profile], cap_kbps: int, scheme: str) -> list[Profile]:
+def copy_candidates(
+    profiles: Iterable[MediaProfile], cap_kbps: int, scheme: str
+) -> list[MediaProfile]:
     """Profiles that can be copied as they are, best picture first."""
     fitting = [
         p
@@ -139,7 +68,7 @@ def copy_candidates(profiles: Iterable[Profile], cap_kbps: int, scheme: str) -> 
     )
 
 
-def sub_stream(profiles: Iterable[Profile]) -> Profile | None:
+def sub_stream(profiles: Iterable[MediaProfile]) -> MediaProfile | None:
     """The camera's secondary stream: not the largest, at least 640x360 if any is.
 
     None when the camera has a single stream (that one is the main stream: an NVR may
@@ -165,7 +94,7 @@ def sub_stream(profiles: Iterable[Profile]) -> Profile | None:
     return min(pool, key=lambda p: (p.pixels, p.token))
 
 
-def transcode_source(profiles: Iterable[Profile], target_height: int) -> Profile | None:
+def transcode_source(profiles: Iterable[MediaProfile], target_height: int) -> MediaProfile | None:
     """The cheapest stream to decode that still has ``target_height`` lines (no upscaling)."""
     readable = [p for p in profiles if p.rtsp_uri]
     if not readable:
@@ -180,7 +109,7 @@ def transcode_source(profiles: Iterable[Profile], target_height: int) -> Profile
 
 
 def choose_route(
-    profiles: Iterable[Profile],
+    profiles: Iterable[MediaProfile],
     cap_kbps: int,
     scheme: str,
     *,
@@ -199,7 +128,7 @@ def choose_route(
     if candidates:
         best = candidates[0]
         return Route(
-            name="copy",
+            name=RouteName.COPY,
             profile=best,
             codec=best.codec or "h264",
             cap_kbps=cap_kbps,
@@ -210,7 +139,7 @@ def choose_route(
         if sub is not None:
             fps = min(int(sub.fps), 25) if sub.fps else None
             return Route(
-                name="set_encoder",
+                name=RouteName.SET_ENCODER,
                 profile=sub,
                 codec="h264",
                 cap_kbps=cap_kbps,
@@ -229,7 +158,7 @@ def choose_route(
     if source.codec == "h265" and not scheme_carries(scheme, "h265"):
         why = f"H.265 cannot go over {scheme}://"
     return Route(
-        name="transcode",
+        name=RouteName.TRANSCODE,
         profile=source,
         codec="h264",
         cap_kbps=cap_kbps,

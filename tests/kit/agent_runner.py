@@ -3,7 +3,8 @@
 As a child (``python -m tests.kit.agent_runner SPEC.json``) it prints ``ready`` and then
 obeys stdin lines, so tests can kill -9 it (power cut) or SIGSTOP it (frozen box):
 
-- ``emit TYPE {json data}`` -> AgentState.emit; prints ``emitted MSG_ID``
+- ``emit TYPE {json data}`` -> AgentState.emit of that event's typed payload; prints
+  ``emitted MSG_ID``
 - ``stop`` -> clean stop (supervisor stop), exit 0. SIGTERM does the same.
 """
 
@@ -22,9 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.errors import StreamError
-from agent.state import AgentState, CameraStatus, QualityStatus, StreamStatus
-from agent.supervisor import RestartPolicy, Supervisor
+from agent.errors import FfmpegExited
+from agent.model import (
+    Camera,
+    KcpCoverage,
+    QualityIssue,
+    QualityStatus,
+    Severity,
+    StoreCoverage,
+    StreamState,
+    StreamStatus,
+    Verdict,
+    payload_from,
+)
+from agent.state import AgentState
+from agent.supervisor import Supervisor, WorkerRestartPolicy
 from agent.uplink.reporter import Reporter
 from tests.kit.mosquitto import Mosquitto
 
@@ -92,7 +105,7 @@ class FakeHooks:
     def restart_stream(self, camera_id: str) -> None:
         self.calls.append(("restart_stream", camera_id))
         if camera_id == "broken":
-            raise StreamError("ffmpeg exited 1")
+            raise FfmpegExited("ffmpeg exited 1")
 
     def reload_config(self) -> dict[str, Any]:
         self.calls.append(("reload_config", None))
@@ -107,18 +120,33 @@ def populate(state: AgentState, cameras: int) -> None:
     """A plausible kitchen: every camera online and streaming, with some quality issues."""
     for n in range(cameras):
         cid = f"cam-{n:02d}"
+        address = f"192.0.2.{10 + n}"
         state.set_camera(
-            CameraStatus(id=cid, address=f"192.0.2.{10 + n}", online=True, clock_skew_s=0.4)
+            Camera(
+                id=cid,
+                address=address,
+                xaddr=f"http://{address}/onvif/device_service",
+                online=True,
+                clock_skew_s=0.4,
+            )
         )
         state.set_quality(
             cid,
             QualityStatus(
-                verdict="warn",
-                issues=({"code": "too_dark", "severity": "warn", "value": 0.1, "threshold": 0.2},),
+                verdict=Verdict.WARN,
+                issues=(QualityIssue("too_dark", Severity.WARN, 0.1, 0.2),),
             ),
         )
-        state.set_stream(cid, StreamStatus(state="up", bitrate_kbps=480.3, fps=15.0))
-    state.set_coverage({"cooking": True, "cold_room": True, "prep": False})
+        state.set_stream(cid, StreamStatus(state=StreamState.UP, bitrate_kbps=480.3, fps=15.0))
+    state.set_coverage(
+        StoreCoverage(
+            (
+                KcpCoverage("cooking", True, ("cam-00",), ("cam-00",), None),
+                KcpCoverage("cold_room", True, ("cam-01",), ("cam-01",), None),
+                KcpCoverage("prep", False, (), (), None),
+            )
+        )
+    )
 
 
 class Harness:
@@ -140,7 +168,7 @@ class Harness:
         populate(self.state, cameras)
         self.hooks = FakeHooks(jpeg_size=(1920, 1080))
         self.reporter = Reporter(self.config, self.state, state_dir, password, hooks=self.hooks)
-        self.supervisor = Supervisor(RestartPolicy(backoff_initial_s=0.1), watchdog_s=30)
+        self.supervisor = Supervisor(WorkerRestartPolicy(backoff_initial_s=0.1), watchdog_s=30)
 
     def start(self) -> Harness:
         self.supervisor.start(self.reporter)
@@ -249,7 +277,7 @@ def main(argv: list[str]) -> int:
     reporter = Reporter(
         config, state, config.paths.state_dir, password=spec.get("password"), hooks=FakeHooks()
     )
-    supervisor = Supervisor(RestartPolicy(backoff_initial_s=0.2), watchdog_s=30)
+    supervisor = Supervisor(WorkerRestartPolicy(backoff_initial_s=0.2), watchdog_s=30)
     supervisor.start(reporter)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -259,7 +287,7 @@ def main(argv: list[str]) -> int:
             command, _, rest = line.strip().partition(" ")
             if command == "emit":
                 event_type, _, data = rest.partition(" ")
-                event = state.emit(event_type, **(json.loads(data) if data else {}))
+                event = state.emit(payload_from(event_type, json.loads(data) if data else {}))
                 print(f"emitted {event.msg_id}", flush=True)
             elif command == "stop":
                 break

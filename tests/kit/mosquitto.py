@@ -27,6 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from tests.kit.contract import check_topic
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -346,10 +348,13 @@ class Subscriber:
         tls_ca: Path | None = None,
         client_cert: tuple[Path, Path] | None = None,
         persistent: bool = False,
+        check_contract: bool = True,
     ) -> None:
         self.broker = broker
+        self.check_contract = check_contract
         self.topics = list(topics)
         self.messages: list[Received] = []
+        self.contract_violations: list[str] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self.persistent = persistent  # survive broker restarts: session kept, QoS 1 queued
@@ -395,7 +400,10 @@ class Subscriber:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # What a box publishes must keep the published contract (docs/schemas).
+        broken = check_topic(msg.topic, bytes(msg.payload)) if self.check_contract else []
         with self._cond:
+            self.contract_violations += broken
             self.messages.append(
                 Received(
                     msg.topic,
@@ -441,6 +449,7 @@ class Subscriber:
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
+        assert not self.contract_violations, self.contract_violations[:5]
 
     def __enter__(self) -> Subscriber:
         return self.start()
