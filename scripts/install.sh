@@ -91,23 +91,20 @@ check_wheelhouse() {
   python=$(manifest_value "$dir" python)
   local here
   here=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
-    || die "no Python at $PYTHON (Debian: apt-get install python3 python3-venv)" 2
+    || die "no Python at $PYTHON (Debian: apt-get install python3)" 2
   [ "$python" = "$here" ] \
     || die "this wheelhouse is for Python $python but $PYTHON is Python $here" 2
 }
 
+# The agent runs the distribution's ffmpeg. A box without it gets it from apt (the one
+# step that needs a network, or a local Debian mirror).
 ensure_debian_packages() {
   [ -z "$ROOT" ] || return 0
   command -v dpkg-query >/dev/null || return 0
-  local -a need=()
-  local package
-  for package in ffmpeg python3-venv; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || need+=("$package")
-  done
-  if ((${#need[@]})); then
-    say "installing Debian packages: ${need[*]}"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; } \
-      || die "could not install ${need[*]}: install them first (apt-get install ${need[*]})"
+  if ! dpkg-query -W -f='${Status}' ffmpeg 2>/dev/null | grep -q "install ok installed"; then
+    say "installing the Debian package ffmpeg"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; } \
+      || die "could not install ffmpeg: install it first (apt-get install ffmpeg)"
   fi
 }
 
@@ -140,12 +137,17 @@ install_version() {
   rm -rf "$dir"
   check_free_space "$bundle"
   say "installing kitchen-agent $version into $KA_OPT/$version"
-  # Code is not secret and technicians run `kitchen-agent status` from it: world-readable.
+  # The bundle's pinned pip fills the virtualenv, which holds no pip of its own: nothing
+  # can be pip-installed over a version later. Code is not secret and technicians run
+  # `kitchen-agent status` from it: world-readable.
+  local pip_wheel
+  pip_wheel=$(find "$bundle/tools" -maxdepth 1 -name 'pip-*.whl' | head -n 1)
+  [ -n "$pip_wheel" ] || die "$bundle has no tools/pip-*.whl: rebuild it with scripts/build-wheelhouse.sh" 2
   (
     umask 022
-    "$PYTHON" -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --no-deps "$bundle"/wheels/*.whl
-    "$dir/bin/python" -m pip check >/dev/null
+    "$PYTHON" -m venv --without-pip "$dir"
+    "$dir/bin/python" "$pip_wheel/pip" install -q --no-deps "$bundle"/wheels/*.whl
+    "$dir/bin/python" "$pip_wheel/pip" check >/dev/null
     local share=$dir/share/kitchen-agent
     mkdir -p "$share"
     cp -R "$bundle/scripts" "$bundle/systemd" "$bundle/config" "$share/"
@@ -281,8 +283,8 @@ do_install() {
     return 0
   fi
   if [ -n "$from" ]; then
-    say "removing kitchen-agent $VERSION, which did not start"
-    rm -rf "$ROOT$KA_OPT/${VERSION:?}"
+    say "kitchen-agent $VERSION, which did not start, stays in $KA_OPT/$VERSION for a look" \
+      "(removed with old versions later)"
   fi
   return 1
 }

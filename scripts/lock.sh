@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pin every runtime dependency of kitchen-agent, with the sha256 of every file PyPI has for
-# each pinned version, into packaging/requirements.lock. scripts/build-wheelhouse.sh
-# downloads exactly these (pip refuses any file whose hash is not listed), so two
-# wheelhouses of one version hold the same packages, for x86_64 and aarch64 alike.
+# each pinned version, into packaging/requirements.lock (and the pip that install.sh runs
+# from the bundle into packaging/installer.lock). scripts/build-wheelhouse.sh downloads
+# exactly these (pip refuses any file whose hash is not listed), so two wheelhouses of one
+# version hold the same packages, for x86_64 and aarch64 alike.
 #   scripts/lock.sh             keep the pins, add what pyproject.toml newly asks for
 #   scripts/lock.sh --upgrade   move every pin to the newest release pyproject.toml allows
 # Needs PyPI. Resolves for CPython 3.11 (Debian 12's python3), the boxes' interpreter.
@@ -23,7 +24,8 @@ trap 'rm -rf "$tools"' EXIT
 "$PYTHON" -m venv "$tools"
 "$tools/bin/pip" install -q 'pip-tools==7.6.2'
 # pip-compile's header records how to regenerate the file; make it name this script.
-CUSTOM_COMPILE_COMMAND="scripts/lock.sh" "$tools/bin/pip-compile" -q "${upgrade[@]}" \
-  --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
-  --output-file packaging/requirements.lock pyproject.toml
+compile=(env CUSTOM_COMPILE_COMMAND="scripts/lock.sh" "$tools/bin/pip-compile" -q "${upgrade[@]}"
+  --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links)
+"${compile[@]}" --output-file packaging/requirements.lock pyproject.toml
+"${compile[@]}" --output-file packaging/installer.lock packaging/installer.in
 echo "packaging/requirements.lock: $(grep -c '^[A-Za-z0-9]' packaging/requirements.lock) pins"
