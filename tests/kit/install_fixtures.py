@@ -2,11 +2,11 @@
 
 Bundles are built once per session by the real ``scripts/build-wheelhouse.sh`` (the
 dependency wheels from PyPI or pip's cache, checked against the lock's hashes); the
-upgrade and broken bundles are other versions of this checkout built with
-``--wheels-from``. The box is ``scripts/install.sh --root`` into a temporary folder, with
-a fake ``systemctl`` (tests/kit/fake_systemd.py) that runs the installed agent's real
-ExecStart under a notify socket, configured with the installed ``kitchen-agent config
-init`` and started with ``systemctl enable --now``, as the README tells an installer.
+upgrade bundle is this checkout as another version, built with ``--wheels-from``. The box
+is ``scripts/install.sh --root`` into a temporary folder, with a fake ``systemctl``
+(tests/kit/fake_systemd.py) that runs the installed agent's real ExecStart under a notify
+socket, configured with the installed ``kitchen-agent config init`` and started with
+``systemctl enable --now``, as the README tells an installer.
 """
 
 from __future__ import annotations
@@ -32,21 +32,24 @@ UNIT = "kitchen-agent.service"
 SOURCE_ITEMS = ("pyproject.toml", "setup.cfg", "README.md", "agent", "scripts", "systemd")
 SOURCE_ITEMS_MORE = ("config", "packaging")
 
-BROKEN_MODULE = '''"""A kitchen-agent build that does not start: the installer's rollback tests."""
+# The upgrade bundle's entry point: the real CLI, unless the environment asks `run` to
+# fail the way a bad release would (tests of the installer's rollback).
+FAILING_ENTRY = '''"""kitchen-agent, or a build that does not stay up when BROKEN_BUILD says so."""
 
 import os
 import socket
 import sys
 import time
 
-from agent import __version__
-
 
 def entry_point() -> None:
-    if sys.argv[1:2] == ["--version"]:
-        print(f"kitchen-agent {__version__}")
+    failure = os.environ.get("BROKEN_BUILD")
+    if not failure or sys.argv[1:2] != ["run"]:
+        from agent.cli import entry_point as real
+
+        real()
         return
-    if os.environ.get("BROKEN_BUILD") == "dies-after-ready":
+    if failure == "dies-after-ready":
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.sendto(b"READY=1", os.environ["NOTIFY_SOCKET"])
         time.sleep(0.5)
@@ -98,8 +101,8 @@ def built(output: Path, *extra: str, source: Path = REPO) -> Bundle:
     return Bundle(output, facts["version"], facts["arch"])
 
 
-def source_copy(target: Path, version: str, broken: bool = False) -> Path:
-    """This checkout as another version (optionally one whose agent cannot start)."""
+def source_copy(target: Path, version: str) -> Path:
+    """This checkout as another version, whose `run` fails when BROKEN_BUILD is set."""
     target.mkdir(parents=True)
     for item in SOURCE_ITEMS + SOURCE_ITEMS_MORE:
         path = REPO / item
@@ -113,16 +116,16 @@ def source_copy(target: Path, version: str, broken: bool = False) -> Path:
     )
     assert count == 1
     init.write_text(text, encoding="utf-8")
-    if broken:
-        (target / "agent" / "broken_build.py").write_text(BROKEN_MODULE, encoding="utf-8")
-        pyproject = target / "pyproject.toml"
-        pyproject.write_text(
-            pyproject.read_text().replace(
-                'kitchen-agent = "agent.cli:entry_point"',
-                'kitchen-agent = "agent.broken_build:entry_point"',
-            ),
-            encoding="utf-8",
-        )
+    (target / "agent" / "failing_entry.py").write_text(FAILING_ENTRY, encoding="utf-8")
+    pyproject = target / "pyproject.toml"
+    text, count = re.subn(
+        r'^kitchen-agent = "agent.cli:entry_point"$',
+        'kitchen-agent = "agent.failing_entry:entry_point"',
+        pyproject.read_text(),
+        flags=re.M,
+    )
+    assert count == 1
+    pyproject.write_text(text, encoding="utf-8")
     return target
 
 
@@ -134,17 +137,11 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
 
 @pytest.fixture(scope="session")
 def upgrade_bundle(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
+    """This checkout as a newer version (``BROKEN_BUILD`` in the service's environment
+    makes its `run` fail, for the rollback tests)."""
     version = f"{bundle.version}+upgrade"
     source = source_copy(tmp_path_factory.mktemp("src") / "upgrade", version)
     out = tmp_path_factory.mktemp("bundles") / "upgrade"
-    return built(out, "--wheels-from", str(bundle.path), source=source)
-
-
-@pytest.fixture(scope="session")
-def broken_bundle(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    version = f"{bundle.version}+broken"
-    source = source_copy(tmp_path_factory.mktemp("src") / "broken", version, broken=True)
-    out = tmp_path_factory.mktemp("bundles") / "broken"
     return built(out, "--wheels-from", str(bundle.path), source=source)
 
 
@@ -237,6 +234,8 @@ def configure(box: Box) -> None:
         f"paths.state_dir={box.root / 'var/lib/kitchen-agent'}",
         "--set",
         "cameras.discovery.multicast=false",
+        "--set",  # a round with no camera to find is short: so is a stop during it
+        "cameras.discovery.timeout_s=0.5",
         "--output",
         str(box.root / "etc/kitchen-agent/agent.yaml"),
     )
