@@ -55,11 +55,8 @@ done
 [[ $READY_TIMEOUT_S =~ ^[0-9]+$ && $SETTLE_S =~ ^[0-9]+$ ]] || die "--ready-timeout and --settle take whole seconds" 2
 require_root_user
 init_systemctl
-# The box's Python; tests may point this at another 3.11.
+# The box's Python, whose virtualenvs run the agent.
 PYTHON=${KITCHEN_AGENT_PYTHON:-/usr/bin/python3}
-# The install uses the bundle only: no pip configuration or index of this machine.
-while IFS= read -r variable; do unset "$variable"; done < <(compgen -e | grep '^PIP_' || true)
-export PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 
 box_arch() {
   case "$(uname -m)" in
@@ -145,6 +142,9 @@ install_version() {
   [ -n "$pip_wheel" ] || die "$bundle has no tools/pip-*.whl: rebuild it with scripts/build-wheelhouse.sh" 2
   (
     umask 022
+    # The bundle only: no pip configuration, index or cache of this machine.
+    while IFS= read -r variable; do unset "$variable"; done < <(compgen -e | grep '^PIP_' || true)
+    export PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
     "$PYTHON" -m venv --without-pip "$dir"
     "$dir/bin/python" "$pip_wheel/pip" install -q --no-deps "$bundle"/wheels/*.whl
     "$dir/bin/python" "$pip_wheel/pip" check >/dev/null
@@ -252,16 +252,15 @@ switch_version() {
 
 do_install() {
   local bundle=$wheelhouse
-  local built=""
   if [ -z "$bundle" ]; then
     if [ -f "$SRC/MANIFEST" ]; then
       bundle=$SRC
     else
-      built=$(mktemp -d)
-      trap 'rm -rf "$built"' EXIT
+      BUILT=$(mktemp -d)
+      trap 'rm -rf "$BUILT"' EXIT
       say "no --wheelhouse: building one from $SRC (needs PyPI)"
-      PYTHON=$PYTHON "$SRC/scripts/build-wheelhouse.sh" --output "$built/wheelhouse" >&2
-      bundle=$built/wheelhouse
+      "$SRC/scripts/build-wheelhouse.sh" --output "$BUILT/wheelhouse" >&2
+      bundle=$BUILT/wheelhouse
     fi
   fi
   bundle=$(cd "$bundle" && pwd)

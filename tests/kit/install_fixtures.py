@@ -155,10 +155,12 @@ class Box:
     env: dict[str, str] = field(default_factory=dict)
 
     def script(
-        self, name: str, *args: str, timeout_s: float = 300, **env: str
+        self, name: str, *args: str, timeout_s: float = 300, offline: bool = False, **env: str
     ) -> subprocess.CompletedProcess[str]:
+        # offline: in a network namespace of its own, where nothing can be reached.
+        prefix = ["unshare", "--net"] if offline else []
         return subprocess.run(
-            [str(SCRIPTS / name), "--root", str(self.root), *args],
+            [*prefix, str(SCRIPTS / name), "--root", str(self.root), *args],
             env={**os.environ, "SYSTEMCTL": str(self.systemctl), **env},
             capture_output=True,
             text=True,
@@ -166,8 +168,12 @@ class Box:
             check=False,
         )
 
-    def install(self, bundle: Bundle, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.script("install.sh", "--wheelhouse", str(bundle.path), *args, **env)
+    def install(
+        self, bundle: Bundle, *args: str, offline: bool = False, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return self.script(
+            "install.sh", "--wheelhouse", str(bundle.path), *args, offline=offline, **env
+        )
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -201,6 +207,13 @@ class Box:
             timeout=60,
             check=False,
         )
+
+
+def can_unshare_net() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
 
 
 def new_box(base: Path) -> Box:
@@ -253,7 +266,8 @@ def box(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bo
     """
     box = new_box(tmp_path_factory.mktemp("box"))
     try:
-        result = box.install(bundle)
+        # The box has no network: the bundle must be all it needs.
+        result = box.install(bundle, offline=can_unshare_net())
         assert result.returncode == 0, result.stderr
         configure(box)
         started = box.ctl("enable", "--now", UNIT)
