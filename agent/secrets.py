@@ -87,11 +87,16 @@ class CredentialStore:
         return value
 
     def camera_password(self, camera_id: str | None) -> str | None:
-        """A camera's own password file (camera-password.<id>) wins over the shared one."""
+        """A camera's own password file (camera-password.<id>) wins over the shared one.
+
+        Under systemd it arrives named with '-' for each ':' of the id (mac-00-11-...), as a
+        credential name cannot hold ':' (scripts/refresh-credentials.sh writes the drop-in).
+        """
         if camera_id:
-            own = self.get(f"{CAMERA_PASSWORD}.{camera_id}")
-            if own is not None:
-                return own
+            for name in dict.fromkeys((camera_id, camera_id.replace(":", "-"))):
+                own = self.get(f"{CAMERA_PASSWORD}.{name}")
+                if own is not None:
+                    return own
         return self.get(CAMERA_PASSWORD)
 
     def register_all(self) -> None:

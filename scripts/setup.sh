@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly
   iproute2 openssl sqlite3 procps util-linux systemd
+  shellcheck  # tests lint the install scripts
   python3-venv  # a plain Debian python3 needs it for .venv
 )
 

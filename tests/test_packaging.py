@@ -23,7 +23,7 @@ def local_unit(tmp_path: Path) -> Path:
     executable = Path(sys.executable).with_name("kitchen-agent")
     assert executable.exists(), "pip install -e . gives the console script"
     text = UNIT.read_text(encoding="utf-8").replace(
-        "/opt/kitchen-agent/venv/bin/kitchen-agent", str(executable)
+        "/opt/kitchen-agent/current/bin/kitchen-agent", str(executable)
     )
     unit = tmp_path / "kitchen-agent.service"
     unit.write_text(text, encoding="utf-8")
