@@ -25,6 +25,9 @@ from agent.model import AgentStarted, AgentStopping, ConfigApplied, ConfigReject
 from agent.secrets import CameraLogins, CredentialStore, credentials_dir
 from agent.state import AgentState
 from agent.supervisor import Supervisor, Worker
+from agent.uplink.outbox import FILE_NAME as OUTBOX_FILE
+from agent.uplink.outbox import EventFeed, Outbox, outbox_bounds
+from agent.uplink.session import SessionCounter
 
 log = structlog.get_logger(__name__)
 
@@ -61,11 +64,14 @@ def watchdog_interval_s() -> float | None:
 
 @dataclass
 class Runtime:
-    """Everything a worker factory needs to build the workers of one config."""
+    """Everything a worker factory needs to build the workers of one config. ``state``,
+    ``events`` and ``sessions`` belong to the daemon and outlive every reload."""
 
     config: AgentConfig
     config_path: Path
     state: AgentState
+    events: EventFeed
+    sessions: SessionCounter
     credentials: CredentialStore
     logins: CameraLogins
     state_dir: Path
@@ -82,7 +88,14 @@ class Daemon:
         self.config_path = config_path
         self.config = config if config is not None else load_config(config_path)
         self.worker_factory = worker_factory
+        # What outlives a reload: the live picture, the durable outbox that stores its
+        # events (from now on, whatever reporter runs) and the MQTT session counter.
         self.state = AgentState()
+        state_dir = self.config.paths.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        outbox = Outbox(state_dir / OUTBOX_FILE, outbox_bounds(self.config.broker.outbox))
+        self.events = EventFeed.attach(self.state, outbox)
+        self.sessions = SessionCounter(state_dir)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.supervisor: Supervisor | None = None
@@ -95,10 +108,13 @@ class Daemon:
         credentials.register_all()
         state_dir = config.paths.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
+        self.events.outbox.bounds = outbox_bounds(config.broker.outbox)
         return Runtime(
             config=config,
             config_path=self.config_path,
             state=self.state,
+            events=self.events,
+            sessions=self.sessions,
             credentials=credentials,
             logins=CameraLogins.from_config(config.cameras, credentials),
             state_dir=state_dir,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError
-from agent.scrub import scrub, strip_userinfo
+from agent.scrub import scrub_value, strip_userinfo
 from agent.secrets import SECRET_NAMES, credentials_dir
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -312,7 +312,5 @@ def run_diagnosis(
                 checks.append(Check("cameras", FAIL, error.message))
     return {
         "verdict": overall(checks),
-        "checks": [
-            {k: scrub(v) if isinstance(v, str) else v for k, v in asdict(c).items()} for c in checks
-        ],
+        "checks": [scrub_value(asdict(c)) for c in checks],
     }

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
 from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
-from agent.scrub import scrub
+from agent.scrub import scrub_value
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -25,22 +24,10 @@ LEVELS = {
 }
 
 
-def _scrub_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, Mapping):
-        return {k: _scrub_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_scrub_value(v) for v in value]
-    if isinstance(value, int | float | bool) or value is None:
-        return value
-    return scrub(str(value))
-
-
 def scrub_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """structlog processor: mask secrets in every field, exception text included."""
     for key, value in list(event_dict.items()):
-        event_dict[key] = _scrub_value(value)
+        event_dict[key] = scrub_value(value)
     return event_dict
 
 
@@ -83,7 +70,3 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if numeric == logging.DEBUG else logging.WARNING)
-
-
-def bind_context(**fields: Any) -> None:
-    structlog.contextvars.bind_contextvars(**fields)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
@@ -66,6 +68,22 @@ def scrub(text: str) -> str:
         text = pattern.sub(MASK, text)
     text = _URL_USERINFO.sub(_mask_userinfo, text)
     return _QUERY_SECRET.sub(lambda m: m.group("key") + MASK, text)
+
+
+def scrub_value(value: Any) -> Any:
+    """``value`` with every string in it scrubbed, however deep (the one recursive
+    scrubber: log fields, stored events, command results and reports all go through it).
+    Numbers, booleans and None stay as they are; any other object becomes its scrubbed
+    text."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {str(k): scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub_value(v) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value))
 
 
 def strip_userinfo(url: str) -> str:

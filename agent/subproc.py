@@ -2,26 +2,32 @@
 
 Every child runs in its own session (a signal to the agent's terminal or process group
 never reaches it, and we can kill its whole group), with no stdin (ffmpeg reads keys from
-stdin and would stall), and with ``PR_SET_PDEATHSIG`` so the kernel kills it if the agent
+stdin and would stall), and with a parent-death signal so the kernel kills it if the agent
 dies without cleaning up (kill -9, OOM). Its stderr is kept in a bounded ring buffer, scrubbed
 of secrets, and shown only when the process fails.
 
-Note: the death signal fires when the *thread* that started the child exits, so start
-long-lived children from a long-lived thread (a supervisor worker), not a short-lived one.
+The death signal is set by util-linux's ``setpriv --pdeathsig KILL`` in front of the
+command, not by Python code between fork and exec (``preexec_fn`` can deadlock in a
+multi-threaded process). The kernel sends it when the *thread* that forked the child
+exits, so every child is forked by one long-lived spawner thread: a worker rebuilt on a
+restart or a reload never takes its children with it, and the agent's death always does.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import errno
 import os
+import queue
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import structlog
@@ -31,34 +37,81 @@ from agent.scrub import scrub
 
 log = structlog.get_logger(__name__)
 
-_PR_SET_PDEATHSIG = 1
+_DEATH_SIGNAL = ["--pdeathsig", "KILL", "--"]
 
 
-def _child_setup(parent_pid: int) -> Callable[[], None]:
-    def setup() -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        # The parent may have died between fork and prctl: then nobody would kill us.
-        if os.getppid() != parent_pid:
-            os._exit(1)
+def death_signal_prefix() -> list[str]:
+    """``setpriv --pdeathsig KILL --`` when util-linux's setpriv is installed (a dependency
+    of the package), else nothing: the child then outlives a killed agent, which is
+    logged once."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        if not _warned_no_setpriv.is_set():
+            _warned_no_setpriv.set()
+            log.warning("setpriv_missing", effect="children may outlive a killed agent")
+        return []
+    return [setpriv, *_DEATH_SIGNAL]
 
-    return setup
+
+_warned_no_setpriv = threading.Event()
+
+
+class _Spawner:
+    """The one thread that forks every child (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]
+        ] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is self._thread:
+            return start()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="subprocess-spawner", daemon=True
+                )
+                self._thread.start()
+        future: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((start, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            start, future = self._requests.get()
+            try:
+                future.set_result(start())
+            except BaseException as error:  # delivered to the caller through the future
+                future.set_exception(error)
+
+
+_spawner = _Spawner()
 
 
 def _popen(
     argv: Sequence[str], env: Mapping[str, str] | None, stdout: int
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 - argv lists built by our own pure builders
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=_child_setup(os.getpid()),  # noqa: PLW1509 - prctl needs it
-        env=None if env is None else dict(env),
-        close_fds=True,
-    )
+    program = argv[0]
+    if shutil.which(program) is None:
+        # Raised here, as Popen would: behind setpriv a missing program is only an exit 127.
+        raise FileNotFoundError(errno.ENOENT, "no such program", program)
+    command = [*death_signal_prefix(), *argv]
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - argv lists built by our own pure builders
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=None if env is None else dict(env),
+            close_fds=True,
+        )
+
+    return _spawner.run(start)
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:

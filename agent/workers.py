@@ -55,7 +55,8 @@ def build_workers(runtime: Runtime) -> list[Worker]:
     reporter = Reporter(
         runtime.config,
         runtime.state,
-        runtime.state_dir,
+        runtime.events,
+        runtime.sessions,
         password=runtime.credentials.get(MQTT_PASSWORD),
         hooks=DaemonHooks(runtime, discovery, streams),
     )

@@ -69,7 +69,7 @@ def setup_namespace() -> None:
 
 
 def start_cameras(password_file: Path) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "tests.kit.fake_onvif", "--password-file", str(password_file)]
+    argv = [sys.executable, "-m", "testkit.fake_onvif", "--password-file", str(password_file)]
     for index, persona in enumerate(PERSONAS[:CAMERAS]):
         host = f"127.0.0.{10 + index}"
         argv += [
@@ -164,7 +164,7 @@ def run_baseline(password: str) -> tuple[float, float, int, int]:
 
 
 def inside(args: argparse.Namespace) -> int:
-    from tests.kit.fake_onvif import DEFAULT_PASSWORD
+    from testkit.fake_onvif import DEFAULT_PASSWORD
 
     setup_namespace()
     password_file = Path(args.workdir) / "pw"

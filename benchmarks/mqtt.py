@@ -30,10 +30,10 @@ from agent.config import AgentConfig  # noqa: E402
 from agent.state import AgentState  # noqa: E402
 from agent.uplink.mqtt import Acked, Connected, LinkSettings, MqttLink, Topics  # noqa: E402
 from agent.uplink.outbox import Outbox, OutboxBounds, StoredEvent  # noqa: E402
-from agent.uplink.reporter import Reporter, build_event  # noqa: E402
+from agent.uplink.reporter import build_event  # noqa: E402
 from agent.uplink.session import SessionCounter  # noqa: E402
-from tests.kit.agent_runner import config_dict, populate  # noqa: E402
-from tests.kit.mosquitto import Mosquitto  # noqa: E402
+from testkit.agent_runner import config_dict, populate, reporter_for  # noqa: E402
+from testkit.mosquitto import Mosquitto  # noqa: E402
 
 
 def measure(fn: object, n: int) -> tuple[float, float]:
@@ -92,7 +92,7 @@ def main() -> int:
             config = AgentConfig.model_validate(config_dict(broker.url, work / "state", cameras=8))
             state = AgentState()
             populate(state, 8)
-            reporter = Reporter(config, state, work / "state", None)
+            reporter = reporter_for(config, state, None)
             link = connected_link(broker, work / "state", reporter.topics)
             sample = reporter.snapshot_heartbeat(1, 1, 1.0, 0).model_dump_json().encode()
 

@@ -38,7 +38,7 @@ from agent.capture.quality import (
     prepare,
 )
 from agent.config.quality import QualityConfig
-from benchmarks.quality_evalset import Item, items, load_photos, split_of
+from testkit.quality_evalset import Item, items, load_photos, split_of
 
 GOAL_RECALL = 0.95
 GOAL_CLEAN = 0.98

@@ -35,8 +35,8 @@ from agent.model import Camera, MediaProfile
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.relay import CameraFeed, StreamManager
-from tests.kit.nginx_rtmp import NginxRtmp, wait_for
-from tests.kit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera, spawn, stop_process
+from testkit.nginx_rtmp import NginxRtmp, wait_for
+from testkit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera, spawn, stop_process
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m tests.kit.kitchen_sim "$@"
+exec .venv/bin/python -m testkit.kitchen_sim "$@"

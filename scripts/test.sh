@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== ruff" >&2
-.venv/bin/ruff check agent tests benchmarks scripts
-.venv/bin/ruff format --check agent tests benchmarks scripts
+.venv/bin/ruff check agent tests testkit benchmarks scripts
+.venv/bin/ruff format --check agent tests testkit benchmarks scripts
 echo "== mypy (strict on agent/)" >&2
 .venv/bin/mypy
 echo "== pytest" >&2

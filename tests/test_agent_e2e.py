@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
-from tests.kit.kitchen_sim import SimCamera, kitchen_photo
-from tests.kit.mosquitto import Mosquitto, Subscriber
-from tests.kit.nginx_rtmp import NginxRtmp
-from tests.kit.rtsp_camera import RtspCamera
+from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from testkit.kitchen_sim import SimCamera, kitchen_photo
+from testkit.mosquitto import Mosquitto, Subscriber
+from testkit.nginx_rtmp import NginxRtmp
+from testkit.rtsp_camera import RtspCamera
 
 STORE = "sh-xh-0042"
 ROOT = f"kitchen/v1/xuhui/{STORE}"

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import quality_evalset as ev
+from testkit import quality_evalset as ev
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 REPO = Path(__file__).resolve().parent.parent

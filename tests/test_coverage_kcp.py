@@ -20,7 +20,7 @@ from agent.capture.coverage import (
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import analyse, make_reference, prepare
 from agent.config.quality import QualityConfig
-from benchmarks import quality_evalset as ev
+from testkit import quality_evalset as ev
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 LEFT_HALF = [(0.05, 0.1), (0.45, 0.1), (0.45, 0.9), (0.05, 0.9)]

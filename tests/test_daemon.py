@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_config_errors import VALID
+from testkit.configs import VALID
 
 
 class LogReader:

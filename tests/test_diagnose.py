@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from agent.diagnose import Check, overall
-from tests.kit.mosquitto import Mosquitto, free_port
-from tests.test_config_errors import VALID
+from testkit.configs import VALID
+from testkit.mosquitto import Mosquitto, free_port
 
 
 def write_config(tmp_path: Path, broker_url: str) -> Path:
@@ -84,7 +84,7 @@ def test_cameras_checked_against_last_inventory(tmp_path: Path, mosquitto: Mosqu
     gone from the network, never discovered; and a declared KCP nobody covers."""
     from agent.capture.inventory import InventoryStore
     from agent.model import Camera, ErrorInfo
-    from tests.kit.fake_onvif import FakeCamera
+    from testkit.fake_onvif import FakeCamera
 
     live = FakeCamera(discovery=False).start()
     try:

@@ -12,34 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD
-from tests.kit.netns import REPO, _env
-from tests.kit.onvif_fixtures import FakeCameraFactory, require_netns
-
-KEYS = [
-    "id",
-    "address",
-    "xaddrs",
-    "manufacturer",
-    "model",
-    "firmware",
-    "serial",
-    "mac",
-    "clock_skew_s",
-    "profiles",
-    "error",
-]
-PROFILE_KEYS = [
-    "token",
-    "name",
-    "encoding",
-    "width",
-    "height",
-    "fps",
-    "bitrate_kbps",
-    "rtsp_uri",
-    "snapshot_uri",
-]
+from testkit.contract import KEYS, PROFILE_KEYS
+from testkit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD
+from testkit.netns import REPO, _env
+from testkit.onvif_fixtures import FakeCameraFactory, require_netns
 
 
 def discover(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD
-from tests.kit.netns import TestLan
-from tests.kit.onvif_fixtures import require_netns
-from tests.test_discover_cmd_cli import KEYS as DISCOVER_CONTRACT_KEYS
+from testkit.contract import KEYS as DISCOVER_CONTRACT_KEYS
+from testkit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD
+from testkit.netns import TestLan
+from testkit.onvif_fixtures import require_netns
 
 pytestmark = [pytest.mark.netns]
 

@@ -16,7 +16,7 @@ from agent.capture.discovery import (
     usable_interfaces,
 )
 from agent.errors import UsageError
-from tests.kit.fake_onvif import FakeCamera
+from testkit.fake_onvif import FakeCamera
 
 SOURCE = "192.0.2.10"
 UUID_A = "urn:uuid:11111111-2222-3333-4444-555555555555"

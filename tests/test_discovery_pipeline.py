@@ -13,9 +13,9 @@ import pytest
 from agent.capture.discovery import DiscoveryMessage, discover, static_message
 from agent.capture.inventory import Camera, InventoryRound, RoundOptions, inventory_round
 from agent.model import CameraLogin
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
-from tests.kit.netns import TestLan
-from tests.kit.onvif_fixtures import FakeCameraFactory
+from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from testkit.netns import TestLan
+from testkit.onvif_fixtures import FakeCameraFactory
 
 WINDOW_S = 2.0
 OPTIONS = RoundOptions(timeout_s=8.0, request_timeout_s=4.0)

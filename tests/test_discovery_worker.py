@@ -18,8 +18,8 @@ from agent.config.cameras import CamerasConfig, DiscoveryConfig
 from agent.secrets import CameraLogins, CredentialStore
 from agent.state import AgentState, Event
 from agent.supervisor import WorkerContext
-from tests.kit.fake_onvif import DEFAULT_PASSWORD
-from tests.kit.netns import TestLan
+from testkit.fake_onvif import DEFAULT_PASSWORD
+from testkit.netns import TestLan
 
 pytestmark = [pytest.mark.netns]
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.kit.mosquitto import free_port
+from testkit.mosquitto import free_port
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from tests.kit.install_fixtures import REPO, Bundle, built, manifest, new_box
+from testkit.install_fixtures import REPO, Bundle, built, manifest, new_box
 
 pytestmark = pytest.mark.timeout(600)
 LOCK = REPO / "packaging" / "requirements.lock"

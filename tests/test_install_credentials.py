@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.secrets import Credentials
-from tests.kit.install_fixtures import UNIT, Box, new_box
+from agent.secrets import CredentialStore
+from testkit.install_fixtures import UNIT, Box, new_box
 
 MAC_ID = "mac-00:11:22:33:44:55"
 
 
-def service_credentials(box: Box) -> Credentials:
-    return Credentials(box.state / "credentials" / UNIT)
+def service_credentials(box: Box) -> CredentialStore:
+    return CredentialStore(box.state / "credentials" / UNIT)
 
 
 def test_a_cameras_own_password_reaches_the_running_agent(box: Box) -> None:

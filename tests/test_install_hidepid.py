@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.install_fixtures import Box
-from tests.test_install_units import run_lib
+from testkit.install_fixtures import Box, run_lib
 
 SECRET = "rtsp://admin:kitchen-secret@192.0.2.10/stream"
 

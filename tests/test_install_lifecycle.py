@@ -1,6 +1,6 @@
 """install.sh, its --rollback and uninstall.sh on a box in a throw-away root.
 
-The box (tests/kit/install_fixtures.py) is installed from a real offline bundle, configured
+The box (testkit/install_fixtures.py) is installed from a real offline bundle, configured
 with the installed `kitchen-agent config init` and its service started by a fake
 systemctl that runs the unit's real ExecStart and reports the unit running only after the
 agent sent READY=1. So an upgrade here restarts the real new agent, and a build that does
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.install_fixtures import UNIT, Box, Bundle, new_box
+from testkit.install_fixtures import UNIT, Box, Bundle, new_box
 
 pytestmark = pytest.mark.timeout(600)
 SETTLE = ("--settle", "2")

@@ -18,22 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from testkit.install_fixtures import run_lib
+
 REPO = Path(__file__).resolve().parents[1]
 SYSTEMD = REPO / "systemd"
 UNIT = SYSTEMD / "kitchen-agent.service"
-LIB = REPO / "scripts" / "install-lib.sh"
 
 needs_systemd = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed"
 )
-
-
-def run_lib(root: Path, *commands: str) -> subprocess.CompletedProcess[str]:
-    """Run install-lib.sh functions against a root, as the scripts do."""
-    script = f'set -euo pipefail; . "{LIB}"; ROOT="{root}"; ' + "; ".join(commands)
-    return subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 @pytest.fixture
@@ -194,12 +187,12 @@ def test_the_parse_check_catches_a_bad_credential_line(tmp_path: Path, public_tm
 
 
 def test_the_agent_finds_a_camera_password_under_its_credential_name(tmp_path: Path) -> None:
-    from agent.secrets import Credentials
+    from agent.secrets import CredentialStore
 
     (tmp_path / "camera-password").write_text("shared\n")
     (tmp_path / "camera-password.mac-00-11-22-33-44-55").write_text("own\n")
     (tmp_path / "camera-password.cam-02").write_text("\n")  # a SetCredential= default
-    credentials = Credentials(tmp_path)
+    credentials = CredentialStore(tmp_path)
     assert credentials.camera_password("mac-00:11:22:33:44:55") == "own"
     assert credentials.camera_password("cam-02") == "shared"
     assert credentials.camera_password("cam-03") == "shared"

@@ -10,7 +10,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.kit.mosquitto import BrokerOptions, CertAuthority, Mosquitto, Subscriber, TlsSetup
+from testkit.mosquitto import BrokerOptions, CertAuthority, Mosquitto, Subscriber, TlsSetup
 
 
 def _publish(broker: Mosquitto, topic: str, payload: bytes, **kwargs: object) -> None:

@@ -21,7 +21,7 @@ from agent.uplink.mqtt import (
     reconnect_delay,
 )
 from agent.uplink.session import SessionCounter
-from tests.kit.mosquitto import (
+from testkit.mosquitto import (
     BrokerOptions,
     CertAuthority,
     Mosquitto,

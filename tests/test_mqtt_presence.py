@@ -15,8 +15,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.uplink.session import SessionCounter
-from tests.kit.agent_runner import ChildAgent, Harness, config_dict
-from tests.kit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
+from testkit.agent_runner import ChildAgent, Harness, config_dict
+from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
 KEEPALIVE_S = 5

@@ -35,8 +35,8 @@ from agent.model import (
 )
 from agent.uplink.messages import SystemInfo
 from agent.uplink.reporter import build_heartbeat
-from tests.kit.agent_runner import Harness
-from tests.kit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
+from testkit.agent_runner import Harness
+from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
 

@@ -13,8 +13,8 @@ import pytest
 from agent.capture.frames import fetch_snapshot, grab_rtsp_frame, rtsp_frame_argv
 from agent.errors import CameraAuthFailed, CameraTimeout, CameraUnreachable, SnapshotTooLarge
 from agent.model import CameraLogin
-from tests.kit.fake_onvif import DEFAULT_PASSWORD
-from tests.kit.onvif_fixtures import FakeCameraFactory
+from testkit.fake_onvif import DEFAULT_PASSWORD
+from testkit.onvif_fixtures import FakeCameraFactory
 
 
 @pytest.mark.parametrize("persona", ["hikvision", "generic"])  # Digest, Basic

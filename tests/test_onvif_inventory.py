@@ -18,8 +18,8 @@ from agent.capture.onvif import (
     posix_tz_offset,
     set_h264_cbr,
 )
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera
-from tests.kit.onvif_fixtures import FakeCameraFactory
+from testkit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera
+from testkit.onvif_fixtures import FakeCameraFactory
 
 
 def inventory(

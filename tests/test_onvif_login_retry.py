@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 from agent.capture.discovery import DiscoveryMessage, static_message
 from agent.capture.inventory import Camera, RoundOptions, inventory_round
 from agent.secrets import CameraLogins, CredentialStore
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
-from tests.kit.onvif_fixtures import FakeCameraFactory
+from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from testkit.onvif_fixtures import FakeCameraFactory
 
 OWN_PASSWORD = "cold-room-cam-pw"
 OPTIONS = RoundOptions(timeout_s=5.0, request_timeout_s=2.0)

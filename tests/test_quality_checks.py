@@ -23,7 +23,7 @@ from agent.capture.quality import (
 )
 from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
-from benchmarks import quality_evalset as ev
+from testkit import quality_evalset as ev
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NAMES = ("astronaut", "camera", "coffee", "rocket")

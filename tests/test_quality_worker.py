@@ -27,7 +27,7 @@ from agent.errors import CameraTimeout
 from agent.model import Camera, CameraLogin, Event, MediaProfile
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
-from benchmarks import quality_evalset as ev
+from testkit import quality_evalset as ev
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NOON = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)

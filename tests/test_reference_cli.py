@@ -13,7 +13,7 @@ import cv2
 import pytest
 
 from agent.capture.baseline import BaselineStore
-from tests.test_config_errors import VALID
+from testkit.configs import VALID
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 CAMERAS = """\

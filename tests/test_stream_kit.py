@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from tests.kit.nginx_rtmp import NginxRtmp, ffprobe
-from tests.kit.rtsp_camera import SUB_360P, RtspCamera, spawn, stop_process
-from tests.kit.video_fixtures import CameraFactory
+from testkit.nginx_rtmp import NginxRtmp, ffprobe
+from testkit.rtsp_camera import SUB_360P, RtspCamera, spawn, stop_process
+from testkit.video_fixtures import CameraFactory
 
 
 def test_camera_serves_1080p_main_and_360p_sub(rtsp_camera: RtspCamera) -> None:

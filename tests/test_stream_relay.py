@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,15 +16,15 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.config.streams import StreamsConfig
-from agent.model import Camera, CameraLogin, Event, MediaProfile
+from agent.model import Camera, CameraLogin, MediaProfile
 from agent.scrub import register_secret
 from agent.state import AgentState
-from agent.supervisor import WorkerContext
 from agent.uplink.relay import CameraFeed, StreamManager
-from tests.kit.nginx_rtmp import FfmpegListener, NginxRtmp, ffprobe, wait_for
-from tests.kit.rtsp_camera import SUB_360P, SUB_360P_H265, RtspCamera, StreamSpec
-from tests.kit.video_fixtures import CameraFactory
-from tests.test_config_errors import VALID
+from testkit.configs import VALID
+from testkit.nginx_rtmp import FfmpegListener, NginxRtmp, ffprobe, wait_for
+from testkit.relay_runner import Running
+from testkit.rtsp_camera import SUB_360P, SUB_360P_H265, RtspCamera, StreamSpec
+from testkit.video_fixtures import CameraFactory
 
 TOKEN = "tok-Sz3kQ9vX7"
 CAMERA_PASSWORD = "cam-Pw-58213"
@@ -47,41 +46,6 @@ def feed(
         profiles=tuple(MediaProfile.from_json(p) for p in camera.profiles()),
     )
     return CameraFeed(camera_id=camera_id, kcps=(kcp,), camera=record, login=login)
-
-
-class Running:
-    """A StreamManager running on its own thread, as the supervisor would run it."""
-
-    def __init__(self, manager: StreamManager, state: AgentState) -> None:
-        self.manager = manager
-        self.state = state
-        self.events: list[Event] = []
-        state.subscribe(self.events.append)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(
-            target=manager.run,
-            args=(WorkerContext("streams", self.stopping, 60.0),),
-            daemon=True,
-        )
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.manager._wake.set()
-        self.thread.join(15)
-        assert not self.thread.is_alive()
-
-    def status(self, camera_id: str):  # type: ignore[no-untyped-def]
-        return self.state.streams().get(camera_id)
-
-    def wait_state(self, camera_id: str, state: str, timeout_s: float = 20.0) -> None:
-        wait_for(
-            lambda: (s := self.status(camera_id)) is not None and s.state == state,
-            timeout_s,
-            what=f"{camera_id} {state}",
-        )
-
-    def event_types(self, camera_id: str) -> list[str]:
-        return [e.type for e in self.events if e.payload.to_json().get("camera_id") == camera_id]
 
 
 @contextlib.contextmanager

@@ -22,11 +22,11 @@ from agent.config.streams import StreamsConfig
 from agent.model import Camera, CameraLogin
 from agent.state import AgentState
 from agent.uplink.relay import StreamManager, feeds_from_state
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera, _Request
-from tests.kit.nginx_rtmp import NginxRtmp, ffprobe, wait_for
-from tests.kit.onvif_fixtures import FakeCameraFactory
-from tests.kit.rtsp_camera import RtspCamera
-from tests.test_stream_relay import Running
+from testkit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera, _Request
+from testkit.nginx_rtmp import NginxRtmp, ffprobe, wait_for
+from testkit.onvif_fixtures import FakeCameraFactory
+from testkit.relay_runner import Running
+from testkit.rtsp_camera import RtspCamera
 
 CAP_KBPS = 512
 HEAVY_KBPS = 2048  # the camera's sub-stream before the agent asks: H.265 at this bitrate

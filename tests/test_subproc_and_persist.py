@@ -77,7 +77,7 @@ def test_managed_process_stops_group_and_keeps_stderr_tail() -> None:
 
 
 def test_child_dies_with_killed_parent(tmp_path: Path) -> None:
-    """kill -9 of the agent must not leave an ffmpeg behind (PR_SET_PDEATHSIG)."""
+    """kill -9 of the agent must not leave an ffmpeg behind (parent-death signal)."""
     pid_file = tmp_path / "child.pid"
     script = (
         "import sys, time\n"
@@ -98,6 +98,41 @@ def test_child_dies_with_killed_parent(tmp_path: Path) -> None:
         wait_until(lambda: not pid_alive(child))
     finally:
         parent.kill()
+
+
+def test_child_outlives_the_thread_that_asked_for_it_but_not_the_agent(tmp_path: Path) -> None:
+    """A worker rebuilt on a reload (its thread gone) must not take its ffmpeg with it,
+    while kill -9 of the agent still does: children are forked by one long-lived thread."""
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import threading, time\n"
+        "from agent.subproc import ManagedProcess\n"
+        "p = ManagedProcess(['sleep', '120'], 'child')\n"
+        "t = threading.Thread(target=p.start)\n"
+        "t.start(); t.join()\n"
+        "time.sleep(0.5)\n"  # the short-lived thread is gone; the child must still run
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid) if p.poll() is None else 'dead')\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
+        text = pid_file.read_text()
+        assert text != "dead", "the child died with the thread that started it"
+        child = int(text)
+        assert pid_alive(child)
+        parent.kill()
+        parent.wait(10)
+        wait_until(lambda: not pid_alive(child))
+    finally:
+        parent.kill()
+
+
+def test_a_missing_program_is_reported_as_such() -> None:
+    with pytest.raises(FileNotFoundError):
+        ManagedProcess(["no-such-program-here"], "missing").start()
+    with pytest.raises(FileNotFoundError):
+        run_bounded(["no-such-program-here"], 1)
 
 
 def test_atomic_json_roundtrip_and_corrupt_fallback(tmp_path: Path) -> None:

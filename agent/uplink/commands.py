@@ -39,7 +39,7 @@ from agent.errors import (
 )
 from agent.model import ErrorInfo
 from agent.persist import atomic_write_json, read_json
-from agent.scrub import scrub
+from agent.scrub import scrub, scrub_value
 from agent.uplink.messages import (
     COMMAND_ARGS,
     CameraArgs,
@@ -51,7 +51,6 @@ from agent.uplink.messages import (
     SnapshotResult,
     utc_now,
 )
-from agent.uplink.outbox import scrub_value
 
 log = structlog.get_logger(__name__)
 
@@ -138,7 +137,7 @@ class Outcome:
 
 
 def _rejected(error: AgentError, command_id: str | None, name: str | None) -> Outcome:
-    info = ErrorInfo(code=error.code, message=scrub(error.message))
+    info = error.info()
     return Outcome(command_id, name, "rejected", error=info)
 
 
@@ -366,7 +365,7 @@ class CommandRunner:
                 result = self._act(command.name, parsed.args)
                 outcome = Outcome(command.command_id, command.name, "succeeded", result=result)
             except AgentError as error:
-                info = ErrorInfo(code=error.code, message=scrub(error.message))
+                info = error.info()
                 outcome = Outcome(command.command_id, command.name, "failed", error=info)
             except Exception as error:  # a bug in an action must not kill the command thread
                 log.exception("command_crashed", command_id=command.command_id, name=command.name)

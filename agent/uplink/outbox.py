@@ -20,11 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from agent.scrub import scrub
+from agent.scrub import scrub_value
+
+if TYPE_CHECKING:
+    from agent.config.broker import OutboxConfig
+    from agent.model import Event
+    from agent.state import AgentState
 
 log = structlog.get_logger(__name__)
 
@@ -59,17 +64,6 @@ class StoredEvent:
     type: str
     ts: float
     data: dict[str, Any]
-
-
-def scrub_value(value: Any) -> Any:
-    """``value`` with every string passed through :func:`agent.scrub.scrub`."""
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {str(k): scrub_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_value(v) for v in value]
-    return value
 
 
 def _rows_to_drop(sizes: list[tuple[int, int]], bounds: OutboxBounds) -> list[int]:
@@ -236,3 +230,32 @@ class Outbox:
         if amount > 0:
             with self._transaction() as db:
                 self._bump(db, _DROPPED_KEY, -amount)
+
+
+class EventFeed:
+    """AgentState's events into the outbox: the one listener of the state, created once by
+    the daemon, so that no event emitted between two reporters (a restart, a reload) is
+    lost and none is stored twice. ``wake`` tells the reporter there is something new."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.wake = threading.Event()
+
+    @classmethod
+    def attach(cls, state: AgentState, outbox: Outbox) -> EventFeed:
+        feed = cls(outbox)
+        state.subscribe(feed)
+        return feed
+
+    def __call__(self, event: Event) -> None:
+        try:
+            self.outbox.add(event.type, event.payload.to_json(), event.msg_id, event.ts)
+        except Exception:  # the emitter is another worker: never crash it over our storage
+            log.exception("outbox_write_failed", event_type=event.type)
+        self.wake.set()
+
+
+def outbox_bounds(config: OutboxConfig) -> OutboxBounds:
+    return OutboxBounds(
+        max_events=config.max_events, max_bytes=config.max_bytes, max_age_s=config.max_age_s
+    )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from agent.config import AgentConfig, config_hash
 from agent.errors import CameraNotFound
 from agent.model import (
     Camera,
-    Event,
     QualityStatus,
     Stage,
     StoreCoverage,
@@ -62,8 +60,7 @@ from agent.uplink.mqtt import (
     MqttLink,
     Topics,
 )
-from agent.uplink.outbox import FILE_NAME as OUTBOX_FILE
-from agent.uplink.outbox import Outbox, OutboxBounds, StoredEvent
+from agent.uplink.outbox import EventFeed, StoredEvent
 from agent.uplink.session import SessionCounter
 from agent.uplink.sysinfo import read_sysinfo
 
@@ -73,45 +70,6 @@ EVENT_WINDOW = 20  # events handed to paho and not yet acknowledged
 MAX_ISSUES = 8
 MAX_CAMERAS = 32
 STOP_FLUSH_S = 2.0
-
-
-# --- the outbox tap: AgentState events -> SQLite -------------------------------------------
-
-
-class _OutboxTap:
-    """The one AgentState listener per state object; survives reporter restarts/reloads so
-    no event emitted between two reporters is lost and none is stored twice."""
-
-    def __init__(self, outbox: Outbox) -> None:
-        self.outbox = outbox
-        self.wake = threading.Event()
-
-    def __call__(self, event: Event) -> None:
-        try:
-            self.outbox.add(event.type, event.payload.to_json(), event.msg_id, event.ts)
-        except Exception:  # the emitter is another worker: never crash it over our storage
-            log.exception("outbox_write_failed", event_type=event.type)
-        self.wake.set()
-
-
-_taps: weakref.WeakKeyDictionary[AgentState, _OutboxTap] = weakref.WeakKeyDictionary()
-_outboxes: dict[Path, Outbox] = {}
-_taps_lock = threading.Lock()
-
-
-def attach_outbox(state: AgentState, path: Path, bounds: OutboxBounds) -> _OutboxTap:
-    """Store every event of ``state`` in the outbox at ``path`` from now on (idempotent)."""
-    with _taps_lock:
-        outbox = _outboxes.get(path)
-        if outbox is None:
-            outbox = _outboxes[path] = Outbox(path, bounds)
-        outbox.bounds = bounds
-        tap = _taps.get(state)
-        if tap is None:
-            tap = _taps[state] = _OutboxTap(outbox)
-            state.subscribe(tap)
-        tap.outbox = outbox
-        return tap
 
 
 # --- pure builders ----------------------------------------------------------------------------
@@ -246,8 +204,8 @@ def build_event(stored: StoredEvent, session: int, now: float, late_after_s: flo
 
 
 class Reporter:
-    """Worker ``mqtt``. Build it synchronously in the worker factory (it starts storing
-    AgentState events at construction, so nothing emitted after that is lost)."""
+    """Worker ``mqtt``. The event feed and the session counter outlive it: the daemon owns
+    them (events are stored from the daemon's start, whatever reporter is running)."""
 
     name = "mqtt"
 
@@ -255,7 +213,8 @@ class Reporter:
         self,
         config: AgentConfig,
         state: AgentState,
-        state_dir: Path,
+        events: EventFeed,
+        sessions: SessionCounter,
         password: str | None,
         hooks: CommandHooks | None = None,
         version: str = __version__,
@@ -264,20 +223,16 @@ class Reporter:
     ) -> None:
         self.config = config
         self.state = state
-        self.state_dir = Path(state_dir)
+        self.state_dir = Path(config.paths.state_dir)
+        self.sessions = sessions
         self.password = password
         self.hooks: CommandHooks = hooks if hooks is not None else NoHooks()
         self.version = version
         self._sysinfo = sysinfo or (lambda: read_sysinfo(self.state_dir))
         self._clock = clock
         broker = config.broker
-        bounds = OutboxBounds(
-            max_events=broker.outbox.max_events,
-            max_bytes=broker.outbox.max_bytes,
-            max_age_s=broker.outbox.max_age_s,
-        )
-        self._tap = attach_outbox(state, self.state_dir / OUTBOX_FILE, bounds)
-        self.outbox = self._tap.outbox
+        self._tap = events
+        self.outbox = events.outbox
         self.topics = Topics(broker.topic_root, config.store.district, config.store.id)
         self.link: MqttLink | None = None
         self._rebirth = threading.Event()
@@ -290,7 +245,7 @@ class Reporter:
             broker, client_id=f"kitchen-agent-{self.config.store.id}", password=self.password
         )
         link = self.link = MqttLink(
-            settings, self.topics, SessionCounter(self.state_dir), subscriptions=(self.topics.cmd,)
+            settings, self.topics, self.sessions, subscriptions=(self.topics.cmd,)
         )
         runner = CommandRunner(
             self.hooks,

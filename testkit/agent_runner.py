@@ -1,6 +1,6 @@
 """Run the MQTT reporter the way the daemon does, in this process or as a child process.
 
-As a child (``python -m tests.kit.agent_runner SPEC.json``) it prints ``ready`` and then
+As a child (``python -m testkit.agent_runner SPEC.json``) it prints ``ready`` and then
 obeys stdin lines, so tests can kill -9 it (power cut) or SIGSTOP it (frozen box):
 
 - ``emit TYPE {json data}`` -> AgentState.emit of that event's typed payload; prints
@@ -38,8 +38,11 @@ from agent.model import (
 )
 from agent.state import AgentState
 from agent.supervisor import Supervisor, WorkerRestartPolicy
+from agent.uplink.outbox import FILE_NAME as OUTBOX_FILE
+from agent.uplink.outbox import EventFeed, Outbox, outbox_bounds
 from agent.uplink.reporter import Reporter
-from tests.kit.mosquitto import Mosquitto
+from agent.uplink.session import SessionCounter
+from testkit.mosquitto import Mosquitto
 
 
 def config_dict(
@@ -149,6 +152,24 @@ def populate(state: AgentState, cameras: int) -> None:
     )
 
 
+def reporter_for(
+    config: AgentConfig, state: AgentState, password: str | None, hooks: Any = None
+) -> Reporter:
+    """A reporter wired the way the daemon wires it: the event feed and the session
+    counter come from the state dir of ``config``."""
+    state_dir = config.paths.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    outbox = Outbox(state_dir / OUTBOX_FILE, outbox_bounds(config.broker.outbox))
+    return Reporter(
+        config,
+        state,
+        EventFeed.attach(state, outbox),
+        SessionCounter(state_dir),
+        password,
+        hooks=hooks,
+    )
+
+
 class Harness:
     """A reporter run in this process under a real Supervisor."""
 
@@ -167,7 +188,7 @@ class Harness:
         self.state = AgentState()
         populate(self.state, cameras)
         self.hooks = FakeHooks(jpeg_size=(1920, 1080))
-        self.reporter = Reporter(self.config, self.state, state_dir, password, hooks=self.hooks)
+        self.reporter = reporter_for(self.config, self.state, password, self.hooks)
         self.supervisor = Supervisor(WorkerRestartPolicy(backoff_initial_s=0.1), watchdog_s=30)
 
     def start(self) -> Harness:
@@ -179,7 +200,7 @@ class Harness:
 
 
 class ChildAgent:
-    """The reporter in its own process (``python -m tests.kit.agent_runner``), for kill -9.
+    """The reporter in its own process (``python -m testkit.agent_runner``), for kill -9.
 
     Its stderr (the agent's log) goes to ``log_path`` in ``workdir`` (the test's tmp_path),
     which survives the process; :meth:`log_tail` reads it back for failure messages.
@@ -202,13 +223,13 @@ class ChildAgent:
 
     def _spawn(self, log: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.kit.agent_runner", str(self.spec_path)],
+            [sys.executable, "-m", "testkit.agent_runner", str(self.spec_path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
             start_new_session=True,
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=Path(__file__).resolve().parents[1],
         )
 
     def _expect(self, prefix: str, timeout_s: float) -> str:
@@ -274,9 +295,7 @@ def main(argv: list[str]) -> int:
     config = AgentConfig.model_validate(spec["config"])
     state = AgentState()
     populate(state, len(config.cameras.enrolled))
-    reporter = Reporter(
-        config, state, config.paths.state_dir, password=spec.get("password"), hooks=FakeHooks()
-    )
+    reporter = reporter_for(config, state, spec.get("password"), FakeHooks())
     supervisor = Supervisor(WorkerRestartPolicy(backoff_initial_s=0.2), watchdog_s=30)
     supervisor.start(reporter)
     done = threading.Event()

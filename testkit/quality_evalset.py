@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "tests" / "data" / "quality"
 OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples")
 OPENCV_PHOTOS = (

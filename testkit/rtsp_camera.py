@@ -23,11 +23,11 @@ back would make timestamps jump backwards). The RTSP sinks pace it in real time.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,7 +40,13 @@ from typing import Any
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 CLIP_CACHE_ENV = "KITCHEN_AGENT_CLIP_CACHE"
-_PR_SET_PDEATHSIG = 1
+
+
+def death_signal_prefix() -> list[str]:
+    """``setpriv --pdeathsig KILL --``: the helper dies with the test process (standard
+    library only here, so agent.subproc's twin is not imported)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 @dataclass(frozen=True)
@@ -161,18 +167,12 @@ def make_clip(spec: StreamSpec, cache_dir: Path | None = None) -> Path:
     return path
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 def spawn(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
     """Start a helper process in its own session that dies with the test process."""
     return subprocess.Popen(  # type: ignore[call-overload,no-any-return]
-        argv,
+        [*death_signal_prefix(), *argv],
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl must run in the child
         **kwargs,
     )
 

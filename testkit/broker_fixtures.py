@@ -1,4 +1,4 @@
-"""pytest fixtures for a real mosquitto broker (see tests/kit/mosquitto.py).
+"""pytest fixtures for a real mosquitto broker (see testkit/mosquitto.py).
 
 - ``mosquitto``: one anonymous broker for the whole session; never stop it in a test.
 - ``broker_factory``: ``broker_factory(options=None, start=True) -> Mosquitto``, per test,
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.kit.mosquitto import BrokerOptions, CertAuthority, Mosquitto, Subscriber
+from testkit.mosquitto import BrokerOptions, CertAuthority, Mosquitto, Subscriber
 
 
 @pytest.fixture(scope="session")

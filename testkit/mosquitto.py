@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.kit.contract import check_topic
+from testkit.contract import check_topic
 
 LOOPBACK = "127.0.0.1"
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from tests.kit.rtsp_camera import spawn, stop_process
+from testkit.rtsp_camera import spawn, stop_process
 
 T = TypeVar("T")
 

@@ -4,7 +4,7 @@ Bundles are built once per session by the real ``scripts/build-wheelhouse.sh`` (
 dependency wheels from PyPI or pip's cache, checked against the lock's hashes); the
 upgrade bundle is this checkout as another version, built with ``--wheels-from``. The box
 is ``scripts/install.sh --root`` into a temporary folder, with a fake ``systemctl``
-(tests/kit/fake_systemd.py) that runs the installed agent's real ExecStart under a notify
+(testkit/fake_systemd.py) that runs the installed agent's real ExecStart under a notify
 socket, configured with the installed ``kitchen-agent config init`` and started with
 ``systemctl enable --now``, as the README tells an installer.
 """
@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.kit import fake_systemd
+from testkit import fake_systemd
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 UNIT = "kitchen-agent.service"
 # What a bundle is built from; everything else in the checkout is not shipped.
@@ -296,3 +296,12 @@ def box_copy(box: Box, tmp_path: Path) -> Iterator[Box]:
         yield copy
     finally:
         fake_systemd.stop_all(copy.state)
+
+
+def run_lib(root: Path, *commands: str) -> subprocess.CompletedProcess[str]:
+    """Run install-lib.sh functions against a root, as the scripts do."""
+    lib = REPO / "scripts" / "install-lib.sh"
+    script = f'set -euo pipefail; . "{lib}"; ROOT="{root}"; ' + "; ".join(commands)
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )

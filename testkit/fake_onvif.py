@@ -27,7 +27,7 @@ It behaves like the cameras installers meet in kitchens, switchable by persona:
   request with no credentials at all, as some firmwares do; a wrong login is still refused.
 
 Personas combine with ``+`` (``hikvision+zero_addr``). Start in-process with
-``FakeCamera(...).start()`` or as a process with ``python -m tests.kit.fake_onvif``.
+``FakeCamera(...).start()`` or as a process with ``python -m testkit.fake_onvif``.
 """
 
 from __future__ import annotations
@@ -853,7 +853,7 @@ def _parse_camera_spec(spec: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.kit.fake_onvif",
+        prog="python -m testkit.fake_onvif",
         description="Run fake ONVIF cameras until SIGTERM. Each --camera is "
         "key=value,... with keys persona, host, port, rtsp_main, rtsp_sub, mac, serial, "
         "endpoint_uuid, clock_offset_s, response_delay_s, discovery, multicast_interface.",

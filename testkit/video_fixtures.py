@@ -1,4 +1,4 @@
-"""Fake RTSP cameras as pytest fixtures (see ``tests/kit/rtsp_camera.py``).
+"""Fake RTSP cameras as pytest fixtures (see ``testkit/rtsp_camera.py``).
 
 - ``rtsp_camera``: one session-wide camera serving ``main`` (H.264 1920x1080, ~2 Mbit/s) and
   ``sub`` (H.264 640x360, ~400 kbit/s), no auth. Shared: never freeze or stop it.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.rtsp_camera import (
+from testkit.rtsp_camera import (
     MAIN_1080P,
     SUB_360P,
     SUB_360P_H265,

@@ -1,6 +1,6 @@
 """A simulated kitchen on this machine, and the agent's main job run against it.
 
-``python -m tests.kit.kitchen_sim`` (what ``scripts/demo.sh`` runs) brings up:
+``python -m testkit.kitchen_sim`` (what ``scripts/demo.sh`` runs) brings up:
 
 - three fake ONVIF cameras (Hikvision-like, Dahua-like, and one whose clock is hours off),
   each paired with a real RTSP server (GStreamer) serving 1080p main and 360p sub H.264;
@@ -35,10 +35,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
-from tests.kit.mosquitto import Mosquitto, Subscriber
-from tests.kit.nginx_rtmp import NginxRtmp
-from tests.kit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera
+from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from testkit.mosquitto import Mosquitto, Subscriber
+from testkit.nginx_rtmp import NginxRtmp
+from testkit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera
 
 STORE_ID = "sh-xh-0001"
 DISTRICT = "xuhui"

@@ -8,7 +8,7 @@ import pytest
 
 from agent.model import Event, EventPayload
 from agent.state import AgentState
-from tests.kit.contract import check_event_data
+from testkit.contract import check_event_data
 
 
 @pytest.fixture(autouse=True)

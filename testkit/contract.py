@@ -15,7 +15,34 @@ from typing import Any
 
 import jsonschema
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[1] / "docs" / "schemas"
+# The `discover --json` camera and profile objects, as installers' scripts read them (a
+# copy written from the README, not taken from the agent: the test compares the two).
+KEYS = [
+    "id",
+    "address",
+    "xaddrs",
+    "manufacturer",
+    "model",
+    "firmware",
+    "serial",
+    "mac",
+    "clock_skew_s",
+    "profiles",
+    "error",
+]
+PROFILE_KEYS = [
+    "token",
+    "name",
+    "encoding",
+    "width",
+    "height",
+    "fps",
+    "bitrate_kbps",
+    "rtsp_uri",
+    "snapshot_uri",
+]
+
 # Topic suffix -> schema name, for what a box publishes.
 BOX_TOPICS = {
     "state": "state",

@@ -1,4 +1,4 @@
-"""Real ingests as pytest fixtures (see ``tests/kit/nginx_rtmp.py``).
+"""Real ingests as pytest fixtures (see ``testkit/nginx_rtmp.py``).
 
 - ``nginx_rtmp``: one session-wide nginx-rtmp; use a unique stream name per test.
 - ``nginx_rtmp_private``: a fresh nginx-rtmp for a test that stops and starts it.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kit.nginx_rtmp import FfmpegListener, NginxRtmp
+from testkit.nginx_rtmp import FfmpegListener, NginxRtmp
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
@@ -154,8 +154,8 @@ class TestLan:
         password_file: Path | None = None,
         timeout_s: float = 20.0,
     ) -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
-        """Run fake cameras (``python -m tests.kit.fake_onvif``) in ``ns``; wait until ready."""
-        argv = [sys.executable, "-m", "tests.kit.fake_onvif"]
+        """Run fake cameras (``python -m testkit.fake_onvif``) in ``ns``; wait until ready."""
+        argv = [sys.executable, "-m", "testkit.fake_onvif"]
         for spec in specs:
             argv += ["--camera", spec]
         if password_file is not None:

@@ -3,7 +3,7 @@
 - ``fake_camera_factory(persona="generic", **kwargs)``: an in-process fake ONVIF camera on
   127.0.0.1 (free port, WS-Discovery off unless asked), stopped when the test ends.
 - ``camera_password_file``: a file holding the fake cameras' site password.
-- ``test_lan``: network namespaces for multicast tests (see ``tests/kit/netns.py``);
+- ``test_lan``: network namespaces for multicast tests (see ``testkit/netns.py``);
   skips with the reason when not root or without iproute2.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.kit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
-from tests.kit.netns import TestLan, netns_unavailable_reason
+from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
+from testkit.netns import TestLan, netns_unavailable_reason
 
 FakeCameraFactory = Callable[..., FakeCamera]
 
