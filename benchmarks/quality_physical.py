@@ -631,9 +631,8 @@ def no_video_screen(width: int, height: int, style: int) -> Picture:
         )
         cv2.putText(screen, "Signal lost", (x0 + round(8 * scale), y0 + round(28 * scale)),
                     font, 0.6 * scale, (0, 200, 255), 1, cv2.LINE_AA)  # fmt: skip
-    else:  # a vendor's dark navy card with a logo bar
+    else:  # a vendor's dark navy card
         screen[:] = (60, 25, 15)
-        cv2.rectangle(screen, (0, round(height * 0.9)), (width, height), (90, 60, 40), -1)
         cv2.putText(screen, "No Signal", (round(width * 0.38), round(height * 0.5)), font,
                     1.0 * scale, (200, 200, 200), max(1, round(scale)), cv2.LINE_AA)  # fmt: skip
     return screen
@@ -874,11 +873,16 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
     yield Sample(name, "frozen", "repeated_frame", "clear", frozen, reference, (frozen,) * 3)
     shake = _rng(name, "shake")
     shaken = []
+    swing = shake.uniform(0, np.pi)  # the direction the mount swings in
     for k in range(3):
-        dx, dy = (float(shake.choice((-1, 1)) * shake.uniform(0.015, 0.035)) for _ in range(2))
-        moved = view(scene, dx, dy, float(shake.uniform(-0.7, 0.7)))
+        # A mount swinging back and forth: each sample is 1-2 % of the view off centre,
+        # on the other side of the last, so consecutive samples are 2-4 % apart.
+        heading = swing + shake.uniform(-0.3, 0.3)
+        reach = (-1) ** k * shake.uniform(0.01, 0.02)
+        dx, dy = reach * float(np.cos(heading)), reach * float(np.sin(heading))
+        moved = view(scene, dx, dy, float(shake.uniform(-0.5, 0.5)))
         # The mount is still moving while the shutter is open: a short smear along it.
-        smeared = line_blur(moved, 1.5 * scale, float(np.degrees(np.arctan2(dy, dx))))
+        smeared = line_blur(moved, 1.5 * scale, float(np.degrees(heading)))
         shaken.append(encode(shot(smeared, f"shake{k}")))
     yield Sample(
         name, "jitter", "shaking_mount", "clear", shaken[0], still_reference, tuple(shaken)
