@@ -306,14 +306,26 @@ def with_light_source(radiance: Radiance, kind: str, rng: np.random.Generator) -
     return np.asarray(scene + emitted + glare, np.float32)
 
 
-def dim_subject_dark_background(radiance: Radiance, rng: np.random.Generator) -> Radiance:
+def dim_subject_dark_background(
+    radiance: Radiance,
+    rng: np.random.Generator,
+    subject_share: float | None = None,
+    background_level: float | None = None,
+) -> tuple[Radiance, npt.NDArray[np.float32]]:
     """A dim but healthy view: a lit subject (a pass counter under a spot lamp) in front of
-    a dark, out-of-focus background, as a camera with its lens wide open sees it."""
+    a dark, out-of-focus background, as a camera with its lens wide open sees it. The
+    subject fills ``subject_share`` of the view (default: 15-40 %); the background gets
+    ``background_level`` of the subject's light (default: 2-10 %), and is defocused by
+    2-5 % of the width. Returns the radiance and where the subject is (1), not (0)."""
     height, width = radiance.shape[:2]
-    centre = (rng.uniform(0.35, 0.65) * width, rng.uniform(0.4, 0.65) * height)
-    axes = (rng.uniform(0.22, 0.32) * width, rng.uniform(0.28, 0.4) * height)
+    centre = (rng.uniform(0.35, 0.65) * width, rng.uniform(0.4, 0.6) * height)
+    share = subject_share if subject_share is not None else rng.uniform(0.15, 0.4)
+    aspect = rng.uniform(0.8, 1.25)  # the subject's width / height, relative to the view's
+    half_h = (share / np.pi / aspect) ** 0.5 * height  # ellipse area = share of the view
+    axes = (half_h * aspect * width / height, half_h)
     subject = _soft_blob((height, width), centre, axes, 0.04 * width)[..., None]
-    background = disc_blur(radiance, 0.025 * width) * rng.uniform(0.04, 0.1)
+    level = background_level if background_level is not None else rng.uniform(0.02, 0.1)
+    background = disc_blur(radiance, rng.uniform(0.02, 0.05) * width) * level
     composed = radiance * subject + background * (1 - subject)
     # Dim, not dark: the picture's mean brightness ends up at 50-70 of 255.
     target = rng.uniform(50.0, 70.0)
@@ -323,7 +335,7 @@ def dim_subject_dark_background(radiance: Radiance, rng: np.random.Generator) ->
         return float(luma(to_signal(small * gain)).mean())
 
     gain = _solve(mean_level, target, 0.0, 8.0)
-    return np.asarray(composed * gain, np.float32)
+    return np.asarray(composed * gain, np.float32), subject[..., 0]
 
 
 # --- optics ------------------------------------------------------------------------------
@@ -388,7 +400,7 @@ def steam(
     t = np.exp(-beta * optical).astype(np.float32)
     airlight = rng.uniform(0.55, 0.85) * np.array([0.92, 0.97, 1.0], np.float32)  # warm light
     through = cv2.GaussianBlur(
-        radiance, (0, 0), (0.4 + 2.0 * (1 - transmission)) * _scale(radiance)
+        radiance, (0, 0), (0.3 + 1.2 * (1 - transmission)) * _scale(radiance)
     )
     hazy = through * t[..., None] + airlight * (1 - t[..., None])
     return np.asarray(hazy, np.float32), t
@@ -697,7 +709,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
     for source in ("flame", "lamp", "window"):
         lit = with_light_source(scene, source, _rng(name, source))
         yield sample("clean", f"small_bright_{source}", "clean", shot(lit, source))
-    dim = dim_subject_dark_background(scene, _rng(name, "dim"))
+    dim, _ = dim_subject_dark_background(scene, _rng(name, "dim"))
     yield sample(
         "clean",
         "dim_subject_dark_background",
