@@ -296,7 +296,13 @@ def misses(results: list[Result]) -> list[str]:
             f"\t{reported}"
         )
     order = {m: i for i, m in enumerate(MODELS)}
-    out.sort(key=lambda line: (order[line.split("\t")[0]], line.split("\t")[1:]))
+
+    def key(line: str) -> tuple[object, ...]:
+        model, split, mode, photo, kind, strength, *_ = line.split("\t")
+        # Mild misses last: a mild defect need not be flagged.
+        return (order[model], strength == "mild", split, mode, kind, strength, photo, line)
+
+    out.sort(key=key)
     return [header, *out]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from agent.capture.decode import decode_for_analysis
-from agent.capture.quality import analyse, make_reference, prepare
+from agent.capture.quality import Frame, analyse, make_reference, prepare
 from agent.config.quality import QualityConfig
 from benchmarks import quality_physical as qp
 
@@ -34,7 +34,7 @@ def scene(name: str) -> np.ndarray:
 def judged(picture: np.ndarray, reference: np.ndarray | None) -> list[str]:
     """Codes the agent reports, through JPEG and its reduced decode like a snapshot."""
 
-    def frame(image: np.ndarray):  # type: ignore[no-untyped-def]
+    def frame(image: np.ndarray) -> Frame:
         return prepare(decode_for_analysis(qp.encode(image), 320), 320)
 
     enrolled = None if reference is None else make_reference(frame(reference))
