@@ -273,6 +273,19 @@ def table(results: list[Result], model: str, split: str) -> tuple[list[str], dic
         if present:
             lines.append(line)
     for mode in MODES:
+        # A fault named, but with a wrong finding beside it (steam also read as a cover).
+        beside: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for r in rows:
+            if r.mode == mode and r.kind != "clean" and r.severity != "mild" and r.correct:
+                for code in set(r.codes) - r.accepted:
+                    beside[r.kind][code] += 1
+        if beside:
+            listed = "; ".join(
+                f"{kind}: " + ", ".join(f"{code} {n}" for code, n in sorted(codes.items()))
+                for kind, codes in sorted(beside.items())
+            )
+            lines.append(f"  caught, but also raised ({mode}): {listed}")
+    for mode in MODES:
         alarms: dict[str, int] = defaultdict(int)
         for r in rows:
             if r.mode == mode and r.kind == "clean":

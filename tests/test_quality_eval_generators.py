@@ -302,6 +302,7 @@ def test_report_counts_recall_and_clean_apart_and_lists_every_miss() -> None:
         _result("too_bright", "severe", ["too_bright"]),
         _result("too_bright", "mild", []),
         _result("low_contrast", "clear", ["blurred"]),  # another accepted name for a veil
+        _result("low_contrast", "severe", ["low_contrast", "occluded"]),  # caught, plus a cover
         _result("occluded", "clear", []),
     ]
     lines, met = bench.table(results, "physical", "report")
@@ -312,6 +313,7 @@ def test_report_counts_recall_and_clean_apart_and_lists_every_miss() -> None:
     assert "met" in next(line for line in lines if "low_contrast" in line)
     assert "as is" in next(line for line in lines if "occluded" in line)  # no target
     assert "false alarms on clean samples (single frame): occluded 1" in text
+    assert "caught, but also raised (single frame): low_contrast: occluded 1" in text
     assert met == {"with reference": True, "single frame": False}
     missed = bench.misses(results)
     assert len(missed) == 1 + 4  # header + clean alarm, two too_bright misses, occluded miss
