@@ -40,6 +40,11 @@ class District:
     other_stores: int
     target: int  # demo stores to build: food-court + other
 
+    @property
+    def full_name_zh(self) -> str:
+        """The district's full name (浦东新区, 徐汇区), as a reporting unit writes it."""
+        return f"{self.name_zh}新区" if self.slug == "pudong" else f"{self.name_zh}区"
+
 
 def _parse(text: str, source: str) -> tuple[District, ...]:
     reader = csv.DictReader(io.StringIO(text))

@@ -16,7 +16,7 @@ APT_PACKAGES=(
   iproute2 openssl sqlite3 procps util-linux systemd
   python3-venv  # a plain Debian python3 needs it for .venv
   postgresql    # the fleet's shared store; tests start throw-away clusters
-  chromium      # headless, to look at the fleet's HTML report as a person would
+  chromium fonts-wqy-microhei  # headless, to look at the fleet's HTML report (in Chinese)
 )
 
 missing=()

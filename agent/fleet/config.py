@@ -211,9 +211,11 @@ class ReportConfig(Section):
     @classmethod
     def _template(cls, value: str) -> str:
         try:
-            value.format(name_zh="", slug="")
+            value.format(district="", name_zh="", slug="")
         except (KeyError, IndexError, ValueError):
-            raise ValueError("may only use the placeholders {name_zh} and {slug}") from None
+            raise ValueError(
+                "may only use the placeholders {district}, {name_zh} and {slug}"
+            ) from None
         return value
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -612,6 +613,14 @@ def _why(error: SQLAlchemyError) -> str:
 def open_database(url: str, password: str | None, *, writer: bool, create: bool) -> Database:
     """Connect (and with ``create`` make the tables); UnavailableError when it cannot."""
     database = Database(url, password, writer=writer)
+    path = database.url.database
+    in_memory = path in (None, "", ":memory:")
+    if database.is_sqlite and not create and not in_memory and not Path(str(path)).exists():
+        database.close()
+        raise UnavailableError(
+            f"no fleet database at {path}: start the consumer (kitchen-agent fleet run) "
+            "or give --broker URL"
+        )
     present = True
     try:
         if create:

@@ -83,7 +83,7 @@ class Month:
 @dataclass(frozen=True)
 class ReportSettings:
     zone: tzinfo
-    reporting_unit: str = "{name_zh}区市场监督管理局"
+    reporting_unit: str = "{district}市场监督管理局"
     offline_problem_after_s: float = 86400
     stuck_after_days: int = 30
     stale_heartbeats: int = 3
@@ -123,6 +123,7 @@ class StoreLine:
 class DistrictLine:
     slug: str
     name_zh: str
+    full_name_zh: str
     target: int | None
     counts: dict[str, int]
     problems: list[dict[str, Any]]
@@ -140,7 +141,12 @@ class Report:
     availability_known: bool
 
     def reporting_unit(self, district: DistrictLine) -> str:
-        return self.settings.reporting_unit.format(name_zh=district.name_zh, slug=district.slug)
+        return self.settings.reporting_unit.format(
+            district=district.full_name_zh, name_zh=district.name_zh, slug=district.slug
+        )
+
+    def as_of_text(self) -> str:
+        return local_time(self.as_of, self.settings.zone)
 
     def report_date(self) -> str:
         return datetime.fromtimestamp(self.generated_at, self.settings.zone).strftime("%Y-%m-%d")
@@ -350,6 +356,7 @@ def build_report(
             DistrictLine(
                 slug=slug,
                 name_zh=known.name_zh if known else slug,
+                full_name_zh=known.full_name_zh if known else slug,
                 target=known.target if known else None,
                 counts=counts,
                 problems=_problems(mine, as_of, settings),
