@@ -209,6 +209,33 @@ class SimStore:
         return {"stage": stage, "previous": previous, "stage_reached": self.stage_reached}
 
 
+def send_late_will(host: str, port: int, store: SimStore, session: int) -> None:
+    """What a broker does with an old connection of ``store`` that dies late: publish its
+    Last Will (retained ``state`` offline, ``session``) after a newer session is online.
+
+    A second connection registers that Will and then loses its socket without DISCONNECT,
+    so the broker itself publishes it, exactly as it would for a half-open old session."""
+    old = SimStore(**{**store.__dict__, "session": session})
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"kitchen-agent-{store.store_id}-old-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.will_set(f"{store.root}/state", old.state(False, "connection_lost"), 1, True)
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    client.connect(host, port, keepalive=30)
+    deadline = time.monotonic() + 10
+    while not connected.is_set() and time.monotonic() < deadline:
+        client.loop(0.1)
+    if not connected.is_set():
+        raise TimeoutError("late-will connection was not accepted")
+    sock = client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
 def make_stores(
     count: int,
     *,
@@ -257,6 +284,7 @@ class _Link:
     connected: bool = False
     next_beat: float = 0.0
     powered: bool = True
+    muted: bool = False  # connected, but its heartbeats stopped (a hung agent)
 
 
 class Fleet:
@@ -384,6 +412,14 @@ class Fleet:
         def task() -> None:
             link = self.links[store_id]
             self._publish(link, suffix, payload, retain=retain)
+
+        self.call(task)
+
+    def mute(self, store_id: str, muted: bool = True) -> None:
+        """Stop (or resume) a store's heartbeats while its connection stays up."""
+
+        def task() -> None:
+            self.links[store_id].muted = muted
 
         self.call(task)
 
@@ -548,7 +584,7 @@ class Fleet:
         link.connected = False
 
     def _beat(self, link: _Link) -> None:
-        if not link.connected:
+        if not link.connected or link.muted:
             return
         self._publish(link, "heartbeat", link.store.heartbeat())
         self.heartbeats += 1

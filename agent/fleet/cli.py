@@ -84,10 +84,11 @@ def _listen(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--listen",
         type=float,
-        default=0.0,
+        default=None,
         metavar="S",
-        help="with --broker: also take in S seconds of heartbeats and events (a heartbeat "
-        "interval hears from every store)",
+        help="with --broker: take in S seconds of heartbeats and events after the retained "
+        "messages (default: until every online store has sent a heartbeat, at most its "
+        "interval + 5 s; 0: retained messages only)",
     )
 
 

@@ -329,15 +329,15 @@ class Database:
         conn.execute(stores.update().where(stores.c.store_id == after.store_id).values(**changed))
 
     def _claim_event(self, conn: Connection, event: EventSeen) -> bool:
-        result = conn.execute(
-            self._insert_ignore(event_ids),
+        claimed = conn.execute(
+            self._insert_ignore(event_ids).returning(event_ids.c.msg_id),
             {
                 "msg_id": event.msg_id,
                 "store_id": event.origin.store_id,
                 "received_at": event.origin.received_at,
             },
         )
-        return bool(result.rowcount)
+        return claimed.first() is not None
 
     def _write_history(
         self, conn: Connection, store_id: str, history: Sequence[HistoryEntry]

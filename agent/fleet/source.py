@@ -1,9 +1,9 @@
 """Where a fleet command reads the fleet from: the consumer's database, or the broker.
 
 With ``--broker URL`` nothing else is needed: the retained ``state`` and ``birth`` of every
-store are read into an in-memory database with the consumer's own code (and, with
-``--listen S``, whatever heartbeats and events arrive in S seconds), so a report works
-even where no consumer runs — without history, so availability is unknown.
+store, then one heartbeat from each online store (or ``--listen S`` seconds of traffic), are
+read into an in-memory database with the consumer's own code, so a report works even where
+no consumer runs — without history, so availability is unknown.
 """
 
 from __future__ import annotations
@@ -78,21 +78,26 @@ class LiveFeed:
 
 
 def from_broker(
-    config: FleetConfig, listen_s: float = 0.0, *, keep_listening: bool = False
+    config: FleetConfig, listen_s: float | None = None, *, keep_listening: bool = False
 ) -> Source:
-    """The fleet as the broker's retained messages (and ``listen_s`` of live traffic) show it."""
+    """The fleet as the broker shows it: retained births and states, then live heartbeats
+    (their stage and cameras are newer than a birth sent at connect time).
+
+    ``listen_s`` None: listen until every online store has sent a heartbeat, at most its
+    heartbeat interval + 5 s; a number: listen that long."""
     root = config.broker.topic_root
-    topics = [f"{root}/+/+/state", f"{root}/+/+/birth"]
-    if listen_s > 0 or keep_listening:
-        topics += [f"{root}/+/+/heartbeat", f"{root}/+/+/event"]
+    topics = [f"{root}/+/+/{kind}" for kind in ("state", "birth", "heartbeat", "event")]
     database = Database("sqlite://", writer=True)
     database.create_schema()
     feed = LiveFeed(config, topics)
     try:
         feed.shot.settle()
-        if listen_s > 0:
-            time.sleep(listen_s)
         feed.fold_into(database)
+        if listen_s is None:
+            _until_every_store_beat(feed, database)
+        elif listen_s > 0:
+            time.sleep(listen_s)
+            feed.fold_into(database)
     except BaseException:
         feed.close()
         database.close()
@@ -103,6 +108,17 @@ def from_broker(
     return Source(database, history_kept=False)
 
 
+def _until_every_store_beat(feed: LiveFeed, database: Database, cap_s: float = 125.0) -> None:
+    records = database.load_stores()
+    longest = max((r.heartbeat_interval_s for r in records), default=0)
+    deadline = time.monotonic() + min(cap_s, longest + 5.0)
+    while time.monotonic() < deadline:
+        if all(r.hb_ts is not None for r in database.load_stores() if r.online):
+            return
+        time.sleep(0.2)
+        feed.fold_into(database)
+
+
 def from_database(config: FleetConfig) -> Source:
     database = open_database(
         config.database.url, read_secret(config, DB_PASSWORD), writer=False, create=False
@@ -111,7 +127,11 @@ def from_database(config: FleetConfig) -> Source:
 
 
 def open_source(
-    config: FleetConfig, broker: str | None, listen_s: float = 0.0, *, keep_listening: bool = False
+    config: FleetConfig,
+    broker: str | None,
+    listen_s: float | None = None,
+    *,
+    keep_listening: bool = False,
 ) -> Source:
     if broker is not None:
         return from_broker(config, listen_s, keep_listening=keep_listening)
