@@ -182,8 +182,9 @@ class ReportConfig(Section):
         description="Time zone of report months, dates and times shown to people.",
     )
     reporting_unit: str = Field(
-        default="{name_zh}区市场监督管理局",
-        description="上报单位 of each district's annex 3 ({name_zh} and {slug} are replaced).",
+        default="{district}市场监督管理局",
+        description="上报单位 of each district's annex 3 ({district}: the full name such as "
+        "徐汇区 or 浦东新区; {name_zh}: 徐汇; {slug}: xuhui).",
     )
     offline_problem_after_s: int = Field(
         default=86400,

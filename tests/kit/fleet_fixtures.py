@@ -32,7 +32,7 @@ from tests.kit.mosquitto import Mosquitto
 REPO = Path(__file__).resolve().parents[2]
 
 
-def fleet_yaml(broker: Mosquitto, database_url: str, **sections: dict[str, Any]) -> str:
+def fleet_yaml(broker: Mosquitto, database_url: str, /, **sections: dict[str, Any]) -> str:
     data: dict[str, Any] = {
         "broker": {
             "url": broker.url,
@@ -117,7 +117,7 @@ class FleetConsumer:
 
 @pytest.fixture
 def fleet_config_factory(tmp_path: Path) -> Callable[..., Path]:
-    def make(broker: Mosquitto, database_url: str, **sections: dict[str, Any]) -> Path:
+    def make(broker: Mosquitto, database_url: str, /, **sections: dict[str, Any]) -> Path:
         path = tmp_path / f"fleet-{uuid.uuid4().hex[:6]}.yaml"
         path.write_text(fleet_yaml(broker, database_url, **sections), encoding="utf-8")
         return path

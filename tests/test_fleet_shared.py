@@ -1,0 +1,103 @@
+"""Past one machine: two consumer instances behind an MQTT 5 shared subscription
+(``$share/fleet/kitchen/v1/#``) on mosquitto 2.0.11, sharing one PostgreSQL database.
+
+The broker hands each live message to one instance; retained births and states reach each
+instance through its plain bootstrap subscription (brokers do not deliver retained
+messages to shared subscriptions). Together they keep one correct picture and record each
+change once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.fleet.db import open_database, presence_log
+from benchmarks.fleet_sim import Fleet
+from tests.kit.fleet_fixtures import FleetConsumer, FleetRun
+from tests.kit.mosquitto import Mosquitto, wait_until
+
+pytestmark = pytest.mark.slow
+STORES = 24
+
+
+def test_two_instances_share_the_live_load_and_one_database(
+    broker_factory: Callable[..., Mosquitto],
+    postgres_url: str,
+    sim_fleet_factory: Callable[..., Fleet],
+    fleet_config_factory: Callable[..., Path],
+    fleet_consumer_factory: Callable[[Path], FleetConsumer],
+    fleet_cli: Callable[..., FleetRun],
+) -> None:
+    broker = broker_factory()
+    shared = {"shared_group": "fleet"}
+    first = fleet_consumer_factory(fleet_config_factory(broker, postgres_url, broker=shared))
+    fleet = sim_fleet_factory(broker, STORES)
+    reader = None
+    try:
+        wait_until(lambda: _has_tables(postgres_url), 20)
+        reader = open_database(postgres_url, None, writer=False, create=False)
+        wait_until(lambda: sum(r.online for r in reader.load_stores()) == STORES, 30)
+        # The second instance starts late: it learns every store from the retained messages.
+        second_config = fleet_config_factory(broker, postgres_url, broker=shared)
+        second = fleet_consumer_factory(second_config)
+
+        def both_working() -> bool:
+            stats = {c["instance"]: c["stats"] for c in reader.load_consumers()}
+            return len(stats) == 2 and all(
+                s["by_kind"].get("HeartbeatSeen", 0) >= 5
+                and s["by_kind"].get("BirthSeen", 0) >= STORES
+                for s in stats.values()
+            )
+
+        wait_until(both_working, 30)
+
+        ids = sorted(fleet.links)
+        fleet.power_cut(ids[0])
+        fleet.set_stage(ids[1], "video_connected")
+        wait_until(lambda: not _record(reader, ids[0]).online, 20)
+        wait_until(lambda: _record(reader, ids[1]).stage_reached == "video_connected", 20)
+        fleet.power_on(ids[0])
+        wait_until(lambda: _record(reader, ids[0]).online, 20)
+
+        # Each store went online once, then the cut store off and on again: recorded once,
+        # though both instances received its retained Will and state.
+        history = reader.presence_history(float("inf"))
+        assert [online for _, online in history[ids[0]]] == [True, False, True]
+        assert all(len(history[s]) == 1 for s in ids[1:])
+        assert reader.count(presence_log) == STORES + 2
+
+        # The live traffic was split: each instance received part of the heartbeats, and
+        # the broker handed each heartbeat to one member of the group.
+        stats = {c["instance"]: c["stats"] for c in reader.load_consumers()}
+        beats = [s["by_kind"]["HeartbeatSeen"] for s in stats.values()]
+        assert all(b > 0 for b in beats)
+        watch = fleet_cli("watch", "--json", config=second_config).json()
+        assert watch["counts"] == {
+            "stores": STORES,
+            "online": STORES,
+            "offline": 0,
+            "with_alarms": 0,
+        }
+        assert len(watch["consumers"]) == 2
+    finally:
+        if reader is not None:
+            reader.close()
+    assert first.stop() == 0 and second.stop() == 0
+
+
+def _record(reader: object, store_id: str) -> object:
+    from agent.fleet.db import Database
+
+    assert isinstance(reader, Database)
+    return next(r for r in reader.load_stores() if r.store_id == store_id)
+
+
+def _has_tables(url: str) -> bool:
+    try:
+        open_database(url, None, writer=False, create=False).close()
+    except Exception:
+        return False
+    return True
