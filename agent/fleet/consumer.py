@@ -41,6 +41,7 @@ log = structlog.get_logger(__name__)
 STATS_EVERY_S = 5.0
 SWEEP_EVERY_S = 2.0
 FORGET_EVERY_S = 3600.0
+LAG_WINDOW_S = 60.0
 # Room for the largest accepted payload plus the topic and MQTT headers.
 _PACKET_HEADROOM = 4096
 
@@ -86,14 +87,21 @@ class Stats:
     db_errors: int = 0
     connects: int = 0
     last_commit_at: float | None = None
-    # ts (box clock) -> committed, and received -> committed, for live heartbeats/events
-    lag_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=4096))
-    processing_s: collections.deque[float] = field(
-        default_factory=lambda: collections.deque(maxlen=4096)
+    # (committed at, ts (box clock) -> committed, received -> committed) of live heartbeats
+    # and events; the statistics cover the last LAG_WINDOW_S.
+    lags: collections.deque[tuple[float, float, float]] = field(
+        default_factory=lambda: collections.deque(maxlen=65536)
     )
 
-    def snapshot(self, queued: int) -> dict[str, Any]:
-        lags, processing = list(self.lag_s), list(self.processing_s)
+    def record_lag(self, committed: float, lag_s: float, processing_s: float) -> None:
+        self.lags.append((committed, lag_s, processing_s))
+
+    def snapshot(self, queued: int, now: float | None = None) -> dict[str, Any]:
+        since = (now if now is not None else time.time()) - LAG_WINDOW_S
+        while self.lags and self.lags[0][0] < since:
+            self.lags.popleft()
+        lags = [lag for _, lag, _ in self.lags]
+        processing = [p for _, _, p in self.lags]
         return {
             "received": self.received,
             "retained": self.retained,
@@ -110,6 +118,8 @@ class Stats:
             "connects": self.connects,
             "queued": queued,
             "last_commit_at": self.last_commit_at,
+            "lag_window_s": LAG_WINDOW_S,
+            "lag_samples": len(lags),
             "lag_p50_s": percentile(lags, 0.5),
             "lag_p99_s": percentile(lags, 0.99),
             "lag_max_s": max(lags) if lags else None,
@@ -300,8 +310,11 @@ class Consumer:
             if observation.origin.retained:
                 continue
             if isinstance(observation, HeartbeatSeen | EventSeen):
-                self.stats.lag_s.append(max(0.0, committed - observation.ts))
-                self.stats.processing_s.append(committed - observation.origin.received_at)
+                self.stats.record_lag(
+                    committed,
+                    max(0.0, committed - observation.ts),
+                    committed - observation.origin.received_at,
+                )
 
     def _bad(self, topic: str, reason: str, detail: str) -> None:
         self.stats.bad[reason] += 1
