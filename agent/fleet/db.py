@@ -166,6 +166,15 @@ meta = sa.Table(
 )
 
 _RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(StoreRecord))
+# Built once, so SQLAlchemy compiles them once: the consumer runs them for every store of
+# every batch.
+_READ_STORE = sa.select(stores).where(stores.c.store_id == sa.bindparam("key_store_id"))
+_LOCK_STORE = _READ_STORE.with_for_update()
+_UPDATE_STORE = (
+    stores.update()
+    .where(stores.c.store_id == sa.bindparam("key_store_id"))
+    .values({name: sa.bindparam(name) for name in _RECORD_FIELDS if name != "store_id"})
+)
 _TUPLE_FIELDS = {"kcps", "cameras", "live_cameras"}
 
 
@@ -307,26 +316,21 @@ class Database:
                 self._insert_ignore(stores), row_from_record(StoreRecord(store_id, district))
             )
             self._known.add(store_id)
-        query = sa.select(stores).where(stores.c.store_id == store_id)
-        if self.dialect == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).mappings().one_or_none()
+        query = _LOCK_STORE if self.dialect == "postgresql" else _READ_STORE
+        row = conn.execute(query, {"key_store_id": store_id}).mappings().one_or_none()
         if row is None:  # deleted behind our back: create it again
             conn.execute(
                 self._insert_ignore(stores), row_from_record(StoreRecord(store_id, district))
             )
-            row = conn.execute(query).mappings().one()
+            row = conn.execute(query, {"key_store_id": store_id}).mappings().one()
         return record_from_row(row)
 
     def _save(self, conn: Connection, before: StoreRecord, after: StoreRecord) -> None:
         if after == before:
             return
-        changed = {
-            name: value
-            for name, value in row_from_record(after).items()
-            if getattr(before, name) != getattr(after, name)
-        }
-        conn.execute(stores.update().where(stores.c.store_id == after.store_id).values(**changed))
+        row = row_from_record(after)
+        row["key_store_id"] = row.pop("store_id")
+        conn.execute(_UPDATE_STORE, row)
 
     def _claim_event(self, conn: Connection, event: EventSeen) -> bool:
         claimed = conn.execute(
