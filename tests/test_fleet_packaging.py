@@ -178,3 +178,67 @@ def test_the_fleet_loads_no_box_machinery_and_the_box_no_fleet() -> None:
         if "fleet" in path.parts or path.name == "fleet_cmd.py":
             continue
         assert "agent.fleet" not in path.read_text(encoding="utf-8"), path
+
+
+def test_watch_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
+    """What an operator sees: the table drawn again and again at the top of the screen."""
+    import os
+    import pty
+    import select
+    import signal
+    import time
+
+    from agent.fleet.db import open_database
+    from agent.fleet.ingest import Incoming, parse
+    from benchmarks.fleet_sim import make_stores
+
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    database = open_database(url, None, writer=True, create=True)
+    now = time.time()
+    observations = []
+    for store in make_stores(3, seed=5):
+        for kind, payload in (
+            ("state", store.state(True, "connected", now)),
+            ("birth", store.birth(now)),
+        ):
+            observations.append(
+                parse(Incoming(f"{store.root}/{kind}", payload, False, now), "kitchen/v1", 65536)
+            )
+    database.apply_batch(observations, 3)  # type: ignore[arg-type]
+    database.close()
+    config = tmp_path / "fleet.yaml"
+    config.write_text(f"database:\n  url: {url}\n", encoding="utf-8")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a terminal
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "fleet",
+                "watch",
+                "--interval",
+                "0.3",
+                "--config",
+                str(config),
+            ],
+        )
+    screen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while screen.count(b"\x1b[H\x1b[2J") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:
+                    break
+    finally:
+        os.kill(pid, signal.SIGINT)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert screen.count(b"\x1b[H\x1b[2J") >= 3, screen[-2000:]
+    last = screen.rsplit(b"\x1b[H\x1b[2J", 1)[1].decode()
+    assert "3 stores, 3 online" in last and "sim-0002" in last
+    assert os.WEXITSTATUS(status) == 130
