@@ -113,6 +113,7 @@ def test_unknown_fields_are_ignored_and_known_ones_validated() -> None:
 
     assert bad("heartbeat", b"{not json").reason == "not_json"
     assert bad("heartbeat", b"[1, 2]").reason == "invalid"
+    assert bad("heartbeat", b"[" * 200_000 + b"]" * 200_000, 10**6).reason == "not_json"
     body["session"] = 0  # sessions start at 1
     assert "session" in bad("heartbeat", json.dumps(body).encode()).detail
     assert bad("heartbeat", b"{" + b" " * 5000 + b"}", limit=4096).reason == "too_large"

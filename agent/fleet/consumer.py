@@ -32,8 +32,16 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.fleet.config import FleetConfig
-from agent.fleet.db import Database
-from agent.fleet.ingest import Bad, EventSeen, HeartbeatSeen, Ignored, Incoming, parse
+from agent.fleet.db import BatchResult, Database
+from agent.fleet.ingest import (
+    Bad,
+    EventSeen,
+    HeartbeatSeen,
+    Ignored,
+    Incoming,
+    Observation,
+    parse,
+)
 from agent.fleet.mqtt import connect_properties, endpoint, make_client
 
 log = structlog.get_logger(__name__)
@@ -264,11 +272,14 @@ class Consumer:
                 log.warning("fleet_database_error", error=str(error.__class__.__name__))
 
     def _write(self, batch: list[Incoming]) -> None:
-        observations = []
+        observations: list[Observation] = []
         for incoming in batch:
             self.stats.received += 1
             self.stats.retained += incoming.retained
-            parsed = parse(incoming, self.root, self.max_payload)
+            try:
+                parsed = parse(incoming, self.root, self.max_payload)
+            except Exception as error:  # e.g. JSON nested past the recursion limit
+                parsed = Bad(incoming.topic, "internal_error", f"{type(error).__name__}")
             if isinstance(parsed, Ignored):
                 self.stats.ignored += 1
             elif isinstance(parsed, Bad):
@@ -278,26 +289,9 @@ class Consumer:
                 observations.append(parsed)
         if not observations:
             return
-        delay = 0.5
-        while True:
-            try:
-                result = self.database.apply_batch(
-                    observations, self.config.consumer.stale_heartbeats
-                )
-                break
-            except SQLAlchemyError as error:
-                self.stats.db_errors += 1
-                log.warning(
-                    "fleet_database_error",
-                    error=error.__class__.__name__,
-                    detail=str(getattr(error, "orig", error)).splitlines()[0][:200],
-                    retry_in_s=delay,
-                )
-                if self.stopping.wait(delay) and time.monotonic() > self._stop_deadline:
-                    self.stats.dropped += len(observations)
-                    return
-                self._writer_beat = time.monotonic()
-                delay = min(delay * 2, 30.0)
+        result = self._apply(observations)
+        if result is None:
+            return
         committed = time.time()
         self.stats.batches += 1
         self.stats.applied += result.applied
@@ -315,6 +309,61 @@ class Consumer:
                     max(0.0, committed - observation.ts),
                     committed - observation.origin.received_at,
                 )
+
+    def _apply(self, observations: list[Observation]) -> BatchResult | None:
+        """Fold a batch in, retrying while the database is unavailable (with backoff, and
+        only until the stop deadline once stopping). None: the batch was given up."""
+        delay = 0.5
+        while True:
+            try:
+                return self.database.apply_batch(
+                    observations, self.config.consumer.stale_heartbeats
+                )
+            except SQLAlchemyError as error:
+                self.stats.db_errors += 1
+                log.warning(
+                    "fleet_database_error",
+                    error=error.__class__.__name__,
+                    detail=str(getattr(error, "orig", error)).splitlines()[0][:200],
+                    retry_in_s=delay,
+                )
+            except Exception:
+                # A message the rules choke on must not stop the fleet: find it, count it.
+                log.exception("fleet_batch_failed", messages=len(observations))
+                return self._apply_one_by_one(observations)
+            if self.stopping.is_set():
+                remaining = self._stop_deadline - time.monotonic()
+                if remaining <= 0:
+                    self.stats.dropped += len(observations)
+                    return None
+                time.sleep(min(delay, remaining))
+            else:
+                self.stopping.wait(delay)
+            self._writer_beat = time.monotonic()
+            delay = min(delay * 2, 30.0)
+
+    def _apply_one_by_one(self, observations: list[Observation]) -> BatchResult:
+        total = BatchResult()
+        for observation in observations:
+            try:
+                result = self.database.apply_batch(
+                    [observation], self.config.consumer.stale_heartbeats
+                )
+            except SQLAlchemyError:
+                self.stats.dropped += 1
+                continue
+            except Exception as error:
+                self._bad(
+                    f"{self.root}/{observation.origin.district}/{observation.origin.store_id}",
+                    "internal_error",
+                    f"{type(error).__name__}: {error}",
+                )
+                continue
+            total.applied += result.applied
+            total.duplicates += result.duplicates
+            total.bad += result.bad
+            total.presence_changes += result.presence_changes
+        return total
 
     def _bad(self, topic: str, reason: str, detail: str) -> None:
         self.stats.bad[reason] += 1

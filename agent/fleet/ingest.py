@@ -210,6 +210,8 @@ def parse(message: Incoming, root: str, max_bytes: int) -> Observation | Bad | I
         raw = json.loads(message.payload)
     except (ValueError, UnicodeDecodeError) as error:
         return Bad(message.topic, "not_json", str(error)[:200])
+    except RecursionError:
+        return Bad(message.topic, "not_json", "nested too deeply")
     if not isinstance(raw, dict):
         return Bad(message.topic, "invalid", "the payload is not a JSON object")
     origin = Origin(store_id, district, message.received_at, message.retained)
