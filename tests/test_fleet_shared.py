@@ -101,3 +101,48 @@ def _has_tables(url: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_the_consumer_rides_out_a_database_outage(
+    broker_factory: Callable[..., Mosquitto],
+    sim_fleet_factory: Callable[..., Fleet],
+    fleet_config_factory: Callable[..., Path],
+    fleet_consumer_factory: Callable[[Path], FleetConsumer],
+) -> None:
+    """PostgreSQL restarts under a running consumer: it retries, then writes what it kept."""
+    from tests.kit.postgres import Postgres
+
+    database = Postgres().start()
+    try:
+        url = database.create_database()
+        broker = broker_factory()
+        consumer = fleet_consumer_factory(fleet_config_factory(broker, url))
+        fleet = sim_fleet_factory(broker, 6)
+        wait_until(lambda: _has_tables(url), 20)
+        reader = open_database(url, None, writer=False, create=False)
+        wait_until(lambda: sum(r.online for r in reader.load_stores()) == 6, 30)
+        reader.close()
+        ids = sorted(fleet.links)
+
+        database.stop_server()
+        fleet.power_cut(ids[0])
+        fleet.set_stage(ids[1], "equipment_installed")
+        fleet.emit(ids[2], "kcp_uncovered", {"kcp": fleet.links[ids[2]].store.kcps[0]})
+        wait_until(lambda: "fleet_database_error" in consumer.log_tail(), 20)
+        database.start()
+
+        reader = open_database(url, None, writer=False, create=False)
+        try:
+            wait_until(lambda: not _record(reader, ids[0]).online, 40)
+            wait_until(lambda: _record(reader, ids[1]).stage_reached == "equipment_installed", 20)
+            kcp = fleet.links[ids[2]].store.kcps[0]
+            wait_until(
+                lambda: _record(reader, ids[2]).coverage.get(kcp, {}).get("covered") is False, 20
+            )
+            wait_until(lambda: reader.load_consumers()[0]["stats"]["db_errors"] > 0, 20)
+            stats = reader.load_consumers()[0]["stats"]
+            assert stats["dropped"] == 0 and consumer.alive
+        finally:
+            reader.close()
+    finally:
+        database.stop()

@@ -340,7 +340,7 @@ class Consumer:
             else:
                 self.stopping.wait(delay)
             self._writer_beat = time.monotonic()
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, 5.0)
 
     def _apply_one_by_one(self, observations: list[Observation]) -> BatchResult:
         total = BatchResult()

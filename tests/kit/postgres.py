@@ -52,23 +52,9 @@ class Postgres:
         )
 
     def start(self) -> Postgres:
-        if os.geteuid() == 0:
-            shutil.chown(self.root, self.user, self.user)
-        self.root.chmod(0o700)
-        made = self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        )
-        if made.returncode != 0:
-            raise RuntimeError(f"initdb failed: {made.stderr[-2000:]}")
+        """Create the cluster (the first time) and start its server."""
+        if not self.data.exists():
+            self._create()
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses={LOOPBACK} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
@@ -87,8 +73,31 @@ class Postgres:
             "start",
         )
         if started.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{self.log_tail()}")
+            raise RuntimeError(f"pg_ctl start failed: {started.stderr} {self.log_tail()}")
         return self
+
+    def stop_server(self) -> None:
+        """Stop the server and keep the cluster (a database outage); start() resumes it."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def _create(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, self.user, self.user)
+        self.root.chmod(0o700)
+        made = self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"initdb failed: {made.stderr[-2000:]}")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{LOOPBACK}:{self.port}/{database}"
