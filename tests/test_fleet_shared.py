@@ -146,3 +146,51 @@ def test_the_consumer_rides_out_a_database_outage(
             reader.close()
     finally:
         database.stop()
+
+
+def test_the_ops_user_of_the_documented_acl_runs_the_shared_consumer(
+    broker_factory: Callable[..., Mosquitto],
+    postgres_url: str,
+    sim_fleet_factory: Callable[..., Fleet],
+    fleet_config_factory: Callable[..., Path],
+    fleet_consumer_factory: Callable[[Path], FleetConsumer],
+    fleet_cli: Callable[..., FleetRun],
+    tmp_path: Path,
+) -> None:
+    """docs/mqtt.md's ACL is all the fleet needs (plain and shared subscriptions as the ops
+    user), its password comes from the credentials directory and never reaches a log."""
+    from tests.kit.mosquitto import BrokerOptions
+
+    ops_password = "ops-Secret-7f31c9"
+    stores = [f"sim-{n:04d}" for n in range(5)]
+    acl = (
+        "user ops\ntopic read kitchen/v1/#\ntopic write kitchen/v1/+/+/cmd\n\n"
+        "pattern write kitchen/v1/+/%u/#\npattern read kitchen/v1/+/%u/cmd\n"
+    )
+    users = {"ops": ops_password, **dict.fromkeys(stores, "box-pw")}
+    broker = broker_factory(BrokerOptions(users=users, acl=acl))
+    creds = tmp_path / "fleet-creds"
+    creds.mkdir()
+    (creds / "mqtt-password").write_text(ops_password + "\n", encoding="utf-8")
+    config = fleet_config_factory(
+        broker,
+        postgres_url,
+        broker={"username": "ops", "shared_group": "fleet"},
+        paths={"credentials_dir": str(creds)},
+    )
+    consumer = fleet_consumer_factory(config)
+    sim_fleet_factory(broker, len(stores), password="box-pw")
+    wait_until(lambda: _has_tables(postgres_url), 20)
+    reader = open_database(postgres_url, None, writer=False, create=False)
+    try:
+        wait_until(
+            lambda: sum(r.online and r.hb_ts is not None for r in reader.load_stores()) == 5, 30
+        )
+    finally:
+        reader.close()
+    direct = fleet_cli("cameras", "--json", "--broker", broker.url, config=config)
+    assert direct.returncode == 0, direct.stderr
+    assert direct.json()["counts"]["online"] > 0
+    assert consumer.stop() == 0
+    assert ops_password not in consumer.log_tail(100_000)
+    assert ops_password not in direct.stdout + direct.stderr

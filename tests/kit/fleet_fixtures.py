@@ -149,9 +149,16 @@ def fleet_cli() -> Callable[..., FleetRun]:
 def sim_fleet_factory() -> Iterator[Callable[..., Fleet]]:
     fleets: list[Fleet] = []
 
-    def make(broker: Mosquitto, count: int, *, interval_s: int = 2, **options: Any) -> Fleet:
+    def make(
+        broker: Mosquitto,
+        count: int,
+        *,
+        interval_s: int = 2,
+        password: str | None = None,
+        **options: Any,
+    ) -> Fleet:
         stores = make_stores(count, heartbeat_interval_s=interval_s, **options)
-        fleet = Fleet(broker.host, broker.port, stores, keepalive_s=5)
+        fleet = Fleet(broker.host, broker.port, stores, keepalive_s=5, password=password)
         fleets.append(fleet)
         fleet.start()
         fleet.wait_connected(30)
