@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark in one command (each prints ratios against a baseline measured in the
-# same run): scripts/bench.sh [discovery|quality_accuracy|quality_speed|mqtt|streams ...]
+# same run): scripts/bench.sh [discovery|quality_accuracy|quality_speed|mqtt|streams|fleet ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,7 +12,7 @@ if ! dpkg-query -W -f='${Status}' opencv-doc 2>/dev/null | grep -q "install ok i
 fi
 names=("$@")
 if ((${#names[@]} == 0)); then
-  names=(discovery quality_accuracy quality_speed mqtt streams footprint)
+  names=(discovery quality_accuracy quality_speed mqtt streams footprint fleet)
 fi
 for name in "${names[@]}"; do
   echo "===== benchmarks/$name.py"

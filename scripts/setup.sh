@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare this machine for kitchen-agent development, tests and the simulated kitchen:
-# Debian packages (the real parts: mosquitto, ffmpeg, nginx-rtmp, GStreamer RTSP server)
-# and a virtualenv at .venv with the project and its test extras. Safe to run again.
+# Debian packages (the real parts: mosquitto, ffmpeg, nginx-rtmp, GStreamer RTSP server,
+# PostgreSQL and chromium for the fleet side) and a virtualenv at .venv with the project,
+# its fleet extra and its test extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ APT_PACKAGES=(
   iproute2 openssl sqlite3 procps util-linux systemd
   shellcheck  # tests lint the install scripts
   python3-venv  # a plain Debian python3 needs it for .venv
+  postgresql    # the fleet's shared store; tests start throw-away clusters
+  chromium fonts-wqy-microhei  # headless, to look at the fleet's HTML report (in Chinese)
 )
 
 missing=()
@@ -37,5 +40,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q -e '.[test,fleet]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/kitchen-agent --version >/dev/null
