@@ -180,6 +180,11 @@ class SimStore:
             body["stage_reached"] = self.stage_reached
             for camera in body["cameras"]:
                 camera["enrolled"] = True
+        else:
+            # The model gained these fields; an older box never sent them.
+            body.pop("stage_reached", None)
+            for camera in body["cameras"]:
+                camera.pop("enrolled", None)
         return json.dumps(body, ensure_ascii=False).encode()
 
     def event(self, event_type: str, data: dict[str, Any], now: float | None = None) -> bytes:
