@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ def measure(fn: object, n: int) -> tuple[float, float]:
     return (time.process_time() - cpu0) * 1000 / n, (time.perf_counter() - wall0) * 1000 / n
 
 
-def raw_paho(broker: Mosquitto, payload: bytes, topic: str) -> object:
+def raw_paho(broker: Mosquitto, payload: bytes, topic: str) -> Callable[[int], None]:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.connect(broker.host, broker.port, 60)
     client.loop_start()
@@ -113,7 +114,7 @@ def main() -> int:
 
             # --- event ----------------------------------------------------------------
             outbox = Outbox(work / "bench-outbox.sqlite3", OutboxBounds())
-            event_data = {"camera_id": "cam-03", "error": {"code": "timeout", "message": "x"}}
+            event_data: dict[str, object] = {"camera_id": "cam-03", "error": {"code": "timeout", "message": "x"}}
             event_sample = (
                 build_event(_stored(outbox, event_data), 1, time.time(), 30)
                 .model_dump_json()

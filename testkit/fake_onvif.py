@@ -50,7 +50,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -253,7 +253,7 @@ class FakeCamera:
             return f"http://{self.host}:{self.port}:{self.port}/onvif/device_service"
         return self.xaddr
 
-    def start(self) -> FakeCamera:
+    def start(self) -> Self:
         self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import heapq
 import json
 import queue
@@ -345,7 +346,7 @@ class Fleet:
         self._thread.start()
         delay = 1.0 / connect_per_s
         for link in list(self.links.values()):
-            self.call(lambda link=link: self._connect(link), wait=False)
+            self.call(functools.partial(self._connect, link), wait=False)
             time.sleep(delay)
         return self
 
@@ -467,7 +468,7 @@ class Fleet:
             elif roll < 0.9 and link.connected:
                 self._drop(link)
                 back = self.rng.uniform(*outage_s)
-                self._later(back, lambda link=link: self._reboot(link))
+                self._later(back, functools.partial(self._reboot, link))
             self._later(self.rng.expovariate(rate_per_s), tick)
 
         self.call(lambda: self._later(self.rng.expovariate(rate_per_s), tick), wait=False)
@@ -640,7 +641,7 @@ class Fleet:
                     rc = client.loop_read()
                     if rc != mqtt.MQTT_ERR_SUCCESS and link.powered:
                         self._close(link)
-                        self._later(1.0, lambda link=link: self._reboot(link))
+                        self._later(1.0, functools.partial(self._reboot, link))
                         continue
                 if mask & selectors.EVENT_WRITE:
                     client.loop_write()

@@ -172,7 +172,12 @@ class Box:
         self, bundle: Bundle, *args: str, offline: bool = False, **env: str
     ) -> subprocess.CompletedProcess[str]:
         return self.script(
-            "install.sh", "--wheelhouse", str(bundle.path), *args, offline=offline, **env
+            "install.sh",
+            "--wheelhouse",
+            str(bundle.path),
+            *args,
+            offline=offline,
+            **env,  # type: ignore[arg-type]  # environment names never collide with timeout_s
         )
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:

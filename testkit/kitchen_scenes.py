@@ -182,8 +182,8 @@ def _wok_with_flame(canvas: _Canvas, x: float, y: float, size: float, lit: bool)
         fy = y + size * 0.25
         tall = size * rng.uniform(0.35, 0.8)
         core = canvas.ellipse_mask((fx, fy - tall / 2), (size * 0.09, tall / 2))
-        core = cv2.GaussianBlur(core, (0, 0), size * 0.04)
-        canvas.emitted += core[..., None] * _bgr(1.0, 0.55, 0.12) * rng.uniform(20.0, 60.0)
+        soft = cv2.GaussianBlur(core, (0, 0), size * 0.04)
+        canvas.emitted += soft[..., None] * _bgr(1.0, 0.55, 0.12) * rng.uniform(20.0, 60.0)
         base = canvas.ellipse_mask((fx, fy), (size * 0.1, size * 0.05))
         canvas.emitted += (
             cv2.GaussianBlur(base, (0, 0), 2.0)[..., None]

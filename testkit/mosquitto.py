@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -367,17 +367,18 @@ class Subscriber:
             client_id=f"test-sub-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.reconnect_delay_set(0.1, 0.5)
+        # paho sleeps these as floats; its stub says int.
+        self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls_ca is not None:
             certfile, keyfile = client_cert if client_cert else (None, None)
             self.client.tls_set(
                 ca_certs=str(tls_ca),
-                certfile=certfile and str(certfile),
-                keyfile=keyfile and str(keyfile),
+                certfile=str(certfile) if certfile else None,
+                keyfile=str(keyfile) if keyfile else None,
             )
-        self.client.on_pre_connect = lambda client, userdata: self._may_connect.wait(60)
+        self.client.on_pre_connect = self._hold_until_allowed
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -399,6 +400,10 @@ class Subscriber:
     ) -> None:
         self._subscribed.set()
 
+    def _hold_until_allowed(self, client: mqtt.Client, userdata: Any) -> None:
+        # Holds paho's reconnect loop while a test keeps this subscriber offline.
+        self._may_connect.wait(60)
+
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # What a box publishes must keep the published contract (docs/schemas).
         broken = check_topic(msg.topic, bytes(msg.payload)) if self.check_contract else []
@@ -418,7 +423,7 @@ class Subscriber:
 
     def start(self, timeout_s: float = 10.0) -> Subscriber:
         properties = None
-        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        clean_start: bool | Literal[3] = mqtt.MQTT_CLEAN_START_FIRST_ONLY
         if self.persistent:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = 3600

@@ -105,8 +105,8 @@ def kitchen(
     config = tmp_path / "agent.yaml"
     write_config(config, mosquitto, nginx_rtmp, cameras, tmp_path)
     yield config, cameras
-    for camera in cameras:
-        camera.stop()
+    for started in cameras:
+        started.stop()
 
 
 def command(subscriber: Subscriber, name: str, args: dict[str, Any] | None = None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ def box_config(
     store_id: str,
     district: str,
     broker: Mosquitto,
-    cameras: list[tuple[FakeCamera, str]],
+    cameras: Sequence[tuple[FakeCamera, str]],
     home: Path,
 ) -> None:
     creds = home / "creds"
@@ -150,8 +150,8 @@ def boxes(
                 except subprocess.TimeoutExpired:
                     box.process.kill()
                     box.process.wait(5)
-        for camera in everything:
-            camera.stop()
+        for started_camera in everything:
+            started_camera.stop()
 
 
 def latest(messages: list[Any], store_id: str, suffix: str) -> Any:

@@ -260,7 +260,7 @@ def test_fleet_through_a_real_broker(
         assert cells["上报单位："][0] == "徐汇区市场监督管理局"
         assert cells["示范店选点完成数量（户）"][:2] == (truth["xuhui"]["selected"], 80)
         assert cells["示范店视频对接第三方平台数量（户）"][0] == truth["xuhui"]["connected"]
-        assert "已选点但设备从未上线" in cells["存在的问题和建议"][0]
+        assert "已选点但设备从未上线" in str(cells["存在的问题和建议"][0])
         sheet = book["徐汇 附件4"]
         headings = [c.value for c in sheet[2]]
         assert headings[:6] == ["序号", "单位名称", "地址", "许可证号", "建设进度", "预计完成时间"]

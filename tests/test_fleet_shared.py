@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from agent.fleet.db import open_database, presence_log
+from agent.fleet.rules import StoreRecord
 from testkit.fleet_fixtures import FleetConsumer, FleetRun
 from testkit.fleet_sim import Fleet
 from testkit.mosquitto import Mosquitto, wait_until
@@ -88,7 +89,7 @@ def test_two_instances_share_the_live_load_and_one_database(
     assert first.stop() == 0 and second.stop() == 0
 
 
-def _record(reader: object, store_id: str) -> object:
+def _record(reader: object, store_id: str) -> StoreRecord:
     from agent.fleet.db import Database
 
     assert isinstance(reader, Database)

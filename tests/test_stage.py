@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.stage import Stage, construction_stage
+from agent.model import Stage
+from agent.stage import construction_stage
 
 CAMS = {"cam1": ["cooking", "prep"], "cam2": ["cold_room"]}
 DECLARED = ["cooking", "prep", "cold_room"]

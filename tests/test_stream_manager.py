@@ -9,8 +9,8 @@ import pytest
 
 from agent.config.streams import StreamsConfig
 from agent.errors import CameraAuthFailed, CommandRejected
-from agent.model import Camera, CameraLogin, EncoderRequest, MediaProfile, with_login
-from agent.state import AgentState, Event
+from agent.model import Camera, CameraLogin, EncoderRequest, Event, MediaProfile, with_login
+from agent.state import AgentState
 from agent.uplink.relay import (
     SET_ENCODER_DEADLINE_S,
     CameraFeed,

@@ -142,7 +142,7 @@ def test_camera_that_refuses_is_transcoded(
     nginx_rtmp: NginxRtmp,
 ) -> None:
     if refusal == "fault":
-        camera = RefusingCamera(
+        camera: FakeCamera = RefusingCamera(
             rtsp_main=rtsp_camera.url("main"), rtsp_sub=rtsp_camera.url("sub"), discovery=False
         ).start()
         camera.encoders["venc_sub"].encoding = "H265"
