@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent.fleet.contract import UnavailableError
-from agent.fleet.db import Database, SelectedStore, open_database, presence_log, stage_log
+from agent.fleet.db import Database, SelectedStore, open_database
 from agent.fleet.ingest import Incoming, Observation, parse
+from agent.fleet.tables import presence_log, stage_log
 from testkit.fleet_sim import make_stores
 from testkit.postgres import Postgres
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.fleet.db import open_database, presence_log
+from agent.fleet.db import open_database
 from agent.fleet.rules import StoreRecord
+from agent.fleet.tables import presence_log
 from testkit.fleet_fixtures import FleetConsumer, FleetRun
 from testkit.fleet_sim import Fleet
 from testkit.mosquitto import Mosquitto, wait_until

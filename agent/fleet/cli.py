@@ -9,10 +9,7 @@ broker's retained messages directly. Exit codes are the agent's (0, 1, 2, 69, 75
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
-import io
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -27,9 +24,6 @@ if TYPE_CHECKING:
 
 # Parser building stays light (the box's own commands share this CLI): every fleet import
 # happens inside a handler.
-
-STORE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-DISTRICT = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 # --- argument plumbing ----------------------------------------------------------------------
@@ -282,94 +276,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --- watch ------------------------------------------------------------------------------------
 
 
-def _watch_payload(source: Any, config: FleetConfig, district: str | None) -> dict[str, Any]:
-    from agent.fleet.views import iso_utc, watch_rows
-
-    now = time.time()
-    rows = watch_rows(
-        source.database.load_stores(), now, config.consumer.stale_heartbeats, district
-    )
-    consumers = [] if not source.history_kept else source.database.load_consumers()
-    return {
-        "generated_at": iso_utc(now),
-        "source": "broker" if not source.history_kept else "database",
-        "counts": {
-            "stores": len(rows),
-            "online": sum(r["online"] for r in rows),
-            "offline": sum(not r["online"] for r in rows),
-            "with_alarms": sum(bool(r["alarms"]) for r in rows),
-        },
-        "stores": rows,
-        "consumers": [
-            {
-                "instance": c["instance"],
-                "updated_at": iso_utc(c["updated_at"]),
-                **{k: c["stats"].get(k) for k in ("received", "bad", "lag_p99_s", "queued")},
-            }
-            for c in consumers
-        ],
-    }
-
-
-def _watch_text(payload: dict[str, Any], zone: zoneinfo.ZoneInfo) -> str:
-    from agent.fleet.contract import table
-    from agent.fleet.views import local_time, stage_zh
-
-    counts = payload["counts"]
-    lines = [
-        f"fleet {local_time(time.time(), zone)}: {counts['stores']} stores, "
-        f"{counts['online']} online, {counts['offline']} offline, "
-        f"{counts['with_alarms']} with alarms"
-    ]
-    for consumer in payload["consumers"]:
-        lag = consumer.get("lag_p99_s")
-        lines.append(
-            f"consumer {consumer['instance']}: {consumer.get('received')} received, "
-            f"{consumer.get('bad')} bad, lag p99 {'-' if lag is None else f'{lag:.2f} s'}"
-        )
-    rows = []
-    for row in payload["stores"]:
-        stage = row["stage_zh"] or "-"
-        if row["stage_live"] and row["stage_live"] != row["stage"]:
-            stage += f" (now {stage_zh(row['stage_live'])})"
-        kcp = (
-            "-" if row["kcps_covered"] is None else f"{row['kcps_covered']}/{row['kcps_declared']}"
-        )
-        last = row["last_seen"]
-        rows.append(
-            (
-                row["store_id"],
-                row["district"],
-                "yes" if row["online"] else f"NO ({row['status']})",
-                stage,
-                f"{row['cameras_ok']}/{row['cameras_total']}",
-                kcp,
-                len(row["alarms"]) or "",
-                _local_iso(last, zone),
-            )
-        )
-    lines.append("")
-    lines.append(
-        table(
-            ("STORE", "DISTRICT", "ONLINE", "STAGE", "CAMERAS OK", "KCPS", "ALARMS", "LAST SEEN"),
-            rows,
-        )
-    )
-    return "\n".join(lines)
-
-
-def _local_iso(value: str | None, zone: zoneinfo.ZoneInfo) -> str:
-    from datetime import datetime
-
-    from agent.fleet.views import local_time
-
-    if value is None:
-        return "-"
-    return local_time(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp(), zone)
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     from agent.fleet.contract import emit
+    from agent.fleet.render import watch_payload, watch_text
 
     config = _config(args, required=True)
     zone = _zone(config)
@@ -378,13 +287,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
     try:
         _check_district(args.district, config, {r.district for r in source.database.load_stores()})
         if not live:
-            payload = _watch_payload(source, config, args.district)
-            emit(args, payload, _watch_text(payload, zone))
+            payload = watch_payload(source, config, args.district)
+            emit(args, payload, watch_text(payload, zone))
             return 0
         redraw = sys.stdout.isatty()
         while True:
             source.refresh()
-            text = _watch_text(_watch_payload(source, config, args.district), zone)
+            text = watch_text(watch_payload(source, config, args.district), zone)
             sys.stdout.write(("\x1b[H\x1b[2J" if redraw else "\n") + text + "\n")
             sys.stdout.flush()
             time.sleep(max(0.2, args.interval))
@@ -397,6 +306,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_cameras(args: argparse.Namespace) -> int:
     from agent.fleet.contract import emit, table
+    from agent.fleet.render import local_iso
     from agent.fleet.views import camera_rows, iso_utc
 
     config = _config(args, required=True)
@@ -426,7 +336,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
             r["status"].upper() if r["status"] != "online" else "online",
             r["error"] or "",
             ",".join(r["alarms"]),
-            _local_iso(r["as_of"], zone),
+            local_iso(r["as_of"], zone),
         )
         for r in rows
     ]
@@ -443,6 +353,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     from agent.fleet.contract import emit, table
+    from agent.fleet.render import duration, local_iso
     from agent.fleet.views import alerts, iso_utc
 
     config = _config(args, required=True)
@@ -469,8 +380,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     }
     rows = [
         (
-            _local_iso(a["since"], zone),
-            _duration(a["duration_s"]),
+            local_iso(a["since"], zone),
+            duration(a["duration_s"]),
             a["kind"],
             a["store_id"],
             a["district"],
@@ -487,22 +398,13 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = minutes // 60
-    if hours < 48:
-        return f"{hours} h {minutes % 60} min"
-    return f"{hours // 24} d {hours % 24} h"
-
-
 # --- command ----------------------------------------------------------------------------------
 
 
 def cmd_command(args: argparse.Namespace) -> int:
     from agent.fleet.commands import CommandFailed, parse_args, send
     from agent.fleet.contract import UsageError, emit
+    from agent.fleet.selected import STORE_ID
 
     if not STORE_ID.match(args.store):
         raise UsageError(f"{args.store!r} is not a store id")
@@ -613,114 +515,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 # --- stores import ----------------------------------------------------------------------------
 
-_COLUMNS = {
-    "store_id": ("store_id", "门店编号", "门店id", "id"),
-    "name": ("name", "单位名称", "门店名称"),
-    "address": ("address", "地址"),
-    "licence_number": ("licence_number", "license_number", "许可证号"),
-    "district": ("district", "区", "行政区", "所属区"),
-    "expected_completion": ("expected_completion", "预计完成时间"),
-}
-_MAX_IMPORT_BYTES = 16 * 1024 * 1024
-
-
-def read_selected_csv(path: Path, districts: tuple[District, ...]) -> list[Any]:
-    """The rows of a selected-store list, or ConfigError-like UsageError listing every bad
-    row as FILE:LINE: column: message."""
-    from agent.fleet.contract import UsageError
-    from agent.fleet.db import SelectedStore
-
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise UsageError(f"{path}: cannot read: {error.strerror}") from None
-    if len(raw) > _MAX_IMPORT_BYTES:
-        raise UsageError(f"{path}: larger than {_MAX_IMPORT_BYTES // 1048576} MiB")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")  # what Excel saves as "CSV" on a Chinese Windows
-        except UnicodeDecodeError:
-            raise UsageError(f"{path}: neither UTF-8 nor GB18030 text") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise UsageError(f"{path}: the file is empty") from None
-    index: dict[str, int] = {}
-    for position, heading in enumerate(header):
-        key = heading.strip().lower()
-        for field, names in _COLUMNS.items():
-            if key in names:
-                index[field] = position
-    missing = [f for f in _COLUMNS if f not in index and f != "expected_completion"]
-    if missing:
-        raise UsageError(
-            f"{path}:1: missing column(s) {', '.join(missing)} (found: {', '.join(header)})"
-        )
-    by_name = {d.slug: d.slug for d in districts}
-    for d in districts:
-        by_name[d.name_zh] = d.slug
-        by_name[d.name_zh + "区"] = d.slug
-        by_name[d.name_en.lower()] = d.slug
-    problems: list[str] = []
-    rows: list[SelectedStore] = []
-    seen: dict[str, int] = {}
-    for line, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue
-
-        def cell(field: str, values: list[str] = values) -> str:
-            position = index.get(field)
-            return (
-                values[position].strip() if position is not None and position < len(values) else ""
-            )
-
-        bad = []
-        store_id = cell("store_id")
-        if not STORE_ID.match(store_id):
-            bad.append(f"store_id: {store_id!r} is not a lower-case slug (e.g. sh-xh-0001)")
-        elif store_id in seen:
-            bad.append(f"store_id: {store_id} already on line {seen[store_id]}")
-        seen.setdefault(store_id, line)
-        name, address, licence = cell("name"), cell("address"), cell("licence_number")
-        for field, value, limit in (
-            ("name", name, 200),
-            ("address", address, 300),
-            ("licence_number", licence, 64),
-        ):
-            if not value:
-                bad.append(f"{field}: must not be empty")
-            elif len(value) > limit:
-                bad.append(f"{field}: longer than {limit} characters")
-        district_text = cell("district")
-        district = by_name.get(district_text) or by_name.get(district_text.lower())
-        if district is None:
-            bad.append(f"district: unknown district {district_text!r}")
-        expected = cell("expected_completion").replace("/", "-").replace(".", "-") or None
-        if expected is not None:
-            match = re.fullmatch(r"(\d{4})-(\d{1,2})", expected)
-            if match and 1 <= int(match.group(2)) <= 12:
-                expected = f"{match.group(1)}-{int(match.group(2)):02d}"
-            else:
-                bad.append(f"expected_completion: {expected!r} is not YYYY-MM")
-        problems += [f"{path}:{line}: {b}" for b in bad]
-        if not bad and district is not None:
-            rows.append(SelectedStore(store_id, district, name, address, licence, expected))
-    if problems:
-        refusal = UsageError(problems[0])
-        refusal.message = "\n".join(problems)
-        raise refusal
-    if not rows:
-        raise UsageError(f"{path}: no stores in the file")
-    return rows
-
 
 def cmd_stores_import(args: argparse.Namespace) -> int:
     from agent.fleet.config import DB_PASSWORD, read_secret
     from agent.fleet.contract import emit
     from agent.fleet.db import open_database
+    from agent.fleet.selected import read_selected_csv
 
     config = _config(args, required=True)
     rows = read_selected_csv(args.file, _districts(config))

@@ -41,156 +41,25 @@ from agent.fleet.rules import (
     StageChange,
     StoreRecord,
 )
-
-SCHEMA_VERSION = 1
-# One lock id for schema creation by several instances at once (PostgreSQL advisory lock).
-_SCHEMA_LOCK = 0x6B69_7463  # "kitc"
-
-metadata = sa.MetaData()
-
-stores = sa.Table(
-    "stores",
+from agent.fleet.tables import (
+    LOCK_STORE,
+    READ_STORE,
+    SCHEMA_LOCK,
+    SCHEMA_VERSION,
+    UPDATE_STORE,
+    alarm_log,
+    consumers,
+    event_ids,
+    kcp_log,
+    meta,
     metadata,
-    sa.Column("store_id", sa.String(64), primary_key=True),
-    sa.Column("district", sa.String(64), nullable=False, index=True),
-    sa.Column("name", sa.Text),
-    sa.Column("address", sa.Text),
-    sa.Column("licence_number", sa.String(64)),
-    sa.Column("expected_completion", sa.String(7)),
-    sa.Column("agent_version", sa.String(32)),
-    sa.Column("kcps", sa.JSON, nullable=False, default=list),
-    sa.Column("cameras", sa.JSON, nullable=False, default=list),
-    sa.Column("heartbeat_interval_s", sa.Integer, nullable=False, default=30),
-    sa.Column("online_session", sa.BigInteger, nullable=False, default=0),
-    sa.Column("offline_session", sa.BigInteger, nullable=False, default=0),
-    sa.Column("offline_reason", sa.String(32)),
-    sa.Column("last_alive_at", sa.Double),
-    sa.Column("online", sa.Boolean, nullable=False, default=False),
-    sa.Column("online_changed_at", sa.Double),
-    sa.Column("first_seen", sa.Double),
-    sa.Column("last_seen", sa.Double),
-    sa.Column("stage", sa.String(32)),
-    sa.Column("stage_reached", sa.String(32)),
-    sa.Column("stage_reached_since", sa.Double),
-    sa.Column("hb_session", sa.BigInteger, nullable=False, default=0),
-    sa.Column("hb_seq", sa.BigInteger, nullable=False, default=0),
-    sa.Column("hb_ts", sa.Double),
-    sa.Column("live_cameras", sa.JSON, nullable=False, default=list),
-    sa.Column("coverage", sa.JSON, nullable=False, default=dict),
+    presence_log,
+    record_from_row,
+    row_from_record,
+    selected_stores,
+    stage_log,
+    stores,
 )
-
-selected_stores = sa.Table(
-    "selected_stores",
-    metadata,
-    sa.Column("store_id", sa.String(64), primary_key=True),
-    sa.Column("district", sa.String(64), nullable=False, index=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("address", sa.Text, nullable=False),
-    sa.Column("licence_number", sa.String(64), nullable=False),
-    sa.Column("expected_completion", sa.String(7)),
-    sa.Column("imported_at", sa.Double, nullable=False),
-    sa.Column("source", sa.Text),
-)
-
-presence_log = sa.Table(
-    "presence_log",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("store_id", sa.String(64), nullable=False),
-    sa.Column("at", sa.Double, nullable=False),
-    sa.Column("online", sa.Boolean, nullable=False),
-    sa.Column("reason", sa.String(32), nullable=False),
-    sa.Column("session", sa.BigInteger, nullable=False),
-    sa.Index("presence_by_store", "store_id", "at"),
-    sa.Index("presence_by_time", "at"),
-)
-
-stage_log = sa.Table(
-    "stage_log",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("store_id", sa.String(64), nullable=False),
-    sa.Column("at", sa.Double, nullable=False),
-    sa.Column("stage_reached", sa.String(32)),
-    sa.Column("stage", sa.String(32)),
-    sa.Index("stage_by_store", "store_id", "at"),
-)
-
-kcp_log = sa.Table(
-    "kcp_log",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("store_id", sa.String(64), nullable=False),
-    sa.Column("kcp", sa.String(32), nullable=False),
-    sa.Column("covered", sa.Boolean, nullable=False),
-    sa.Column("at", sa.Double, nullable=False),
-    sa.Index("kcp_by_store", "store_id", "at"),
-)
-
-alarm_log = sa.Table(
-    "alarm_log",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("store_id", sa.String(64), nullable=False),
-    sa.Column("camera_id", sa.String(128), nullable=False),
-    sa.Column("code", sa.String(64), nullable=False),
-    sa.Column("severity", sa.String(16)),
-    sa.Column("raised_at", sa.Double, nullable=False),
-    sa.Column("cleared_at", sa.Double),
-    sa.Index("alarm_open", "store_id", "camera_id", "code", "cleared_at"),
-    sa.Index("alarm_by_time", "raised_at"),
-)
-
-event_ids = sa.Table(
-    "event_ids",
-    metadata,
-    sa.Column("msg_id", sa.String(128), primary_key=True),
-    sa.Column("store_id", sa.String(64), nullable=False),
-    sa.Column("received_at", sa.Double, nullable=False, index=True),
-)
-
-consumers = sa.Table(
-    "consumers",
-    metadata,
-    sa.Column("instance", sa.String(128), primary_key=True),
-    sa.Column("started_at", sa.Double, nullable=False),
-    sa.Column("updated_at", sa.Double, nullable=False),
-    sa.Column("stats", sa.JSON, nullable=False),
-)
-
-meta = sa.Table(
-    "fleet_meta",
-    metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
-
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(StoreRecord))
-# Built once, so SQLAlchemy compiles them once: the consumer runs them for every store of
-# every batch.
-_READ_STORE = sa.select(stores).where(stores.c.store_id == sa.bindparam("key_store_id"))
-_LOCK_STORE = _READ_STORE.with_for_update()
-_UPDATE_STORE = (
-    stores.update()
-    .where(stores.c.store_id == sa.bindparam("key_store_id"))
-    .values({name: sa.bindparam(name) for name in _RECORD_FIELDS if name != "store_id"})
-)
-_TUPLE_FIELDS = {"kcps", "cameras", "live_cameras"}
-
-
-def record_from_row(row: Mapping[Any, Any]) -> StoreRecord:
-    values = {name: row[name] for name in _RECORD_FIELDS}
-    for name in _TUPLE_FIELDS:
-        values[name] = tuple(values[name] or ())
-    values["coverage"] = dict(values["coverage"] or {})
-    return StoreRecord(**values)
-
-
-def row_from_record(record: StoreRecord) -> dict[str, Any]:
-    values = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    for name in _TUPLE_FIELDS:
-        values[name] = list(values[name])
-    return values
 
 
 @dataclass(frozen=True)
@@ -284,7 +153,7 @@ class Database:
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(SCHEMA_LOCK)))
                 metadata.create_all(conn, checkfirst=True)
                 version = conn.execute(
                     sa.select(meta.c.value).where(meta.c.key == "schema_version")
@@ -316,7 +185,7 @@ class Database:
                 self._insert_ignore(stores), row_from_record(StoreRecord(store_id, district))
             )
             self._known.add(store_id)
-        query = _LOCK_STORE if self.dialect == "postgresql" else _READ_STORE
+        query = LOCK_STORE if self.dialect == "postgresql" else READ_STORE
         row = conn.execute(query, {"key_store_id": store_id}).mappings().one_or_none()
         if row is None:  # deleted behind our back: create it again
             conn.execute(
@@ -330,7 +199,7 @@ class Database:
             return
         row = row_from_record(after)
         row["key_store_id"] = row.pop("store_id")
-        conn.execute(_UPDATE_STORE, row)
+        conn.execute(UPDATE_STORE, row)
 
     def _claim_event(self, conn: Connection, event: EventSeen) -> bool:
         claimed = conn.execute(
