@@ -67,13 +67,13 @@ class DaemonHooks:
         }
 
     def reset_reference(self, camera_id: str) -> dict[str, Any]:
-        from agent.capture.baseline import BaselineStore
+        from agent.capture.reference import ReferenceStore
 
         enrolled = {camera.id for camera in self.runtime.config.cameras.enrolled}
         if camera_id not in enrolled:
             raise CommandBadArgs(f"camera {camera_id!r} is not enrolled")
         # The quality worker notices the stored reference is gone at its next sample.
-        forgotten = BaselineStore(self.runtime.state_dir).delete(camera_id)
+        forgotten = ReferenceStore(self.runtime.state_dir).delete(camera_id)
         return {"camera_id": camera_id, "had_reference": forgotten}
 
     def diagnose(self) -> dict[str, Any]:

@@ -9,16 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.coverage import (
-    CameraView,
-    roi_visible_fraction,
-    still_in_place,
-    store_coverage,
-    tiles_in_place,
-    view_tiles,
-)
+from agent.capture.coverage import CameraView, roi_visible_fraction, store_coverage
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import analyse, make_reference, prepare
+from agent.capture.view_match import still_in_place, tiles_in_place, view_tiles
 from agent.config.quality import QualityConfig
 from testkit import quality_evalset as ev
 

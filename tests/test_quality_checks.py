@@ -13,6 +13,7 @@ from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import (
     CHECK_CODES,
     Frame,
+    FrameMetrics,
     analyse,
     check_sequence,
     judge,
@@ -21,6 +22,7 @@ from agent.capture.quality import (
     prepare,
     view_shift,
 )
+from agent.capture.quality.metrics import Colour, Comparison, Measurements, SingleFrameForms
 from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
 from testkit import quality_evalset as ev
@@ -321,20 +323,34 @@ def test_jitter_is_a_view_that_keeps_moving(name: str) -> None:
 # --- thresholds, boundaries, configuration ---------------------------------------------------
 
 
-def _metrics(**values: float) -> dict[str, float | None]:
-    base: dict[str, float | None] = {
-        "uniformity": 0.1,
-        "brightness": 120.0,
-        "contrast": 0.7,
-        "blur": 0.3,
-        "noise_floor": 1.0,
-        "chroma": 2.0,
-        "cast": 0.5,
-        "tint": 0.0,
-        "blank_edge": 0.0,
+def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
+    """Typed metrics of an unremarkable frame, with ``values`` (by name) changed."""
+    own = {"uniformity": 0.1, "brightness": 120.0, "contrast": 0.7, "blur": 0.3}
+    alone = {"noise_floor": 1.0, "stripes": 0.0, "blank_edge": 0.0, "tint": 0.0}
+    versus: dict[str, float | None] = {
+        "blur_rise": 0.0,
+        "contrast_kept": 1.0,
+        "noise_rise": 0.0,
+        "cast_shift": 0.0,
+        "view_lost": 0.0,
+        "inliers": None,
+        "unmoved": None,
+        "tiles_in_place": 9.0,
+        "occlusion": 0.0,
+        "stripes_rise": 0.0,
     }
-    base.update(values)
-    return base
+    colour = {"chroma_a": 0.0, "chroma_b": 0.0, "chroma": 2.0, "cast": 0.5}
+    colour.update(colourfulness=5.0, lin_b=0.2, lin_g=0.2, lin_r=0.2)
+    colour.update(spread_b=0.1, spread_g=0.1, spread_r=0.1)
+    for name, value in values.items():
+        part = next(p for p in (own, alone, versus, colour) if name in p)
+        part[name] = value
+    return FrameMetrics(
+        Measurements(**own, colour=Colour(**colour)),
+        1.0 if reference else None,
+        None if reference else SingleFrameForms(**alone),
+        Comparison(**versus) if reference else None,  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize(
@@ -350,9 +366,9 @@ def _metrics(**values: float) -> dict[str, float | None]:
 )
 def test_threshold_boundaries(metric: str, check: str, bad_side: int) -> None:
     threshold = getattr(SETTINGS.checks, check).threshold
-    at = judge(_metrics(**{metric: threshold}), SETTINGS, has_reference=False)
+    at = judge(_metrics(**{metric: threshold}), SETTINGS)
     assert check not in [i.code for i in at], "exactly at the threshold is still fine"
-    beyond = judge(_metrics(**{metric: threshold + bad_side * 0.01}), SETTINGS, False)
+    beyond = judge(_metrics(**{metric: threshold + bad_side * 0.01}), SETTINGS)
     issue = next(i for i in beyond if i.code == check)
     assert issue.threshold == threshold
     assert issue.severity == getattr(SETTINGS.checks, check).severity
@@ -360,19 +376,19 @@ def test_threshold_boundaries(metric: str, check: str, bad_side: int) -> None:
 
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:
     threshold = SETTINGS.checks.no_signal.threshold
-    issues = judge(_metrics(uniformity=threshold, brightness=5.0), SETTINGS, False)
+    issues = judge(_metrics(uniformity=threshold, brightness=5.0), SETTINGS)
     assert [i.code for i in issues] == ["no_signal"]
-    just_below = judge(_metrics(uniformity=threshold - 0.001), SETTINGS, False)
+    just_below = judge(_metrics(uniformity=threshold - 0.001), SETTINGS)
     assert "no_signal" not in [i.code for i in just_below]
 
 
 def test_relative_thresholds_are_used_with_a_reference() -> None:
     rule = SETTINGS.checks.blurred
     assert rule.vs_reference is not None
-    metrics = _metrics(blur=0.99, blur_rise=rule.vs_reference + 0.01)
-    with_ref = judge(metrics, SETTINGS, has_reference=True)
+    metrics = _metrics(reference=True, blur=0.99, blur_rise=rule.vs_reference + 0.01)
+    with_ref = judge(metrics, SETTINGS)
     assert [i.threshold for i in with_ref if i.code == "blurred"] == [rule.vs_reference]
-    calm = judge(_metrics(blur=0.99, blur_rise=0.0), SETTINGS, has_reference=True)
+    calm = judge(_metrics(reference=True, blur=0.99, blur_rise=0.0), SETTINGS)
     assert "blurred" not in [i.code for i in calm]
 
 
@@ -385,14 +401,14 @@ def test_configured_threshold_severity_and_disable() -> None:
             }
         }
     )
-    issues = judge(_metrics(brightness=125.0, blur=0.9), settings, False)
+    issues = judge(_metrics(brightness=125.0, blur=0.9), settings)
     assert [(i.code, i.severity, i.threshold) for i in issues] == [("too_dark", "warn", 130.0)]
 
 
 def test_colour_cast_without_reference_judges_the_tint() -> None:
     threshold = SETTINGS.checks.color_cast.threshold
-    assert judge(_metrics(cast=9.0, tint=threshold), SETTINGS, False) == []
-    issues = judge(_metrics(cast=0.1, tint=threshold + 0.5), SETTINGS, False)
+    assert judge(_metrics(cast=9.0, tint=threshold), SETTINGS) == []
+    issues = judge(_metrics(cast=0.1, tint=threshold + 0.5), SETTINGS)
     assert [i.code for i in issues] == ["color_cast"]
 
 

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.baseline import BaselineStore, camera_dir_name
 from agent.capture.decode import (
     decode_for_analysis,
     jpeg_size,
@@ -17,6 +16,7 @@ from agent.capture.decode import (
     reduction_factor,
     resize_to_width,
 )
+from agent.capture.reference import ReferenceStore, camera_dir_name
 from agent.errors import FrameUnavailable
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
@@ -94,7 +94,7 @@ def test_resize_never_enlarges() -> None:
 
 
 def test_baseline_round_trip(tmp_path: Path) -> None:
-    store = BaselineStore(tmp_path)
+    store = ReferenceStore(tmp_path)
     image = cv2.resize(cv2.imread(str(PHOTOS / "astronaut.jpg")), (1920, 1080))
     saved = store.save("cam-1", image, 320, captured_at=1_700_000_000.0)
     loaded = store.load("cam-1", 320)
@@ -112,7 +112,7 @@ def test_baseline_round_trip(tmp_path: Path) -> None:
 
 
 def test_missing_or_broken_baseline_is_none(tmp_path: Path) -> None:
-    store = BaselineStore(tmp_path)
+    store = ReferenceStore(tmp_path)
     assert store.load("cam-x", 320) is None
     store.save("cam-x", np.full((180, 320, 3), 90, np.uint8), 320)
     folder = tmp_path / "quality" / camera_dir_name("cam-x")

@@ -14,16 +14,17 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture import quality
 from agent.capture.decode import halve_towards, resize_to_width
+from agent.capture.quality import cells as grid
+from agent.capture.quality import metrics
+from agent.capture.quality import stripes as bands
+from agent.capture.quality.frame import prepare
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 
 
 def greys() -> list[np.ndarray]:
-    pictures = [
-        quality.prepare(cv2.imread(str(path)), 320).grey for path in sorted(PHOTOS.glob("*.jpg"))
-    ]
+    pictures = [prepare(cv2.imread(str(path)), 320).grey for path in sorted(PHOTOS.glob("*.jpg"))]
     noise = np.random.default_rng(3).integers(0, 256, (180, 320), dtype=np.uint8)
     dark = (pictures[0] // 16).astype(np.uint8)  # small differences, where rounding shows
     return [*pictures, noise, dark]
@@ -50,16 +51,16 @@ def blur_definition(grey: np.ndarray) -> float:
 
 
 def test_blur_is_the_papers_measure(grey: np.ndarray) -> None:
-    d_vertical, d_horizontal = quality._differences(grey)
-    fast = quality._blur(grey, d_vertical, d_horizontal)
+    d_vertical, d_horizontal = metrics.differences(grey)
+    fast = metrics.blur(grey, d_vertical, d_horizontal)
     assert fast == pytest.approx(blur_definition(grey), abs=1e-9)
 
 
 def test_blur_of_a_flat_or_tiny_picture_is_one() -> None:
     flat = np.full((180, 320), 77, np.uint8)
-    assert quality._blur(flat, *quality._differences(flat)) == 1.0
+    assert metrics.blur(flat, *metrics.differences(flat)) == 1.0
     tiny = np.random.default_rng(1).integers(0, 256, (8, 8), dtype=np.uint8)
-    assert quality._blur(tiny, *quality._differences(tiny)) == 1.0
+    assert metrics.blur(tiny, *metrics.differences(tiny)) == 1.0
 
 
 def noise_definition(grey: np.ndarray) -> float:
@@ -73,8 +74,8 @@ def noise_definition(grey: np.ndarray) -> float:
 
 
 def test_noise_is_immerkaers_median(grey: np.ndarray) -> None:
-    magnitude = quality._noise_response(grey)
-    assert quality._noise(magnitude) == pytest.approx(noise_definition(grey), abs=1e-9)
+    magnitude = metrics.noise_response(grey)
+    assert metrics.noise_estimate(magnitude) == pytest.approx(noise_definition(grey), abs=1e-9)
 
 
 def noise_floor_definition(grey: np.ndarray) -> float:
@@ -98,20 +99,20 @@ def noise_floor_definition(grey: np.ndarray) -> float:
 
 def test_noise_floor_is_the_quietest_cells_noise(grey: np.ndarray) -> None:
     integral = np.asarray(cv2.integral(grey), np.int32)
-    floor = quality._noise_floor(quality._noise_response(grey), integral)
+    floor = metrics.noise_floor(metrics.noise_response(grey), integral)
     assert floor == pytest.approx(noise_floor_definition(grey), abs=1e-6)
 
 
 def test_noise_floor_tells_snow_from_detail() -> None:
     """A detailed photo with smooth parts reads low; the same photo under snow reads its
     noise: the floor is where the picture is quietest."""
-    photo = quality.prepare(cv2.imread(str(PHOTOS / "astronaut.jpg")), 320).grey
+    photo = prepare(cv2.imread(str(PHOTOS / "astronaut.jpg")), 320).grey
     snow = np.random.default_rng(5).normal(0.0, 8.0, photo.shape)
     noisy = np.clip(photo + snow, 0, 255).astype(np.uint8)
 
     def floor(grey: np.ndarray) -> float:
         integral = np.asarray(cv2.integral(grey), np.int32)
-        return quality._noise_floor(quality._noise_response(grey), integral)
+        return metrics.noise_floor(metrics.noise_response(grey), integral)
 
     assert floor(photo) < 1.0
     assert floor(noisy) == pytest.approx(8.0, rel=0.25)
@@ -131,16 +132,16 @@ def band_peak_definition(profile: np.ndarray) -> float:
 
 
 def test_band_peak_is_the_windowed_spectrum(grey: np.ndarray) -> None:
-    for profile in quality._profiles(grey):
+    for profile in bands.profiles(grey):
         expected = band_peak_definition(profile)
-        assert quality._band_peak(profile) == pytest.approx(expected, rel=1e-4, abs=1e-4)
+        assert bands.band_peak(profile) == pytest.approx(expected, rel=1e-4, abs=1e-4)
 
 
 def test_band_peak_finds_a_sinusoid() -> None:
     rows = np.arange(180, dtype=np.float32)
     profile = 100.0 + 8.0 * np.sin(2 * np.pi * rows / 12.0) + 0.2 * rows
-    assert quality._band_peak(profile.astype(np.float32)) == pytest.approx(8.0, rel=0.1)
-    assert quality._band_peak(np.zeros(20, np.float32)) == 0.0  # too short to say
+    assert bands.band_peak(profile.astype(np.float32)) == pytest.approx(8.0, rel=0.1)
+    assert bands.band_peak(np.zeros(20, np.float32)) == 0.0  # too short to say
 
 
 def stripes_definition(grey: np.ndarray, strips: int = 6, prominence: float = 8.0) -> float:
@@ -174,7 +175,7 @@ def stripes_definition(grey: np.ndarray, strips: int = 6, prominence: float = 8.
 
 
 def stripes(grey: np.ndarray) -> float:
-    return quality._stripes(np.asarray(cv2.integral(grey), np.int32))
+    return bands.single_frame_stripes(np.asarray(cv2.integral(grey), np.int32))
 
 
 def test_stripes_is_the_weakest_strips_in_phase_band(grey: np.ndarray) -> None:
@@ -182,7 +183,7 @@ def test_stripes_is_the_weakest_strips_in_phase_band(grey: np.ndarray) -> None:
 
 
 def test_stripes_across_the_picture_are_found_scene_structure_is_not() -> None:
-    photo = quality.prepare(cv2.imread(str(PHOTOS / "coffee.jpg")), 320).grey.astype(np.float32)
+    photo = prepare(cv2.imread(str(PHOTOS / "coffee.jpg")), 320).grey.astype(np.float32)
     rows = np.arange(photo.shape[0], dtype=np.float32)[:, None]
     flicker = photo * (1.0 + 10.0 / 128.0 * np.sin(2 * np.pi * rows / 9.0))
     banded = np.clip(flicker, 0, 255).astype(np.uint8)
@@ -191,7 +192,7 @@ def test_stripes_across_the_picture_are_found_scene_structure_is_not() -> None:
     squares = ((np.arange(180)[:, None] // 10 + np.arange(320)[None, :] // 53) % 2) * 120 + 60
     floor = squares.astype(np.uint8)
     assert stripes(floor) < 1.0
-    assert quality._band_peak(quality._profiles(floor[:, :53])[0]) > 20.0  # each strip has it
+    assert bands.band_peak(bands.profiles(floor[:, :53])[0]) > 20.0  # each strip has it
 
 
 def unexplained_definition(current: np.ndarray, enrolled: np.ndarray, reach: int = 8) -> np.ndarray:
@@ -212,24 +213,24 @@ def unexplained_definition(current: np.ndarray, enrolled: np.ndarray, reach: int
 
 def test_reference_fit_is_the_best_shifted_affine_fit(grey: np.ndarray) -> None:
     moved = np.roll(grey, 3, axis=0)
-    for current, enrolled in zip(quality._profiles(moved), quality._profiles(grey), strict=True):
-        fast = quality._unexplained(current, quality._profile_fit(enrolled))
+    for current, enrolled in zip(bands.profiles(moved), bands.profiles(grey), strict=True):
+        fast = bands.unexplained(current, bands.profile_fit(enrolled))
         assert np.allclose(fast, unexplained_definition(current, enrolled), atol=1e-3)
 
 
 def test_block_stats_are_cell_means(grey: np.ndarray) -> None:
-    d_vertical, d_horizontal = quality._differences(grey)
-    blocks = quality._block_stats(grey, d_vertical, d_horizontal)
-    shared = quality._block_stats(
+    d_vertical, d_horizontal = metrics.differences(grey)
+    blocks = grid.block_stats(grey, d_vertical, d_horizontal)
+    shared = grid.block_stats(
         grey, d_vertical, d_horizontal, np.asarray(cv2.integral(grey), np.int32)
     )
     assert np.array_equal(blocks.mean, shared.mean)
     rows, cols = blocks.mean.shape
-    h, w = rows * quality.BLOCK_PX, cols * quality.BLOCK_PX
+    h, w = rows * grid.BLOCK_PX, cols * grid.BLOCK_PX
 
     def cells(image: np.ndarray) -> np.ndarray:
         part = image[:h, :w].astype(np.float64)
-        return part.reshape(rows, quality.BLOCK_PX, cols, quality.BLOCK_PX).mean(axis=(1, 3))
+        return part.reshape(rows, grid.BLOCK_PX, cols, grid.BLOCK_PX).mean(axis=(1, 3))
 
     assert np.allclose(blocks.mean, cells(grey), atol=1e-4)
     gradient = (cells(d_vertical) + cells(d_horizontal)) / 2.0
@@ -239,7 +240,7 @@ def test_block_stats_are_cell_means(grey: np.ndarray) -> None:
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 7, 10, 64, 209])
 def test_percentile_matches_numpy(size: int) -> None:
     values = np.random.default_rng(size).random(size).astype(np.float32)
-    assert quality._percentile(values, 0.9) == pytest.approx(np.percentile(values, 90), abs=1e-6)
+    assert grid.percentile(values, 0.9) == pytest.approx(np.percentile(values, 90), abs=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The daemon's quality worker: per-camera judgement, alarms, baselines and KCP coverage.
+"""The daemon's quality worker: per-camera judgement, alarms, references and KCP coverage.
 
 Frames come from real photographs through an injected grabber (the pure parts are tested
 elsewhere); one test fetches a real snapshot over HTTP and falls back to a real RTSP
@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.baseline import BaselineStore
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality_worker import NO_FRAME, QualityWorker, grab_frame
+from agent.capture.reference import ReferenceStore
 from agent.config import AgentConfig
 from agent.errors import CameraTimeout
 from agent.model import Camera, CameraLogin, Event, MediaProfile
@@ -367,14 +367,14 @@ def test_a_reference_reset_from_outside_is_noticed_and_re_enrolled(
     worker.sample_all()
     assert "scene_changed" in [i.code for i in state.quality()["cam-sink"].issues]
     # ...and resets its reference from the command line (another process).
-    assert BaselineStore(tmp_path / "state").delete("cam-sink") is True
-    assert BaselineStore(tmp_path / "state").delete("cam-sink") is False  # nothing left to forget
+    assert ReferenceStore(tmp_path / "state").delete("cam-sink") is True
+    assert ReferenceStore(tmp_path / "state").delete("cam-sink") is False  # nothing left to forget
     worker.sample_all()
     assert [e["camera_id"] for e in of_type(events, "quality_reference_reset")] == ["cam-sink"]
     enrolled = [e["camera_id"] for e in of_type(events, "quality_reference_enrolled")]
     assert enrolled == ["cam-wok", "cam-sink", "cam-sink"]
     assert state.quality()["cam-sink"].verdict == "ok"
-    stored = {entry["camera_id"]: entry for entry in BaselineStore(tmp_path / "state").entries()}
+    stored = {entry["camera_id"]: entry for entry in ReferenceStore(tmp_path / "state").entries()}
     assert set(stored) == {"cam-wok", "cam-sink"}
     assert Path(stored["cam-sink"]["image"]).is_file()
     assert "metrics" not in stored["cam-sink"]

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import pytest
 
-from agent.capture.baseline import BaselineStore
+from agent.capture.reference import ReferenceStore
 from testkit.configs import VALID
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
@@ -47,7 +47,7 @@ def reference(config: Path, *args: str) -> tuple[int, Any, str]:
 
 def enrol(config: Path, camera_id: str) -> None:
     picture = cv2.imread(str(PHOTOS / "coffee.jpg"))
-    BaselineStore(config.parent / "state").save(camera_id, picture, 320, captured_at=1.7e9)
+    ReferenceStore(config.parent / "state").save(camera_id, picture, 320, captured_at=1.7e9)
 
 
 def test_list_shows_each_enrolled_camera_and_its_reference(config: Path) -> None:
@@ -72,7 +72,7 @@ def test_reset_forgets_named_or_all_references(config: Path) -> None:
     enrol(config, "cam-sink")
     code, payload, _ = reference(config, "reset", "cam-sink", "--json")
     assert (code, payload) == (0, {"reset": ["cam-sink"], "without_reference": []})
-    store = BaselineStore(config.parent / "state")
+    store = ReferenceStore(config.parent / "state")
     assert [e["camera_id"] for e in store.entries()] == ["cam-wok"]
     code, payload, _ = reference(config, "reset", "--all", "--json")
     assert (code, payload) == (0, {"reset": ["cam-wok"], "without_reference": ["cam-sink"]})
@@ -95,4 +95,5 @@ def test_reset_refuses_what_it_cannot_mean(
     assert code == 2
     assert message in text
     assert "Traceback" not in text
-    assert [e["camera_id"] for e in BaselineStore(config.parent / "state").entries()] == ["cam-wok"]
+    entries = ReferenceStore(config.parent / "state").entries()
+    assert [e["camera_id"] for e in entries] == ["cam-wok"]

@@ -24,7 +24,6 @@ import numpy.typing as npt
 import structlog
 
 from agent.capture.alarms import AlarmBook, AlarmChange, Sample
-from agent.capture.baseline import BaselineStore, StoredReference
 from agent.capture.coverage import CameraView, roi_visible_fraction, store_coverage
 from agent.capture.quality import (
     CHECK_CODES,
@@ -34,6 +33,7 @@ from agent.capture.quality import (
     pair_issues,
     prepare,
 )
+from agent.capture.reference import ReferenceStore, StoredReference
 from agent.errors import AgentError
 from agent.model import (
     NO_FRAME_ALARM,
@@ -100,7 +100,7 @@ class _CameraTrack:
     roi: AlarmBook  # per-KCP "ROI out of view" with the same hysteresis
     reference: StoredReference | None = None
     reference_loaded: bool = False
-    reference_stamp: int | None = None  # BaselineStore.stamp when it was loaded
+    reference_stamp: int | None = None  # ReferenceStore.stamp when it was loaded
     previous: Frame | None = None
 
 
@@ -121,7 +121,7 @@ class QualityWorker:
         self.settings = config.quality
         self.state = state
         self.logins = logins
-        self.baselines = BaselineStore(state_dir)
+        self.references = ReferenceStore(state_dir)
         self.grab = grab
         self.local_now = local_now
         self.wall_clock = wall_clock
@@ -167,13 +167,13 @@ class QualityWorker:
             self._tracks[camera_id] = track
         # One stat per sample: a reference reset (CLI, MQTT command) or replaced from
         # outside takes effect at the camera's next sample.
-        stamp = self.baselines.stamp(camera_id)
+        stamp = self.references.stamp(camera_id)
         if not track.reference_loaded or stamp != track.reference_stamp:
             had_reference = track.reference is not None
             track.reference = (
                 None
                 if stamp is None
-                else self.baselines.load(camera_id, self.settings.analysis_width)
+                else self.references.load(camera_id, self.settings.analysis_width)
             )
             track.reference_stamp = stamp
             if track.reference_loaded and had_reference and track.reference is None:
@@ -273,10 +273,10 @@ class QualityWorker:
                 issues=[issue.code for issue in plain.issues],
             )
             return
-        track.reference = self.baselines.save(
+        track.reference = self.references.save(
             camera_id, image, self.settings.analysis_width, captured_at=self.wall_clock()
         )
-        track.reference_stamp = self.baselines.stamp(camera_id)
+        track.reference_stamp = self.references.stamp(camera_id)
         self.state.emit(
             QualityReferenceEnrolled(
                 camera_id=camera_id,
@@ -288,8 +288,8 @@ class QualityWorker:
     def reset_reference(self, camera_id: str) -> bool:
         """Forget a camera's reference; the next usable frame is enrolled afresh (after an
         installer re-aimed the camera on purpose). True when there was one. Other
-        processes do the same with BaselineStore.delete; the worker notices either way."""
-        return self.baselines.delete(camera_id)
+        processes do the same with ReferenceStore.delete; the worker notices either way."""
+        return self.references.delete(camera_id)
 
     def _feed(
         self, camera_id: str, track: _CameraTrack, samples: Sequence[Sample], moment: dt.datetime

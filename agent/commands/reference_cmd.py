@@ -57,11 +57,11 @@ def _when(seconds: object) -> str | None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from agent.capture.baseline import BaselineStore
+    from agent.capture.reference import ReferenceStore
     from agent.config import load_config
 
     config = load_config(config_path(args))
-    stored = {e["camera_id"]: e for e in BaselineStore(config.paths.state_dir).entries()}
+    stored = {e["camera_id"]: e for e in ReferenceStore(config.paths.state_dir).entries()}
     cameras: list[dict[str, Any]] = []
     for camera in config.cameras.enrolled:
         entry = stored.get(camera.id)
@@ -91,7 +91,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_reset(args: argparse.Namespace) -> int:
-    from agent.capture.baseline import BaselineStore
+    from agent.capture.reference import ReferenceStore
     from agent.config import load_config
 
     if bool(args.cameras) == bool(args.all):
@@ -103,7 +103,7 @@ def run_reset(args: argparse.Namespace) -> int:
         raise UsageError(
             f"not enrolled: {', '.join(unknown)} (enrolled: {', '.join(enrolled) or 'none'})"
         )
-    store = BaselineStore(config.paths.state_dir)
+    store = ReferenceStore(config.paths.state_dir)
     chosen = enrolled if args.all else list(dict.fromkeys(args.cameras))
     try:
         forgotten = [camera_id for camera_id in chosen if store.delete(camera_id)]

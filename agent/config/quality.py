@@ -34,6 +34,13 @@ class CheckRule(Section):
     vs_reference: float | None = Field(default=None, description=_VS_REFERENCE)
     severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
 
+    def limit(self, with_reference: bool) -> float:
+        """The threshold that applies: vs_reference when judged against a reference (and
+        set), else threshold."""
+        if with_reference and self.vs_reference is not None:
+            return self.vs_reference
+        return self.threshold
+
 
 class NoSignalRule(CheckRule):
     threshold: float = Field(default=0.93, description=_THRESHOLD)

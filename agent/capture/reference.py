@@ -1,4 +1,5 @@
-"""Per-camera reference frames (the view enrolled at installation), kept in the state dir.
+"""The reference store: per-camera reference frames (the view enrolled at installation),
+kept in the state dir.
 
 Layout: ``<state_dir>/quality/<camera>/reference.png`` (the colour frame at analysis
 size, lossless so metrics recomputed from it are exactly the enrolled ones) and
@@ -43,7 +44,7 @@ class StoredReference:
     image: Image  # colour, at analysis width
 
 
-class BaselineStore:
+class ReferenceStore:
     def __init__(self, state_dir: Path) -> None:
         self.root = Path(state_dir) / "quality"
 
@@ -76,7 +77,10 @@ class BaselineStore:
                 "captured_at": when,
                 "source_size": list(size),
                 "analysis_width": analysis_width,
-                "metrics": {k: round(v, 4) for k, v in reference.metrics.items()},
+                "metrics": {
+                    k: None if v is None else round(v, 4)
+                    for k, v in reference.metrics.as_dict().items()
+                },
                 "features": len(reference.view),
             },
         )

@@ -1,0 +1,93 @@
+"""Grid arithmetic shared by the measurements and the reference comparison: sums over
+cells from integral images, per-block statistics, connected regions of a block mask, and
+a percentile by partition."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.capture.quality.frame import Image, Mask
+
+BLOCK_PX = 16  # occlusion grid cell at the analysis width
+
+
+@dataclass(frozen=True, eq=False)
+class BlockStats:
+    """Mean brightness and mean gradient of each BLOCK_PX cell."""
+
+    mean: npt.NDArray[np.float32]
+    gradient: npt.NDArray[np.float32]
+
+
+def cell_corners(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
+    """The integral image at the corners of the BLOCK_PX cells."""
+    integral = cv2.integral(image[: rows * BLOCK_PX, : cols * BLOCK_PX], sdepth=cv2.CV_32S)
+    return np.asarray(integral, np.int32)[::BLOCK_PX, ::BLOCK_PX]
+
+
+def cell_sums(corners: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """Sum of each cell from the integral image at its corners."""
+    return corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+
+
+def block_stats(
+    grey: Image,
+    d_vertical: Image,
+    d_horizontal: Image,
+    grey_sums: npt.NDArray[np.int32] | None = None,
+) -> BlockStats:
+    """Mean brightness and mean gradient (|dx| + |dy|) / 2 per BLOCK_PX cell (the
+    right and bottom remainders that do not fill a cell are left out). ``grey_sums``:
+    the grey picture's integral image when it is already at hand."""
+    height, width = grey.shape[:2]
+    cols = max(1, (width - 1) // BLOCK_PX)
+    rows = max(1, (height - 1) // BLOCK_PX)
+    area = float(BLOCK_PX * BLOCK_PX)
+    if grey_sums is None:
+        corners = cell_corners(grey, rows, cols)
+    else:
+        corners = grey_sums[: rows * BLOCK_PX + 1 : BLOCK_PX, : cols * BLOCK_PX + 1 : BLOCK_PX]
+    mean = cell_sums(corners) / area
+    both = cell_corners(d_vertical, rows, cols) + cell_corners(d_horizontal, rows, cols)
+    gradient = cell_sums(both) / (2.0 * area)
+    return BlockStats(mean=mean.astype(np.float32), gradient=gradient.astype(np.float32))
+
+
+def largest_edge_region(mask: Mask) -> float:
+    """Share of the grid taken by the largest True region that touches the frame edge."""
+    if not mask.any():
+        return 0.0
+    count, labels_raw, stats_raw, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=4
+    )
+    labels, stats = np.asarray(labels_raw), np.asarray(stats_raw)
+    on_edge = np.zeros(count, np.bool_)
+    on_edge[np.concatenate((labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]))] = True
+    on_edge[0] = False  # the background
+    if not on_edge.any():
+        return 0.0
+    return int(stats[on_edge, cv2.CC_STAT_AREA].max()) / float(mask.size)
+
+
+def largest_region(mask: Mask) -> float:
+    if not mask.any():
+        return 0.0
+    count, _, stats_raw, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    stats = np.asarray(stats_raw)
+    return int(stats[1:count, cv2.CC_STAT_AREA].max()) / float(mask.size)
+
+
+def percentile(values: npt.NDArray[np.floating[Any]], fraction: float) -> float:
+    """``np.percentile(values, 100 * fraction)`` (linear interpolation) by partition."""
+    last = int(values.shape[0]) - 1
+    position = fraction * last
+    low = math.floor(position)
+    high = min(low + 1, last)
+    pair = np.partition(values, (low, high))
+    return float(pair[low]) + (position - low) * (float(pair[high]) - float(pair[low]))

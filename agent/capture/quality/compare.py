@@ -1,0 +1,266 @@
+"""The frame against the camera's reference (its enrolled view), using view matching.
+
+- ``blur_rise``, ``contrast_kept``, ``noise_rise``: the frame's own measurements next to
+  the reference's (noise beyond what exposure explains).
+- ``cast_shift``: the shift of white balance: log of the largest ratio between the colour
+  channels' gains against the reference, in linear light (exposure changes cancel out).
+- ``view_lost`` (``scene_changed``): share of the frame the enrolled view no longer fills
+  (1 when it cannot be matched). A quick check first looks for the reference's thumbnail
+  tiles exactly in place (the usual case, nothing moved, at a few percent of the cost of
+  matching); only when it is unsure is the reference mapped onto the frame by ORB +
+  RANSAC homography (``view_match.py``). A view that cannot be matched but whose block
+  brightness still correlates with the reference's in place (``layout_kept``) is the
+  enrolled view behind steam, grease or defocus, not a moved camera.
+- ``occlusion``: blocks that lost most of the detail they had, or changed brightness and
+  went flat, after compensating global exposure and global blur, on the reference's
+  geometry when the view moved a little.
+- ``stripes_rise``: periodic bands in what the reference's profiles do not explain.
+
+What only depends on the reference (its profiles' shifted windows, its tiles, its
+features) is prepared once, at enrolment (``make_reference``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.capture.quality.cells import (
+    BLOCK_PX,
+    BlockStats,
+    block_stats,
+    largest_region,
+    percentile,
+)
+from agent.capture.quality.frame import Frame, Image, Mask, fit_to
+from agent.capture.quality.metrics import (
+    FLAT_GRADIENT,
+    Colour,
+    Comparison,
+    FrameMetrics,
+    Measured,
+    differences,
+    measure,
+)
+from agent.capture.quality.stripes import ProfileFit, profile_fit, profiles, stripes_vs_reference
+from agent.capture.view_match import (
+    ViewFeatures,
+    ViewMatch,
+    ViewTiles,
+    features,
+    locate_view,
+    tile_picture,
+    view_tiles,
+)
+from agent.config.quality import QualityConfig
+
+_GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
+_DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """A camera's enrolled view: its frame, metrics and features."""
+
+    frame: Frame
+    metrics: FrameMetrics  # its own measurements, noise and single-frame forms
+    view: ViewFeatures
+    blocks: BlockStats
+    profiles: tuple[ProfileFit, ProfileFit]
+    tiles: ViewTiles | None  # for the quick "nothing moved" check
+
+
+def make_reference(frame: Frame) -> Reference:
+    measured = measure(frame)
+    # The single-frame forms are not compared, but kept with the reference.
+    metrics = FrameMetrics(measured.values, measured.noise, measured.single_frame)
+    return Reference(
+        frame=frame,
+        metrics=metrics,
+        view=features(frame.grey),
+        blocks=measured.blocks,
+        profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
+        tiles=view_tiles(tile_picture(frame.thumb)),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceCheck:
+    """The comparison, where the enrolled view is in the frame, and the occlusion grid on
+    the reference's geometry (True: blocked)."""
+
+    comparison: Comparison
+    match: ViewMatch | None
+    blocked: Mask
+    view_gone: bool  # the view may be another scene now: judge on one frame's forms too
+
+
+def compare(
+    frame: Frame, measured: Measured, reference: Reference, settings: QualityConfig
+) -> ReferenceCheck:
+    """Compare a measured frame with the camera's reference."""
+    checks = settings.checks
+    own, enrolled = measured.values, reference.metrics
+    blocks, shape = measured.blocks, measured.profiles
+    fitted = fit_to(frame, reference.frame.size)
+    if fitted is not frame:
+        blocks = block_stats(fitted.grey, *differences(fitted.grey))
+        shape = profiles(fitted.grey)
+    contrast_kept = own.contrast / max(enrolled.own.contrast, 1e-3)
+    # Texture read as noise scales with exposure; only noise beyond that counts.
+    gain = min(2.0, max(0.5, own.brightness / max(enrolled.own.brightness, 1.0)))
+    greyscale = own.colour.colourfulness < _GREYSCALE_CHROMA
+    match: ViewMatch | None = None
+    if checks.scene_changed.enabled or checks.occluded.enabled:
+        match = locate_view(reference.view, reference.tiles, fitted.grey, fitted.thumb)
+    by_features = match is not None and match.tiles_in_place is None
+    view_lost = None if match is None else 1.0 - (match.view_kept or 0.0)
+    # Possibly another scene now: the judgement may fall back to single-frame forms.
+    view_gone = (view_lost or 0.0) > checks.scene_changed.limit(with_reference=True)
+    layout = _layout_kept(blocks, reference.blocks) if view_gone else None
+    aligned, valid = _in_reference_geometry(fitted.grey, match)
+    if valid is not None:
+        blocks = block_stats(aligned, *differences(aligned))
+        shape = profiles(aligned)
+    veil_rule = checks.low_contrast
+    veiled = veil_rule.enabled and contrast_kept < veil_rule.limit(with_reference=True)
+    blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
+    comparison = Comparison(
+        blur_rise=own.blur - enrolled.own.blur,
+        contrast_kept=contrast_kept,
+        noise_rise=measured.noise - (enrolled.noise or 0.0) * gain,
+        cast_shift=0.0 if greyscale else _cast_shift(own.colour, enrolled.own.colour),
+        view_lost=view_lost,
+        inliers=float(match.inliers) if match is not None and by_features else None,
+        unmoved=float(match.unmoved) if match is not None and by_features else None,
+        tiles_in_place=(
+            None if match is None or match.tiles_in_place is None else float(match.tiles_in_place)
+        ),
+        occlusion=largest_region(blocked),
+        stripes_rise=stripes_vs_reference(shape, reference.profiles),
+        layout_kept=layout,
+    )
+    return ReferenceCheck(comparison, match, blocked, view_gone)
+
+
+def _cast_shift(colour: Colour, reference: Colour) -> float:
+    """How far the white balance moved from the reference's: log of the largest ratio
+    between the channels' gains, in linear light. Each gain is the ratio of the channel's
+    spread to the reference's, so a change of exposure (all gains alike) and a veil of
+    haze or steam (adds light, leaves the spreads' ratios) both cancel out."""
+    gains = [
+        math.log(max(current, 1e-4) / max(enrolled, 1e-4))
+        for current, enrolled in (
+            (colour.spread_b, reference.spread_b),
+            (colour.spread_g, reference.spread_g),
+            (colour.spread_r, reference.spread_r),
+        )
+    ]
+    return max(gains) - min(gains)
+
+
+def _blocked_with_gain(
+    blocks: BlockStats, reference: BlockStats, gain: float, offset: float = 0.0
+) -> Mask:
+    ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
+    detailed = reference.gradient >= _DETAIL_GRADIENT
+    # A blurred or hazy frame loses detail everywhere; compare with the frame's own
+    # best-kept detail so only local loss counts.
+    kept = percentile(ratio[detailed], 0.9) if int(detailed.sum()) >= 4 else 1.0
+    kept = min(1.0, max(kept, 0.05))
+    lost_detail = detailed & (ratio < 0.35 * kept)
+    flat_now = blocks.gradient * gain < FLAT_GRADIENT * 1.5
+    changed = np.abs(blocks.mean * gain + offset - reference.mean) > 40.0
+    return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
+
+
+def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:
+    """Correlation of the blocks' brightness with the reference's, in place. Steam, grease
+    and defocus keep where the light and dark parts of the view are (a veil is affine in
+    brightness, a blur barely moves 16-pixel block means) while they erase the detail that
+    features need; a camera turned elsewhere keeps neither. None when either is flat."""
+    current, enrolled = blocks.mean.reshape(-1), reference.mean.reshape(-1)
+    if current.shape != enrolled.shape:
+        return None
+    current = current - current.mean()
+    enrolled = enrolled - enrolled.mean()
+    norm = math.sqrt(float(current @ current) * float(enrolled @ enrolled))
+    return float(current @ enrolled) / norm if norm > 1e-6 else None
+
+
+def _affine_fit(
+    current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32]
+) -> tuple[float, float] | None:
+    """``enrolled ~ slope * current + offset`` over the blocks (least squares)."""
+    spread = float(current.std())
+    if current.size < 8 or spread <= 1.0:
+        return None
+    slope = float(((current - current.mean()) * (enrolled - enrolled.mean())).mean())
+    slope = min(3.5, max(0.5, slope / (spread * spread)))
+    return slope, float(enrolled.mean()) - slope * float(current.mean())
+
+
+def _blocked_vs_reference(
+    blocks: BlockStats,
+    reference: BlockStats,
+    valid: Mask | None = None,
+    veiled: bool = False,
+) -> Mask:
+    """Blocks that lost the detail they had, or changed brightness and went flat.
+
+    Whether the picture's exposure changed or a veil came over it (compensate) or a
+    cover darkened part of it (do not) is unknown, so a block counts only when it is
+    blocked under every reading.
+    ``valid`` leaves out blocks that are outside a moved view.
+    """
+    ref_mean = float(reference.mean.sum()) / reference.mean.size
+    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
+    # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
+    # occluder itself (a bright sheet over a night view) and must not be normalised away.
+    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    blocked = _blocked_with_gain(blocks, reference, 1.0)
+    if abs(gain - 1.0) > 0.02:
+        blocked &= _blocked_with_gain(blocks, reference, gain)
+    if veiled:
+        # Steam or haze over the whole lens is affine (less contrast, more light): a third
+        # reading, only when the contrast says there is a veil (a fit over a partly
+        # covered view would bend towards the cover).
+        fit = _affine_fit(blocks.mean.reshape(-1), reference.mean.reshape(-1))
+        if fit is not None:
+            blocked &= _blocked_with_gain(blocks, reference, *fit)
+    if valid is not None:
+        blocked &= valid
+    return blocked
+
+
+def _in_reference_geometry(grey: Image, match: ViewMatch | None) -> tuple[Image, Mask | None]:
+    """The frame resampled onto the reference's pixel grid when the view moved a little
+    (so blocks compare the same things), with the grid cells the frame still covers."""
+    if match is None or match.homography is None or match.tiles_in_place is not None:
+        return grey, None  # no match, or the quick check's identity
+    homography = match.homography
+    height, width = grey.shape[:2]
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    moved = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), homography).reshape(-1, 2)
+    if float(np.abs(moved - corners).max()) < 1.5:
+        return grey, None
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = np.asarray(
+        cv2.warpPerspective(grey, homography, (width, height), flags=flags), np.uint8
+    )
+    inside = np.asarray(
+        cv2.warpPerspective(np.full_like(grey, 255), homography, (width, height), flags=flags),
+        np.uint8,
+    )
+    cols = max(1, (width - 1) // BLOCK_PX)
+    rows = max(1, (height - 1) // BLOCK_PX)
+    coverage = cv2.resize(
+        np.ascontiguousarray(inside[: rows * BLOCK_PX, : cols * BLOCK_PX], np.float32),
+        (cols, rows),
+        interpolation=cv2.INTER_AREA,
+    )
+    return warped, np.asarray(coverage >= 254.0, dtype=np.bool_)

@@ -1,0 +1,149 @@
+"""Judging: a frame goes down once (measure, compare with the reference when there is
+one, judge) and comes out as issues.
+
+When the picture is gone (``no_signal``) nothing else is reported; a frame that is too
+dark or too bright reports only that (darkness and glare flatten detail, colour and
+contrast and defeat matching); a frame that moved is not also called occluded (the block
+comparison is meaningless then), and an unmatched frame that is mostly blank is occluded
+rather than moved.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from agent.capture.quality.compare import Reference, compare
+from agent.capture.quality.frame import Frame, Mask
+from agent.capture.quality.metrics import FrameMetrics, Metrics, measure
+from agent.capture.view_match import ViewMatch
+from agent.config.quality import CheckRule, QualityConfig
+from agent.model import QualityCheck, QualityIssue, Verdict, worst_verdict
+
+CHECK_CODES: tuple[str, ...] = tuple(check.value for check in QualityCheck)
+
+_COVERED_OCCLUSION = 0.3  # unmatched view this much unlike the reference is covered if...
+_COVERED_UNMOVED = 2  # ...this many features are still exactly where they were, or...
+_COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
+_LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
+# with the reference's is the same view behind steam, grease or defocus, not another one
+
+
+@dataclass(frozen=True, eq=False)
+class FrameReport:
+    measured: FrameMetrics
+    issues: list[QualityIssue]
+    match: ViewMatch | None = None
+    blocked: Mask | None = None  # occlusion grid on the reference's geometry, True: blocked
+
+    @functools.cached_property
+    def metrics(self) -> Metrics:
+        """The measurements by name (check-frame's JSON)."""
+        return self.measured.as_dict()
+
+    @property
+    def verdict(self) -> Verdict:
+        return worst_verdict(self.issues)
+
+
+def analyse(
+    frame: Frame, settings: QualityConfig | None = None, reference: Reference | None = None
+) -> FrameReport:
+    """Judge one frame (against the camera's reference when there is one)."""
+    config = settings if settings is not None else QualityConfig()
+    measured = measure(frame)
+    if reference is None:
+        alone = FrameMetrics(measured.values, alone=measured.single_frame)
+        return FrameReport(alone, judge(alone, config))
+    check = compare(frame, measured, reference, config)
+    metrics = FrameMetrics(
+        measured.values,
+        measured.noise,
+        measured.single_frame if check.view_gone else None,
+        check.comparison,
+    )
+    return FrameReport(metrics, judge(metrics, config), check.match, check.blocked)
+
+
+def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
+    """Turn metrics into issues (pure: metrics and settings in, issues out). With a
+    comparison, the frame is judged against its reference."""
+    checks = settings.checks
+    own, alone, versus = metrics.own, metrics.alone, metrics.versus
+    found: dict[str, QualityIssue] = {}
+
+    def consider(code: str, value: float | None, relative: bool = False) -> None:
+        rule: CheckRule = getattr(checks, code)
+        if not rule.enabled or value is None:
+            return
+        threshold = rule.limit(with_reference=relative)
+        check = QualityCheck(code)
+        if check is QualityCheck.NO_SIGNAL:
+            bad = value >= threshold
+        else:
+            bad = value < threshold if check.lower_is_bad else value > threshold
+        if bad:
+            found[code] = QualityIssue(code, rule.severity, float(value), threshold)
+
+    consider("no_signal", own.uniformity)
+    if "no_signal" in found:
+        return list(found.values())
+    consider("too_dark", own.brightness)
+    consider("too_bright", own.brightness)
+    moved = False
+    if versus is not None:
+        consider("scene_changed", versus.view_lost)
+        consider("occluded", versus.occlusion, relative=True)
+        unmatched = (versus.view_lost or 0.0) >= 1.0
+        if "scene_changed" in found and "occluded" in found:
+            # An unmatched view that is largely unlike the reference is covered, not
+            # turned away, when what is left still matches the reference in place (a
+            # turned camera has nothing where it was) or the lens is covered whole.
+            in_place = (versus.unmoved or 0.0) >= _COVERED_UNMOVED
+            blank = alone is not None and alone.blank_edge >= _COVERED_BLANK
+            if unmatched and (in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION:
+                del found["scene_changed"]
+            else:
+                del found["occluded"]  # block comparison is meaningless on a moved view
+        if "scene_changed" in found and unmatched and (versus.layout_kept or 0.0) >= _LAYOUT_KEPT:
+            # Unmatched, yet light and dark are where they were: the enrolled view behind
+            # steam, grease or defocus, which the relative checks below name.
+            del found["scene_changed"]
+        moved = "scene_changed" in found
+    # Against the reference when the view is the enrolled one; a moved view is another
+    # scene, so it is judged on its own like a frame without a reference.
+    if versus is not None and not moved:
+        consider("blurred", versus.blur_rise, relative=True)
+        consider("noisy", versus.noise_rise, relative=True)
+        consider("stripes", versus.stripes_rise, relative=True)
+        consider("low_contrast", versus.contrast_kept, relative=True)
+        consider("color_cast", versus.cast_shift, relative=True)
+    else:
+        consider("blurred", own.blur)
+        consider("noisy", None if alone is None else alone.noise_floor)
+        consider("stripes", None if alone is None else alone.stripes)
+        consider("low_contrast", own.contrast)
+        consider("color_cast", None if alone is None else alone.tint)
+    if versus is None:
+        consider("occluded", None if alone is None else alone.blank_edge)
+    if "occluded" in found:
+        # The cover dominates the picture's colour and brightness profile.
+        found.pop("color_cast", None)
+        found.pop("stripes", None)
+    if "blurred" in found and versus is not None and not moved:
+        # Defocus erases the detail that block comparison relies on.
+        found.pop("occluded", None)
+    if "too_dark" in found or "too_bright" in found:
+        # Darkness or glare is the root cause: it flattens detail, colour and contrast
+        # everywhere and defeats view matching, so those findings would only be echoes.
+        for echo in (
+            "low_contrast",
+            "color_cast",
+            "occluded",
+            "scene_changed",
+            "blurred",
+            "noisy",
+            "stripes",
+        ):
+            found.pop(echo, None)
+    return [found[code] for code in CHECK_CODES if code in found]

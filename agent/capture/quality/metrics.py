@@ -1,0 +1,383 @@
+"""What one frame shows, measured once at the analysis width (typed, no string keys).
+
+What each measurement catches, and what it cannot:
+
+- ``uniformity`` (``no_signal``): share of pixels within +-4 grey levels of the commonest
+  level. Catches black/blue/grey screens and "no signal" cards with a little text; not
+  colour bars.
+- ``brightness`` (``too_dark`` / ``too_bright``): mean brightness.
+- ``blur`` (``blurred``): Crete-Roffet re-blur measure (blurring a sharp picture changes it
+  much, blurring a blurred one changes it little), 0 sharp .. 1 flat. Scene-dependent
+  without a reference: a close-up on a smooth surface reads as soft; against the camera's
+  reference the rise in blur is judged.
+- ``contrast`` (``low_contrast``): (p95-p5)/(p95+p5) of brightness: haze, steam, grease
+  and film add a veil of light, which lowers it while darkness alone does not. A scene
+  that is itself pale and flat (a steel counter filling the view) reads as low contrast
+  without a reference; with one, the loss relative to the reference is judged.
+- ``tint`` (``color_cast`` without a reference): only "a grey scene turned colour" can be
+  told: chroma relative to lightness that is the same across the frame (size >= 3x its
+  spread), in % of lightness. The equivalent-circle factor K = D/M used by Chinese VQD
+  products is reported as ``cast`` for reference, but it tracks how flat a scene is more
+  than its tint (a tint multiplies D and M alike), so it is not judged. A colourful or
+  warm scene without a reference cannot be told from a cast. Greyscale (IR night) frames
+  never fire.
+- ``noise_floor`` (``noisy`` without a reference): the 5th percentile of Immerkaer's fast
+  noise estimate over 8-pixel cells that are not clipped black or white. Texture raises
+  the estimate only where there is texture, while snow is everywhere, so a busy scene
+  still has quiet cells that show its true noise; a scene textured edge to edge (fur,
+  gravel) can read as noisy. ``noise``: the whole-frame median form (robust to edges),
+  compared with the reference's.
+- ``stripes``: see ``stripes.py``.
+- ``blank_edge`` (``occluded`` without a reference): the largest featureless region joined
+  to the frame edge (so smooth steel or sky filling half the view can fire: the threshold
+  is high, and a cover over less than about half the view is missed; grease or fog thick
+  enough to leave the view featureless counts as a cover too).
+
+Cost: every per-pixel pass is one OpenCV call on uint8 where the metric allows; what only
+the single-frame judgement needs (noise floor, coherent stripes, tint, blank edge) is
+computed only when asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.capture.quality.cells import (
+    BlockStats,
+    block_stats,
+    cell_sums,
+    largest_edge_region,
+    percentile,
+)
+from agent.capture.quality.frame import Frame, Image
+from agent.capture.quality.stripes import Profile, profiles, single_frame_stripes
+
+Metrics = dict[str, float | None]  # the wire form: check-frame's "metrics", reference.json
+
+FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
+_TINT_COHERENCE = 3.0  # tint counts when its size is this many times its spread
+
+
+_LEVELS = np.arange(256, dtype=np.float64)
+_NINE = np.ones(9)
+
+
+def histogram_metrics(grey: Image) -> tuple[float, float, float]:
+    """Brightness (mean), contrast ((p95-p5)/(p95+p5)) and uniformity (share within +-4
+    levels of the commonest level) of the grey picture."""
+    # Every other pixel of every other row: the same distribution at a quarter the cost.
+    sample = grey[::2, ::2]
+    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).reshape(-1)
+    total = float(sample.shape[0] * sample.shape[1])
+    p5, p95 = (float(v) for v in np.searchsorted(np.cumsum(hist), (0.05 * total, 0.95 * total)))
+    window = np.convolve(hist, _NINE, mode="same")
+    brightness = float(hist @ _LEVELS) / total
+    return brightness, (p95 - p5) / max(p95 + p5, 1.0), float(window.max()) / total
+
+
+def differences(grey: Image) -> tuple[Image, Image]:
+    """|vertical| and |horizontal| neighbour differences (uint8), shared by blur and
+    the occlusion blocks."""
+    vertical = np.asarray(cv2.absdiff(grey[1:, :], grey[:-1, :]), np.uint8)
+    horizontal = np.asarray(cv2.absdiff(grey[:, 1:], grey[:, :-1]), np.uint8)
+    return vertical, horizontal
+
+
+_BLUR_SPAN = 9  # the re-blur: a 9-pixel box along each axis
+
+
+def blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
+    """Crete-Roffet et al. 2007 'The blur effect' (as in scikit-image), 0 sharp .. 1.
+
+    Per axis, 1 - sum(max(0, d - d_blurred)) / sum(d) = sum(min(d, d_blurred)) / sum(d),
+    with d the neighbour differences and d_blurred those of the picture box-blurred over
+    9 pixels. The latter telescope to differences 9 pixels apart divided by 9, so the
+    blurred picture is never made, and min(9 d, far) is exact in saturating uint8 (far is
+    at most 255). The 4 rows (columns) each side, where the box would leave the picture,
+    are left out.
+    """
+    height, width = grey.shape[:2]
+    span, half = _BLUR_SPAN, _BLUR_SPAN // 2
+    if height <= span or width <= span:
+        return 1.0
+    results = []
+    for d_image, far in (
+        (d_vertical[half:-half, :], cv2.absdiff(grey[span:, :], grey[:-span, :])),
+        (d_horizontal[:, half:-half], cv2.absdiff(grey[:, span:], grey[:, :-span])),
+    ):
+        total = float(cv2.sumElems(d_image)[0])
+        if total <= 0.0:
+            return 1.0
+        kept = cv2.min(cv2.convertScaleAbs(d_image, alpha=float(span)), far)
+        results.append(float(cv2.sumElems(kept)[0]) / span / total)
+    return max(results)
+
+
+_SECOND_DIFFERENCE = np.array([1, -2, 1], dtype=np.float32)
+
+
+def noise_response(grey: Image) -> Image:
+    """|Immerkaer's 3x3 noise filter| (uint8, saturated) over the inner pixels. Its kernel
+    is the outer product of two second differences, so it is applied separably."""
+    response = cv2.sepFilter2D(grey, cv2.CV_16S, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE)
+    return np.asarray(cv2.convertScaleAbs(response[1:-1, 1:-1]), np.uint8)
+
+
+# |response| of Gaussian noise of sigma s is half-normal with sigma 6*s.
+_MEDIAN_TO_SIGMA = 1.0 / (0.6745 * 6.0)
+_MEAN_TO_SIGMA = math.sqrt(math.pi / 2.0) / 6.0
+
+
+def noise_estimate(magnitude: Image) -> float:
+    """Immerkaer 1996 fast noise estimate, median form (robust to edges). The median is
+    taken over every other pixel of every other row: the same distribution, a quarter
+    of the histogram's cost."""
+    sample = magnitude[::2, ::2]
+    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).reshape(-1)
+    median = float(np.searchsorted(np.cumsum(hist), 0.5 * sample.shape[0] * sample.shape[1]))
+    return median * _MEDIAN_TO_SIGMA
+
+
+_FLOOR_PX = 8  # cell of the noise floor
+_FLOOR_SHARE = 0.05  # the floor: this percentile of the cells' noise
+_FLOOR_LEVELS = (16.0, 240.0)  # cells darker or brighter than this are clipped, not quiet
+
+
+def noise_floor(magnitude: Image, grey_sums: npt.NDArray[np.int32]) -> float:
+    """Noise where the picture is quietest: Immerkaer's estimate (mean form) per 8-pixel
+    cell, 5th percentile over the cells that are not clipped black or white.
+
+    Texture raises the estimate only where there is texture, while sensor noise and
+    snow are everywhere, so even a busy scene has cells that show its true noise. One
+    frame can then tell a noisy picture from a detailed one (the median form cannot).
+    ``grey_sums``: the integral image of the grey picture (``magnitude`` is its inner
+    part, one pixel in from each edge)."""
+    height, width = magnitude.shape[:2]
+    rows, cols = height // _FLOOR_PX, width // _FLOOR_PX
+    if rows * cols < 8:  # too small to have quiet parts: the whole frame's estimate
+        return noise_estimate(magnitude) if magnitude.size else 0.0
+    span = _FLOOR_PX
+    area = float(span * span)
+    cropped = magnitude[: rows * span, : cols * span]
+    response_sums = np.asarray(cv2.integral(cropped), np.int32)[::span, ::span]
+    response = cell_sums(response_sums).reshape(-1) / area
+    corners = grey_sums[1 : 2 + rows * span : span, 1 : 2 + cols * span : span]
+    levels = cell_sums(corners).reshape(-1) / area
+    unclipped = (levels >= _FLOOR_LEVELS[0]) & (levels <= _FLOOR_LEVELS[1])
+    if int(unclipped.sum()) >= 8:
+        response = response[unclipped]
+    return percentile(response, _FLOOR_SHARE) * _MEAN_TO_SIGMA
+
+
+_SRGB_TO_LINEAR = np.array(
+    [(v / 255 / 12.92) if v <= 10 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in range(256)],
+    dtype=np.float32,
+)
+
+
+_LAB_NEUTRAL = np.array([128.0, 128.0, 128.0, 0.0])  # L (unused), a, b of a grey pixel
+_AB_NEUTRAL = np.array([128.0, 128.0, 0.0, 0.0])
+_TINT_MIN_LIGHTNESS = 40.0  # 8-bit L at or below which chroma/lightness is too unstable
+
+
+@dataclass(frozen=True)
+class Colour:
+    """Colour statistics of the thumbnail: mean chroma (Lab a, b, their distance from
+    grey, that distance over the chroma's spread: the equivalent-circle factor K of
+    Chinese VQD products), mean |a|+|b| (colourfulness), and each channel's mean and
+    spread in linear light (the white balance against a reference)."""
+
+    chroma_a: float
+    chroma_b: float
+    chroma: float
+    cast: float
+    colourfulness: float
+    lin_b: float
+    lin_g: float
+    lin_r: float
+    spread_b: float
+    spread_g: float
+    spread_r: float
+
+
+def chroma(thumb: Image) -> tuple[Colour, Image]:
+    """Colour statistics of the thumbnail, and the thumbnail in Lab (for ``tint``)."""
+    linear = cv2.LUT(thumb, _SRGB_TO_LINEAR)
+    lin_mean, lin_std = cv2.meanStdDev(linear)
+    lin_b, lin_g, lin_r = (float(v) for v in np.asarray(lin_mean).reshape(-1)[:3])
+    spread_b, spread_g, spread_r = (float(v) for v in np.asarray(lin_std).reshape(-1)[:3])
+    lab = np.asarray(cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB), np.uint8)
+    mean, std = cv2.meanStdDev(lab)
+    a = float(mean[1][0]) - 128.0
+    b = float(mean[2][0]) - 128.0
+    spread = math.hypot(float(std[1][0]), float(std[2][0]))
+    distance = math.hypot(a, b)
+    pixels = float(lab.shape[0] * lab.shape[1])
+    off_grey = cv2.sumElems(cv2.absdiff(lab, _LAB_NEUTRAL))
+    colour = Colour(
+        chroma_a=a,
+        chroma_b=b,
+        chroma=distance,
+        cast=distance / max(spread, 1.0),
+        colourfulness=(off_grey[1] + off_grey[2]) / pixels,
+        lin_b=lin_b,
+        lin_g=lin_g,
+        lin_r=lin_r,
+        spread_b=spread_b,
+        spread_g=spread_g,
+        spread_r=spread_r,
+    )
+    return colour, lab
+
+
+def tint(lab: Image) -> float:
+    """A tint over the whole frame, in % of lightness (0 when there is none).
+
+    A tint over a grey scene makes every pixel's chroma proportional to its lightness,
+    in one direction: chroma/lightness is then nearly constant. Colourful scenes (and
+    warm scenes with varied saturation) spread it out."""
+    lightness, chroma_a, chroma_b = cv2.split(lab)
+    _, lit = cv2.threshold(lightness, _TINT_MIN_LIGHTNESS, 255, cv2.THRESH_BINARY)
+    if cv2.countNonZero(lit) < 50:
+        return 0.0
+    chroma_ab = cv2.subtract(cv2.merge((chroma_a, chroma_b)), _AB_NEUTRAL, dtype=cv2.CV_32F)
+    ratio = cv2.divide(chroma_ab, cv2.merge((lightness, lightness)), scale=100.0, dtype=cv2.CV_32F)
+    tint_mean, tint_std = cv2.meanStdDev(ratio, mask=lit)
+    tint_spread = math.hypot(float(tint_std[0][0]), float(tint_std[1][0]))
+    tint_size = math.hypot(float(tint_mean[0][0]), float(tint_mean[1][0]))
+    return tint_size if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0) else 0.0
+
+
+# --- the records ---------------------------------------------------------------------------
+
+
+def _flat(record: Any) -> Metrics:
+    """A record's fields by name, in order, nested records flattened into it."""
+    out: Metrics = {}
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, Colour):
+            out.update(_flat(value))
+        else:
+            out[item.name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What every frame is measured for, with or without a reference."""
+
+    brightness: float
+    contrast: float
+    uniformity: float
+    blur: float
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class SingleFrameForms:
+    """What one frame can judge on its own (without a reference, or when the view moved
+    away from it): noise floor, coherent stripes, the blank region joined to the edge and
+    a tint."""
+
+    noise_floor: float
+    stripes: float
+    blank_edge: float
+    tint: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The frame against the camera's reference (see ``compare.py``)."""
+
+    blur_rise: float
+    contrast_kept: float
+    noise_rise: float
+    cast_shift: float
+    view_lost: float | None  # share of the frame the enrolled view no longer fills
+    inliers: float | None  # feature matches that agree (None: features were not matched)
+    unmoved: float | None  # feature matches at the very same place
+    tiles_in_place: float | None  # set when the quick check settled it
+    occlusion: float  # largest region of blocked blocks, share of the grid
+    stripes_rise: float
+    # Only when the view may be another scene now: correlation of the block brightness
+    # with the reference's in place.
+    layout_kept: float | None = None
+
+
+@dataclass(frozen=True)
+class FrameMetrics:
+    """Everything measured of one frame: its own measurements, the noise estimate that is
+    compared with the reference's, the single-frame forms (when they were needed) and the
+    comparison with the reference (when there is one)."""
+
+    own: Measurements
+    noise: float | None = None
+    alone: SingleFrameForms | None = None
+    versus: Comparison | None = None
+
+    def as_dict(self) -> Metrics:
+        """The wire form (check-frame's JSON, reference.json), in a fixed order."""
+        out = _flat(self.own)
+        if self.noise is not None:
+            out["noise"] = self.noise
+        versus = self.versus
+        if versus is None:
+            if self.alone is not None:
+                out.update(_flat(self.alone))
+            return out
+        compared = _flat(versus)
+        tail = {key: compared.pop(key) for key in ("layout_kept", "occlusion", "stripes_rise")}
+        out.update(compared)
+        if self.alone is not None:
+            out.update(_flat(self.alone))
+            out["layout_kept"] = tail["layout_kept"]
+        out["occlusion"] = tail["occlusion"]
+        out["stripes_rise"] = tail["stripes_rise"]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """A frame's measurements and the intermediates the other forms and the reference
+    comparison reuse; the other forms are computed once, when first asked for."""
+
+    values: Measurements
+    blocks: BlockStats
+    profiles: tuple[Profile, Profile]
+    noise_magnitude: Image
+    grey_sums: npt.NDArray[np.int32]
+    lab: Image  # the colour thumbnail in Lab
+
+    @functools.cached_property
+    def noise(self) -> float:
+        """The whole-frame noise estimate, only meaningful next to the reference's."""
+        return noise_estimate(self.noise_magnitude)
+
+    @functools.cached_property
+    def single_frame(self) -> SingleFrameForms:
+        return SingleFrameForms(
+            noise_floor=noise_floor(self.noise_magnitude, self.grey_sums),
+            stripes=single_frame_stripes(self.grey_sums),
+            blank_edge=largest_edge_region(self.blocks.gradient < FLAT_GRADIENT),
+            tint=tint(self.lab),
+        )
+
+
+def measure(frame: Frame) -> Measured:
+    grey = frame.grey
+    brightness, contrast, uniformity = histogram_metrics(grey)
+    d_vertical, d_horizontal = differences(grey)
+    sharpness = blur(grey, d_vertical, d_horizontal)
+    grey_sums = np.asarray(cv2.integral(grey), np.int32)
+    colour, lab = chroma(frame.thumb)
+    values = Measurements(brightness, contrast, uniformity, sharpness, colour)
+    blocks = block_stats(grey, d_vertical, d_horizontal, grey_sums)
+    return Measured(values, blocks, profiles(grey), noise_response(grey), grey_sums, lab)

@@ -1,0 +1,107 @@
+"""Checks across consecutive samples of one camera.
+
+- ``frozen``: share of pixels that changed by more than one level between samples. A
+  live camera re-encodes sensor noise, so even a still scene changes; a stuck encoder or
+  a cached snapshot repeats itself exactly. A stuck sensor with a ticking OSD clock
+  changes a few hundred pixels and is missed at the default threshold.
+- ``jitter``: how far the whole view moved since the previous sample, by phase
+  correlation at half the analysis size (sub-pixel; a still camera measures about
+  0.05 px). Samples that show another view are not compared (that is a scene change or
+  a cover). A shaking mount moves the view at every sample; one knock moves it once, so a
+  sequence needs two moved pairs, and the daemon's alarm several in a row.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.capture.quality.frame import Frame
+from agent.config.quality import CheckRule, QualityConfig
+from agent.model import QualityIssue
+
+
+def change_fraction(previous: Frame, current: Frame) -> float:
+    """Share of pixels that changed by more than one grey level between two samples."""
+    if previous.grey.shape != current.grey.shape:
+        return 1.0
+    diff = cv2.absdiff(previous.grey, current.grey)
+    return cv2.countNonZero(cv2.threshold(diff, 1, 255, cv2.THRESH_BINARY)[1]) / float(diff.size)
+
+
+_SAME_VIEW = 0.3  # phase-correlation peak at or above which two samples show one view
+
+
+@functools.cache
+def _shift_window(size: tuple[int, int]) -> npt.NDArray[np.float32]:
+    window = np.asarray(cv2.createHanningWindow(size, cv2.CV_32F), np.float32)
+    window.setflags(write=False)
+    return window
+
+
+def view_shift(previous: Frame, current: Frame) -> float | None:
+    """How far the whole view moved between two samples of one camera, in analysis
+    pixels: phase correlation at half the analysis size (sub-pixel, robust to exposure
+    and to a few things moving in front of a still background). None when the two do
+    not show the same view (the correlation peak is weak): that is a scene change or a
+    cover, not a shake."""
+    before, after = previous.half_grey, current.half_grey
+    if before.shape != after.shape or min(before.shape) < 8:
+        return None
+    size = (after.shape[1], after.shape[0])
+    (dx, dy), peak = cv2.phaseCorrelate(before, after, _shift_window(size))
+    if peak < _SAME_VIEW:
+        return None
+    return 2.0 * math.hypot(dx, dy)
+
+
+def _frozen(pairs: Sequence[tuple[Frame, Frame]], rule: CheckRule) -> QualityIssue | None:
+    most = max(change_fraction(a, b) for a, b in pairs)
+    return (
+        QualityIssue("frozen", rule.severity, most, rule.threshold)
+        if most < rule.threshold
+        else None
+    )
+
+
+def check_sequence(
+    frames: Sequence[Frame], settings: QualityConfig | None = None
+) -> list[QualityIssue]:
+    """Issues of consecutive samples of one camera: ``frozen`` when no pair changed,
+    ``jitter`` when the view shook: at least two pairs, and half of them, moved by more
+    than the threshold (one move alone is a camera knocked aside, for scene_changed)."""
+    config = settings if settings is not None else QualityConfig()
+    pairs = list(itertools.pairwise(frames))
+    if not pairs:
+        return []
+    frozen = _frozen(pairs, config.checks.frozen) if config.checks.frozen.enabled else None
+    if frozen is not None:
+        return [frozen]
+    jitter = config.checks.jitter
+    if not jitter.enabled:
+        return []
+    shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
+    shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
+    if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
+        return [QualityIssue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)]
+    return []
+
+
+def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> list[QualityIssue]:
+    """The daemon's per-sample form: ``frozen`` when nothing changed since the previous
+    sample, ``jitter`` when the whole view moved (the alarm's raise_after then asks for
+    several shaken samples in a row)."""
+    checks = settings.checks
+    frozen = _frozen([(previous, current)], checks.frozen) if checks.frozen.enabled else None
+    if frozen is not None:
+        return [frozen]
+    shift = view_shift(previous, current) if checks.jitter.enabled else None
+    if shift is not None and shift > checks.jitter.threshold:
+        return [QualityIssue("jitter", checks.jitter.severity, shift, checks.jitter.threshold)]
+    return []

@@ -1,0 +1,216 @@
+"""Stripes: periodic bands (period 3..40 analysis pixels) in brightness profiles, the
+flicker of fluorescent tubes beating with the shutter and interference bars.
+
+Without a reference, the band that each of six strips along it shows in phase and that
+stands out of the spectrum around it, as amplitude at mid-grey (flicker modulates light):
+interference crosses the whole picture with one phase, while shelving, tiles or a
+chequered floor fill part of it or change phase between strips, and a counter's straight
+edge spreads over every frequency. Regular structure spanning the whole view (a row of
+windows) can still read as stripes, and weak short-period bands are lost in the
+downscaling. With a reference, the band in what the reference's row and column profiles
+do not explain. Slanted interference lines average out of the profiles and are not caught.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.capture.quality.cells import percentile
+from agent.capture.quality.frame import Image
+
+_STRIPE_PERIODS = (3.0, 40.0)  # analysis pixels
+_STRIPE_TREND = 41  # box (pixels) whose mean is the scene's slow trend, removed first
+_STRIPE_REACH = 8  # shifts (pixels) over which the reference profile is fitted
+
+Profile = npt.NDArray[np.float32]
+
+
+@functools.cache
+def band_operator(size: int) -> npt.NDArray[np.float32] | None:
+    """The linear map from a brightness profile of ``size`` samples to its stripe-band
+    spectrum: detrend (minus a 41-sample box mean, reflected at the ends), remove the
+    mean, Hann window, DFT at the band's frequencies. Rows: real parts, then imaginary
+    parts. One matrix product per profile then replaces filter, window and FFT."""
+    if size < 32:
+        return None
+    frequencies = np.fft.rfftfreq(size)
+    band = np.flatnonzero(
+        (frequencies >= 1.0 / _STRIPE_PERIODS[1]) & (frequencies <= 1.0 / _STRIPE_PERIODS[0])
+    )
+    if band.size == 0:
+        return None
+    identity = np.eye(size, dtype=np.float64)
+    # Column j of the blurred identity is the trend of the unit profile e_j.
+    trend = cv2.blur(identity, (1, _STRIPE_TREND), borderType=cv2.BORDER_REFLECT)
+    detrended = identity - np.asarray(trend, np.float64)
+    centred = detrended - detrended.mean(axis=0, keepdims=True)
+    windowed = centred * np.hanning(size)[:, None]
+    phase = -2.0 * np.pi * np.outer(band, np.arange(size)) / size
+    operator = np.vstack([np.cos(phase) @ windowed, np.sin(phase) @ windowed])
+    operator = operator.astype(np.float32)
+    operator.setflags(write=False)
+    return operator
+
+
+def band_peak(profile: npt.NDArray[np.float32]) -> float:
+    """Amplitude in grey levels of the strongest periodic component of a brightness
+    profile with a period in _STRIPE_PERIODS, after its slow trend is removed."""
+    size = int(profile.shape[0])
+    operator = band_operator(size)
+    if operator is None:
+        return 0.0
+    parts = operator @ profile
+    half = parts.shape[0] // 2
+    peak = float(np.hypot(parts[:half], parts[half:]).max())
+    # Hann window: a sinusoid of amplitude A gives a peak of A * N / 4.
+    return peak * 4.0 / size
+
+
+def profiles(grey: Image) -> tuple[Profile, Profile]:
+    """Mean brightness of each row and of each column."""
+    rows = np.asarray(cv2.reduce(grey, 1, cv2.REDUCE_AVG, dtype=cv2.CV_32F), np.float32)
+    cols = np.asarray(cv2.reduce(grey, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F), np.float32)
+    return rows.reshape(-1), cols.reshape(-1)
+
+
+_STRIPE_STRIPS = 6  # the picture is cut into this many strips along the bands
+_STRIPE_PROMINENCE = 8.0  # a band must stand this far above the spectrum's median
+_STRIPE_DARKEST = 8.0  # a strip's brightness is taken as at least this (no division by ~0)
+
+
+@functools.cache
+def _strip_edges(size: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
+    """Where the strips across ``size`` pixels start and end, and 1 / their widths."""
+    edges = np.rint(np.linspace(0, size, _STRIPE_STRIPS + 1)).astype(np.intp)
+    return edges, (1.0 / (edges[1:] - edges[:-1])).astype(np.float32)
+
+
+@functools.cache
+def _stripe_operator(height: int, width: int) -> tuple[npt.NDArray[np.float32], int] | None:
+    """Both directions' band operators in one block-diagonal matrix, so that the strips'
+    row profiles stacked on their column profiles give every band component in one
+    product: rows are the real parts (row profiles' bands, then column profiles'), then
+    the imaginary parts in the same order; each scaled so a component reads as an
+    amplitude (Hann window: a sinusoid of amplitude A peaks at A * N / 4). Also how many
+    bands belong to the row profiles."""
+    by_rows, by_columns = band_operator(height), band_operator(width)
+    if by_rows is None or by_columns is None:
+        return None
+    rows_half, columns_half = by_rows.shape[0] // 2, by_columns.shape[0] // 2
+    bands = rows_half + columns_half
+    operator = np.zeros((2 * bands, height + width), np.float32)
+    for part in (0, 1):  # real, imaginary
+        top = part * bands
+        operator[top : top + rows_half, :height] = (
+            by_rows[part * rows_half : (part + 1) * rows_half] * 4.0 / height
+        )
+        operator[top + rows_half : top + bands, height:] = (
+            by_columns[part * columns_half : (part + 1) * columns_half] * 4.0 / width
+        )
+    operator.setflags(write=False)
+    return operator, rows_half
+
+
+def single_frame_stripes(grey_sums: npt.NDArray[np.int32]) -> float:
+    """Bands across the whole picture (mains flicker of kitchen tubes under a rolling
+    shutter, interference bars), judged on one frame: the strongest periodic component
+    that every one of six strips along the bands shows, in phase.
+
+    Flicker and interference cross the whole picture with one phase; the scene's own
+    regular structure (shelving, tiles, a chequered floor) fills part of it or changes
+    phase from strip to strip. Each strip's component is taken relative to the strip's
+    brightness (flicker modulates light, so dark strips show it weaker) and reported as
+    the amplitude in grey levels at mid-grey (128): the weakest strip's in-phase part.
+    A band counts only when it stands out of the spectrum around it (_STRIPE_PROMINENCE
+    times the median): a straight edge across the view, such as a counter's, is coherent
+    too but spreads over every frequency. ``grey_sums``: the grey picture's integral
+    image; each strip's brightness profile is a difference of its differences."""
+    height, width = grey_sums.shape[0] - 1, grey_sums.shape[1] - 1
+    prepared = _stripe_operator(height, width) if min(height, width) >= _STRIPE_STRIPS else None
+    if prepared is None:
+        return 0.0
+    operator, row_bands = prepared
+    across, column_share = _strip_edges(width)
+    down, row_share = _strip_edges(height)
+    # Column k: the row profile of vertical strip k stacked on the column profile of
+    # horizontal strip k (sums up to each strip edge, differenced twice).
+    upto = np.concatenate((grey_sums[:, across], grey_sums[down, :].T))
+    within = upto[:, 1:] - upto[:, :-1]
+    strips = np.empty((height + width, _STRIPE_STRIPS), np.float32)
+    strips[:height] = (within[1 : height + 1] - within[:height]) * column_share
+    strips[height:] = (within[height + 2 :] - within[height + 1 : -1]) * row_share
+    brightness = np.maximum(strips[:height].sum(axis=0) / height, _STRIPE_DARKEST)
+    strips[:height] *= 128.0 / brightness
+    brightness = np.maximum(strips[height:].sum(axis=0) / width, _STRIPE_DARKEST)
+    strips[height:] *= 128.0 / brightness
+    parts = operator @ strips
+    bands = parts.shape[0] // 2
+    real, imaginary = parts[:bands], parts[bands:]
+    common_real = real.sum(axis=1, keepdims=True)
+    common_imaginary = imaginary.sum(axis=1, keepdims=True)
+    in_phase = (real * common_real + imaginary * common_imaginary).min(axis=1)
+    norm = np.hypot(common_real, common_imaginary).reshape(-1) + 1e-9
+    weakest = in_phase / norm
+    # The strips' mean component per band, and the typical one of each direction.
+    common = norm / _STRIPE_STRIPS
+    floor = np.empty_like(common)
+    floor[:row_bands] = percentile(common[:row_bands], 0.5)
+    floor[row_bands:] = percentile(common[row_bands:], 0.5)
+    standing = weakest[weakest >= _STRIPE_PROMINENCE * floor]
+    return float(standing.max()) if standing.size else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileFit:
+    """A reference profile prepared once for ``unexplained``: row k of ``windows`` is the
+    profile shifted by k - reach with its mean removed; ``energy`` their sums of squares."""
+
+    profile: Profile
+    windows: npt.NDArray[np.float32] | None
+    energy: npt.NDArray[np.float32] | None
+
+
+def profile_fit(enrolled: Profile, reach: int = _STRIPE_REACH) -> ProfileFit:
+    size = enrolled.shape[0]
+    if size <= 4 * reach:
+        return ProfileFit(enrolled, None, None)
+    shifted = np.lib.stride_tricks.sliding_window_view(enrolled, size - 2 * reach)
+    windows = np.ascontiguousarray(shifted - shifted.mean(axis=1, keepdims=True))
+    energy = np.maximum((windows * windows).sum(axis=1), 1e-6)
+    return ProfileFit(enrolled, windows, energy)
+
+
+def unexplained(
+    current: Profile, fit: ProfileFit, reach: int = _STRIPE_REACH
+) -> npt.NDArray[np.float32]:
+    """What is left of ``current`` after the best fit ``a * enrolled + b`` over shifts of
+    +-reach pixels: exposure, haze (affine in brightness) and a camera nudged by a few
+    pixels must not turn the scene's own structure into stripes."""
+    if fit.windows is None or fit.energy is None:
+        return np.asarray(current - fit.profile, np.float32)
+    target = current[reach : current.shape[0] - reach]
+    y = target - float(target.sum()) / target.shape[0]
+    slope = (fit.windows @ y) / fit.energy
+    residuals = y[None, :] - slope[:, None] * fit.windows
+    best = int(np.abs(residuals).sum(axis=1).argmin())
+    return np.asarray(residuals[best], dtype=np.float32)
+
+
+def stripes_vs_reference(
+    profiles: tuple[Profile, Profile], reference: tuple[ProfileFit, ProfileFit]
+) -> float:
+    """Periodic bands in what the reference does not explain: the scene cancels out."""
+    best = 0.0
+    for current, enrolled in zip(profiles, reference, strict=True):
+        if current.shape != enrolled.profile.shape:
+            return 0.0
+        best = max(best, band_peak(unexplained(current, enrolled)))
+    return best
+
+
+# OpenCV takes a 4-element float64 array as a per-channel scalar.
