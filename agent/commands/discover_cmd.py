@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from agent.capture.discovery import DiscoveryMessage, static_message
     from agent.capture.inventory import InventoryStore, discover_json, sort_cameras
     from agent.capture.rounds import DiscoveryPlan, RoundOptions, discovery_round
+    from agent.config.cameras import CamerasConfig
     from agent.errors import UsageError
     from agent.secrets import CameraLogins, CredentialStore, credentials_dir, read_password_file
 
@@ -109,20 +110,18 @@ def run(args: argparse.Namespace) -> int:
     timeout_s = args.timeout or (
         cameras_config.discovery.timeout_s if cameras_config else DEFAULT_TIMEOUT_S
     )
-    username = args.username or (cameras_config.username if cameras_config else "admin")
-    per_camera_username = {
-        c.id: c.username for c in (cameras_config.enrolled if cameras_config else []) if c.username
-    }
-    if args.password_file is not None:
-        logins = CameraLogins(
-            username,
-            None,
-            per_camera_username,
-            password_override=read_password_file(args.password_file),
-        )
-    else:
-        store = CredentialStore(credentials_dir(config.paths.credentials_dir if config else None))
-        logins = CameraLogins(username, store, per_camera_username)
+    override = None if args.password_file is None else read_password_file(args.password_file)
+    store = (
+        None
+        if override is not None
+        else CredentialStore(credentials_dir(config.paths.credentials_dir if config else None))
+    )
+    logins = CameraLogins.from_config(
+        cameras_config or CamerasConfig(),
+        store,
+        password_override=override,
+        default_username=args.username,
+    )
 
     multicast = not args.no_multicast and (
         cameras_config.discovery.multicast if cameras_config else True
