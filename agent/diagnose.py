@@ -92,14 +92,15 @@ def check_credentials(config: AgentConfig) -> Check:
 
 
 def _ipv4_interfaces() -> list[str]:
-    names = []
-    for _, name in socket.if_nameindex():
-        if name == "lo":
+    """Names of the interfaces with an IPv4 address whose link is up (not loopback)."""
+    from agent.netif import system_interfaces
+
+    names: list[str] = []
+    for interface in system_interfaces():
+        if interface.loopback or not (interface.up and interface.running):
             continue
-        operstate = Path(f"/sys/class/net/{name}/operstate")
-        with contextlib.suppress(OSError):
-            if operstate.read_text(encoding="ascii").strip() in ("up", "unknown"):
-                names.append(name)
+        if interface.name not in names:
+            names.append(interface.name)
     return names
 
 

@@ -149,6 +149,39 @@ class FrameUnavailable(CameraError):
     code = "no_frame"
 
 
+class ImageTooLarge(FrameUnavailable):
+    """A picture whose header declares more pixels than the box decodes (an image bomb)."""
+
+    code = "image_too_large"
+
+
+class CameraUntrustedHost(CameraError):
+    """A camera pointed a stream, snapshot or media URI at a host it may not send the
+    password to (not its own, not in ``cameras.enrolled[].media_hosts``): not followed."""
+
+    code = "untrusted_host"
+
+
+class CameraUnsupportedUri(CameraError):
+    """A URI of a scheme the box does not read from a camera (``file:``, ``ftp:``...)."""
+
+    code = "unsupported_uri"
+
+
+class CameraInsecureAuth(CameraError):
+    """A camera asked for HTTP Basic over plain HTTP (the password readable on the LAN)
+    and its config does not allow it (``cameras.enrolled[].allow_basic_http``)."""
+
+    code = "insecure_auth"
+
+
+class CameraIdentityUnverified(CameraError):
+    """A device claims the identity of a camera that has a login of its own and is bound
+    to another address: it gets none of that camera's credentials (docs/security.md)."""
+
+    code = "identity_unverified"
+
+
 # --- uplink (MQTT, streams) --------------------------------------------------------------
 
 

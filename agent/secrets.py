@@ -8,7 +8,7 @@ here is registered with the scrubber, so it is masked in every log line and mess
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,14 +111,16 @@ class CredentialStore:
 
 
 class CameraLogins:
-    """The one place that decides which username and password go to a camera.
+    """The one place that decides which username and password go to a camera, and where
+    they may go.
 
     Username: the enrolled camera's own (``cameras.enrolled[].username``), else
     ``cameras.username``. Password: the camera's own file ``camera-password.<id>``, else
     the shared ``camera-password`` (or, for ``discover --password-file``, that file's
     value for every camera). An unreadable password file is reported and treated as
-    unset, so one bad file never stops the agent. Call it as a
-    :data:`agent.model.LoginResolver`.
+    unset, so one bad file never stops the agent. The login carries the camera's
+    ``media_hosts`` and ``allow_basic_http`` from its enrolment, which :mod:`agent.trust`
+    applies wherever the login is used. Call it as a :data:`agent.model.LoginResolver`.
     """
 
     def __init__(
@@ -127,26 +129,47 @@ class CameraLogins:
         store: CredentialStore | None,
         usernames: Mapping[str, str] | None = None,
         password_override: str | None = None,
+        media_hosts: Mapping[str, Iterable[str]] | None = None,
+        basic_http: Iterable[str] = (),
     ) -> None:
         self.default_username = default_username
         self.store = store
         self.usernames = dict(usernames or {})
         self.password_override = password_override
+        self.media_hosts = {k: frozenset(v) for k, v in (media_hosts or {}).items() if v}
+        self.basic_http = frozenset(basic_http)
 
     @classmethod
-    def from_config(cls, cameras: CamerasConfig, store: CredentialStore | None) -> CameraLogins:
-        usernames = {c.id: c.username for c in cameras.enrolled if c.username}
-        return cls(cameras.username, store, usernames)
+    def from_config(
+        cls,
+        cameras: CamerasConfig,
+        store: CredentialStore | None,
+        password_override: str | None = None,
+        default_username: str | None = None,
+    ) -> CameraLogins:
+        return cls(
+            default_username or cameras.username,
+            store,
+            {c.id: c.username for c in cameras.enrolled if c.username},
+            password_override=password_override,
+            media_hosts={c.id: c.media_hosts for c in cameras.enrolled},
+            basic_http=[c.id for c in cameras.enrolled if c.allow_basic_http],
+        )
 
     def __call__(self, camera_id: str | None) -> CameraLogin:
-        username = self.usernames.get(camera_id or "", self.default_username)
+        key = camera_id or ""
+        username = self.usernames.get(key, self.default_username)
+        password: str | None = None
         if self.password_override is not None:
-            return CameraLogin(username, self.password_override)
-        if self.store is None:
-            return CameraLogin(username, None)
-        try:
-            password = self.store.camera_password(camera_id)
-        except AgentError as error:
-            log.warning("camera_password_unreadable", camera_id=camera_id, reason=error.message)
-            password = None
-        return CameraLogin(username, password)
+            password = self.password_override
+        elif self.store is not None:
+            try:
+                password = self.store.camera_password(camera_id)
+            except AgentError as error:
+                log.warning("camera_password_unreadable", camera_id=camera_id, reason=error.message)
+        return CameraLogin(
+            username,
+            password,
+            media_hosts=self.media_hosts.get(key, frozenset()),
+            allow_basic_http=key in self.basic_http,
+        )

@@ -105,21 +105,25 @@ def discover_all(on_found: Callable[[Any], None] | None = None) -> list:
 
 
 def run_agent(password: str) -> tuple[float, float, int, int]:
-    from agent.capture.inventory import InventoryRound, RoundOptions
+    """The round `discover` and the daemon run: logins overlap the listening window."""
+    from agent.capture.discovery import Interface
+    from agent.capture.rounds import DiscoveryPlan, RoundOptions, discovery_round
     from agent.model import CameraLogin
 
+    heard: list[Any] = []
     wall, cpu = time.perf_counter(), cpu_s()
-    with InventoryRound(
-        lambda _id: CameraLogin("admin", password), options=RoundOptions(concurrency=16)
-    ) as round_:
-        messages = discover_all(on_found=round_.start)
-        cameras = round_.finish(messages)
+    cameras = discovery_round(
+        DiscoveryPlan(DISCOVERY_WINDOW_S, interfaces=[Interface("lo", "127.0.0.1", loopback=True)]),
+        lambda _id: CameraLogin("admin", password),
+        options=RoundOptions(concurrency=16),
+        on_listened=heard.extend,
+    )
     ok = sum(1 for c in cameras if c.error is None and len(c.profiles) == 2)
-    return time.perf_counter() - wall, cpu_s() - cpu, len(messages), ok
+    return time.perf_counter() - wall, cpu_s() - cpu, len(heard), ok
 
 
 def run_agent_sequential(password: str) -> tuple[float, float, int, int]:
-    from agent.capture.inventory import RoundOptions, inventory_round
+    from agent.capture.rounds import RoundOptions, inventory_round
     from agent.model import CameraLogin
 
     wall, cpu = time.perf_counter(), cpu_s()

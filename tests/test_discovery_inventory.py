@@ -5,15 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.capture.discovery import DiscoveryMessage
-from agent.capture.inventory import (
-    Candidate,
-    InventoryStore,
-    cameras_from_results,
-    candidates_from,
-    mark_bye,
-    merge,
-)
+from agent.capture.inventory import InventoryStore, mark_bye, merge
 from agent.capture.onvif import DeviceFacts
+from agent.capture.rounds import Candidate, cameras_from_results, candidates_from
 from agent.errors import CameraAuthFailed, CameraTimeout
 from agent.model import Camera, DiscoverySource, MediaProfile
 

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from agent.capture.discovery import DiscoveryMessage, discover, static_message
-from agent.capture.inventory import Camera, InventoryRound, RoundOptions, inventory_round
-from agent.model import CameraLogin
+from agent.capture.rounds import InventoryRound, RoundOptions, inventory_round
+from agent.model import Camera, CameraLogin
 from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
 from testkit.netns import TestLan
 from testkit.onvif_fixtures import FakeCameraFactory
@@ -60,14 +60,13 @@ def test_a_device_started_with_other_credentials_is_logged_into_again(
 ) -> None:
     """Started early as a static camera (no endpoint: the camera known at that address),
     it is finally the camera whose endpoint it announced: that camera's password counts."""
-    from agent.capture.inventory import Camera as Known
 
     camera = fake_camera_factory("generic")
     xaddr = camera.xaddr
     address = f"127.0.0.1:{camera.port}"
     known = [
-        Known(id="old-at-this-address", address=address, xaddr=xaddr),
-        Known(id="its-own", address="192.0.2.99", xaddr="http://192.0.2.99/", endpoint="urn:x"),
+        Camera(id="old-at-this-address", address=address, xaddr=xaddr),
+        Camera(id="its-own", address="192.0.2.99", xaddr="http://192.0.2.99/", endpoint="urn:x"),
     ]
 
     def credentials(camera_id: str | None) -> CameraLogin:

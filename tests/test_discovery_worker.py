@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.capture.discovery_worker import DiscoveryWorker
-from agent.capture.inventory import RoundOptions
+from agent.capture.rounds import RoundOptions
 from agent.config.cameras import CamerasConfig, DiscoveryConfig
 from agent.secrets import CameraLogins, CredentialStore
 from agent.state import AgentState, Event

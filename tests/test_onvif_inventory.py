@@ -18,6 +18,7 @@ from agent.capture.onvif import (
     posix_tz_offset,
     set_h264_cbr,
 )
+from agent.errors import CameraAuthFailed
 from testkit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera
 from testkit.onvif_fixtures import FakeCameraFactory
 
@@ -82,7 +83,7 @@ def test_hikvision_rejects_offset_form_created(fake_camera_factory: FakeCameraFa
         onvif.DEVICE_BINDING, camera.xaddr
     )
     session._device._client.wsse = UsernameToken("admin", DEFAULT_PASSWORD, use_digest=True)
-    with pytest.raises(onvif.CameraAuthFailed):
+    with pytest.raises(CameraAuthFailed):
         session.call("device", "GetDeviceInformation")
     assert camera.requests[-1].created is not None
     assert camera.requests[-1].created.endswith("+00:00")
@@ -105,7 +106,7 @@ def test_without_skew_correction_the_skewed_camera_refuses(
     session = onvif.CameraSession(
         camera.xaddr, "admin", DEFAULT_PASSWORD, 5.0, 2.0, clock_skew_s=0.0
     )
-    with pytest.raises(onvif.CameraAuthFailed):
+    with pytest.raises(CameraAuthFailed):
         session.call("device", "GetDeviceInformation")
     assert camera.requests[-1].refused == "Created is too far from the camera clock"
     session.close()
@@ -218,7 +219,7 @@ def test_set_h264_cbr_reconfigures_the_sub_stream(fake_camera_factory: FakeCamer
 
 def test_set_h264_cbr_wrong_password(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("other_password")
-    with pytest.raises(onvif.CameraAuthFailed):
+    with pytest.raises(CameraAuthFailed):
         set_h264_cbr(camera.xaddr, "Profile_2", 384, username="admin", password=DEFAULT_PASSWORD)
 
 

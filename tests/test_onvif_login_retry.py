@@ -14,7 +14,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.capture.discovery import DiscoveryMessage, static_message
-from agent.capture.inventory import Camera, RoundOptions, inventory_round
+from agent.capture.rounds import RoundOptions, inventory_round
+from agent.model import Camera
 from agent.secrets import CameraLogins, CredentialStore
 from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
 from testkit.onvif_fixtures import FakeCameraFactory

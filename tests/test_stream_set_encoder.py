@@ -16,7 +16,7 @@ import pytest
 
 from agent.capture.discovery import static_message
 from agent.capture.encoder import OnvifEncoderControl
-from agent.capture.inventory import inventory_round
+from agent.capture.rounds import inventory_round
 from agent.config.cameras import EnrolledCamera
 from agent.config.streams import StreamsConfig
 from agent.model import Camera, CameraLogin

@@ -25,19 +25,11 @@ from agent.capture.discovery import (
     AnnouncementListener,
     DiscoveryMessage,
     Interface,
-    discover,
     static_message,
 )
-from agent.capture.inventory import (
-    InventoryRound,
-    InventoryStore,
-    MergeResult,
-    RoundOptions,
-    inventory_round,
-    mark_bye,
-    merge,
-)
-from agent.errors import AgentError, NoNetworkError
+from agent.capture.inventory import InventoryStore, MergeResult, mark_bye, merge
+from agent.capture.rounds import DiscoveryPlan, RoundOptions, discovery_round, inventory_round
+from agent.errors import AgentError
 from agent.model import Camera, CameraOffline, CameraOnline, LoginResolver
 from agent.state import AgentState
 
@@ -143,33 +135,25 @@ class DiscoveryWorker:
                 static.append(static_message(entry))
             except AgentError as error:
                 log.warning("static_camera_invalid", entry=entry, reason=error.message)
-        messages: list[DiscoveryMessage] = []
+        plan = DiscoveryPlan(
+            config.discovery.timeout_s,
+            multicast=config.discovery.multicast,
+            scan=config.discovery.scan,
+            static=static,
+            interfaces=self.interfaces,
+        )
         # Known and static cameras are rechecked, and each discovered one logged into,
         # while discovery still listens.
-        with InventoryRound(
+        seen = discovery_round(
+            plan,
             self.logins,
             list(self._known.values()),
             recheck_known=True,
             options=self.options,
+            keep_going=True,
+            on_listened=lambda _: ctx.beat(),
             on_camera=lambda *_: ctx.beat(),
-        ) as round_:
-            for message in static:
-                round_.start(message)
-            try:
-                result = discover(
-                    config.discovery.timeout_s,
-                    multicast=config.discovery.multicast,
-                    scan=config.discovery.scan,
-                    interfaces=self.interfaces,
-                    on_found=round_.start,
-                )
-                messages = result.messages()
-            except NoNetworkError as error:
-                log.warning("discovery_no_network", reason=error.message)
-            except AgentError as error:
-                log.warning("discovery_failed", code=error.code, reason=error.message)
-            ctx.beat()
-            seen = round_.finish(messages + static)
+        )
         self._apply(merge(self._known, seen, time.time(), complete=True))
         self.rounds += 1
         log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,8 +96,10 @@ def _load_optional_config(args: argparse.Namespace) -> AgentConfig | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.capture.discovery import DiscoveryMessage, discover, static_message
-    from agent.capture.inventory import InventoryRound, InventoryStore, RoundOptions
+    from agent.capture.discovery import DiscoveryMessage, static_message
+    from agent.capture.inventory import InventoryStore, discover_json, sort_cameras
+    from agent.capture.rounds import DiscoveryPlan, RoundOptions, discovery_round
+    from agent.config.cameras import CamerasConfig
     from agent.errors import UsageError
     from agent.secrets import CameraLogins, CredentialStore, credentials_dir, read_password_file
 
@@ -107,20 +110,18 @@ def run(args: argparse.Namespace) -> int:
     timeout_s = args.timeout or (
         cameras_config.discovery.timeout_s if cameras_config else DEFAULT_TIMEOUT_S
     )
-    username = args.username or (cameras_config.username if cameras_config else "admin")
-    per_camera_username = {
-        c.id: c.username for c in (cameras_config.enrolled if cameras_config else []) if c.username
-    }
-    if args.password_file is not None:
-        logins = CameraLogins(
-            username,
-            None,
-            per_camera_username,
-            password_override=read_password_file(args.password_file),
-        )
-    else:
-        store = CredentialStore(credentials_dir(config.paths.credentials_dir if config else None))
-        logins = CameraLogins(username, store, per_camera_username)
+    override = None if args.password_file is None else read_password_file(args.password_file)
+    store = (
+        None
+        if override is not None
+        else CredentialStore(credentials_dir(config.paths.credentials_dir if config else None))
+    )
+    logins = CameraLogins.from_config(
+        cameras_config or CamerasConfig(),
+        store,
+        password_override=override,
+        default_username=args.username,
+    )
 
     multicast = not args.no_multicast and (
         cameras_config.discovery.multicast if cameras_config else True
@@ -128,53 +129,50 @@ def run(args: argparse.Namespace) -> int:
     scan = list(args.scan) + (list(cameras_config.discovery.scan) if cameras_config else [])
     static = [static_message(s) for s in (cameras_config.static if cameras_config else [])]
     known = list(InventoryStore(config.paths.state_dir).load().values()) if config else []
+    plan = DiscoveryPlan(timeout_s, multicast=multicast, scan=scan, static=static)
 
     options = RoundOptions(
         timeout_s=max(3.0, 2 * timeout_s), request_timeout_s=min(4.0, max(1.0, timeout_s))
     )
     show = progress
-    done = 0
-    total = 0
+    found = done = total = 0
+
+    def on_found(message: DiscoveryMessage) -> None:
+        nonlocal found
+        found += 1
+        show(f"found {message.primary_xaddr} ({found} so far), logging in")
+
+    def on_listened(messages: Sequence[DiscoveryMessage]) -> None:
+        nonlocal total
+        total = len({m.primary_xaddr for m in messages})
+        if total:
+            show(f"logging into {total} camera(s) ...")
 
     def on_camera(xaddr: str, _facts: Any) -> None:
         nonlocal done
         done += 1
         show(f"inventoried {done}/{total}: {xaddr}")
 
-    # Logins start the moment a camera answers, while discovery still listens for others.
-    with InventoryRound(logins, known, options=options, on_camera=on_camera) as round_:
-        for message in static:
-            round_.start(message)
-        messages: list[DiscoveryMessage] = []
-        if multicast or scan:
-            what = " and ".join(
-                part
-                for part in (
-                    ("multicast" if multicast else ""),
-                    (f"scan of {', '.join(scan)}" if scan else ""),
-                )
-                if part
+    if plan.probes:
+        what = " and ".join(
+            part
+            for part in (
+                ("multicast" if multicast else ""),
+                (f"scan of {', '.join(scan)}" if scan else ""),
             )
-            show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
-            found = 0
-
-            def on_found(message: DiscoveryMessage) -> None:
-                nonlocal found
-                found += 1
-                show(f"found {message.primary_xaddr} ({found} so far), logging in")
-                round_.start(message)
-
-            result = discover(
-                timeout_s, multicast=multicast, scan=scan, progress=show, on_found=on_found
-            )
-            messages = result.messages()
-        messages += static
-        total = len({m.primary_xaddr for m in messages})
-        if total:
-            show(f"logging into {total} camera(s) ...")
-        cameras = round_.finish(messages)
-    from agent.capture.inventory import discover_json, sort_cameras
-
+            if part
+        )
+        show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
+    cameras = discovery_round(
+        plan,
+        logins,
+        known,
+        options=options,
+        progress=show,
+        on_found=on_found,
+        on_listened=on_listened,
+        on_camera=on_camera,
+    )
     payload = discover_json(cameras)
     emit(args, payload, render_table(sort_cameras(cameras)))
     return 0

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from agent.config.base import Section
 from agent.kcp import Kcp
+
+# An IPv4 address or DNS name, or an IPv6 address (which holds ':', so no port can hide).
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?|[0-9a-f:.]{2,45}")
 
 
 class KcpAssignment(Section):
@@ -32,6 +37,34 @@ class EnrolledCamera(Section):
     kcps: list[KcpAssignment] = Field(
         default_factory=list, description="Key control points this camera covers."
     )
+    media_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Hosts besides the camera's own where its stream, snapshot and media "
+        "URIs may point, e.g. the NVR it is reached through or its second network card "
+        "(IP address or name, no port). A URI on any other host is reported as "
+        "untrusted_host and not followed: the camera's password goes nowhere else.",
+    )
+    allow_basic_http: bool = Field(
+        default=False,
+        description="Answer an HTTP Basic challenge over plain HTTP for this camera's "
+        "snapshots (the password crosses the LAN readable). Off: only Digest; a camera "
+        "that offers only Basic gives its pictures from its RTSP sub-stream instead.",
+    )
+
+    @field_validator("media_hosts")
+    @classmethod
+    def _hosts_only(cls, hosts: list[str]) -> list[str]:
+        cleaned = []
+        for host in hosts:
+            value = host.strip().lower()
+            if not _HOST.fullmatch(value):
+                raise ValueError(
+                    f"{host!r} is not a host (an IP address or a name, without scheme, "
+                    "port or path)"
+                )
+            cleaned.append(value)
+        return cleaned
 
 
 class DiscoveryConfig(Section):

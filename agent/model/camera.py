@@ -253,13 +253,17 @@ def address_of(xaddr: str) -> str:
 
 @dataclass(frozen=True)
 class CameraLogin:
-    """The username and password the agent uses for one camera (password may be unset).
+    """The username and password the agent uses for one camera (password may be unset),
+    and how they may travel: to the camera's own host and to ``media_hosts`` only, and as
+    HTTP Basic over plain HTTP only with ``allow_basic_http`` (see :mod:`agent.trust`).
 
     ``repr`` never shows the password.
     """
 
     username: str
     password: str | None
+    media_hosts: frozenset[str] = frozenset()
+    allow_basic_http: bool = False
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,107 @@
+"""Encoder settings for the streaming side: a profile's video encoder made H.264 with a
+bitrate cap (ONVIF Media1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from agent.capture.onvif.parse import as_str, get, profile_of, repair_service_url
+from agent.capture.onvif.session import DEFAULT_TIMEOUT_S, CameraSession, find_media_service
+from agent.errors import CameraBadResponse
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    profile_token: str
+    encoder_token: str
+    encoding: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    bitrate_kbps: int | None
+    gop: int | None
+    constant_bitrate: bool  # False: ONVIF Media1 cannot switch CBR on; the cap still holds
+
+
+def set_h264_cbr(
+    xaddr: str,
+    profile_token: str,
+    kbps: int,
+    *,
+    username: str,
+    password: str,
+    fps: int | None = None,
+    gop: int | None = None,
+    media_xaddr: str | None = None,
+    clock_skew_s: float | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> EncoderSettings:
+    """Make a profile's video encoder H.264 with a bitrate cap (and optionally fps/GOP).
+
+    Uses Media1 SetVideoEncoderConfiguration (ForcePersistence) and reads the
+    configuration back. Media1 has no CBR switch: ``BitrateLimit`` caps the bitrate
+    whatever the camera's rate-control mode; ``constant_bitrate`` reports False.
+    Raises a CameraError subclass on failure.
+    """
+    session = CameraSession(xaddr, username, password, timeout_s, clock_skew_s=clock_skew_s)
+    try:
+        if clock_skew_s is None:
+            session.read_clock()
+        if media_xaddr is None:
+            find_media_service(session)
+        else:
+            session.media_xaddr = repair_service_url(media_xaddr, xaddr)
+        profiles = session.call("media", "GetProfiles") or []
+        profile = next((p for p in profiles if as_str(get(p, "token")) == profile_token), None)
+        if profile is None:
+            raise CameraBadResponse(f"{session.where} has no profile {profile_token}")
+        encoder_token = as_str(get(profile, "VideoEncoderConfiguration", "token"))
+        if encoder_token is None:
+            raise CameraBadResponse(
+                f"{session.where}: profile {profile_token} has no video encoder"
+            )
+        config = session.call(
+            "media", "GetVideoEncoderConfiguration", ConfigurationToken=encoder_token
+        )
+        config.Encoding = "H264"
+        if config.RateControl is not None:
+            config.RateControl.BitrateLimit = int(kbps)
+            if fps is not None:
+                config.RateControl.FrameRateLimit = int(fps)
+        if config.H264 is None:
+            config.H264 = {"GovLength": gop or 50, "H264Profile": "Main"}
+        elif gop is not None:
+            config.H264.GovLength = int(gop)
+        session.call(
+            "media", "SetVideoEncoderConfiguration", Configuration=config, ForcePersistence=True
+        )
+        applied = session.call(
+            "media", "GetVideoEncoderConfiguration", ConfigurationToken=encoder_token
+        )
+        result = profile_of({"token": profile_token, "VideoEncoderConfiguration": applied})
+        if result is None:
+            raise CameraBadResponse(f"{session.where}: unreadable encoder configuration")
+        log.info(
+            "camera_encoder_set",
+            where=session.where,
+            profile=profile_token,
+            bitrate_kbps=result.bitrate_kbps,
+            encoding=result.encoding,
+        )
+        return EncoderSettings(
+            profile_token=profile_token,
+            encoder_token=encoder_token,
+            encoding=result.encoding,
+            width=result.width,
+            height=result.height,
+            fps=result.fps,
+            bitrate_kbps=result.bitrate_kbps,
+            gop=result.gop,
+            constant_bitrate=False,
+        )
+    finally:
+        session.close()
