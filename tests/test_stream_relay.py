@@ -19,7 +19,8 @@ from agent.config.streams import StreamsConfig
 from agent.model import Camera, CameraLogin, MediaProfile
 from agent.scrub import register_secret
 from agent.state import AgentState
-from agent.uplink.relay import CameraFeed, StreamManager
+from agent.uplink.video.feeds import CameraFeed
+from agent.uplink.video.manager import StreamManager
 from testkit.configs import VALID
 from testkit.nginx_rtmp import FfmpegListener, NginxRtmp, ffprobe, wait_for
 from testkit.relay_runner import Running
@@ -312,7 +313,8 @@ HARNESS = textwrap.dedent("""
     from agent.daemon import Daemon
     from agent.logs import configure_logging
     from agent.model import Camera, MediaProfile
-    from agent.uplink.relay import CameraFeed, StreamManager
+    from agent.uplink.video.feeds import CameraFeed
+    from agent.uplink.video.manager import StreamManager
 
     url = sys.argv[2]
     def factory(runtime):
