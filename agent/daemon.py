@@ -25,9 +25,9 @@ from agent.model import AgentStarted, AgentStopping, ConfigApplied, ConfigReject
 from agent.secrets import CameraLogins, CredentialStore, credentials_dir
 from agent.state import AgentState
 from agent.supervisor import Supervisor, Worker
-from agent.uplink.outbox import FILE_NAME as OUTBOX_FILE
-from agent.uplink.outbox import EventFeed, Outbox, outbox_bounds
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.outbox import FILE_NAME as OUTBOX_FILE
+from agent.uplink.mqtt.outbox import EventFeed, Outbox, outbox_bounds
+from agent.uplink.mqtt.session import SessionCounter
 
 log = structlog.get_logger(__name__)
 

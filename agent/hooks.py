@@ -16,7 +16,7 @@ from agent.errors import CommandBadArgs, CommandNotSupported, FrameUnavailable
 if TYPE_CHECKING:
     from agent.capture.discovery_worker import DiscoveryWorker
     from agent.daemon import Runtime
-    from agent.uplink.relay import StreamManager
+    from agent.uplink.video.manager import StreamManager
 
 log = structlog.get_logger(__name__)
 

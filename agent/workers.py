@@ -16,8 +16,9 @@ from agent.capture.encoder import OnvifEncoderControl
 from agent.capture.quality_worker import QualityWorker
 from agent.hooks import DaemonHooks
 from agent.secrets import MQTT_PASSWORD, STREAM_TOKEN
-from agent.uplink.relay import StreamManager, feeds_from_state
-from agent.uplink.reporter import Reporter
+from agent.uplink.mqtt.reporter import Reporter
+from agent.uplink.video.feeds import feeds_from_state
+from agent.uplink.video.manager import StreamManager
 
 if TYPE_CHECKING:
     from agent.daemon import Runtime

@@ -29,10 +29,11 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from agent.config import AgentConfig  # noqa: E402
 from agent.state import AgentState  # noqa: E402
-from agent.uplink.mqtt import Acked, Connected, LinkSettings, MqttLink, Topics  # noqa: E402
-from agent.uplink.outbox import Outbox, OutboxBounds, StoredEvent  # noqa: E402
-from agent.uplink.reporter import build_event  # noqa: E402
-from agent.uplink.session import SessionCounter  # noqa: E402
+from agent.uplink.mqtt.heartbeat import build_event  # noqa: E402
+from agent.uplink.mqtt.link import Acked, Connected, MqttLink  # noqa: E402
+from agent.uplink.mqtt.outbox import Outbox, OutboxBounds, StoredEvent  # noqa: E402
+from agent.uplink.mqtt.session import SessionCounter  # noqa: E402
+from agent.uplink.mqtt.settings import LinkSettings, Topics  # noqa: E402
 from testkit.agent_runner import config_dict, populate, reporter_for  # noqa: E402
 from testkit.mosquitto import Mosquitto  # noqa: E402
 

@@ -34,7 +34,8 @@ from agent.logs import configure_logging
 from agent.model import Camera, MediaProfile
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
-from agent.uplink.relay import CameraFeed, StreamManager
+from agent.uplink.video.feeds import CameraFeed
+from agent.uplink.video.manager import StreamManager
 from testkit.nginx_rtmp import NginxRtmp, wait_for
 from testkit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera, spawn, stop_process
 

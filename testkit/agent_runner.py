@@ -38,10 +38,10 @@ from agent.model import (
 )
 from agent.state import AgentState
 from agent.supervisor import Supervisor, WorkerRestartPolicy
-from agent.uplink.outbox import FILE_NAME as OUTBOX_FILE
-from agent.uplink.outbox import EventFeed, Outbox, outbox_bounds
-from agent.uplink.reporter import Reporter
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.outbox import FILE_NAME as OUTBOX_FILE
+from agent.uplink.mqtt.outbox import EventFeed, Outbox, outbox_bounds
+from agent.uplink.mqtt.reporter import Reporter
+from agent.uplink.mqtt.session import SessionCounter
 from testkit.mosquitto import Mosquitto
 
 

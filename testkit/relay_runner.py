@@ -7,7 +7,7 @@ import threading
 from agent.model import Event, StreamStatus
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
-from agent.uplink.relay import StreamManager
+from agent.uplink.video.manager import StreamManager
 from testkit.nginx_rtmp import wait_for
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from agent.fleet.db import open_database
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.session import SessionCounter
 from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
 from testkit.fleet_fixtures import FleetConsumer, FleetRun
 from testkit.fleet_sim import SimStore, send_late_will

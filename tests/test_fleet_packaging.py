@@ -162,7 +162,7 @@ def test_the_fleet_loads_no_box_machinery_and_the_box_no_fleet() -> None:
         "import agent.fleet.source, agent.fleet.commands\n"
         "heavy = ('cv2', 'numpy', 'zeep', 'onvif', 'wsdiscovery')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
-        "      or m.startswith(('agent.capture', 'agent.uplink.relay', 'agent.daemon'))))\n"
+        "      or m.startswith(('agent.capture', 'agent.uplink.video', 'agent.daemon'))))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

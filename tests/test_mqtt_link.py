@@ -10,17 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.uplink.mqtt import (
-    Acked,
-    Connected,
-    Disconnected,
-    LinkEvent,
-    LinkSettings,
-    MqttLink,
-    Topics,
-    reconnect_delay,
-)
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.link import Acked, Connected, Disconnected, LinkEvent, MqttLink
+from agent.uplink.mqtt.session import SessionCounter
+from agent.uplink.mqtt.settings import LinkSettings, Topics
 from testkit.mosquitto import (
     BrokerOptions,
     CertAuthority,
@@ -111,11 +103,33 @@ def make_driver(drivers: list[Driver], settings: LinkSettings, state_dir: Path) 
 
 
 def test_backoff_grows_with_jitter_and_caps() -> None:
-    assert reconnect_delay(1, 1, 60, rng=lambda: 1.0) == 1
-    assert reconnect_delay(3, 1, 60, rng=lambda: 1.0) == 4
-    assert reconnect_delay(30, 1, 60, rng=lambda: 1.0) == 60
-    assert reconnect_delay(30, 1, 60, rng=lambda: 0.0) == 30
-    assert len({reconnect_delay(5, 1, 60) for _ in range(20)}) > 1
+    """Reconnects wait the agent's one backoff (agent.backoff): +-20 % around min*2^(n-1)."""
+    backoff = LinkSettings("h", 1883, False, "c", reconnect_min_s=1, reconnect_max_s=60).backoff
+    assert backoff.delay(1, rng=lambda: 0.5) == 1
+    assert backoff.delay(3, rng=lambda: 0.5) == 4
+    assert backoff.delay(30, rng=lambda: 0.5) == 60
+    assert backoff.delay(1, rng=lambda: 1.0) == pytest.approx(1.2)
+    assert backoff.delay(30, rng=lambda: 0.0) == pytest.approx(48)
+    assert len({backoff.delay(5) for _ in range(20)}) > 1
+
+
+def test_the_link_schedules_its_reconnect_with_that_backoff(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: every attempt fails at once
+    settings = LinkSettings("127.0.0.1", port, False, "c", reconnect_min_s=2, reconnect_max_s=60)
+    now = [100.0]
+    link = MqttLink(
+        settings,
+        TOPICS,
+        SessionCounter(tmp_path),
+        clock=lambda: now[0],
+        rng=lambda: 1.0,
+    )
+    waits = []
+    for _ in range(3):
+        now[0] = link._next_attempt
+        link.maintain()
+        waits.append(round(link._next_attempt - now[0], 3))
+    assert waits == [2.4, 4.8, 9.6]
 
 
 def test_online_on_connect_offline_on_clean_stop(

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from agent.scrub import forget_secrets, register_secret
-from agent.uplink.outbox import Outbox, OutboxBounds, _rows_to_drop
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.outbox import Outbox, OutboxBounds, _rows_to_drop
+from agent.uplink.mqtt.session import SessionCounter
 
 
 def test_drop_policy_oldest_first_until_both_bounds_fit() -> None:

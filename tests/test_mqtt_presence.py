@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.session import SessionCounter
 from testkit.agent_runner import ChildAgent, Harness, config_dict
 from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 

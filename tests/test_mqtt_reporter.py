@@ -34,7 +34,7 @@ from agent.model import (
     Verdict,
 )
 from agent.uplink.messages import SystemInfo
-from agent.uplink.reporter import build_heartbeat
+from agent.uplink.mqtt.heartbeat import build_heartbeat
 from testkit.agent_runner import Harness
 from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 

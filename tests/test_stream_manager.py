@@ -11,14 +11,10 @@ from agent.config.streams import StreamsConfig
 from agent.errors import CameraAuthFailed, CommandRejected
 from agent.model import Camera, CameraLogin, EncoderRequest, Event, MediaProfile, with_login
 from agent.state import AgentState
-from agent.uplink.relay import (
-    SET_ENCODER_DEADLINE_S,
-    CameraFeed,
-    RestartPolicy,
-    StreamManager,
-    render_ingest_url,
-    wanted,
-)
+from agent.uplink.video.feeds import CameraFeed, render_ingest_url, wanted
+from agent.uplink.video.lifecycle import StreamRestartPolicy
+from agent.uplink.video.manager import StreamManager
+from agent.uplink.video.negotiation import SET_ENCODER_DEADLINE_S
 
 
 def profile(
@@ -177,14 +173,14 @@ def test_no_output_after_start_is_a_failure() -> None:
 
 
 def test_restart_policy_backoff_and_hourly_limit() -> None:
-    policy = RestartPolicy(backoff_s=1, backoff_max_s=30, max_per_hour=3, jitter=0.2)
-    assert policy.next_start(0, 1, [], lambda: 0.5) == (1.0, False)
-    assert policy.next_start(0, 3, [], lambda: 0.5) == (4.0, False)
-    assert policy.next_start(0, 10, [], lambda: 0.5) == (30.0, False)
-    assert policy.next_start(0, 1, [], lambda: 1.0)[0] == pytest.approx(1.2)
-    assert policy.next_start(0, 1, [], lambda: 0.0)[0] == pytest.approx(0.8)
-    assert policy.next_start(100, 1, [10, 20, 30], lambda: 0.5) == (3610, True)
-    assert policy.next_start(5000, 1, [10, 20, 30], lambda: 0.5) == (5001, False)
+    policy = StreamRestartPolicy(backoff_s=1, backoff_max_s=30, max_per_hour=3)
+    assert policy.next_start(0, 1, [], 0.5) == (1.0, False)
+    assert policy.next_start(0, 3, [], 0.5) == (4.0, False)
+    assert policy.next_start(0, 10, [], 0.5) == (30.0, False)
+    assert policy.next_start(0, 1, [], 1.0)[0] == pytest.approx(1.2)
+    assert policy.next_start(0, 1, [], 0.0)[0] == pytest.approx(0.8)
+    assert policy.next_start(100, 1, [10, 20, 30], 0.5) == (3610, True)
+    assert policy.next_start(5000, 1, [10, 20, 30], 0.5) == (5001, False)
 
 
 def test_restart_limit_reported() -> None:
@@ -357,7 +353,7 @@ class SlowCamera:
         return profile("sub", "H264", 640, 360, 25, request.kbps, None)
 
     def wait_answered(self, h: Harness, camera_id: str) -> None:
-        job = h.manager._relays[camera_id].encoder_job
+        job = h.manager._relays[camera_id].planner.encoder_job
         assert job is not None
         self.answer.set()
         job.exception(timeout=10)  # wait for the answer without raising it
@@ -427,7 +423,7 @@ def test_set_encoder_unanswered_gives_up_at_the_deadline() -> None:
         assert h.running("c1") is None and h.status("c1").state == "starting"
         h.tick(2)
         assert h.status("c1").route == "transcode" and h.running("c1") is not None
-        assert h.manager._relays["c1"].encoder_job is None  # a late answer is ignored
+        assert h.manager._relays["c1"].planner.encoder_job is None  # a late answer is ignored
     finally:
         camera.answer.set()
 

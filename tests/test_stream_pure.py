@@ -12,16 +12,16 @@ from pydantic import ValidationError
 from agent.config.streams import StreamsConfig
 from agent.kcp import Kcp
 from agent.model import MediaProfile
-from agent.uplink.bandwidth import Demand, allocate, kcp_priority, primary_kcp, total_kbps
-from agent.uplink.ffmpeg_args import (
+from agent.uplink.video.bandwidth import Demand, allocate, kcp_priority, primary_kcp, total_kbps
+from agent.uplink.video.ffmpeg_args import (
     RelayPlan,
     TranscodeSettings,
     ingest_scheme,
     relay_argv,
     scheme_carries,
 )
-from agent.uplink.progress import Progress, ProgressParser, RateMeter, advanced, parse_block
-from agent.uplink.routes import (
+from agent.uplink.video.progress import Progress, ProgressParser, RateMeter, advanced, parse_block
+from agent.uplink.video.routes import (
     NoRoute,
     choose_route,
     copy_candidates,

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -19,7 +20,8 @@ from agent.config.streams import StreamsConfig
 from agent.model import Camera, CameraLogin, MediaProfile
 from agent.scrub import register_secret
 from agent.state import AgentState
-from agent.uplink.relay import CameraFeed, StreamManager
+from agent.uplink.video.feeds import CameraFeed
+from agent.uplink.video.manager import StreamManager
 from testkit.configs import VALID
 from testkit.nginx_rtmp import FfmpegListener, NginxRtmp, ffprobe, wait_for
 from testkit.relay_runner import Running
@@ -50,12 +52,12 @@ def feed(
 
 @contextlib.contextmanager
 def running(
-    config: StreamsConfig, feeds: list[CameraFeed], token: str | None = TOKEN, **kwargs: object
+    config: StreamsConfig, feeds: list[CameraFeed], token: str | None = TOKEN, **kwargs: Any
 ) -> Iterator[Running]:
     state = AgentState()
     manager = StreamManager(
         config, "sh-xh-0001", state, lambda: feeds, token, tick_s=0.25, **kwargs
-    )  # type: ignore[arg-type]
+    )
     run = Running(manager, state)
     run.thread.start()
     try:
@@ -68,12 +70,13 @@ def running(
 def measure_all(ingest: NginxRtmp, names: list[str], window_s: float = 6.0) -> dict[str, float]:
     for name in names:
         ingest.wait_publishing(name)
+
         # Skip the start: ffmpeg's input probing releases a burst when the stream begins.
-        wait_for(
-            lambda n=name: (s := ingest.publishing(n)) and s.time_ms >= 4000,
-            20,
-            what=f"{name} past its start",
-        )
+        def past_start(n: str = name) -> bool:
+            status = ingest.publishing(n)
+            return status is not None and status.time_ms >= 4000
+
+        wait_for(past_start, 20, what=f"{name} past its start")
     first = ingest.stat()
     started = time.monotonic()
     time.sleep(window_s)
@@ -242,7 +245,7 @@ def listening(port: int) -> bool:
         )
 
 
-def failures(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+def failures(logs: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [e for e in logs if e["event"] == "stream_failed"]
 
 
@@ -312,7 +315,8 @@ HARNESS = textwrap.dedent("""
     from agent.daemon import Daemon
     from agent.logs import configure_logging
     from agent.model import Camera, MediaProfile
-    from agent.uplink.relay import CameraFeed, StreamManager
+    from agent.uplink.video.feeds import CameraFeed
+    from agent.uplink.video.manager import StreamManager
 
     url = sys.argv[2]
     def factory(runtime):
@@ -372,8 +376,8 @@ def test_no_ffmpeg_outlives_the_agent(
         start_new_session=True,
     )
     try:
-        children = wait_for(
-            lambda: (c := ffmpeg_children(agent.pid)) and len(c) == 2 and c,
+        children: list[int] = wait_for(
+            lambda: c if len(c := ffmpeg_children(agent.pid)) == 2 else None,
             30,
             what="two ffmpeg relays",
         )

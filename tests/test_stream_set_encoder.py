@@ -21,7 +21,8 @@ from agent.config.cameras import EnrolledCamera
 from agent.config.streams import StreamsConfig
 from agent.model import Camera, CameraLogin
 from agent.state import AgentState
-from agent.uplink.relay import StreamManager, feeds_from_state
+from agent.uplink.video.feeds import feeds_from_state
+from agent.uplink.video.manager import StreamManager
 from testkit.fake_onvif import DEFAULT_PASSWORD, OTHER_PASSWORD, FakeCamera, _Request
 from testkit.nginx_rtmp import NginxRtmp, ffprobe, wait_for
 from testkit.onvif_fixtures import FakeCameraFactory

@@ -22,15 +22,12 @@ import contextlib
 import queue
 import random
 import socket
-import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import structlog
@@ -38,10 +35,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.config.broker import BrokerConfig
 from agent.model import PresenceReason
 from agent.uplink.messages import StateMessage, utc_now
-from agent.uplink.session import SessionCounter
+from agent.uplink.mqtt.session import SessionCounter
+from agent.uplink.mqtt.settings import LinkSettings, Topics, TrackingContext, make_tls_context
 
 log = structlog.get_logger(__name__)
 
@@ -50,124 +47,6 @@ _PAHO_PROTOCOL = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
 # CONNACK codes meaning "I do not speak this protocol": 3.1.1's 1, MQTT 5's 0x84.
 _UNSUPPORTED_PROTOCOL = {1, 0x84}
 _INCOMING_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class Topics:
-    """``{root}/{district}/{store_id}/...`` for one store."""
-
-    root: str
-    district: str
-    store_id: str
-
-    @property
-    def base(self) -> str:
-        return f"{self.root}/{self.district}/{self.store_id}"
-
-    @property
-    def state(self) -> str:
-        return f"{self.base}/state"
-
-    @property
-    def birth(self) -> str:
-        return f"{self.base}/birth"
-
-    @property
-    def heartbeat(self) -> str:
-        return f"{self.base}/heartbeat"
-
-    @property
-    def event(self) -> str:
-        return f"{self.base}/event"
-
-    @property
-    def cmd(self) -> str:
-        return f"{self.base}/cmd"
-
-    @property
-    def cmd_result(self) -> str:
-        return f"{self.base}/cmd/result"
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    host: str
-    port: int
-    use_tls: bool
-    client_id: str
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    keepalive_s: int = 60
-    protocol: Literal["auto", "5", "3.1.1"] = "auto"
-    connect_timeout_s: float = 10.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    queue_max_messages: int = 100
-
-    @classmethod
-    def from_config(
-        cls, broker: BrokerConfig, client_id: str, password: str | None
-    ) -> LinkSettings:
-        parts = urlsplit(broker.url)
-        use_tls = parts.scheme == "mqtts"
-        return cls(
-            host=parts.hostname or "localhost",
-            port=parts.port or (8883 if use_tls else 1883),
-            use_tls=use_tls,
-            client_id=broker.client_id or client_id,
-            username=broker.username,
-            password=password,
-            ca_file=broker.tls.ca_file,
-            cert_file=broker.tls.cert_file,
-            key_file=broker.tls.key_file,
-            keepalive_s=max(5, broker.keepalive_s),
-            protocol=broker.protocol,
-            connect_timeout_s=broker.connect_timeout_s,
-            reconnect_min_s=broker.reconnect_min_s,
-            reconnect_max_s=broker.reconnect_max_s,
-            queue_max_messages=broker.queue_max_messages,
-        )
-
-
-def reconnect_delay(
-    failures: int, min_s: float, max_s: float, rng: Callable[[], float] = random.random
-) -> float:
-    """Exponential backoff with jitter: between half and all of min*2^(n-1), capped at max.
-
-    The jitter spreads a city's boxes out after a broker restart instead of having them all
-    knock at the same second.
-    """
-    base = min(max_s, min_s * 2 ** max(0, failures - 1))
-    return float(base * (0.5 + 0.5 * rng()))
-
-
-class _TrackingContext(ssl.SSLContext):
-    """An SSLContext that remembers its last socket: paho leaks it when the handshake
-    fails (e.g. the broker's certificate is not trusted), so the link closes it."""
-
-    last_socket: ssl.SSLSocket | None = None
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        sock = super().wrap_socket(*args, **kwargs)
-        self.last_socket = sock
-        return sock
-
-
-def make_tls_context(settings: LinkSettings) -> _TrackingContext:
-    context = _TrackingContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificate + host name
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if settings.ca_file is not None:
-        context.load_verify_locations(cafile=str(settings.ca_file))
-    else:
-        context.load_default_certs()
-    if settings.cert_file is not None:
-        context.load_cert_chain(
-            str(settings.cert_file), str(settings.key_file) if settings.key_file else None
-        )
-    return context
 
 
 @dataclass(frozen=True)
@@ -194,7 +73,7 @@ class _Connection:
     thread: threading.Thread | None = None
     stop: threading.Event | None = None
     connected: bool = False
-    context: _TrackingContext | None = None
+    context: TrackingContext | None = None
 
 
 @dataclass(frozen=True)
@@ -233,12 +112,14 @@ class MqttLink:
         sessions: SessionCounter,
         subscriptions: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.topics = topics
         self.sessions = sessions
         self.subscriptions = subscriptions
         self._clock = clock
+        self._rng = rng
         self._notes: queue.Queue[Note] = queue.Queue()
         self._conn: _Connection | None = None
         self._generation = 0
@@ -283,7 +164,7 @@ class MqttLink:
         if now >= self._next_attempt:
             self._attempt()
 
-    def _new_client(self, session: int) -> tuple[mqtt.Client, _TrackingContext | None]:
+    def _new_client(self, session: int) -> tuple[mqtt.Client, TrackingContext | None]:
         protocol = _PAHO_PROTOCOL[self._protocol]
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -342,9 +223,9 @@ class MqttLink:
         )
 
     def _schedule(self, reason: str) -> None:
-        delay = reconnect_delay(
-            self._failures, self.settings.reconnect_min_s, self.settings.reconnect_max_s
-        )
+        # The agent's one backoff: its jitter spreads a city's boxes out after a broker
+        # restart instead of having them all knock at the same second.
+        delay = self.settings.backoff.delay(self._failures, self._rng)
         self._next_attempt = self._clock() + delay
         if reason != self.last_error or self._failures <= 1:
             log.warning("mqtt_unavailable", error=reason, retry_in_s=round(delay, 1))

@@ -10,194 +10,36 @@ What goes where (``{topic_root}/{district}/{store_id}/...``):
 - ``birth``: retained, after every connect and on the ``rebirth`` command;
 - ``heartbeat``: every ``broker.heartbeat_interval_s`` while connected, never queued;
 - ``event``: AgentState events, through the durable outbox, in order, removed on PUBACK;
-- ``cmd`` / ``cmd/result``: see :mod:`agent.uplink.commands`.
+- ``cmd`` / ``cmd/result``: see :mod:`agent.uplink.mqtt.commands`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 from pydantic import ValidationError
 
 from agent import __version__
-from agent.config import AgentConfig, config_hash
-from agent.errors import CameraNotFound
-from agent.model import (
-    Camera,
-    QualityStatus,
-    Stage,
-    StoreCoverage,
-    StreamState,
-    StreamStatus,
-)
-from agent.stage import construction_stage
+from agent.config import AgentConfig
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
-from agent.uplink.commands import CommandHooks, CommandRunner, NoHooks, Outcome, SeenCommands
-from agent.uplink.messages import (
-    BirthMessage,
-    CameraBeat,
-    CameraInfo,
-    CoverageBeat,
-    EventMessage,
-    HeartbeatMessage,
-    OutboxBeat,
-    StoreInfo,
-    SystemInfo,
-    from_epoch,
-    utc_now,
-)
-from agent.uplink.mqtt import (
-    Acked,
-    Connected,
-    Disconnected,
-    Incoming,
-    LinkSettings,
-    MqttLink,
-    Topics,
-)
-from agent.uplink.outbox import EventFeed, StoredEvent
-from agent.uplink.session import SessionCounter
-from agent.uplink.sysinfo import read_sysinfo
+from agent.uplink.messages import HeartbeatMessage, SystemInfo
+from agent.uplink.mqtt.commands import CommandHooks, CommandRunner, NoHooks, Outcome, SeenCommands
+from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat, store_stage
+from agent.uplink.mqtt.link import Acked, Connected, Disconnected, Incoming, MqttLink
+from agent.uplink.mqtt.outbox import EventFeed
+from agent.uplink.mqtt.session import SessionCounter
+from agent.uplink.mqtt.settings import LinkSettings, Topics
+from agent.uplink.mqtt.sysinfo import read_sysinfo
 
 log = structlog.get_logger(__name__)
 
 EVENT_WINDOW = 20  # events handed to paho and not yet acknowledged
-MAX_ISSUES = 8
-MAX_CAMERAS = 32
 STOP_FLUSH_S = 2.0
-
-
-# --- pure builders ----------------------------------------------------------------------------
-
-
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(float(value), digits)
-
-
-def store_stage(
-    config: AgentConfig,
-    cameras: Mapping[str, Camera],
-    streams: Mapping[str, StreamStatus],
-    coverage: StoreCoverage | None,
-) -> Stage:
-    return construction_stage(
-        declared_kcps=[k.value for k in config.store.kcps],
-        camera_kcps={c.id: [a.kcp.value for a in c.kcps] for c in config.cameras.enrolled},
-        cameras_online=[cid for cid, camera in cameras.items() if camera.online],
-        streams_up=[cid for cid, status in streams.items() if status.state is StreamState.UP],
-        covered_kcps=[item.kcp for item in coverage.kcps if item.covered] if coverage else [],
-        streaming_enabled=config.streams.ingest_url is not None,
-    )
-
-
-def build_birth(
-    config: AgentConfig, session: int, protocol: str, stage: Stage | None, version: str
-) -> BirthMessage:
-    store = config.store
-    return BirthMessage(
-        session=max(1, session),
-        ts=utc_now(),
-        agent_version=version,
-        config_hash=config_hash(config),
-        protocol="5" if protocol == "5" else "3.1.1",
-        heartbeat_interval_s=config.broker.heartbeat_interval_s,
-        keepalive_s=config.broker.keepalive_s,
-        store=StoreInfo(
-            id=store.id,
-            name=store.name,
-            licence_number=store.licence_number,
-            district=store.district,
-            address=store.address,
-            kcps=[k.value for k in store.kcps],
-        ),
-        cameras=[
-            CameraInfo(id=c.id, name=c.name, kcps=[a.kcp.value for a in c.kcps])
-            for c in config.cameras.enrolled
-        ],
-        stage=stage,
-    )
-
-
-def build_heartbeat(
-    *,
-    session: int,
-    seq: int,
-    now: float,
-    started_at: float,
-    system: SystemInfo,
-    broker_rtt_ms: float | None,
-    enrolled: Sequence[str],
-    cameras: Mapping[str, Camera],
-    quality: Mapping[str, QualityStatus],
-    streams: Mapping[str, StreamStatus],
-    declared_kcps: Sequence[str],
-    coverage: StoreCoverage | None,
-    stage: Stage | None,
-    outbox_pending: int,
-    outbox_dropped: int,
-) -> HeartbeatMessage:
-    """The heartbeat for one moment of AgentState. Pure: everything comes in as arguments.
-
-    Cameras: enrolled ones first (in config order; an enrolled camera nobody has seen is
-    offline with ``not_found``), then others that discovery knows, at most 32.
-    """
-    enrolled_ids = set(enrolled)
-    ids = list(dict.fromkeys([*enrolled, *sorted(cameras)]))[:MAX_CAMERAS]
-    beats = []
-    for camera_id in ids:
-        camera = cameras.get(camera_id)
-        judged = quality.get(camera_id, QualityStatus())
-        stream = streams.get(camera_id, StreamStatus())
-        error = camera.error_code if camera is not None else CameraNotFound.code
-        beats.append(
-            CameraBeat(
-                id=camera_id,
-                online=bool(camera and camera.online),
-                error=error,
-                fps=_round(stream.fps),
-                stream=stream.state,
-                kbps=_round(stream.bitrate_kbps, 0),
-                quality=judged.verdict,
-                issues=[issue.code for issue in judged.issues][:MAX_ISSUES],
-                alarms=list(judged.alarms)[:MAX_ISSUES],
-                enrolled=camera_id in enrolled_ids,
-                clock_skew_s=_round(camera.clock_skew_s if camera else None),
-            )
-        )
-    covered = coverage.covered_map(declared_kcps) if coverage is not None else None
-    ratio = None
-    if covered is not None and declared_kcps:
-        ratio = round(sum(1 for k in declared_kcps if covered.get(k)) / len(declared_kcps), 3)
-    return HeartbeatMessage(
-        session=max(1, session),
-        seq=seq,
-        ts=from_epoch(now),
-        uptime_s=round(max(0.0, now - started_at), 1),
-        system=system,
-        broker_rtt_ms=_round(broker_rtt_ms),
-        cameras=beats,
-        coverage=CoverageBeat(ratio=ratio, kcps=dict(covered or {})),
-        stage=stage,
-        outbox=OutboxBeat(pending=outbox_pending, dropped=outbox_dropped),
-    )
-
-
-def build_event(stored: StoredEvent, session: int, now: float, late_after_s: float) -> EventMessage:
-    waited = max(0.0, now - stored.ts)
-    return EventMessage(
-        msg_id=stored.msg_id,
-        type=stored.type,
-        ts=from_epoch(stored.ts),
-        session=max(1, session),
-        late=waited > late_after_s,
-        queued_s=round(waited, 1),
-        data=stored.data,
-    )
 
 
 # --- the worker -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.model import EncoderRequest, MediaProfile, RouteName
-from agent.uplink.ffmpeg_args import scheme_carries
+from agent.uplink.video.ffmpeg_args import scheme_carries
 
 MIN_COPY_WIDTH = 640
 MIN_COPY_HEIGHT = 360

@@ -1,0 +1,8 @@
+"""MQTT reporting to central operations: the link, the reporter worker and what it sends.
+
+``link`` (one paho client per connection, presence), ``settings`` (topics, connection
+settings, TLS), ``reporter`` (the worker) with ``heartbeat`` (its pure message builders),
+``commands`` and ``ledger`` (remote commands and the ids already answered), ``outbox`` (the
+durable event queue), ``session`` (the connection counter) and ``sysinfo``. The message
+models themselves are :mod:`agent.uplink.messages` (the published schemas come from them).
+"""
