@@ -115,7 +115,10 @@ def main() -> int:
 
             # --- event ----------------------------------------------------------------
             outbox = Outbox(work / "bench-outbox.sqlite3", OutboxBounds())
-            event_data: dict[str, object] = {"camera_id": "cam-03", "error": {"code": "timeout", "message": "x"}}
+            event_data: dict[str, object] = {
+                "camera_id": "cam-03",
+                "error": {"code": "timeout", "message": "x"},
+            }
             event_sample = (
                 build_event(_stored(outbox, event_data), 1, time.time(), 30)
                 .model_dump_json()
