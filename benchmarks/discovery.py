@@ -93,7 +93,7 @@ def start_cameras(password_file: Path) -> subprocess.Popen[str]:
     raise SystemExit("fake cameras did not start")
 
 
-def discover_all(on_found: Callable[[Any], None] | None = None) -> list:
+def discover_all(on_found: Callable[[Any], None] | None = None) -> list[Any]:
     from agent.capture.discovery import Interface, discover
 
     result = discover(

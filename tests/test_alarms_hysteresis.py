@@ -8,8 +8,9 @@ import pytest
 
 from agent.capture.alarms import AlarmBook, AlarmTrack, Sample, is_open, step
 from agent.config.quality import QualityConfig
+from agent.model import Severity
 
-BAD = Sample("too_dark", True, "fail", 12.0, 35.0)
+BAD = Sample("too_dark", True, Severity.FAIL, 12.0, 35.0)
 GOOD = Sample("too_dark", False)
 NOON = dt.time(12, 0)
 
@@ -55,7 +56,7 @@ def test_transition_carries_the_numbers() -> None:
 
 def test_checks_are_independent() -> None:
     book = AlarmBook(raise_after=2, clear_after=1)
-    blur = Sample("blurred", True, "warn", 0.3, 0.17)
+    blur = Sample("blurred", True, Severity.WARN, 0.3, 0.17)
     book.update([BAD, blur], NOON)
     transitions = book.update([GOOD, blur], NOON)
     assert [(t.code, t.state) for t in transitions] == [("blurred", "raised")]
@@ -108,7 +109,7 @@ def test_closed_kitchen_at_night_is_not_an_alarm() -> None:
 
 def test_always_alarm_checks_count_at_night() -> None:
     book = AlarmBook(raise_after=2, clear_after=1, business_hours=HOURS, always_alarm=["no_signal"])
-    lost = Sample("no_signal", True, "fail", 0.99, 0.93)
+    lost = Sample("no_signal", True, Severity.FAIL, 0.99, 0.93)
     night = dt.time(2, 0)
     book.update([lost, BAD], night)
     transitions = book.update([lost, BAD], night)

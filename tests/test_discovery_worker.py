@@ -15,8 +15,9 @@ import pytest
 from agent.capture.discovery_worker import DiscoveryWorker
 from agent.capture.rounds import RoundOptions
 from agent.config.cameras import CamerasConfig, DiscoveryConfig
+from agent.model import Event
 from agent.secrets import CameraLogins, CredentialStore
-from agent.state import AgentState, Event
+from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from testkit.fake_onvif import DEFAULT_PASSWORD
 from testkit.netns import TestLan
