@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from testkit import ports
 from testkit.rtsp_camera import spawn, stop_process
 
 T = TypeVar("T")
@@ -64,9 +65,7 @@ http {{
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return ports.free_port(kind)
 
 
 def wait_for(
