@@ -12,12 +12,12 @@ import pytest
 from agent.capture.baseline import BaselineStore, camera_dir_name
 from agent.capture.decode import (
     decode_for_analysis,
-    jpeg_size,
     read_image_file,
     reduction_factor,
     resize_to_width,
 )
 from agent.errors import FrameUnavailable
+from agent.images import jpeg_size
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 
