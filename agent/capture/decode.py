@@ -112,4 +112,4 @@ def read_image_file(path: str | Path, target_width: int) -> Image:
     try:
         return decode_for_analysis(data, target_width)
     except FrameUnavailable as error:
-        raise FrameUnavailable(f"{path}: {error.message}") from None
+        raise type(error)(f"{path}: {error.message}") from None
