@@ -54,6 +54,11 @@ class AgentState:
             self._cameras[camera.id] = camera
             return previous
 
+    def remove_camera(self, camera_id: str) -> Camera | None:
+        """Forget a camera discovery no longer keeps (a never-enrolled device gone)."""
+        with self._lock:
+            return self._cameras.pop(camera_id, None)
+
     def set_quality(self, camera_id: str, status: QualityStatus) -> QualityStatus | None:
         with self._lock:
             previous = self._quality.get(camera_id)

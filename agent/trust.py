@@ -69,7 +69,7 @@ def xaddr_from_sender(xaddr: str, source: str) -> bool:
     return same_host(host_of(xaddr), source)
 
 
-def check_media_uri(uri: str, device_xaddr: str, login: CameraLogin | None, what: str) -> str:
+def check_media_uri(uri: str, device_xaddr: str, media_hosts: Iterable[str], what: str) -> str:
     """``uri`` itself when the box may follow it with the camera's login; raises
     CameraUnsupportedUri (a scheme other than rtsp:// for a stream, http(s):// otherwise)
     or CameraUntrustedHost (neither the camera's host nor one of its ``media_hosts``).
@@ -89,8 +89,7 @@ def check_media_uri(uri: str, device_xaddr: str, login: CameraLogin | None, what
             f"camera at {device_host} gave a {what} URI of scheme "
             f"{parts.scheme.lower() or '(none)'}:, not {wanted}; not followed"
         )
-    allowed = login.media_hosts if login is not None else frozenset()
-    if same_host(host, device_host) or any(same_host(host, other) for other in allowed):
+    if same_host(host, device_host) or any(same_host(host, other) for other in media_hosts):
         return uri
     raise CameraUntrustedHost(
         f"camera at {device_host} points its {what} at {host or '(no host)'}, another host; "
@@ -109,7 +108,9 @@ def trusted_camera(camera: Camera, login: CameraLogin | None) -> Camera:
         if uri is None:
             return None
         try:
-            return check_media_uri(uri, camera.xaddr, login, what)
+            return check_media_uri(
+                uri, camera.xaddr, login.media_hosts if login else frozenset(), what
+            )
         except CameraError as error:
             refused.append(error)
             return None

@@ -205,6 +205,8 @@ class FakeCamera:
     endpoint_uuid: str | None = None
     clock_offset_s: float | None = None
     response_delay_s: float = 0.0  # a slow camera: every SOAP answer waits this long
+    media_service: str | None = None  # advertise this media XAddr instead of its own
+    snapshot_base: str | None = None  # advertise snapshots here instead of on itself
     requests: list[_Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -573,7 +575,7 @@ class FakeCamera:
         )
 
     def _media_xaddr(self) -> str:
-        return f"http://{self.host}:{self.port}/onvif/media_service"
+        return self.media_service or f"http://{self.host}:{self.port}/onvif/media_service"
 
     def _op_GetServices(self, _: ET.Element, __: str) -> tuple[int, str]:
         if self.behaviour.services_fault:
@@ -660,7 +662,8 @@ class FakeCamera:
         token = self._profile_param(request)
         channel = "101" if token == "Profile_1" else "102"
         return self._media_uri(
-            f"http://{self.host}:{self.port}/onvif/snapshot?channel={channel}",
+            f"{self.snapshot_base or f'http://{self.host}:{self.port}'}"
+            f"/onvif/snapshot?channel={channel}",
             "GetSnapshotUriResponse",
         )
 
@@ -856,7 +859,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m testkit.fake_onvif",
         description="Run fake ONVIF cameras until SIGTERM. Each --camera is "
         "key=value,... with keys persona, host, port, rtsp_main, rtsp_sub, mac, serial, "
-        "endpoint_uuid, clock_offset_s, response_delay_s, discovery, multicast_interface.",
+        "endpoint_uuid, clock_offset_s, response_delay_s, discovery, multicast_interface, "
+        "media_service, snapshot_base.",
     )
     parser.add_argument("--camera", action="append", required=True, metavar="SPEC")
     parser.add_argument(

@@ -104,6 +104,12 @@ class SimCamera(FakeCamera):
     degrade_after_s: float | None = None
     started_at: float = 0.0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # HTTP Digest, as current firmwares answer: the agent answers Basic over plain HTTP
+        # only for a camera enrolled with allow_basic_http (docs/security.md).
+        self.behaviour.snapshot_auth = "digest"
+
     def snapshot_jpeg(self) -> bytes:
         assert self.scene is not None
         picture = self.scene

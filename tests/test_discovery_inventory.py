@@ -105,8 +105,9 @@ def test_recheck_of_old_address_yields_to_the_moved_camera() -> None:
 
 def test_bye_and_store_round_trip(tmp_path: Path) -> None:
     known = {"a": camera("a", endpoint="urn:uuid:abc"), "b": camera("b")}
-    [gone] = mark_bye(known, "urn:uuid:abc")
+    [gone] = mark_bye(known, "urn:uuid:abc", "192.0.2.10")
     assert gone.id == "a" and not gone.online
+    assert mark_bye(known, "urn:uuid:abc", "192.0.2.66") == []  # only from its own address
     store = InventoryStore(tmp_path)
     store.save(known)
     assert store.load() == known

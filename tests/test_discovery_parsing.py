@@ -128,19 +128,32 @@ def test_missing_or_reused_message_ids_are_accepted(header: str) -> None:
 
 
 def test_several_cameras_from_one_source_address() -> None:
+    # An NVR answers for its channels, each a device service on its own address.
     body = (
         "<d:ProbeMatches>"
-        + match(UUID_A, "http://192.0.2.21/onvif/device_service")
-        + match(UUID_B, "http://192.0.2.22/onvif/device_service")
+        + match(UUID_A, "http://192.0.2.20:8001/onvif/device_service")
+        + match(UUID_B, "http://192.0.2.20:8002/onvif/device_service")
         + "</d:ProbeMatches>"
     )
     messages = parse(body, source="192.0.2.20")
     assert [m.endpoint for m in messages] == [UUID_A, UUID_B]
     assert [m.primary_xaddr for m in messages] == [
-        "http://192.0.2.21/onvif/device_service",
-        "http://192.0.2.22/onvif/device_service",
+        "http://192.0.2.20:8001/onvif/device_service",
+        "http://192.0.2.20:8002/onvif/device_service",
     ]
     assert len({m.key for m in messages}) == 2
+
+
+def test_xaddrs_on_other_hosts_are_dropped() -> None:
+    """A device may only point the box at its own address: the password would follow."""
+    body = (
+        "<d:ProbeMatches>"
+        + match(UUID_A, "http://192.0.2.21/onvif/device_service http://192.0.2.20:81/x")
+        + match(UUID_B, "http://192.0.2.22/onvif/device_service http://kitchen-cam/onvif")
+        + "</d:ProbeMatches>"
+    )
+    messages = parse(body, source="192.0.2.20")
+    assert [m.xaddrs for m in messages] == [("http://192.0.2.20:81/x",), ()]
 
 
 def test_clones_sharing_an_endpoint_are_two_devices() -> None:

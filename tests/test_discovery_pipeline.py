@@ -66,7 +66,9 @@ def test_a_device_started_with_other_credentials_is_logged_into_again(
     address = f"127.0.0.1:{camera.port}"
     known = [
         Camera(id="old-at-this-address", address=address, xaddr=xaddr),
-        Camera(id="its-own", address="192.0.2.99", xaddr="http://192.0.2.99/", endpoint="urn:x"),
+        # On the same host (another port, as on an NVR): the endpoint is believed only
+        # where the camera is bound (docs/security.md).
+        Camera(id="its-own", address="127.0.0.1:9", xaddr="http://127.0.0.1:9/", endpoint="urn:x"),
     ]
 
     def credentials(camera_id: str | None) -> CameraLogin:

@@ -14,7 +14,7 @@ import pytest
 
 from agent.capture.discovery_worker import DiscoveryWorker
 from agent.capture.rounds import RoundOptions
-from agent.config.cameras import CamerasConfig, DiscoveryConfig
+from agent.config.cameras import CamerasConfig, DiscoveryConfig, EnrolledCamera
 from agent.model import Event
 from agent.secrets import CameraLogins, CredentialStore
 from agent.state import AgentState
@@ -37,8 +37,16 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, what: str =
 def camera_spec(host: str, persona: str = "generic") -> str:
     return (
         f"persona={persona},host={host},port=8000,rtsp_main=rtsp://{host}:554/main,"
-        f"rtsp_sub=rtsp://{host}:554/sub"
+        f"rtsp_sub=rtsp://{host}:554/sub,mac={mac_of(host)}"
     )
+
+
+def mac_of(host: str) -> str:
+    return f"02:00:00:00:00:{int(host.rsplit('.', 1)[1]):02x}"
+
+
+def id_of(host: str) -> str:
+    return "mac-" + mac_of(host).replace(":", "")
 
 
 @pytest.mark.slow
@@ -47,15 +55,21 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
     credentials_dir.mkdir()
     (credentials_dir / "camera-password").write_text(DEFAULT_PASSWORD)
     state_dir = tmp_path / "state"
-    hosts = [test_lan.add_camera_address() for _ in range(3)]
+    hosts = [test_lan.add_camera_address() for _ in range(4)]
     first, _ = test_lan.start_cameras(test_lan.cams_ns, [camera_spec(hosts[0])])
-    second, _ = test_lan.start_cameras(test_lan.cams_ns, [camera_spec(hosts[1], "dahua")])
+    second, _ = test_lan.start_cameras(
+        test_lan.cams_ns, [camera_spec(hosts[1], "dahua"), camera_spec(hosts[3])]
+    )
 
     state = AgentState()
     events: list[Event] = []
     state.subscribe(events.append)
     worker = DiscoveryWorker(
-        CamerasConfig(discovery=DiscoveryConfig(timeout_s=1.0)),
+        # The fourth camera is not enrolled: it is announced in the state, without events.
+        CamerasConfig(
+            discovery=DiscoveryConfig(timeout_s=1.0),
+            enrolled=[EnrolledCamera(id=id_of(host)) for host in hosts[:3]],
+        ),
         state,
         CameraLogins("admin", CredentialStore(credentials_dir)),
         state_dir,
@@ -73,7 +87,7 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
 
     try:
         wait_for(lambda: worker.rounds >= 1, what="the first round")
-        assert online() == {hosts[0], hosts[1]}
+        assert online() == {hosts[0], hosts[1], hosts[3]}
         assert sorted(events_of("camera_online")) == sorted(hosts[:2])
         status = next(c for c in state.cameras().values() if c.address.startswith(hosts[1]))
         assert status.manufacturer == "Dahua"
@@ -101,7 +115,8 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
         gone = next(c for c in state.cameras().values() if c.address.startswith(hosts[0]))
         assert gone.error is not None and gone.error.code == "unreachable"
         assert gone.manufacturer == "Generic"  # what it told us before is kept
-        assert online() == {hosts[1]}
+        assert online() == {hosts[1], hosts[3]}
+        assert hosts[3] not in events_of("camera_online") + events_of("camera_offline")
     finally:
         stopping.set()
         thread.join(10)

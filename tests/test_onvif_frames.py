@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -23,20 +24,21 @@ def test_snapshot_with_digest_or_basic(
 ) -> None:
     camera = fake_camera_factory(persona)
     url = f"http://127.0.0.1:{camera.port}/onvif/snapshot?channel=101"
-    data = fetch_snapshot(
-        url, CameraLogin("admin", DEFAULT_PASSWORD), timeout_s=3, max_bytes=1 << 20
-    )
+    # Basic over plain HTTP only for a camera whose config allows it.
+    login = CameraLogin("admin", DEFAULT_PASSWORD, allow_basic_http=persona == "generic")
+    data = fetch_snapshot(url, login, timeout_s=3, max_bytes=1 << 20)
     assert data[:2] == b"\xff\xd8"  # JPEG
     with pytest.raises(CameraAuthFailed) as denied:
-        fetch_snapshot(url, CameraLogin("admin", "wrong-password"), timeout_s=3)
+        fetch_snapshot(url, replace(login, password="wrong-password"), timeout_s=3)
     assert "wrong-password" not in denied.value.message
 
 
 def test_snapshot_size_bound(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("generic")
     url = f"http://127.0.0.1:{camera.port}/onvif/snapshot"
+    login = CameraLogin("admin", DEFAULT_PASSWORD, allow_basic_http=True)
     with pytest.raises(SnapshotTooLarge):
-        fetch_snapshot(url, CameraLogin("admin", DEFAULT_PASSWORD), timeout_s=3, max_bytes=100)
+        fetch_snapshot(url, login, timeout_s=3, max_bytes=100)
 
 
 class _Trickle(BaseHTTPRequestHandler):

@@ -98,10 +98,34 @@ def test_camera_that_tells_its_mac_or_serial_without_login(
     assert (hints == []) == (named_after == "mac")
 
 
-def test_saved_inventory_recognises_a_moved_camera_by_the_mac_it_tells(
+def test_a_device_claiming_a_bound_cameras_mac_elsewhere_gets_no_password_of_it(
     fake_camera_factory: FakeCameraFactory, tmp_path: Path
 ) -> None:
-    """DHCP moved it and a reset changed its endpoint: only the MAC says who it is."""
+    """The saved inventory binds cold-room to 192.0.2.50. A device elsewhere that tells
+    its MAC (a moved camera, or anyone who read it off the LAN) is not sent cold-room's
+    own password: trust on enrolment (docs/security.md)."""
+    camera = fake_camera_factory("open_info", password=OWN_PASSWORD)
+    before = Camera(
+        id="cold-room",
+        address="192.0.2.50",
+        xaddr="http://192.0.2.50/onvif/device_service",
+        mac=camera.mac,
+        endpoint=camera.endpoint,  # the endpoint is no proof either
+    )
+    directory = credentials_dir(tmp_path, **{"cold-room": OWN_PASSWORD})
+    with capture_logs() as logs:
+        found = run([announced(camera)], directory, known=[before])
+    # Refused, and not given cold-room's id (which would send its password there next).
+    assert found.error is not None and found.error.code == "identity_unverified"
+    assert logins(camera) == [False]  # the shared password only; never cold-room's
+    assert found.id != "cold-room"
+    assert any(e["event"] == "camera_login_withheld" for e in logs)
+
+
+def test_a_moved_camera_found_at_a_static_address_is_trusted(
+    fake_camera_factory: FakeCameraFactory, tmp_path: Path
+) -> None:
+    """The trusted path: the installer lists its new address in cameras.static."""
     camera = fake_camera_factory("open_info", password=OWN_PASSWORD)
     before = Camera(
         id="cold-room",
@@ -111,7 +135,7 @@ def test_saved_inventory_recognises_a_moved_camera_by_the_mac_it_tells(
         endpoint="urn:uuid:00000000-0000-0000-0000-000000000001",
     )
     directory = credentials_dir(tmp_path, **{"cold-room": OWN_PASSWORD})
-    found = run([announced(camera)], directory, known=[before])
+    found = run([static_message(f"127.0.0.1:{camera.port}")], directory, known=[before])
     assert found.error is None
     assert logins(camera) == [False, True]
 

@@ -11,13 +11,13 @@ import pytest
 
 from agent.capture.decode import (
     decode_for_analysis,
-    jpeg_size,
     read_image_file,
     reduction_factor,
     resize_to_width,
 )
 from agent.capture.reference import ReferenceStore, camera_dir_name
 from agent.errors import FrameUnavailable
+from agent.images import jpeg_size
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 

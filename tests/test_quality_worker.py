@@ -107,11 +107,11 @@ def events() -> list[Event]:
     return []
 
 
-def on_line(camera_id: str, *profiles: MediaProfile) -> Camera:
+def on_line(camera_id: str, *profiles: MediaProfile, host: str = "192.0.2.10") -> Camera:
     return Camera(
         id=camera_id,
-        address="192.0.2.10",
-        xaddr="http://192.0.2.10/onvif/device_service",
+        address=host,
+        xaddr=f"http://{host}/onvif/device_service",
         profiles=profiles,
     )
 
@@ -443,6 +443,7 @@ def test_grab_prefers_the_snapshot_and_decodes_it_small(
             snapshot_uri=f"{base}/snap.jpg",
             rtsp_uri="rtsp://127.0.0.1:9/none",
         ),
+        host="127.0.0.1",  # its URIs are on its own host (the trust model follows no other)
     )
     image = grab_frame(camera, CameraLogin("admin", "secret"), 5.0, 320)
     assert image.shape == (270, 480, 3)  # decoded at 1/4 scale, not 1920x1080
@@ -464,6 +465,7 @@ def test_grab_falls_back_to_the_rtsp_sub_stream(
             rtsp_uri=rtsp_camera.url("main"),
         ),
         MediaProfile(token="sub", width=640, height=360, rtsp_uri=rtsp_camera.url("sub")),
+        host="127.0.0.1",
     )
     image = grab_frame(camera, None, 15.0, 320)
     assert image.shape == (360, 640, 3)  # the sub-stream's keyframe

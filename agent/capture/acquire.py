@@ -2,7 +2,7 @@
 
 The snapshot URI costs the camera a JPEG it already makes; the sub-stream keyframe costs an
 RTSP session and a decode, so it is the fallback. Used by the quality worker (every
-sample), the MQTT ``snapshot`` command and the CLI.
+sample) and the MQTT ``snapshot`` command.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any
 import structlog
 
 from agent.errors import CameraError, FrameUnavailable, ProcessTimeout
+from agent.images import check_image
 from agent.model import Camera, CameraLogin
+from agent.trust import check_media_uri
 
 log = structlog.get_logger(__name__)
 
@@ -21,13 +23,15 @@ MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
 
 def try_snapshot(camera: Camera, login: CameraLogin | None, timeout_s: float) -> bytes | None:
     """The camera's snapshot body, or None when it has no snapshot URI or the fetch failed
-    (the caller then falls back to the sub-stream)."""
+    (the caller then falls back to the sub-stream). The URI is followed only where the
+    trust model allows (agent.trust): on the camera's host or its media_hosts."""
     from agent.capture.frames import fetch_snapshot
 
     url = camera.snapshot_uri
     if url is None:
         return None
     try:
+        check_media_uri(url, camera.xaddr, _media_hosts(login), "snapshot")
         return fetch_snapshot(url, login, timeout_s, MAX_SNAPSHOT_BYTES)
     except CameraError as error:
         log.info("snapshot_failed", camera_id=camera.id, code=error.code)
@@ -35,12 +39,13 @@ def try_snapshot(camera: Camera, login: CameraLogin | None, timeout_s: float) ->
 
 
 def sub_stream_frame(camera: Camera, login: CameraLogin | None, timeout_s: float) -> Any:
-    """One decoded (BGR) frame of the camera's smallest RTSP stream."""
+    """One decoded (BGR) frame of the camera's smallest RTSP stream (at most 16 Mpx)."""
     from agent.capture.frames import grab_rtsp_frame
 
     rtsp = camera.sub_stream_uri
     if rtsp is None:
         raise FrameUnavailable(f"camera {camera.id} offers no snapshot or stream")
+    check_media_uri(rtsp, camera.xaddr, _media_hosts(login), "stream")
     try:
         return grab_rtsp_frame(rtsp, timeout_s, login=login)
     except ProcessTimeout:
@@ -48,12 +53,16 @@ def sub_stream_frame(camera: Camera, login: CameraLogin | None, timeout_s: float
 
 
 def acquire_jpeg(camera: Camera, login: CameraLogin | None, timeout_s: float) -> bytes:
-    """A JPEG of the camera now: its snapshot, else a sub-stream frame encoded here."""
+    """A JPEG of the camera now: its snapshot (a JPEG of at most 16 Mpx, checked from its
+    header), else a sub-stream frame encoded here."""
     body = try_snapshot(camera, login, timeout_s)
-    if body is not None and body[:2] == b"\xff\xd8":
-        return body
     if body is not None:
-        log.info("snapshot_not_jpeg", camera_id=camera.id)
+        try:
+            check_image(body, ("jpeg",))
+        except CameraError as error:
+            log.info("snapshot_unusable", camera_id=camera.id, code=error.code)
+        else:
+            return body
     frame = sub_stream_frame(camera, login, timeout_s)
     import cv2
 
@@ -61,3 +70,7 @@ def acquire_jpeg(camera: Camera, login: CameraLogin | None, timeout_s: float) ->
     if not ok:
         raise FrameUnavailable("could not encode the frame as JPEG")
     return bytes(encoded)
+
+
+def _media_hosts(login: CameraLogin | None) -> frozenset[str]:
+    return login.media_hosts if login is not None else frozenset()

@@ -6,7 +6,6 @@ libjpeg can decode at 1/2, 1/4 or 1/8 scale by skipping most of the inverse DCT,
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import cv2
@@ -14,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.errors import FrameUnavailable
+from agent.images import FORMATS, check_image, jpeg_size
 
 Image = npt.NDArray[np.uint8]
 
@@ -23,32 +23,6 @@ _REDUCED_COLOR = {
     4: cv2.IMREAD_REDUCED_COLOR_4,
     8: cv2.IMREAD_REDUCED_COLOR_8,
 }
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a JPEG's SOF marker without decoding it; None if not a JPEG."""
-    if len(data) < 4 or data[:2] != b"\xff\xd8":
-        return None
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        # SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            if pos + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return (width, height) if width and height else None
-        pos += 2 + length
-    return None
 
 
 def reduction_factor(source_width: int, target_width: int) -> int:
@@ -76,9 +50,14 @@ def ensure_judgeable(image: Image, source_size: tuple[int, int] | None = None) -
     return image
 
 
-def decode_for_analysis(data: bytes, target_width: int) -> Image:
+def decode_for_analysis(
+    data: bytes, target_width: int, formats: tuple[str, ...] = FORMATS
+) -> Image:
     """Decode image bytes (JPEG at reduced scale when possible) to BGR at least
-    ``target_width`` wide (or the source width if smaller). Raises FrameUnavailable."""
+    ``target_width`` wide (or the source width if smaller). The header is checked first
+    (:func:`agent.images.check_image`): a picture not in ``formats`` or over 16 Mpx is
+    refused before any decoder sees it. Raises FrameUnavailable (ImageTooLarge)."""
+    check_image(data, formats)
     size = jpeg_size(data)
     # Reduced, but never below the smallest picture that can be judged.
     factor = reduction_factor(size[0], target_width) if size is not None else 1
@@ -89,6 +68,12 @@ def decode_for_analysis(data: bytes, target_width: int) -> Image:
     if image is None:
         raise FrameUnavailable("not a readable image")
     return ensure_judgeable(np.ascontiguousarray(image, dtype=np.uint8), size)
+
+
+def decode_camera_jpeg(data: bytes, target_width: int) -> Image:
+    """A camera snapshot: JPEG only (what cameras make; no other decoder is exposed to
+    what a device on the LAN sends), at most 16 Mpx."""
+    return decode_for_analysis(data, target_width, formats=("jpeg",))
 
 
 def halve_towards(image: Image, width: int) -> Image:
@@ -127,4 +112,4 @@ def read_image_file(path: str | Path, target_width: int) -> Image:
     try:
         return decode_for_analysis(data, target_width)
     except FrameUnavailable as error:
-        raise FrameUnavailable(f"{path}: {error.message}") from None
+        raise type(error)(f"{path}: {error.message}") from None

@@ -5,9 +5,12 @@
   called (the MQTT ``rescan`` command).
 - Between rounds it listens for WS-Discovery Hello/Bye: a camera that boots later is
   inventoried at once, one that says Bye goes offline at once.
-- Every camera's record (:class:`agent.model.Camera`) goes into
-  :class:`agent.state.AgentState`; ``camera_online`` and ``camera_offline`` events are
-  emitted on transitions; the inventory is persisted.
+- Every camera's record (:class:`agent.model.Camera`), its URIs as the trust model allows
+  (:func:`agent.trust.trusted_camera`), goes into :class:`agent.state.AgentState`;
+  ``camera_online`` and ``camera_offline`` events are emitted on transitions of enrolled
+  cameras (other devices are announced in the state and the log only); the inventory is
+  persisted. A device never enrolled is forgotten after
+  :data:`agent.capture.inventory.PRUNE_AFTER_ROUNDS` silent full rounds.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from agent.capture.discovery import (
     Interface,
     static_message,
 )
-from agent.capture.inventory import InventoryStore, MergeResult, mark_bye, merge
+from agent.capture.inventory import InventoryStore, MergeResult, mark_bye, merge, prune
 from agent.capture.rounds import DiscoveryPlan, RoundOptions, discovery_round, inventory_round
 from agent.errors import AgentError
 from agent.model import Camera, CameraOffline, CameraOnline, LoginResolver
 from agent.state import AgentState
+from agent.trust import trusted_camera
 
 if TYPE_CHECKING:
     from agent.config.cameras import CamerasConfig
@@ -64,6 +68,8 @@ class DiscoveryWorker:
         self._rescan = threading.Event()
         self._announcements: queue.Queue[DiscoveryMessage] = queue.Queue(maxsize=256)
         self._known: dict[str, Camera] = {}
+        self._silent_rounds: dict[str, int] = {}
+        self.enrolled_ids = frozenset(c.id for c in cameras.enrolled)
         self.rounds = 0  # completed full rounds (tests and diagnostics read it)
 
     @classmethod
@@ -82,7 +88,7 @@ class DiscoveryWorker:
     # --- worker loop ----------------------------------------------------------------------
 
     def run(self, ctx: WorkerContext) -> None:
-        self._known = self.store.load()
+        self._known = self._trusted(self.store.load())
         self._publish_all()
         listener_stop = threading.Event()
         listener_thread = self._start_listener(listener_stop)
@@ -154,7 +160,22 @@ class DiscoveryWorker:
             on_listened=lambda _: ctx.beat(),
             on_camera=lambda *_: ctx.beat(),
         )
-        self._apply(merge(self._known, seen, time.time(), complete=True))
+        merged = merge(self._known, seen, time.time(), complete=True)
+        pruned = prune(
+            merged.cameras,
+            [c.id for c in seen if c.online],
+            self._silent_rounds,
+            self.enrolled_ids,
+        )
+        self._silent_rounds = pruned.silent_rounds
+        merged.cameras = pruned.cameras
+        for camera_id in pruned.forgotten:
+            self.state.remove_camera(camera_id)
+        if pruned.forgotten:
+            log.info(
+                "cameras_forgotten", camera_ids=pruned.forgotten[:20], count=len(pruned.forgotten)
+            )
+        self._apply(merged)
         self.rounds += 1
         log.info(
             "discovery_round_done",
@@ -170,7 +191,7 @@ class DiscoveryWorker:
             except queue.Empty:
                 break
             if message.kind == "bye" and message.endpoint:
-                gone = mark_bye(self._known, message.endpoint)
+                gone = mark_bye(self._known, message.endpoint, message.source)
                 if gone:
                     self._apply(merge(self._known, gone, time.time(), complete=False))
             elif message.kind == "hello":
@@ -189,23 +210,34 @@ class DiscoveryWorker:
     # --- output ---------------------------------------------------------------------------
 
     def _apply(self, result: MergeResult) -> None:
-        self._known = result.cameras
+        self._known = self._trusted(result.cameras)
         self._publish_all()
         for transition in result.transitions:
-            camera = transition.camera
+            camera = self._known.get(transition.camera_id, transition.camera)
+            if camera.id not in self.enrolled_ids:
+                # Announced in the state and the log only: a flood of made-up devices must
+                # not fill the outbox with events and push real ones out.
+                continue
             event = CameraOnline if transition.online else CameraOffline
             self.state.emit(event(camera_id=camera.id, address=camera.address, error=camera.error))
             log.info(
                 event.TYPE, camera_id=camera.id, address=camera.address, code=camera.error_code
             )
         for camera_id in result.new_ids:
-            log.info(
-                "camera_discovered", camera_id=camera_id, address=result.cameras[camera_id].address
-            )
+            if camera_id in self._known:
+                log.info(
+                    "camera_discovered", camera_id=camera_id, address=self._known[camera_id].address
+                )
         try:
             self.store.save(self._known)
         except OSError as error:
             log.warning("inventory_save_failed", path=str(self.store.path), error=str(error))
+
+    def _trusted(self, cameras: dict[str, Camera]) -> dict[str, Camera]:
+        """Every record as the trust model allows it to be followed (agent.trust)."""
+        return {
+            camera_id: trusted_camera(c, self.logins(camera_id)) for camera_id, c in cameras.items()
+        }
 
     def _publish_all(self) -> None:
         for camera in self._known.values():

@@ -32,6 +32,7 @@ class OnvifEncoderControl:
             gop=request.gop,
             media_xaddr=camera.media_xaddr,
             clock_skew_s=camera.clock_skew_s,
+            media_hosts=login.media_hosts,
         )
         before = next((p for p in camera.profiles if p.token == request.profile_token), None)
         return MediaProfile(

@@ -1,27 +1,34 @@
 """Getting one picture from a camera: an HTTP snapshot or a single RTSP frame.
 
-Both have a hard overall timeout (a camera that trickles bytes cannot hold a worker) and a
-size bound, and neither lets a password reach a log line or an error message.
+Both have a hard overall timeout (a camera that trickles bytes, headers included, cannot
+hold a worker) and a size bound (bytes, and pixels before any decoding), and neither lets
+a password reach a log line, an error message or a host the trust model does not allow.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
 
+from agent.capture.bounded_http import CallBudget, bounded_call, bounded_session
 from agent.errors import (
     CameraAuthFailed,
+    CameraInsecureAuth,
     CameraTimeout,
     CameraUnreachable,
+    CameraUnsupportedUri,
     FrameUnavailable,
     ProcessTimeout,
     SnapshotTooLarge,
 )
+from agent.images import MAX_PIXELS, check_image
 from agent.model import CameraLogin, with_login
 from agent.scrub import scrub, strip_userinfo
+from agent.trust import FFMPEG_INPUT_PROTOCOLS, basic_auth_allowed
 
 log = structlog.get_logger(__name__)
 
@@ -42,28 +49,38 @@ def fetch_snapshot(
 ) -> bytes:
     """The body of a camera's snapshot URL (usually a JPEG).
 
-    Answers a Digest or Basic challenge (whichever the camera asks for). ``timeout_s`` bounds
-    the whole fetch, not just each socket read. Raises CameraUnreachable, CameraTimeout,
-    CameraAuthFailed, SnapshotTooLarge or FrameUnavailable.
+    Answers a Digest challenge; a Basic one only over HTTPS or when the camera's config
+    allows Basic over plain HTTP (``allow_basic_http``), since Basic sends the password
+    readable. ``timeout_s`` bounds the whole fetch (headers included, however slowly they
+    come) and ``max_bytes`` its body. Never follows a redirect. Raises CameraUnreachable,
+    CameraTimeout, CameraAuthFailed, CameraInsecureAuth, CameraUnsupportedUri,
+    SnapshotTooLarge or FrameUnavailable.
     """
-    import requests
     from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
-    deadline = time.monotonic() + timeout_s
     clean_url = strip_userinfo(url)
     where = _where(url)
-    with requests.Session() as session:
-        session.trust_env = False
-        response = _get(session, clean_url, None, deadline, where)
+    if urlsplit(clean_url).scheme.lower() not in ("http", "https"):
+        raise CameraUnsupportedUri(f"snapshot at {where} is not an http(s):// URL")
+    deadline = time.monotonic() + timeout_s
+    # Headers and the 401 answers count too; the body alone is held to max_bytes below.
+    budget = CallBudget(timeout_s, max_bytes + _HEADROOM)
+    with bounded_session() as session, bounded_call(budget):
+        response = _get(session, clean_url, None, budget, where)
         if response.status_code == 401 and login is not None and login.password is not None:
             challenge = response.headers.get("WWW-Authenticate", "").lower()
             response.close()
-            auth: Any = (
-                HTTPDigestAuth(login.username, login.password)
-                if "digest" in challenge
-                else HTTPBasicAuth(login.username, login.password)
-            )
-            response = _get(session, clean_url, auth, deadline, where)
+            if "digest" in challenge:
+                auth: Any = HTTPDigestAuth(login.username, login.password)
+            elif basic_auth_allowed(clean_url, login):
+                auth = HTTPBasicAuth(login.username, login.password)
+            else:
+                raise CameraInsecureAuth(
+                    f"snapshot at {where} asks for HTTP Basic over plain HTTP, which would "
+                    "send the password readable; not answered (cameras.enrolled[]."
+                    "allow_basic_http allows it)"
+                )
+            response = _get(session, clean_url, auth, budget, where)
         with response:
             if response.status_code in (401, 403):
                 raise CameraAuthFailed(
@@ -77,13 +94,16 @@ def fetch_snapshot(
                 raise SnapshotTooLarge(
                     f"snapshot at {where} is {int(declared)} bytes, over the {max_bytes} byte limit"
                 )
-            return _read_bounded(response, deadline, max_bytes, where, timeout_s)
+            return _read_bounded(response, deadline, max_bytes, where, timeout_s, budget)
 
 
-def _get(session: Any, url: str, auth: Any, deadline: float, where: str) -> Any:
+_HEADROOM = 64 * 1024
+
+
+def _get(session: Any, url: str, auth: Any, budget: CallBudget, where: str) -> Any:
     import requests
 
-    remaining = deadline - time.monotonic()
+    remaining = budget.deadline - time.monotonic()
     if remaining <= 0:
         raise CameraTimeout(f"snapshot at {where} did not arrive in time")
     try:
@@ -92,16 +112,23 @@ def _get(session: Any, url: str, auth: Any, deadline: float, where: str) -> Any:
         )
     except requests.exceptions.ConnectTimeout:
         raise CameraUnreachable(f"snapshot at {where}: no connection in time") from None
-    except requests.exceptions.Timeout:
-        raise CameraTimeout(f"snapshot at {where} did not arrive in time") from None
     except requests.exceptions.RequestException as error:
+        if budget.too_large:
+            raise SnapshotTooLarge(f"snapshot at {where} sent headers of over 64 KiB") from None
+        if budget.timed_out() or isinstance(error, requests.exceptions.Timeout):
+            raise CameraTimeout(f"snapshot at {where} did not arrive in time") from None
         raise CameraUnreachable(
             f"snapshot at {where} cannot be reached ({scrub(type(error).__name__)})"
         ) from None
 
 
 def _read_bounded(
-    response: Any, deadline: float, max_bytes: int, where: str, timeout_s: float
+    response: Any,
+    deadline: float,
+    max_bytes: int,
+    where: str,
+    timeout_s: float,
+    budget: CallBudget,
 ) -> bytes:
     import requests
     import urllib3
@@ -123,6 +150,12 @@ def _read_bounded(
                 raise SnapshotTooLarge(f"snapshot at {where} is over the {max_bytes} byte limit")
             chunks.append(chunk)
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+        if budget.too_large:
+            raise SnapshotTooLarge(
+                f"snapshot at {where} is over the {max_bytes} byte limit"
+            ) from None
+        if budget.timed_out():
+            raise CameraTimeout(f"snapshot at {where} took longer than {timeout_s:g} s") from None
         raise CameraTimeout(f"snapshot at {where} stopped mid-transfer") from None
     if not chunks:
         raise FrameUnavailable(f"snapshot at {where} was empty")
@@ -132,10 +165,15 @@ def _read_bounded(
 def rtsp_frame_argv(rtsp_url: str, timeout_s: float, ffmpeg: str = "ffmpeg") -> list[str]:
     """ffmpeg arguments for one decoded frame as PNG on stdout (pure).
 
-    ``-timeout`` (µs) bounds each socket wait; the caller bounds the whole run. Only
-    keyframes are decoded (``-skip_frame nokey``) so the first frame out is a clean picture,
-    not a grey smear waiting for the next I-frame.
+    Only ``rtsp://`` (CameraUnsupportedUri otherwise), read over the protocols of
+    :data:`agent.trust.FFMPEG_INPUT_PROTOCOLS` only: a stream URI can never make ffmpeg read
+    a local file or fetch anything else. ``-max_pixels`` makes the decoder refuse a frame
+    over 16 Mpx before it allocates it. ``-timeout`` (µs) bounds each socket wait; the
+    caller bounds the whole run. Only keyframes are decoded (``-skip_frame nokey``) so the
+    first frame out is a clean picture, not a grey smear waiting for the next I-frame.
     """
+    if not rtsp_url.strip().lower().startswith("rtsp://"):
+        raise CameraUnsupportedUri(f"stream at {_where(rtsp_url)} is not an rtsp:// URL")
     socket_timeout_us = max(1, int(timeout_s * 1_000_000))
     return [
         ffmpeg,
@@ -143,10 +181,14 @@ def rtsp_frame_argv(rtsp_url: str, timeout_s: float, ffmpeg: str = "ffmpeg") -> 
         "-hide_banner",
         "-loglevel",
         "error",
+        "-protocol_whitelist",
+        FFMPEG_INPUT_PROTOCOLS,
         "-rtsp_transport",
         "tcp",
         "-timeout",
         str(socket_timeout_us),
+        "-max_pixels",
+        str(MAX_PIXELS),
         "-skip_frame",
         "nokey",
         "-i",
@@ -198,7 +240,8 @@ def grab_rtsp_frame(
     if not stdout:
         detail = scrub(stderr.strip().splitlines()[-1]) if stderr.strip() else f"exit {returncode}"
         lowered = detail.lower()
-        if "401" in lowered or "unauthorized" in lowered:
+        # A port such as :40134 in the message must not read as HTTP 401.
+        if re.search(r"\b401\b", lowered) or "unauthorized" in lowered:
             raise CameraAuthFailed(f"RTSP stream at {where} rejected the username or password")
         if "connection refused" in lowered or "no route" in lowered:
             raise CameraUnreachable(f"RTSP stream at {where} cannot be reached ({detail})")
@@ -208,6 +251,7 @@ def grab_rtsp_frame(
                 f"no frame from RTSP stream at {where} within {socket_timeout_s:g} s ({detail})"
             )
         raise FrameUnavailable(f"no frame from RTSP stream at {where} ({detail})")
+    check_image(stdout, ("png",))  # what ffmpeg was asked for, and no bigger than allowed
     image = cv2.imdecode(np.frombuffer(stdout, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise FrameUnavailable(f"RTSP stream at {where} gave an undecodable frame")

@@ -124,7 +124,7 @@ def _fit(candidate: str, source: str) -> str:
     return f"{candidate[: _MAX_ID - 11].rstrip('-')}-{digest}"
 
 
-def _at_address(base: str, address: str) -> str:
+def at_address(base: str, address: str) -> str:
     """A clone's id: its shared id plus a short, stable tag of its address."""
     tag = hashlib.sha1(address.encode("utf-8"), usedforsecurity=False).hexdigest()[:6]
     return f"{base[: _MAX_ID - 7]}-{tag}"
@@ -172,7 +172,7 @@ def assign_ids(devices: Sequence[IdentityFacts], known: Sequence[KnownCamera] = 
         keeper = _keeper(candidate, members, devices, known_by_id.get(candidate))
         for index in members:
             if index != keeper:
-                ids[index] = _at_address(candidate, devices[index].address)
+                ids[index] = at_address(candidate, devices[index].address)
 
     # A disambiguated id can collide with nothing in practice (different addresses give
     # different tags), but two entries for the very same address are one device reported

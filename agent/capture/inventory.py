@@ -19,6 +19,7 @@ import structlog
 from agent.errors import CameraUnreachable
 from agent.model import Camera
 from agent.persist import atomic_write_json, read_json
+from agent.trust import host_of, same_host
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +102,49 @@ def merge(
     return result
 
 
+PRUNE_AFTER_ROUNDS = 3  # full rounds a never-enrolled device may stay silent
+MAX_UNENROLLED = 64  # never-enrolled devices kept at most (the most recently seen)
+
+
+@dataclass
+class PruneResult:
+    cameras: dict[str, Camera]
+    silent_rounds: dict[str, int]  # full rounds in a row each camera did not answer
+    forgotten: list[str]
+
+
+def prune(
+    cameras: Mapping[str, Camera],
+    answered: Iterable[str],
+    silent_rounds: Mapping[str, int],
+    enrolled: Iterable[str],
+    after_rounds: int = PRUNE_AFTER_ROUNDS,
+    keep_at_most: int = MAX_UNENROLLED,
+) -> PruneResult:
+    """After a full round (pure): count each camera's silent rounds and forget the
+    never-enrolled devices that stayed silent ``after_rounds`` rounds in a row, and the
+    least recently seen ones past ``keep_at_most``. Enrolled cameras are never forgotten.
+    So devices a flood made up (or a guest's phone) do not pile up in the inventory."""
+    answered_ids, enrolled_ids = set(answered), set(enrolled)
+    silent = {
+        camera_id: 0 if camera_id in answered_ids else silent_rounds.get(camera_id, 0) + 1
+        for camera_id in cameras
+    }
+    forgotten = [
+        camera_id
+        for camera_id in cameras
+        if camera_id not in enrolled_ids and silent[camera_id] >= after_rounds
+    ]
+    others = sorted(
+        (c for c in cameras.values() if c.id not in enrolled_ids and c.id not in forgotten),
+        key=lambda c: (c.last_seen, c.id),
+        reverse=True,
+    )
+    forgotten += [c.id for c in others[keep_at_most:]]
+    kept = {k: v for k, v in cameras.items() if k not in forgotten}
+    return PruneResult(kept, {k: v for k, v in silent.items() if k in kept}, forgotten)
+
+
 def _keep_old_details(camera: Camera, previous: Camera) -> Camera:
     return replace(
         camera,
@@ -118,8 +162,9 @@ def _keep_old_details(camera: Camera, previous: Camera) -> Camera:
     )
 
 
-def mark_bye(known: Mapping[str, Camera], endpoint: str) -> list[Camera]:
-    """Cameras that said Bye (by endpoint), now offline (pure)."""
+def mark_bye(known: Mapping[str, Camera], endpoint: str, source: str) -> list[Camera]:
+    """Cameras that said Bye (by endpoint), now offline (pure). A Bye counts only from the
+    camera's own address: anyone can send one with another camera's endpoint."""
     return [
         replace(
             c,
@@ -129,7 +174,7 @@ def mark_bye(known: Mapping[str, Camera], endpoint: str) -> list[Camera]:
             ).info(),
         )
         for c in known.values()
-        if c.endpoint == endpoint and c.online
+        if c.endpoint == endpoint and c.online and same_host(host_of(c.xaddr), source)
     ]
 
 

@@ -79,13 +79,13 @@ def grab_frame(camera: Camera, login: CameraLogin | None, timeout_s: float, widt
     """The cheapest current picture: snapshot JPEG decoded at reduced size, else one
     keyframe of the smallest RTSP stream. Raises a CameraError subclass."""
     from agent.capture.acquire import sub_stream_frame, try_snapshot
-    from agent.capture.decode import decode_for_analysis, ensure_judgeable
+    from agent.capture.decode import decode_camera_jpeg, ensure_judgeable
     from agent.errors import CameraError
 
     body = try_snapshot(camera, login, timeout_s)
     if body is not None:
         try:
-            return decode_for_analysis(body, width)
+            return decode_camera_jpeg(body, width)
         except CameraError as error:
             log.info("quality_snapshot_failed", camera_id=camera.id, code=error.code)
     image = sub_stream_frame(camera, login, timeout_s)

@@ -24,6 +24,7 @@ from agent.capture.identity import (
     IdentityFacts,
     KnownCamera,
     assign_ids,
+    at_address,
     format_mac,
     password_ids,
 )
@@ -36,8 +37,9 @@ from agent.capture.onvif import (
     InventoryTarget,
     RetryLogin,
 )
-from agent.errors import AgentError, NoNetworkError
+from agent.errors import AgentError, CameraIdentityUnverified, NoNetworkError
 from agent.model import Camera, CameraLogin, DiscoverySource, LoginResolver, address_of
+from agent.trust import host_of, own_login_allowed, trusted_camera
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +82,9 @@ def candidate_of(message: DiscoveryMessage, known: Sequence[Camera]) -> Candidat
         xaddrs=message.xaddrs,
         endpoint=message.endpoint,
         source=source,
-        known_id=guess_known_id(xaddr, message.endpoint, known),
+        known_id=guess_known_id(
+            xaddr, message.endpoint, known, static=source is DiscoverySource.STATIC
+        ),
     )
 
 
@@ -116,20 +120,37 @@ def candidates_from(
     return list(by_xaddr.values())
 
 
-def guess_known_id(xaddr: str, endpoint: str | None, known: Sequence[Camera]) -> str | None:
-    """The known camera this device probably is (for its password file), before login."""
+def guess_known_id(
+    xaddr: str, endpoint: str | None, known: Sequence[Camera], static: bool = False
+) -> str | None:
+    """The known camera this device probably is (for its password file), before login.
+
+    By endpoint only where that camera lives (or at a static address): an endpoint is
+    public on the LAN, so a device elsewhere that repeats it is not taken at its word.
+    """
+    host = host_of(xaddr)
     if endpoint:
         same = [c for c in known if c.endpoint == endpoint]
-        if len(same) == 1:
+        if len(same) == 1 and own_login_allowed(same[0].id, host, known, static=static):
             return same[0].id
     at = [c for c in known if c.xaddr == xaddr]
     return at[0].id if len(at) == 1 else None
 
 
 def cameras_from_results(
-    results: Sequence[tuple[Candidate, DeviceFacts]], known: Sequence[Camera], now: float
+    results: Sequence[tuple[Candidate, DeviceFacts]],
+    known: Sequence[Camera],
+    now: float,
+    pinned: Iterable[str] = (),
 ) -> list[Camera]:
-    """Give every inventoried device its stable id and build its record (pure)."""
+    """Give every inventoried device its stable id and build its record (pure).
+
+    ``pinned``: ids of known cameras with a login of their own. Such an id stays with the
+    host the camera is bound to: a device elsewhere (not at a static address) that would
+    get it by its MAC, serial or endpoint gets an id of its own and the error
+    ``identity_unverified`` instead, so none of that camera's credentials follow it.
+    """
+    pinned_ids = frozenset(pinned)
     discovered = [(c, f) for c, f in results if c.source is not DiscoverySource.RECHECK]
     rechecked = [(c, f) for c, f in results if c.source is DiscoverySource.RECHECK]
     facts_list = [
@@ -137,7 +158,10 @@ def cameras_from_results(
         for c, f in discovered
     ]
     ids = assign_ids(facts_list, [known_camera(k) for k in known])
-    cameras = [_camera(i, c, f, now) for i, (c, f) in zip(ids, discovered, strict=True)]
+    cameras = [
+        _verified(_camera(i, c, f, now), c, known, pinned_ids)
+        for i, (c, f) in zip(ids, discovered, strict=True)
+    ]
     claimed = {camera.id for camera in cameras}
     known_by_id = {k.id: k for k in known}
     for candidate, facts in rechecked:
@@ -155,10 +179,11 @@ def cameras_from_results(
                 ],
                 [known_camera(k) for k in known],
             )
-            if new_id in claimed:
+            camera = _verified(_camera(new_id, candidate, facts, now), candidate, known, pinned_ids)
+            if camera.id in claimed:
                 continue
-            cameras.append(_camera(new_id, candidate, facts, now))
-            claimed.add(new_id)
+            cameras.append(camera)
+            claimed.add(camera.id)
             continue
         if candidate.known_id in claimed:
             continue  # it moved (DHCP) and was found at its new address
@@ -166,6 +191,24 @@ def cameras_from_results(
         cameras.append(_camera(candidate.known_id, candidate, facts, now, previous))
         claimed.add(candidate.known_id)
     return cameras
+
+
+def _verified(
+    camera: Camera, candidate: Candidate, known: Sequence[Camera], pinned: frozenset[str]
+) -> Camera:
+    """``camera`` itself, or a device that claims a pinned camera's id from another host
+    under an id of its own (see :func:`cameras_from_results`)."""
+    static = candidate.source is DiscoverySource.STATIC
+    host = host_of(camera.xaddr)
+    if camera.id not in pinned or own_login_allowed(camera.id, host, known, static=static):
+        return camera
+    bound = next((host_of(k.xaddr) for k in known if k.id == camera.id), "?")
+    error = CameraIdentityUnverified(
+        f"device at {camera.address} says it is camera {camera.id}, which is bound to "
+        f"{bound}; it gets none of that camera's credentials until it is found at a static "
+        "address (cameras.static) or enrolled again"
+    )
+    return replace(camera, id=at_address(camera.id, camera.address), error=error.info())
 
 
 def _camera(
@@ -241,6 +284,10 @@ class InventoryRound:
         self.recheck_known = recheck_known
         self.on_camera = on_camera
         self.started_at = time.time()
+        shared = _credentials(logins(None))
+        self.pinned = frozenset(
+            camera.id for camera in self.known if _credentials(logins(camera.id)) != shared
+        )
         self._pool = InventoryPool(opts.concurrency, opts.timeout_s, opts.request_timeout_s)
         self._jobs: dict[tuple[str, str | None], InventoryJob] = {}
         if recheck_known:
@@ -270,14 +317,22 @@ class InventoryRound:
             login = self.logins(candidate.known_id)
             retry = self._retry_login(candidate, login)
             target = InventoryTarget(
-                candidate.xaddr, login.username, login.password, candidate, retry
+                candidate.xaddr,
+                login.username,
+                login.password,
+                candidate,
+                retry,
+                media_hosts=login.media_hosts,
             )
             job = self._jobs[key] = self._pool.submit(target)
         return job
 
     def _retry_login(self, candidate: Candidate, tried: CameraLogin) -> RetryLogin:
-        """Other credentials for a device that refused ``tried`` (runs on the pool)."""
+        """Other credentials for a device that refused ``tried`` (runs on the pool): only
+        those of cameras the trust model lets go to this device's host."""
         address = address_of(candidate.xaddr)
+        host = host_of(candidate.xaddr)
+        static = candidate.source is DiscoverySource.STATIC
         known = [known_camera(camera) for camera in self.known]
 
         def retry(anonymous: AnonymousIdentity) -> FallbackLogin | None:
@@ -285,6 +340,14 @@ class InventoryRound:
                 address, mac=anonymous.mac, serial=anonymous.serial, endpoint=candidate.endpoint
             )
             for camera_id in password_ids(facts, known):
+                if not own_login_allowed(camera_id, host, self.known, static=static):
+                    log.warning(
+                        "camera_login_withheld",
+                        where=address,
+                        claims=camera_id,
+                        reason="that camera is bound to another address",
+                    )
+                    continue
                 login = self.logins(camera_id)
                 if login.password is not None and login != tried:
                     return FallbackLogin(
@@ -307,7 +370,10 @@ class InventoryRound:
         collected = self._pool.collect(jobs, done)
         # The candidate as the finished list has it (a later message may add the endpoint).
         results = [(c, facts) for c, (_, facts) in zip(candidates, collected, strict=True)]
-        cameras = cameras_from_results(results, self.known, self.started_at)
+        cameras = [
+            trusted_camera(camera, self.logins(camera.id))
+            for camera in cameras_from_results(results, self.known, self.started_at, self.pinned)
+        ]
         _warn_about_password_file_names(cameras, [facts for _, facts in results])
         log.info(
             "inventory_round_done",
@@ -316,6 +382,10 @@ class InventoryRound:
             wall_s=round(time.time() - self.started_at, 2),
         )
         return cameras
+
+
+def _credentials(login: CameraLogin) -> tuple[str, str | None]:
+    return (login.username, login.password)
 
 
 def _warn_about_password_file_names(

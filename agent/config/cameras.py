@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from pydantic import Field, field_validator
@@ -9,8 +10,8 @@ from pydantic import Field, field_validator
 from agent.config.base import Section
 from agent.kcp import Kcp
 
-# An IPv4 address or DNS name, or an IPv6 address (which holds ':', so no port can hide).
-_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?|[0-9a-f:.]{2,45}")
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 
 
 class KcpAssignment(Section):
@@ -58,7 +59,7 @@ class EnrolledCamera(Section):
         cleaned = []
         for host in hosts:
             value = host.strip().lower()
-            if not _HOST.fullmatch(value):
+            if not _is_host(value):
                 raise ValueError(
                     f"{host!r} is not a host (an IP address or a name, without scheme, "
                     "port or path)"
@@ -98,3 +99,12 @@ class CamerasConfig(Section):
         default_factory=list,
         description="Enrolled cameras with their key control point assignments.",
     )
+
+
+def _is_host(value: str) -> bool:
+    """An IP address, or a DNS name of at most 253 characters (no scheme, port or path)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return len(value) <= 253 and _NAME.fullmatch(value) is not None
+    return True

@@ -1,6 +1,7 @@
 """WS-Discovery: find ONVIF cameras by multicast, by unicast scan, or from static addresses.
 
 - :mod:`.addresses` — repairing, choosing and ranging device-service addresses (pure);
+- :mod:`.limits` — how much any host on the LAN can make discovery do;
 - :mod:`.messages` — parsing what devices send and building our probes (pure);
 - :mod:`.probe` — one probing window over our own sockets;
 - :mod:`.announce` — the Hello/Bye listener between rounds.
@@ -19,9 +20,9 @@ from agent.capture.discovery.addresses import (
     xaddr_host,
 )
 from agent.capture.discovery.announce import AnnouncementListener
+from agent.capture.discovery.limits import MAX_DATAGRAM
 from agent.capture.discovery.messages import (
     DISCOVERY_PORT,
-    MAX_DATAGRAM,
     MULTICAST_GROUP,
     PROBE_VARIANTS,
     DiscoveryMessage,

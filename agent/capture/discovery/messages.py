@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass
 
 from agent.capture.discovery.addresses import pick_xaddr, repair_xaddr, repair_xaddrs, xaddr_host
+from agent.capture.discovery.limits import MAX_DATAGRAM, MAX_MATCHES_PER_DATAGRAM
 from agent.errors import UsageError
+from agent.trust import xaddr_from_sender
 
 MULTICAST_GROUP = "239.255.255.250"
 DISCOVERY_PORT = 3702
-MAX_DATAGRAM = 65535
 
 NS_DEVICE_WSDL = "http://www.onvif.org/ver10/device/wsdl"
 NS_NETWORK_WSDL = "http://www.onvif.org/ver10/network/wsdl"
@@ -68,7 +69,10 @@ _SOAP_ACTION_KINDS = {
     "resolvematches": "probe_match",
 }
 
-_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+")
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']{1,512}")
+# Somebody else's Probe: the prefix is bounded so that no input makes this scan quadratic
+# (``<[^>]*:?Probe`` took a second of CPU for "probe" and 8,000 '<').
+_PROBE_TAG = re.compile(r"<(?:[\w.-]{1,64}:)?Probe[\s/>]")
 _UUID_IN_TEXT = re.compile(r"urn:uuid:[0-9a-fA-F-]{32,36}")
 
 
@@ -123,8 +127,13 @@ def parse_discovery_message(data: bytes, source: str) -> list[DiscoveryMessage]:
     a wrong namespace), a missing or reused MessageID/RelatesTo, several matches in one
     packet, XAddrs spread over several elements, and broken XML (URLs and urn:uuid values
     are then recovered from the raw text).
+
+    Bounded: a datagram over MAX_DATAGRAM bytes is ignored, at most
+    MAX_MATCHES_PER_DATAGRAM devices are read from one, the work is linear in its size,
+    and an XAddr on any host but ``source`` is dropped (trust: a device cannot point the
+    box at another host).
     """
-    if not data or not data.strip():
+    if not data or len(data) > MAX_DATAGRAM or not data.strip():
         return []
     root = _parse_xml(data)
     if root is None:
@@ -154,7 +163,7 @@ def parse_discovery_message(data: bytes, source: str) -> list[DiscoveryMessage]:
         containers = [root]  # missing wrappers: the fields sit directly in the body
 
     messages = []
-    for container in containers:
+    for container in containers[:MAX_MATCHES_PER_DATAGRAM]:
         endpoint = None
         for reference in _find_all(container, "endpointreference"):
             endpoint = _first_text(reference, "address")
@@ -172,7 +181,7 @@ def parse_discovery_message(data: bytes, source: str) -> list[DiscoveryMessage]:
             raw_xaddrs.extend(_text(element).split())
         types = tuple(t for el in _find_all(container, "types") for t in _text(el).split())
         scopes = tuple(s for el in _find_all(container, "scopes") for s in _text(el).split())
-        xaddrs = repair_xaddrs(raw_xaddrs, source)
+        xaddrs = _own_xaddrs(raw_xaddrs, source)
         if kind != "bye" and not xaddrs and endpoint is None:
             continue
         messages.append(
@@ -197,10 +206,10 @@ def _salvage_from_text(data: bytes, source: str) -> list[DiscoveryMessage]:
     text = data.decode("utf-8", "replace")
     if "probe" not in text.lower() and "hello" not in text.lower():
         return []
-    if re.search(r"<[^>]*:?Probe[\s>]", text) and "ProbeMatch" not in text:
+    if "ProbeMatch" not in text and _PROBE_TAG.search(text):
         return []  # somebody else's Probe, not an answer
     urls = [u for u in _URL_IN_TEXT.findall(text) if "onvif" in u.lower() or "device" in u.lower()]
-    xaddrs = repair_xaddrs(urls, source)
+    xaddrs = _own_xaddrs(urls, source)
     if not xaddrs:
         return []
     uuid_match = _UUID_IN_TEXT.search(text)
@@ -214,6 +223,12 @@ def _salvage_from_text(data: bytes, source: str) -> list[DiscoveryMessage]:
             source=source,
         )
     ]
+
+
+def _own_xaddrs(raw: list[str], source: str) -> tuple[str, ...]:
+    """The repaired XAddrs that are on the sender's own address (at most a few)."""
+    repaired = repair_xaddrs(raw[: 4 * MAX_MATCHES_PER_DATAGRAM], source)
+    return tuple(x for x in repaired if xaddr_from_sender(x, source))[:8]
 
 
 def build_probe(variant: tuple[str, str, str] | None, message_id: str | None = None) -> bytes:

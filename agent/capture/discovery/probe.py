@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 import structlog
 
 from agent.capture.discovery.addresses import scan_hosts
+from agent.capture.discovery.limits import (
+    DATAGRAMS_PER_SOURCE,
+    DATAGRAMS_TOTAL,
+    DEVICES_PER_SOURCE,
+    DEVICES_TOTAL,
+    MAX_DATAGRAM,
+    SourceBudget,
+)
 from agent.capture.discovery.messages import (
     DISCOVERY_PORT,
-    MAX_DATAGRAM,
     MULTICAST_GROUP,
     PROBE_VARIANTS,
     DiscoveryMessage,
@@ -30,24 +37,45 @@ from agent.netif import Interface, system_interfaces, usable_interfaces
 
 log = structlog.get_logger(__name__)
 
+_BATCH = 64  # datagrams read per readiness before the deadline is looked at again
+
 
 @dataclass
 class DiscoveryResult:
+    """The devices of one round, at most DEVICES_PER_SOURCE per address and DEVICES_TOTAL
+    in all (a flood beyond is counted in ``refused``, not logged into)."""
+
     devices: dict[tuple[str, str], DiscoveryMessage] = field(default_factory=dict)
     interfaces: list[Interface] = field(default_factory=list)
     probes_sent: int = 0
     send_errors: int = 0
+    budget: SourceBudget = field(
+        default_factory=lambda: SourceBudget(DEVICES_PER_SOURCE, DEVICES_TOTAL)
+    )
+    datagrams: SourceBudget = field(
+        default_factory=lambda: SourceBudget(DATAGRAMS_PER_SOURCE, DATAGRAMS_TOTAL)
+    )
 
     def add(self, message: DiscoveryMessage) -> bool:
         if message.kind == "bye" or not message.xaddrs:
             return False
         if message.key in self.devices:
             return False
+        if not self.budget.take(message.source):
+            return False
         self.devices[message.key] = message
         return True
 
     def messages(self) -> list[DiscoveryMessage]:
         return list(self.devices.values())
+
+    def log_refusals(self) -> None:
+        if self.budget.refused or self.datagrams.refused:
+            log.warning(
+                "discovery_flood_capped",
+                devices_refused=self.budget.worst(),
+                datagrams_dropped=self.datagrams.worst(),
+            )
 
 
 ProgressCallback = Callable[[str], None]
@@ -104,13 +132,17 @@ class _Prober:
                 self._read_all(sock)
 
     def _read_all(self, sock: socket.socket) -> None:
-        while True:
+        # A bounded batch, then back to the select loop: a flood that never lets the
+        # socket run dry must not keep the round past its deadline.
+        for _ in range(_BATCH):
             try:
-                data, (host, _port) = sock.recvfrom(MAX_DATAGRAM)
+                data, (host, _port) = sock.recvfrom(MAX_DATAGRAM + 1)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return  # an ICMP error surfaced on the socket: nothing to read
+            if len(data) > MAX_DATAGRAM or not self.result.datagrams.take(host):
+                continue  # over-long, or past this sender's share: dropped unparsed
             for message in parse_discovery_message(data, host):
                 if self.result.add(message):
                     log.debug(
@@ -218,6 +250,7 @@ def discover(
         prober.drain(deadline)
     finally:
         prober.close()
+    result.log_refusals()
     if scan_targets and not multicast and result.probes_sent == 0 and result.send_errors:
         raise NoNetworkError(
             f"no unicast probe could be sent: this box has no route to {', '.join(scan)}"

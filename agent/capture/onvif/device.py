@@ -89,17 +89,21 @@ def inventory_device(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     retry_login: RetryLogin | None = None,
+    media_hosts: frozenset[str] = frozenset(),
 ) -> DeviceFacts:
     """Everything we need from one camera. Never raises: the error is in the result.
 
     When the password is refused (or there is none), ``retry_login`` may name other
     credentials from what the camera tells without a login; they are tried once, within
-    the same ``timeout_s``.
+    the same ``timeout_s``. The login goes to ``xaddr``'s host only, and to a media
+    service on one of ``media_hosts`` (the camera's, from its enrolment).
     """
     warm_up()  # the one-time WSDL parse is not this camera's time
     started = time.monotonic()
     facts = DeviceFacts(xaddr=xaddr)
-    session = CameraSession(xaddr, username, password, timeout_s, request_timeout_s)
+    session = CameraSession(
+        xaddr, username, password, timeout_s, request_timeout_s, media_hosts=media_hosts
+    )
     try:
         facts = _inventory(session, facts, retry_login)
     except CameraError as error:

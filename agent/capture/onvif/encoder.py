@@ -10,6 +10,7 @@ import structlog
 from agent.capture.onvif.parse import as_str, get, profile_of, repair_service_url
 from agent.capture.onvif.session import DEFAULT_TIMEOUT_S, CameraSession, find_media_service
 from agent.errors import CameraBadResponse
+from agent.trust import check_media_uri
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,7 @@ def set_h264_cbr(
     media_xaddr: str | None = None,
     clock_skew_s: float | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    media_hosts: frozenset[str] = frozenset(),
 ) -> EncoderSettings:
     """Make a profile's video encoder H.264 with a bitrate cap (and optionally fps/GOP).
 
@@ -47,7 +49,9 @@ def set_h264_cbr(
     whatever the camera's rate-control mode; ``constant_bitrate`` reports False.
     Raises a CameraError subclass on failure.
     """
-    session = CameraSession(xaddr, username, password, timeout_s, clock_skew_s=clock_skew_s)
+    session = CameraSession(
+        xaddr, username, password, timeout_s, clock_skew_s=clock_skew_s, media_hosts=media_hosts
+    )
     try:
         if clock_skew_s is None:
             session.read_clock()
@@ -55,6 +59,8 @@ def set_h264_cbr(
             find_media_service(session)
         else:
             session.media_xaddr = repair_service_url(media_xaddr, xaddr)
+            if session.media_xaddr is not None:
+                check_media_uri(session.media_xaddr, xaddr, media_hosts, "media service")
         profiles = session.call("media", "GetProfiles") or []
         profile = next((p for p in profiles if as_str(get(p, "token")) == profile_token), None)
         if profile is None:

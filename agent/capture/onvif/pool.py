@@ -22,6 +22,7 @@ class InventoryTarget:
     password: str | None
     key: Any = None  # caller's handle, returned untouched
     retry_login: RetryLogin | None = None  # see inventory_device
+    media_hosts: frozenset[str] = frozenset()  # see inventory_device
 
 
 @dataclass
@@ -75,6 +76,7 @@ class InventoryPool:
             self.timeout_s,
             self.request_timeout_s,
             target.retry_login,
+            target.media_hosts,
         )
         return target, future
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any
 
+from agent.capture.bounded_http import MAX_SOAP_BYTES, CallBudget, bounded_call, bounded_session
 from agent.capture.onvif.faults import classify_error
 from agent.capture.onvif.parse import (
     as_str,
@@ -28,6 +30,7 @@ from agent.capture.onvif.parse import (
 )
 from agent.capture.onvif.wsdl import DEVICE_BINDING, MEDIA_BINDING, wsdl_document, zeep_settings
 from agent.errors import CameraBadResponse, CameraNotOnvif, CameraTimeout
+from agent.trust import check_media_uri
 
 DEFAULT_TIMEOUT_S = 8.0  # one whole camera
 DEFAULT_REQUEST_TIMEOUT_S = 4.0  # one SOAP request
@@ -74,8 +77,8 @@ class CameraSession:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
         clock_skew_s: float | None = None,
+        media_hosts: frozenset[str] = frozenset(),
     ) -> None:
-        import requests
         from requests.auth import HTTPDigestAuth
         from zeep import Transport
 
@@ -86,8 +89,8 @@ class CameraSession:
         self.deadline = time.monotonic() + timeout_s
         self.request_timeout_s = request_timeout_s
         self.clock_skew_s = clock_skew_s
-        session = requests.Session()
-        session.trust_env = False  # never send a camera's traffic through a proxy
+        self.media_hosts = media_hosts
+        session = bounded_session()
         if password is not None:
             # Some firmwares want HTTP Digest on top of (or instead of) WS-Security.
             session.auth = HTTPDigestAuth(username, password)
@@ -129,7 +132,8 @@ class CameraSession:
             settings=zeep_settings(),
         )
 
-    def _arm(self, operation: str) -> None:
+    def _budget(self, operation: str) -> CallBudget:
+        """This call's bounds: the request timeout, within what is left of the camera's."""
         remaining = self.deadline - time.monotonic()
         if remaining <= 0.05:
             raise CameraTimeout(
@@ -138,25 +142,38 @@ class CameraSession:
         timeout = min(self.request_timeout_s, remaining)
         self.transport.operation_timeout = timeout
         self.transport.load_timeout = timeout
+        return CallBudget(timeout, MAX_SOAP_BYTES)
+
+    def _bounded(self, operation: str, function: Callable[[], Any]) -> Any:
+        """``function()`` (one SOAP exchange) within one deadline and MAX_SOAP_BYTES,
+        however slowly or hugely the device answers; raises the classified CameraError."""
+        budget = self._budget(operation)
+        try:
+            with bounded_call(budget):
+                return function()
+        except Exception as error:
+            if budget.too_large:
+                raise CameraBadResponse(
+                    f"{self.where} answered {operation} with more than {MAX_SOAP_BYTES // 1024} KiB"
+                ) from None
+            if budget.timed_out():
+                raise CameraTimeout(
+                    f"{self.where} did not finish answering {operation} within "
+                    f"{budget.timeout_s:g} s"
+                ) from None
+            raise classify_error(error, operation, self.where) from None
 
     def call(self, service: str, operation: str, **kwargs: Any) -> Any:
         """One authenticated SOAP call; raises the classified CameraError."""
         proxy = self.device if service == "device" else self.media
-        self._arm(operation)
-        try:
-            return getattr(proxy, operation)(**kwargs)
-        except Exception as error:
-            raise classify_error(error, operation, self.where) from None
+        return self._bounded(operation, lambda: getattr(proxy, operation)(**kwargs))
 
     def call_anonymously(self, operation: str) -> Any:
         """One device-service call with no credentials at all (no token, no HTTP auth)."""
-        self._arm(operation)
         service = self._client("devicemgmt.wsdl", False).create_service(DEVICE_BINDING, self.xaddr)
         auth, self._session.auth = self._session.auth, None
         try:
-            return getattr(service, operation)()
-        except Exception as error:
-            raise classify_error(error, operation, self.where) from None
+            return self._bounded(operation, getattr(service, operation))
         finally:
             self._session.auth = auth
 
@@ -184,15 +201,15 @@ class CameraSession:
         Raises for an unreachable/hanging/non-ONVIF camera. A camera that wants
         authentication even for this gets its skew from the HTTP Date header, if any.
         """
-        self._arm("GetSystemDateAndTime")
         client = self._client("devicemgmt.wsdl", False)
         service = client.create_service(DEVICE_BINDING, self.xaddr)
         sent = time.time()
-        try:
+
+        def ask() -> Any:
             with client.settings(raw_response=True):
-                response = service.GetSystemDateAndTime()
-        except Exception as error:
-            raise classify_error(error, "GetSystemDateAndTime", self.where) from None
+                return service.GetSystemDateAndTime()
+
+        response = self._bounded("GetSystemDateAndTime", ask)
         received = time.time()
         local_now = dt.datetime.fromtimestamp((sent + received) / 2, dt.UTC)
         content = response.content or b""
@@ -238,4 +255,6 @@ def find_media_service(session: CameraSession) -> str:
     session.media_xaddr = repair_service_url(media_xaddr, session.xaddr)
     if session.media_xaddr is None:
         raise CameraNotOnvif(f"{session.where} has no media service (not a video camera?)")
+    # The media service gets the same login: only on the camera's host (or its media_hosts).
+    check_media_uri(session.media_xaddr, session.xaddr, session.media_hosts, "media service")
     return session.media_xaddr

@@ -37,6 +37,7 @@ from agent.errors import (
     CommandUnknown,
     SnapshotTooLarge,
 )
+from agent.images import check_image
 from agent.model import ErrorInfo
 from agent.persist import atomic_write_json, read_json
 from agent.scrub import scrub, scrub_value
@@ -233,6 +234,7 @@ def fit_jpeg(data: bytes, max_bytes: int) -> tuple[bytes, int | None, int | None
 
     if not data.startswith(b"\xff\xd8"):
         raise SnapshotTooLarge("the camera did not return a JPEG")
+    check_image(data, ("jpeg",))  # its header, before a decoder allocates what it claims
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise SnapshotTooLarge("the camera's JPEG cannot be decoded")

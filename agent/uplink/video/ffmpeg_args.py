@@ -8,7 +8,8 @@ to the ingest. Settings that matter for supervision:
 - ``-progress pipe:1 -stats_period 1 -nostats``: one machine-readable block per second on
   stdout (the relay's heartbeat); the human stats line is off so stderr keeps only problems.
 - input ``-rtsp_transport tcp -timeout <µs>``: a camera that stops sending ends ffmpeg
-  instead of hanging it (ffmpeg >= 5 spells the RTSP socket timeout ``-timeout``).
+  instead of hanging it (ffmpeg >= 5 spells the RTSP socket timeout ``-timeout``); input
+  ``-protocol_whitelist tcp``: an ``rtsp://`` source can make ffmpeg open nothing else.
 - output ``-rw_timeout <µs>`` for RTMP and SRT: a stalled ingest ends ffmpeg too.
 - output ``-timeout <µs>`` for RTSP publish (see :func:`output_args` for what it does and
   does not catch; the relay's stall detector covers the rest).
@@ -21,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
+
+from agent.trust import FFMPEG_INPUT_PROTOCOLS
 
 Codec = Literal["h264", "h265"]
 RouteKind = Literal["copy", "transcode"]
@@ -95,6 +98,9 @@ def input_args(source_url: str, timeout_s: float) -> list[str]:
     if not source_url.lower().startswith("rtsp://"):
         raise ValueError("camera sources are rtsp:// URLs")
     return [
+        # RTSP opens its own TCP connection; nothing else (a file, HTTP...) may be read.
+        "-protocol_whitelist",
+        FFMPEG_INPUT_PROTOCOLS,
         "-rtsp_transport",
         "tcp",
         "-timeout",
