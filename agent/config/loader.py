@@ -286,8 +286,9 @@ def _check_events(text: str, filename: str) -> None:
                 top.index += 1
 
     def refuse(event: yaml.Event, message: str) -> ConfigError:
-        line = event.start_mark.line + 1
-        return ConfigError(f"{filename}:{line}: {format_loc(here())}: {message}")
+        mark = event.start_mark
+        where = f"{filename}:{mark.line + 1}" if mark is not None else filename
+        return ConfigError(f"{where}: {format_loc(here())}: {message}")
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if not isinstance(event, yaml.NodeEvent):
