@@ -1,4 +1,10 @@
-"""Atomic persistence: a state file is either the old version or the new one, never half."""
+"""Atomic persistence: a state file is either the old version or the new one, never half.
+
+Files are written ``0640`` unless a caller says otherwise: state files hold pictures of the
+kitchen (reference images), camera addresses and command history, which are for the agent's
+own user and group, not for every user of the box. Only what is published anyway (schemas)
+is written world-readable, on purpose.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+DEFAULT_MODE = 0o640
+PUBLIC_MODE = 0o644  # for files meant to be read by anyone (published schemas)
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = DEFAULT_MODE) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,11 +41,11 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, mode: int = DEFAULT_MODE) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
-def atomic_write_json(path: Path, value: Any, mode: int = 0o644) -> None:
+def atomic_write_json(path: Path, value: Any, mode: int = DEFAULT_MODE) -> None:
     text = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     atomic_write_text(path, text, mode)
 

@@ -20,12 +20,34 @@ _registered: set[str] = set()
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None
 
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s?#]+)@")
+# A password may hold "/", "@" or "#" typed unescaped (RFC 3986 forbids them, people do not
+# know): up to the last "@" before the URL ends, it is userinfo. Masking a little too much
+# of an odd URL ("host:80/a@b") is the price of never showing a password.
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)"
+    r"(?P<user>[^:/\s?#@\"'<>]*)(?::(?P<password>[^\s\"'<>]*))?@"
+)
+# Query parameters whose value is a secret (the SRT ``passphrase`` among them).
+SECRET_QUERY_KEYS = (
+    "token",
+    "access_token",
+    "auth",
+    "key",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sign",
+    "signature",
+    "streamkey",
+    "stream_key",
+    "passphrase",
+)
 _QUERY_SECRET = re.compile(
-    r"(?P<key>[?&;](?:token|access_token|auth|key|secret|password|passwd|pwd|sign|signature"
-    r"|streamkey|stream_key)=)(?P<value>[^&\s\"']+)",
+    rf"(?P<key>[?&;](?:{'|'.join(SECRET_QUERY_KEYS)})=)(?P<value>[^&\s\"']+)",
     re.IGNORECASE,
 )
+PLACEHOLDER = "{token}"  # an ingest URL template names the stream token, it does not hold it
 
 
 def register_secret(value: str | None) -> None:
@@ -54,9 +76,7 @@ def forget_secrets() -> None:
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
-    userinfo = match.group("userinfo")
-    user = userinfo.split(":", 1)[0] if ":" in userinfo else userinfo
-    return f"{match.group('scheme')}{user}:{MASK}@"
+    return f"{match.group('scheme')}{match.group('user')}:{MASK}@"
 
 
 def scrub(text: str) -> str:
@@ -68,6 +88,22 @@ def scrub(text: str) -> str:
         text = pattern.sub(MASK, text)
     text = _URL_USERINFO.sub(_mask_userinfo, text)
     return _QUERY_SECRET.sub(lambda m: m.group("key") + MASK, text)
+
+
+def url_secrets(text: str) -> list[str]:
+    """What ``text`` carries in clear that :func:`scrub` would mask: ``"password"`` for a URL
+    with a password in it, ``"query"`` for a secret query value (``token=``, ``passphrase=``
+    ...; a ``{token}`` placeholder is not a secret). The config refuses both."""
+    found = []
+    for match in _URL_USERINFO.finditer(text):
+        password = match.group("password")
+        # "host:554/path@x": a port and a path, not a user and a password.
+        if password and not re.fullmatch(r"\d+/.*", password):
+            found.append("password")
+            break
+    if any(m.group("value") != PLACEHOLDER for m in _QUERY_SECRET.finditer(text)):
+        found.append("query")
+    return found
 
 
 def scrub_value(value: Any) -> Any:
@@ -93,7 +129,8 @@ def strip_userinfo(url: str) -> str:
     except ValueError:
         return scrub(url)
     if parts.username is None and parts.password is None:
-        return url
+        # urlsplit stops the netloc at a "/" typed inside a password: let scrub judge.
+        return scrub(url) if "@" in url else url
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"

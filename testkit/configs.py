@@ -12,7 +12,7 @@ store:
   address: 上海市徐汇区漕溪北路1号
   kcps: [cooking, prep, dishwashing]
 broker:
-  url: mqtt://127.0.0.1:1883
+  url: mqtts://127.0.0.1:8883
   username: box-0001
 streams:
   ingest_url: rtmp://127.0.0.1/live/{store_id}-{camera_id}?token={token}

@@ -152,7 +152,7 @@ def test_thresholds_come_from_the_config(images: dict[str, Path], tmp_path: Path
     config.write_text(
         "store:\n  id: sh-xh-0001\n  name: 老王面馆\n  licence_number: JY31010400012345\n"
         "  district: xuhui\n  address: 上海市徐汇区漕溪北路1号\n  kcps: [cooking]\n"
-        "broker:\n  url: mqtt://127.0.0.1:1883\n  username: box-0001\n"
+        "broker:\n  url: mqtts://127.0.0.1:8883\n  username: box-0001\n"
         "quality:\n  checks:\n    too_dark:\n      threshold: 150\n      severity: warn\n",
         encoding="utf-8",
     )

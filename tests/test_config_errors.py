@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,29 @@ def test_valid_config_loads_with_contract_defaults() -> None:
             "key and put the value in the credentials directory as the file mqtt-password",
         ),
         (
-            "  url: mqtt://127.0.0.1:1883",
-            "  url: mqtt://box:s3cret-pw@127.0.0.1:1883",
+            "  url: mqtts://127.0.0.1:8883",
+            "  url: mqtts://box:s3cret-pw@127.0.0.1:8883",
             "agent.yaml:9: broker.url: this URL contains a password: remove it and put the "
             "password in the credentials directory as the file mqtt-password",
+        ),
+        (
+            # A "/" in the password: urlsplit stops the host there; still a password.
+            "  url: mqtts://127.0.0.1:8883",
+            "  url: mqtts://box:s3cret-pw/x@127.0.0.1:8883",
+            "agent.yaml:9: broker.url: this URL contains a password: remove it and put the "
+            "password in the credentials directory as the file mqtt-password",
+        ),
+        (
+            "rtmp://127.0.0.1/live/{store_id}-{camera_id}?token={token}",
+            "srt://127.0.0.1:9000?streamid={camera_id}&passphrase=abcdef123",
+            "agent.yaml:12: streams.ingest_url: this URL contains a literal token: write {token} "
+            "instead and put the token in the credentials directory as the file stream-token",
+        ),
+        (
+            "  url: mqtts://127.0.0.1:8883",
+            "  url: mqtt://127.0.0.1:1883",
+            "agent.yaml:10: broker.username: a username means a password sent in clear over "
+            "mqtt://: use mqtts://, or set broker.allow_plaintext: true",
         ),
         (
             "?token={token}",
@@ -100,6 +120,67 @@ def test_error_matrix_names_line_and_field(old: str, new: str, expected: str) ->
     assert any(p.startswith(expected) for p in problems), problems
     # A problem never leaks the secret value it complains about.
     assert not any("s3cret-pw" in p or "abcdef123" in p for p in problems)
+
+
+def test_plaintext_broker_with_a_username_needs_an_explicit_yes() -> None:
+    text = VALID.replace("mqtts://127.0.0.1:8883", "mqtt://127.0.0.1:1883")
+    with pytest.raises(ConfigError):
+        load_text(text)
+    allowed = text.replace("  username:", "  allow_plaintext: true\n  username:")
+    assert load_text(allowed).broker.allow_plaintext is True
+    anonymous = text.replace("  username: box-0001\n", "")
+    assert load_text(anonymous).broker.username is None  # nothing secret crosses
+
+
+def test_srt_passphrase_from_the_credential_is_fine() -> None:
+    text = VALID.replace(
+        "rtmp://127.0.0.1/live/{store_id}-{camera_id}?token={token}",
+        "srt://127.0.0.1:9000?streamid={camera_id}&passphrase={token}",
+    )
+    assert load_text(text).streams.ingest_url is not None
+
+
+def _lol(levels: int) -> str:
+    """A few hundred bytes of nested aliases: 9^levels nodes once expanded."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            VALID.replace("  max_kbps: 512", "  max_kbps: &cap 512"),
+            "agent.yaml:13: streams.max_kbps: YAML anchors and aliases",
+        ),
+        (
+            VALID + "quality:\n  business_hours: *hours\n",
+            "agent.yaml:15: quality.business_hours: YAML anchors and aliases",
+        ),
+        (_lol(6), "agent.yaml:1: a0: YAML anchors and aliases"),
+        (VALID + "quality:\n  x: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested deeper than"),
+        (
+            VALID + "quality:\n  business_hours: [" + ", ".join(["x"] * 30_000) + "]\n",
+            "YAML nodes",
+        ),
+    ],
+)
+def test_yaml_bombs_are_refused_quickly_with_line_and_field(text: str, expected: str) -> None:
+    started = time.monotonic()
+    problems = problems_of(text)
+    assert time.monotonic() - started < 2.0
+    assert any(p.startswith(expected) or expected in p for p in problems), problems
+
+
+def test_an_oversized_file_is_refused_before_it_is_read_whole(tmp_path: Path) -> None:
+    big = tmp_path / "agent.yaml"
+    with big.open("w", encoding="utf-8") as handle:
+        handle.write(VALID)
+        handle.write("# padding\n" * 2_000_000)  # 20 MB
+    with pytest.raises(ConfigError, match=r"agent.yaml: larger than 256 KiB"):
+        load_config(big)
 
 
 def test_all_problems_are_reported_together() -> None:

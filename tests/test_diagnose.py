@@ -17,7 +17,7 @@ def write_config(tmp_path: Path, broker_url: str) -> Path:
     creds.mkdir(exist_ok=True)
     (creds / "camera-password").write_text("cam-pw-4321", encoding="utf-8")
     (creds / "stream-token").write_text("tok-98765", encoding="utf-8")
-    text = VALID.replace("mqtt://127.0.0.1:1883", broker_url).replace("  username: box-0001\n", "")
+    text = VALID.replace("mqtts://127.0.0.1:8883", broker_url).replace("  username: box-0001\n", "")
     text += f"paths:\n  state_dir: {tmp_path}\n  credentials_dir: {creds}\n"
     path = tmp_path / "agent.yaml"
     path.write_text(text, encoding="utf-8")

@@ -36,7 +36,10 @@ def _clean_secrets_and_logging() -> Iterator[None]:
         ),
         ("mqtts://box:p@ss@broker:8883", "mqtts://box:***@broker:8883"),
         ("rtmp://ingest/live/s1?token=abc123&x=1", "rtmp://ingest/live/s1?token=***&x=1"),
-        ("srt://h:9000?streamid=a&passphrase=zz", "srt://h:9000?streamid=a&passphrase=zz"),
+        ("srt://h:9000?streamid=a&passphrase=zz", "srt://h:9000?streamid=a&passphrase=***"),
+        ("mqtt://box:pa/ss@broker:1883", "mqtt://box:***@broker:1883"),
+        ("rtsp://admin:a/b#c@192.0.2.10/live", "rtsp://admin:***@192.0.2.10/live"),
+        ('url="rtsp://u:p/w@h/a" other=x@y', 'url="rtsp://u:***@h/a" other=x@y'),
         ("http://h/snap.jpg?auth=YWRtaW46MTIz", "http://h/snap.jpg?auth=***"),
         ("nothing secret here", "nothing secret here"),
     ],
@@ -53,6 +56,7 @@ def test_registered_secret_masked_anywhere() -> None:
 
 def test_strip_userinfo() -> None:
     assert strip_userinfo("rtsp://u:p@192.0.2.1:554/a?b=1") == "rtsp://192.0.2.1:554/a?b=1"
+    assert "pa/ss" not in strip_userinfo("mqtt://u:pa/ss@broker:1883")
     assert strip_userinfo("http://[2001:db8::1]:80/x") == "http://[2001:db8::1]:80/x"
     assert strip_userinfo("rtsp://u:p@[2001:db8::1]/x") == "rtsp://[2001:db8::1]/x"
 

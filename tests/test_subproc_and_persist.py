@@ -143,3 +143,20 @@ def test_atomic_json_roundtrip_and_corrupt_fallback(tmp_path: Path) -> None:
     path.write_text("{half", encoding="utf-8")
     assert read_json(path, default={}) == {}
     assert read_json(tmp_path / "missing.json", default=[]) == []
+
+
+def test_state_files_are_not_world_readable_whatever_the_umask(tmp_path: Path) -> None:
+    """Reference images of the kitchen, command history and session numbers are the
+    agent's: 0640 by default, even under a permissive umask (outside systemd's UMask)."""
+    from agent.persist import atomic_write_bytes
+    from agent.uplink.mqtt.session import SessionCounter
+
+    previous = os.umask(0)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        atomic_write_bytes(tmp_path / "reference.png", b"\x89PNG")
+        SessionCounter(tmp_path).commit(1)
+    finally:
+        os.umask(previous)
+    for name in ("a.json", "reference.png", "mqtt-session.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name

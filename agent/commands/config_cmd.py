@@ -15,7 +15,7 @@ from agent.config.model import AgentConfig
 from agent.config.render import full_data, render_yaml, validate_assignments
 from agent.errors import ConfigError, UsageError
 from agent.kcp import CATALOGUE, CODES
-from agent.persist import atomic_write_text
+from agent.persist import PUBLIC_MODE, atomic_write_text
 from agent.secrets import SECRET_NAMES, credentials_dir
 
 
@@ -184,7 +184,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_schema(args: argparse.Namespace) -> int:
     text = json.dumps(config_json_schema(), indent=2, ensure_ascii=False) + "\n"
     if args.output:
-        atomic_write_text(args.output, text)
+        atomic_write_text(args.output, text, mode=PUBLIC_MODE)
     else:
         os.write(1, text.encode("utf-8"))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agent.config.base import Section
 
@@ -52,9 +52,15 @@ class BrokerConfig(Section):
         pattern=r"^mqtts?://[^/@\s]+(:\d+)?/?$",
         description="Broker URL, mqtt://host[:port] or mqtts://host[:port] (TLS).",
     )
+    allow_plaintext: bool = Field(
+        default=False,
+        description="Allow a username and password over mqtt:// (unencrypted: anyone on the "
+        "way reads them). Only for a broker on a network you trust; use mqtts:// otherwise.",
+    )
     username: str | None = Field(
         default=None,
-        description="Broker username; the password is the credential file mqtt-password.",
+        description="Broker username; the password is the credential file mqtt-password. "
+        "With the ACL of docs/mqtt.md: <district>/<store id>.",
     )
     client_id: str | None = Field(
         default=None, description="MQTT client id (default: kitchen-agent-<store.id>)."
@@ -113,6 +119,17 @@ class BrokerConfig(Section):
         default_factory=OutboxConfig,
         description="Durable event outbox (SQLite in paths.state_dir).",
     )
+
+    @field_validator("username")
+    @classmethod
+    def _no_password_in_clear(cls, value: str | None, info: ValidationInfo) -> str | None:
+        url = str(info.data.get("url", ""))
+        if value and url.startswith("mqtt://") and not info.data.get("allow_plaintext"):
+            raise ValueError(
+                "a username means a password sent in clear over mqtt://: use mqtts://, or set "
+                "broker.allow_plaintext: true for a broker on a network you trust"
+            )
+        return value
 
     @model_validator(mode="after")
     def _backoff_order(self) -> BrokerConfig:

@@ -2,6 +2,11 @@
 
 Every problem is reported as ``FILE:LINE: dotted.field: what is wrong`` so an installer can
 fix a config over a phone line. All problems are collected, not just the first one.
+
+The file is read bounded before any YAML work: at most ``MAX_CONFIG_BYTES``, and its event
+stream (linear to parse) is checked for anchors and aliases, node count and nesting depth
+before anything is built from it. Aliases are refused outright: a config has no use for them,
+and a few hundred bytes of nested aliases expand into billions of nodes in every walk.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from agent.config.model import AgentConfig
 from agent.errors import ConfigError
 from agent.kcp import CODES as KCP_CODES
+from agent.scrub import scrub, url_secrets
 
 Loc = tuple[str | int, ...]
 
+MAX_CONFIG_BYTES = 256 * 1024  # a store with 64 cameras needs about 20 KB
+MAX_NODES = 20_000
+MAX_DEPTH = 32
+
 # Keys that can only hold a secret, and which credential file that secret belongs in.
-_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|psk|private_key)$", re.IGNORECASE)
-_URL_WITH_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@", re.IGNORECASE)
-_LITERAL_TOKEN = re.compile(r"[?&](token|key|secret|sign|auth)=(?!\{token\})[^&\s]+", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(pass(word|wd|phrase)?|secret|token|psk|private_key)$", re.IGNORECASE)
 
 
 def credential_for(loc: Loc) -> str:
@@ -118,7 +126,7 @@ def find_secrets(data: Any) -> list[tuple[Loc, str]]:
                     f"in the credentials directory as the file {credential_for(loc)}",
                 )
             )
-        elif isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
+        elif isinstance(value, str) and "password" in url_secrets(value):
             found.append(
                 (
                     loc,
@@ -126,7 +134,7 @@ def find_secrets(data: Any) -> list[tuple[Loc, str]]:
                     f"credentials directory as the file {credential_for(loc)}",
                 )
             )
-        elif isinstance(value, str) and "://" in value and _LITERAL_TOKEN.search(value):
+        elif isinstance(value, str) and "://" in value and "query" in url_secrets(value):
             found.append(
                 (
                     loc,
@@ -187,7 +195,8 @@ def _known_keys(model: type[BaseModel], parent: Loc) -> list[str]:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    # Scrubbed: a value the check did not take for a secret may still hold one.
+    text = scrub(repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -246,9 +255,75 @@ def translate_error(error: Any, model: type[BaseModel] = AgentConfig) -> tuple[L
     return loc, str(error["msg"])
 
 
+@dataclass
+class _Frame:
+    loc: Loc
+    mapping: bool
+    key: str | int | None = None  # in a mapping, the key whose value comes next
+    index: int = 0
+
+
+def _check_events(text: str, filename: str) -> None:
+    """Refuse anchors, aliases, too many nodes and too deep nesting, naming the line and the
+    field; one linear pass over YAML events, before any node graph is built."""
+    stack: list[_Frame] = []
+    nodes = 0
+
+    def here() -> Loc:
+        if not stack:
+            return ()
+        top = stack[-1]
+        if top.mapping:
+            return top.loc if top.key is None else (*top.loc, top.key)
+        return (*top.loc, top.index)
+
+    def done_value() -> None:
+        if stack:
+            top = stack[-1]
+            if top.mapping:
+                top.key = None
+            else:
+                top.index += 1
+
+    def refuse(event: yaml.Event, message: str) -> ConfigError:
+        mark = event.start_mark
+        where = f"{filename}:{mark.line + 1}" if mark is not None else filename
+        return ConfigError(f"{where}: {format_loc(here())}: {message}")
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if not isinstance(event, yaml.NodeEvent):
+            if isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                stack.pop()
+                done_value()
+            continue
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise refuse(event, f"the file has more than {MAX_NODES} YAML nodes")
+        if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+            raise refuse(
+                event,
+                "YAML anchors and aliases (&name, *name) are not allowed: write the value out",
+            )
+        top = stack[-1] if stack else None
+        is_key = top is not None and top.mapping and top.key is None
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                raise refuse(event, f"nested deeper than {MAX_DEPTH} levels")
+            if is_key:
+                assert top is not None
+                top.key = "?"  # a mapping used as a key: the model refuses it later
+            stack.append(_Frame(here(), isinstance(event, yaml.MappingStartEvent)))
+        elif is_key:
+            assert top is not None and isinstance(event, yaml.ScalarEvent)
+            top.key = event.value
+        else:
+            done_value()
+
+
 def parse_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
     """YAML text to plain data and its line map; ConfigError for broken YAML."""
     try:
+        _check_events(text, filename)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:
@@ -292,7 +367,8 @@ def load_text(text: str, filename: str = "agent.yaml") -> AgentConfig:
 def read_config_text(path: Path) -> str:
     name = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             f"{name}: no such file (create one with `kitchen-agent config init`)"
@@ -301,6 +377,8 @@ def read_config_text(path: Path) -> str:
         raise ConfigError(f"{name}: is a directory, not a config file") from None
     except OSError as error:
         raise ConfigError(f"{name}: cannot read: {error.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{name}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a config file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -330,13 +330,13 @@ def render_schema(schema: dict[str, Any]) -> str:
 
 
 def write_schemas(directory: Path) -> list[Path]:
-    from agent.persist import atomic_write_text
+    from agent.persist import PUBLIC_MODE, atomic_write_text
 
     written = []
     for name, schema in json_schemas().items():
         path = directory / f"{name}.schema.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, render_schema(schema))
+        atomic_write_text(path, render_schema(schema), mode=PUBLIC_MODE)
         written.append(path)
     return written
 
