@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from agent.errors import ConfigError
 from agent.model import AgentStarted, AgentStopping, ConfigApplied, ConfigRejected
 from agent.secrets import CameraLogins, CredentialStore, credentials_dir
 from agent.state import AgentState
+from agent.status.build import build_status
+from agent.status.model import Phase, StatusReport
 from agent.supervisor import Supervisor, Worker
 from agent.uplink.mqtt.outbox import FILE_NAME as OUTBOX_FILE
 from agent.uplink.mqtt.outbox import EventFeed, Outbox, outbox_bounds
@@ -76,6 +79,7 @@ class Runtime:
     logins: CameraLogins
     state_dir: Path
     request_reload: Callable[[], None]
+    report_status: Callable[[], StatusReport]
 
 
 class Daemon:
@@ -100,6 +104,8 @@ class Daemon:
         self._reload = threading.Event()
         self.supervisor: Supervisor | None = None
         self.runtime: Runtime | None = None
+        self.phase: Phase = "starting"
+        self._status_sent: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -119,6 +125,7 @@ class Daemon:
             logins=CameraLogins.from_config(config.cameras, credentials),
             state_dir=state_dir,
             request_reload=self.request_reload,
+            report_status=self.status_report,
         )
 
     def _start_workers(self) -> None:
@@ -133,6 +140,44 @@ class Daemon:
             if stuck:
                 log.error("workers_did_not_stop", workers=stuck)
             self.supervisor = None
+
+    # --- status ----------------------------------------------------------------------------
+
+    def status_report(self) -> StatusReport:
+        """The agent's picture now (the status socket and STATUS= both come from here)."""
+        config = self.config
+        supervisor = self.supervisor
+        outbox = self.events.outbox
+        return build_status(
+            config=config,
+            config_path=str(self.config_path.absolute()),
+            config_hash=config_hash(config),
+            version=__version__,
+            pid=os.getpid(),
+            now=time.time(),
+            started_at=self.state.started_at,
+            phase=self.phase,
+            cameras=self.state.cameras(),
+            quality=self.state.quality(),
+            streams=self.state.streams(),
+            coverage=self.state.coverage(),
+            uplink=self.state.uplink(),
+            outbox_depth=outbox.count(),
+            outbox_dropped=outbox.dropped_total(),
+            workers=supervisor.workers() if supervisor is not None else [],
+        )
+
+    def _notify_status(self) -> None:
+        """Send systemd the one-line summary when it changed (shown by systemctl status)."""
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return
+        try:
+            summary = self.status_report().summary
+        except Exception:  # the summary must never take the main loop down
+            log.exception("status_summary_failed")
+            return
+        if summary != self._status_sent and sd_notify(f"STATUS={summary}"):
+            self._status_sent = summary
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -170,17 +215,23 @@ class Daemon:
         self._install_signal_handlers()
         self._start_workers()
         self.state.emit(AgentStarted(version=__version__, config_hash=config_hash(self.config)))
-        sd_notify(f"READY=1\nSTATUS=running store {self.config.store.id}")
+        self.phase = "running"
+        sd_notify("READY=1")
+        self._notify_status()
         watchdog = watchdog_interval_s()
         tick = min(1.0, watchdog) if watchdog else 1.0
         while not self._stop.wait(tick):
             if self._reload.is_set():
                 self._reload.clear()
+                self.phase = "reloading"
                 sd_notify("RELOADING=1")
                 self.reload()
+                self.phase = "running"
                 sd_notify("READY=1")
             if watchdog and self.supervisor is not None and self.supervisor.healthy():
                 sd_notify("WATCHDOG=1")
+            self._notify_status()
+        self.phase = "stopping"
         sd_notify("STOPPING=1")
         log.info("agent_stopping")
         self.state.emit(AgentStopping(reason="stopped"))

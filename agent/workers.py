@@ -16,6 +16,7 @@ from agent.capture.encoder import OnvifEncoderControl
 from agent.capture.quality_worker import QualityWorker
 from agent.hooks import DaemonHooks
 from agent.secrets import MQTT_PASSWORD, STREAM_TOKEN
+from agent.status.channel import StatusServer
 from agent.uplink.mqtt.reporter import Reporter
 from agent.uplink.video.feeds import feeds_from_state
 from agent.uplink.video.manager import StreamManager
@@ -61,7 +62,8 @@ def build_workers(runtime: Runtime) -> list[Worker]:
         password=runtime.credentials.get(MQTT_PASSWORD),
         hooks=DaemonHooks(runtime, discovery, streams),
     )
-    workers: list[Worker] = [reporter, discovery, QualityWorker.from_runtime(runtime)]
+    status = StatusServer(runtime.config.paths.runtime, runtime.report_status)
+    workers: list[Worker] = [reporter, status, discovery, QualityWorker.from_runtime(runtime)]
     if streams is not None:
         workers.append(streams)
     return workers

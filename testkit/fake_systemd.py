@@ -11,7 +11,9 @@ under /opt, /etc and /var mapped into ROOT), ``LoadCredential=``/``SetCredential
 copied into a private ``$CREDENTIALS_DIRECTORY`` (a missing file without a default fails
 the start, as systemd's exit status 243 does), ``Environment=``, and a ``NOTIFY_SOCKET``:
 the unit is active/running only once the process sent READY=1, failed when it exits
-first or exits later. ``start``/``restart`` block until then, like systemctl. A detached
+first or exits later. ``RuntimeDirectory=`` is created (in a short temporary folder,
+shown as the unit's ``RuntimeDirectory`` property) and handed over as
+``$RUNTIME_DIRECTORY``. ``start``/``restart`` block until then, like systemctl. A detached
 host process per unit owns the service process; ``stop`` sends it SIGTERM (the host
 forwards SIGTERM to the main process, then SIGKILLs the session after TimeoutStopSec).
 
@@ -24,6 +26,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +102,11 @@ def read_unit(root: Path, unit: str) -> dict[str, list[str]]:
             else:
                 settings.setdefault(key, []).append(value)
     return settings
+
+
+def _last(settings: dict[str, list[str]], key: str, default: str) -> str:
+    values = settings.get(key)
+    return values[-1] if values else default
 
 
 def _seconds(settings: dict[str, list[str]], key: str, default: float) -> float:
@@ -205,6 +213,17 @@ def host(root: Path, state: Path, unit: str) -> int:
     sock.bind(str(notify_path))
     sock.settimeout(0.2)
     env.update(NOTIFY_SOCKET=str(notify_path), CREDENTIALS_DIRECTORY=str(credentials))
+    # RuntimeDirectory=: systemd's /run/<name>, here under the short folder (the agent's
+    # status socket lives there), created at start and removed at the end like systemd.
+    runtime_dirs = []
+    for name in " ".join(settings.get("RuntimeDirectory", [])).split():
+        runtime = short / "run" / name
+        runtime.mkdir(parents=True)
+        runtime.chmod(int(_last(settings, "RuntimeDirectoryMode", "0755"), 8))
+        runtime_dirs.append(str(runtime))
+    if runtime_dirs:
+        env["RUNTIME_DIRECTORY"] = ":".join(runtime_dirs)
+    store.write(RuntimeDirectory=":".join(runtime_dirs))
     stopping = False
 
     def on_term(_signum: int, _frame: object) -> None:
@@ -257,8 +276,7 @@ def host(root: Path, state: Path, unit: str) -> int:
         return 0
     finally:
         sock.close()
-        notify_path.unlink(missing_ok=True)
-        short.rmdir()
+        shutil.rmtree(short, ignore_errors=True)
 
 
 # ---- systemctl -----------------------------------------------------------------------

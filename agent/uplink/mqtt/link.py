@@ -139,6 +139,17 @@ class MqttLink:
         return self._conn is not None and self._conn.connected
 
     @property
+    def connecting(self) -> bool:
+        """A CONNECT is on the wire and has no answer yet."""
+        return self._conn is not None and not self._conn.connected
+
+    @property
+    def broker(self) -> str:
+        """Where the link connects to (no credentials), for status and diagnostics."""
+        scheme = "mqtts" if self.settings.use_tls else "mqtt"
+        return f"{scheme}://{self.settings.host}:{self.settings.port}"
+
+    @property
     def session(self) -> int:
         """Session of the current (or last) connection."""
         return self._conn.session if self._conn is not None else self.sessions.last

@@ -25,11 +25,13 @@ from pydantic import ValidationError
 
 from agent import __version__
 from agent.config import AgentConfig
+from agent.model import UplinkState, UplinkStatus
+from agent.stage import store_stage
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.messages import HeartbeatMessage, SystemInfo
 from agent.uplink.mqtt.commands import CommandHooks, CommandRunner, NoHooks, Outcome, SeenCommands
-from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat, store_stage
+from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat
 from agent.uplink.mqtt.link import Acked, Connected, Disconnected, Incoming, MqttLink
 from agent.uplink.mqtt.outbox import EventFeed
 from agent.uplink.mqtt.session import SessionCounter
@@ -78,6 +80,7 @@ class Reporter:
         self.topics = Topics(broker.topic_root, config.store.district, config.store.id)
         self.link: MqttLink | None = None
         self._rebirth = threading.Event()
+        self._uplink = UplinkStatus()
 
     # --- loop -------------------------------------------------------------------------------
 
@@ -133,6 +136,7 @@ class Reporter:
                             self._publish_result(link, outcome)
                 for outcome in runner.finished():
                     self._publish_result(link, outcome)
+                self._show_uplink(link, rtt_ms)
                 if not link.connected:
                     continue
                 if self._rebirth.is_set():
@@ -154,6 +158,31 @@ class Reporter:
         finally:
             self._stop(link, inflight, last_row)
             runner.shutdown()
+            self._show_uplink(link, rtt_ms, stopped=True)
+
+    def _show_uplink(self, link: MqttLink, rtt_ms: float | None, stopped: bool = False) -> None:
+        """Tell AgentState how the link is (for `kitchen-agent status`), when it changed."""
+        if stopped:
+            state = UplinkState.STOPPED
+        elif link.connected:
+            state = UplinkState.CONNECTED
+        elif link.connecting:
+            state = UplinkState.CONNECTING
+        else:
+            state = UplinkState.OFFLINE
+        previous = self._uplink
+        since = self._clock() if state is not previous.state else previous.since
+        current = UplinkStatus(
+            state=state,
+            broker=link.broker,
+            session=link.session if link.session > 0 else None,
+            rtt_ms=rtt_ms,
+            since=since,
+            error=None if state is UplinkState.CONNECTED else link.last_error,
+        )
+        if current != previous:
+            self._uplink = current
+            self.state.set_uplink(current)
 
     def _settle(self, acked: Acked, inflight: dict[int, int]) -> bool:
         """The broker's answer to an outbox event: delete its row. False if not an event."""
