@@ -19,11 +19,12 @@ deadlock is never hidden.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +44,9 @@ class WorkerContext:
         self.stopping = stopping
         self.watchdog_s = watchdog_s
         self.last_beat = time.monotonic()
+        # While it sleeps in :meth:`wait` or is inside :meth:`allow`, a worker has said when
+        # it will be back: until then it is not wedged, however long that is.
+        self.back_by = 0.0
         # Set (monotonic time) before ``stopping``: when the worker must be gone by.
         self.stop_deadline: float | None = None
 
@@ -52,10 +56,24 @@ class WorkerContext:
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, beating; True when the agent is stopping."""
+        with self.allow(seconds):
+            return self.stopping.wait(max(0.0, seconds))
+
+    @contextlib.contextmanager
+    def allow(self, seconds: float) -> Iterator[None]:
+        """A call known to take up to ``seconds`` (a discovery round's listening window):
+        the worker checks in before and after, and is not wedged in between."""
         self.beat()
-        stopped = self.stopping.wait(max(0.0, seconds))
-        self.beat()
-        return stopped
+        self.back_by = time.monotonic() + max(0.0, seconds)
+        try:
+            yield
+        finally:
+            self.back_by = 0.0
+            self.beat()
+
+    def overdue(self, now: float) -> bool:
+        """Not checked in within the watchdog period of its last beat or promised return."""
+        return now - max(self.last_beat, self.back_by) > self.watchdog_s
 
     def time_left(self, default_s: float) -> float:
         """Seconds until ``stop_deadline`` (``default_s`` when no deadline is set)."""
@@ -123,9 +141,7 @@ class _Slot:
         return self.thread is not None and self.thread.is_alive()
 
 
-def worker_state(
-    alive: bool, failed: bool, in_backoff: bool, beat_age_s: float, watchdog_s: float
-) -> WorkerState:
+def worker_state(alive: bool, failed: bool, in_backoff: bool, overdue: bool) -> WorkerState:
     """The state a worker is in, from what its slot knows. Pure."""
     if failed:
         return WorkerState.FAILED
@@ -133,7 +149,7 @@ def worker_state(
         return WorkerState.STOPPED
     if in_backoff:
         return WorkerState.RESTARTING
-    if beat_age_s > watchdog_s:
+    if overdue:
         return WorkerState.WEDGED
     return WorkerState.RUNNING
 
@@ -222,17 +238,13 @@ class Supervisor:
         return None if slot is None else slot.worker
 
     def healthy(self, now: float | None = None) -> bool:
-        """True when every worker still running has beaten within the watchdog period
-        and none was given up on."""
+        """True when every worker still running has checked in within the watchdog period
+        (or is back from a wait it announced) and none was given up on."""
         moment = time.monotonic() if now is None else now
         for slot in self._current():
             if slot.failed:
                 return False
-            if (
-                slot.alive
-                and not slot.in_backoff
-                and moment - slot.ctx.last_beat > (slot.ctx.watchdog_s)
-            ):
+            if slot.alive and not slot.in_backoff and slot.ctx.overdue(moment):
                 return False
         return True
 
@@ -246,7 +258,7 @@ class Supervisor:
                 WorkerInfo(
                     name=slot.worker.name,
                     state=worker_state(
-                        slot.alive, slot.failed, slot.in_backoff, age, slot.ctx.watchdog_s
+                        slot.alive, slot.failed, slot.in_backoff, slot.ctx.overdue(moment)
                     ),
                     restarts=len(slot.restarts),
                     error=slot.last_error,
@@ -285,14 +297,17 @@ class Supervisor:
                 log.info("worker_stopped", worker=slot.worker.name)
         return stuck
 
-    def stop_worker(self, name: str, timeout_s: float | None = None) -> bool:
-        """Stop one worker and forget it (a reload rebuilding it); False if it hung."""
+    def stop_workers(self, names: Iterable[str], timeout_s: float | None = None) -> list[str]:
+        """Stop these workers together and forget them (a reload rebuilding them); the
+        others keep running. Returns the names that did not end in time."""
         with self._lock:
-            slot = self._slots.pop(name, None)
-        if slot is None:
-            return True
+            slots = [self._slots.pop(name) for name in list(names) if name in self._slots]
         budget = self.policy.stop_timeout_s if timeout_s is None else timeout_s
-        return not self._stop_together([slot], time.monotonic() + budget)
+        return self._stop_together(slots, time.monotonic() + budget)
+
+    def stop_worker(self, name: str, timeout_s: float | None = None) -> bool:
+        """Stop one worker and forget it; False if it hung."""
+        return not self.stop_workers([name], timeout_s)
 
     def stop(self, budget: StopBudget | None = None) -> list[str]:
         """Stop every worker under one deadline; returns the names that did not end in it.

@@ -8,13 +8,10 @@ see on MQTT and what arrives at the ingest is what is asserted.
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import json
 import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from testkit.fake_onvif import DEFAULT_PASSWORD, FakeCamera
 from testkit.kitchen_sim import SimCamera, kitchen_photo
 from testkit.mosquitto import Mosquitto, Subscriber
 from testkit.nginx_rtmp import NginxRtmp
+from testkit.ops import final_result, send_command
 from testkit.rtsp_camera import RtspCamera
 
 STORE = "sh-xh-0042"
@@ -111,24 +109,7 @@ def kitchen(
 
 
 def command(subscriber: Subscriber, name: str, args: dict[str, Any] | None = None) -> str:
-    command_id = f"e2e-{uuid.uuid4().hex[:8]}"
-    expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
-    payload = {
-        "command_id": command_id,
-        "name": name,
-        "args": args or {},
-        "expires_at": expires.isoformat(),
-    }
-    subscriber.client.publish(f"{ROOT}/cmd", json.dumps(payload), qos=1).wait_for_publish(5)
-    return command_id
-
-
-def final_result(subscriber: Subscriber, command_id: str, timeout_s: float = 30) -> Any:
-    return subscriber.wait_json(
-        "cmd/result",
-        lambda r: r["command_id"] == command_id and r["status"] != "accepted",
-        timeout_s,
-    )
+    return send_command(subscriber, ROOT, name, args)
 
 
 def test_store_runs_end_to_end(

@@ -174,3 +174,12 @@ def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
     assert result.returncode == 78
     assert "store.kcps[0]: unknown key control point 'wok'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_stop_budget_is_well_inside_the_units_timeout() -> None:
+    from agent.daemon import STOP_BUDGET
+
+    unit = (Path(__file__).resolve().parents[1] / "systemd/kitchen-agent.service").read_text()
+    timeout_s = float(unit.split("\nTimeoutStopSec=", 1)[1].split()[0])
+    assert STOP_BUDGET.total_s <= timeout_s / 2
+    assert 0 < STOP_BUDGET.last_s < STOP_BUDGET.total_s

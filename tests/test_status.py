@@ -197,20 +197,29 @@ def test_secrets_in_errors_are_scrubbed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("alive", "failed", "backoff", "age", "expected"),
+    ("alive", "failed", "backoff", "overdue", "expected"),
     [
-        (True, False, False, 1.0, WorkerState.RUNNING),
-        (True, False, False, 61.0, WorkerState.WEDGED),
-        (True, False, True, 61.0, WorkerState.RESTARTING),
-        (False, False, False, 1.0, WorkerState.STOPPED),
-        (False, True, False, 1.0, WorkerState.FAILED),
-        (True, True, False, 1.0, WorkerState.FAILED),
+        (True, False, False, False, WorkerState.RUNNING),
+        (True, False, False, True, WorkerState.WEDGED),
+        (True, False, True, True, WorkerState.RESTARTING),
+        (False, False, False, False, WorkerState.STOPPED),
+        (False, True, False, False, WorkerState.FAILED),
+        (True, True, False, False, WorkerState.FAILED),
     ],
 )
 def test_worker_state(
-    alive: bool, failed: bool, backoff: bool, age: float, expected: WorkerState
+    alive: bool, failed: bool, backoff: bool, overdue: bool, expected: WorkerState
 ) -> None:
-    assert worker_state(alive, failed, backoff, age, watchdog_s=60.0) is expected
+    assert worker_state(alive, failed, backoff, overdue) is expected
+
+
+def test_a_worker_is_wedged_only_past_its_promise() -> None:
+    ctx = WorkerContext("quality", threading.Event(), watchdog_s=2.0)
+    now = ctx.last_beat
+    assert not ctx.overdue(now + 1.9) and ctx.overdue(now + 2.1)
+    with ctx.allow(30):  # a discovery round's listening window, or a long sleep
+        assert not ctx.overdue(time.monotonic() + 31) and ctx.overdue(time.monotonic() + 33)
+    assert ctx.back_by == 0.0 and not ctx.overdue(time.monotonic())
 
 
 def test_committed_schema_is_current() -> None:

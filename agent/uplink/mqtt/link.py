@@ -442,6 +442,7 @@ class MqttLink:
         before the stop makes this a connection that says ``stopped`` and disconnects, not
         one that is dropped (and whose Last Will would tell ops ``connection_lost``).
         """
+        deadline = time.monotonic() + timeout_s
         self.drain(0.0)
         conn = self._conn
         if conn is None:
@@ -458,7 +459,7 @@ class MqttLink:
             conn.client.disconnect()
             # Let the network thread send the DISCONNECT before it is stopped.
             if conn.thread is not None:
-                conn.thread.join(timeout_s)
+                conn.thread.join(max(0.1, deadline - time.monotonic()))
         log.info("mqtt_closed", session=conn.session)
         self._teardown()
 

@@ -41,7 +41,10 @@ from agent.uplink.mqtt.sysinfo import read_sysinfo
 log = structlog.get_logger(__name__)
 
 EVENT_WINDOW = 20  # events handed to paho and not yet acknowledged
+# A stop with no deadline given (tests, a reporter rebuilt on reload): flush this long.
 STOP_FLUSH_S = 2.0
+# Of the time left at a stop, kept for the clean close (retained `stopped`, DISCONNECT).
+CLOSE_RESERVE_S = 1.0
 
 
 # --- the worker -------------------------------------------------------------------------------
@@ -52,6 +55,9 @@ class Reporter:
     them (events are stored from the daemon's start, whatever reporter is running)."""
 
     name = "mqtt"
+    # Stopped after the producers, with the time left: it delivers what they said on their
+    # way out (agent_stopping, the last stream_down) and then publishes `stopped`.
+    stop_last = True
 
     def __init__(
         self,
@@ -79,8 +85,19 @@ class Reporter:
         self.outbox = events.outbox
         self.topics = Topics(broker.topic_root, config.store.district, config.store.id)
         self.link: MqttLink | None = None
+        self._runner: CommandRunner | None = None
         self._rebirth = threading.Event()
         self._uplink = UplinkStatus()
+
+    def reconfigure(self, config: AgentConfig, hooks: CommandHooks) -> None:
+        """A reload that kept this worker (same broker, store id and district): take the
+        new config's store details, cameras and KCPs, and re-send the birth (its
+        config_hash changed) over the same session."""
+        self.config = config
+        self.hooks = hooks
+        if self._runner is not None:
+            self._runner.hooks = hooks
+        self._rebirth.set()
 
     # --- loop -------------------------------------------------------------------------------
 
@@ -92,7 +109,7 @@ class Reporter:
         link = self.link = MqttLink(
             settings, self.topics, self.sessions, subscriptions=(self.topics.cmd,)
         )
-        runner = CommandRunner(
+        runner = self._runner = CommandRunner(
             self.hooks,
             SeenCommands(self.state_dir),
             rebirth=self._rebirth.set,
@@ -156,7 +173,7 @@ class Reporter:
                     self.outbox.expire()
                     next_expire = now + 60
         finally:
-            self._stop(link, inflight, last_row)
+            self._stop(link, inflight, last_row, ctx.time_left(STOP_FLUSH_S + CLOSE_RESERVE_S))
             runner.shutdown()
             self._show_uplink(link, rtt_ms, stopped=True)
 
@@ -196,9 +213,13 @@ class Reporter:
             self.outbox.drop(row)
         return True
 
-    def _stop(self, link: MqttLink, inflight: dict[int, int], last_row: int) -> None:
-        """Deliver what is pending (e.g. agent_stopping) for a moment, then say stopped."""
-        deadline = time.monotonic() + STOP_FLUSH_S
+    def _stop(
+        self, link: MqttLink, inflight: dict[int, int], last_row: int, budget_s: float
+    ) -> None:
+        """Deliver what is pending (agent_stopping, the streams' last events) with the time
+        the daemon's stop has left, keeping a moment of it to say ``stopped`` cleanly."""
+        close_s = min(CLOSE_RESERVE_S, budget_s / 2)
+        deadline = time.monotonic() + budget_s - close_s
         wait_s = 0.0  # first take in what the loop left undrained: it may be a fresh CONNACK
         try:
             while time.monotonic() < deadline:
@@ -215,7 +236,7 @@ class Reporter:
                     break
                 wait_s = 0.05
         finally:
-            link.close()
+            link.close(timeout_s=max(0.2, deadline + close_s - time.monotonic()))
 
     # --- publishing ---------------------------------------------------------------------
 
