@@ -19,6 +19,7 @@ from agent.errors import AgentError, ExitCode
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.config_cmd",
     "agent.commands.run_cmd",
+    "agent.commands.status_cmd",
     "agent.commands.diagnose_cmd",
     "agent.commands.discover_cmd",
     "agent.commands.check_frame_cmd",

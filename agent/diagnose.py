@@ -276,21 +276,40 @@ def check_cameras(config: AgentConfig, timeout_s: float) -> list[Check]:
     return checks
 
 
-def check_daemon() -> Check:
-    """Is `kitchen-agent run` running on this box?"""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if any(a.endswith((b"kitchen-agent", b"agent")) for a in argv[:3]) and b"run" in argv:
-                return Check("daemon", OK, f"kitchen-agent run is running (pid {entry.name})")
-    return Check(
-        "daemon",
-        WARN,
-        "kitchen-agent run is not running",
-        "systemctl status kitchen-agent; journalctl -u kitchen-agent -n 50",
-    )
+def check_daemon(config: AgentConfig | None, timeout_s: float) -> Check:
+    """Is the agent for this config running, and is it running this config?
+
+    Asked over the agent's status socket (``/proc`` is mounted ``hidepid``, and a process
+    list cannot tell which config an agent runs): the answer comes from the daemon itself.
+    """
+    from agent.config import config_hash
+    from agent.config.paths import DEFAULT_RUNTIME_DIR
+    from agent.errors import AgentNotRunning, StatusNotAllowed
+    from agent.status.channel import ask_status, socket_path
+
+    path = socket_path(config.paths.runtime if config is not None else DEFAULT_RUNTIME_DIR)
+    hint = "systemctl status kitchen-agent; journalctl -u kitchen-agent -n 50"
+    try:
+        report = ask_status(path, timeout_s)
+    except (AgentNotRunning, StatusNotAllowed) as error:
+        return Check("daemon", WARN, error.message, hint)
+    except AgentError as error:
+        return Check("daemon", FAIL, error.message, "systemctl restart kitchen-agent")
+    running = f"kitchen-agent {report.version} is running (pid {report.pid}, up "
+    running += f"{report.uptime_s / 3600:.1f} h): {report.summary}"
+    if config is not None and report.config_hash != config_hash(config):
+        return Check(
+            "daemon",
+            WARN,
+            f"{running}; it runs config {report.config_hash} from {report.config_path}, "
+            f"not this file's {config_hash(config)}",
+            "apply the file: systemctl reload kitchen-agent",
+        )
+    troubled = [w for w in report.workers if w.state != "running"]
+    if troubled:
+        names = ", ".join(f"{w.name} {w.state.value}" for w in troubled)
+        return Check("daemon", WARN, f"{running}; workers: {names}", hint)
+    return Check("daemon", OK, running)
 
 
 def run_diagnosis(
@@ -300,7 +319,13 @@ def run_diagnosis(
 ) -> dict[str, Any]:
     """Every check, in the order a technician would go through them."""
     config_check, config = check_config(config_path)
-    checks = [config_check, check_daemon(), check_network(), check_clock(), check_tools()]
+    checks = [
+        config_check,
+        check_daemon(config, timeout_s),
+        check_network(),
+        check_clock(),
+        check_tools(),
+    ]
     if config is not None:
         checks += [check_credentials(config), check_state_dir(config)]
         checks.append(check_broker(config, timeout_s))

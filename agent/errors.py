@@ -99,11 +99,29 @@ class NoNetworkError(UnavailableError):
     code = "no_network"
 
 
+class AgentNotRunning(UnavailableError):
+    """Nothing answers on the status socket: no agent runs with this runtime folder."""
+
+    code = "agent_not_running"
+
+
+class StatusNotAllowed(UnavailableError):
+    """The status socket is there but this user may not connect to it."""
+
+    code = "status_not_allowed"
+
+
 class TemporaryError(AgentError):
     """Worth retrying later: the broker is down, a lock is held..."""
 
     code = "temporary"
     exit_code = ExitCode.TEMPORARY
+
+
+class AgentNotResponding(TemporaryError):
+    """The agent accepted a status request but gave no usable answer in time."""
+
+    code = "agent_not_responding"
 
 
 # --- cameras (discovery, ONVIF, frames) --------------------------------------------------

@@ -6,6 +6,7 @@ an :class:`agent.errors.AgentError` subclass whose code becomes the command's re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -24,20 +25,32 @@ SNAPSHOT_TIMEOUT_S = 8.0
 
 
 class DaemonHooks:
-    def __init__(
-        self,
-        runtime: Runtime,
-        discovery: DiscoveryWorker | None,
-        streams: StreamManager | None,
-    ) -> None:
+    """The actions, for the config in force (``runtime``). The workers they act on are
+    looked up when a command comes, so a worker rebuilt by a reload is the one addressed."""
+
+    def __init__(self, runtime: Runtime, worker: Callable[[str], object | None]) -> None:
         self.runtime = runtime
-        self.discovery = discovery
-        self.streams = streams
+        self._worker = worker
+
+    @property
+    def discovery(self) -> DiscoveryWorker | None:
+        from agent.capture.discovery_worker import DiscoveryWorker
+
+        found = self._worker("discovery")
+        return found if isinstance(found, DiscoveryWorker) else None
+
+    @property
+    def streams(self) -> StreamManager | None:
+        from agent.uplink.video.manager import StreamManager
+
+        found = self._worker("streams")
+        return found if isinstance(found, StreamManager) else None
 
     def rescan(self) -> dict[str, Any]:
-        if self.discovery is None:
+        discovery = self.discovery
+        if discovery is None:
             raise CommandNotSupported("camera discovery is not running")
-        self.discovery.request_rescan()
+        discovery.request_rescan()
         return {"requested": True, "known_cameras": len(self.runtime.state.cameras())}
 
     def snapshot(self, camera_id: str) -> bytes:
@@ -51,9 +64,10 @@ class DaemonHooks:
         return acquire_jpeg(camera, self.runtime.logins(camera_id), SNAPSHOT_TIMEOUT_S)
 
     def restart_stream(self, camera_id: str) -> None:
-        if self.streams is None:
+        streams = self.streams
+        if streams is None:
             raise CommandNotSupported("streaming is not configured (streams.ingest_url)")
-        self.streams.restart(camera_id)
+        streams.restart(camera_id)
 
     def reload_config(self) -> dict[str, Any]:
         # Validate here so ops get the problems in the command result; the daemon's main

@@ -8,8 +8,12 @@ the monthly report cannot claim more than the kitchen shows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from agent.model import Stage
+from agent.model import Camera, Stage, StoreCoverage, StreamState, StreamStatus
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
 
 
 def construction_stage(
@@ -39,3 +43,20 @@ def construction_stage(
     if all_covered and (not streaming_enabled or declared <= streamed):
         return Stage.COMPLETED
     return Stage.VIDEO_CONNECTED if streaming_enabled else Stage.EQUIPMENT_INSTALLED
+
+
+def store_stage(
+    config: AgentConfig,
+    cameras: Mapping[str, Camera],
+    streams: Mapping[str, StreamStatus],
+    coverage: StoreCoverage | None,
+) -> Stage:
+    """:func:`construction_stage` of a config and what AgentState holds now."""
+    return construction_stage(
+        declared_kcps=[k.value for k in config.store.kcps],
+        camera_kcps={c.id: [a.kcp.value for a in c.kcps] for c in config.cameras.enrolled},
+        cameras_online=[cid for cid, camera in cameras.items() if camera.online],
+        streams_up=[cid for cid, status in streams.items() if status.state is StreamState.UP],
+        covered_kcps=[item.kcp for item in coverage.kcps if item.covered] if coverage else [],
+        streaming_enabled=config.streams.ingest_url is not None,
+    )

@@ -12,7 +12,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from agent.model import Camera, Event, EventPayload, QualityStatus, StoreCoverage, StreamStatus
+from agent.model import (
+    Camera,
+    Event,
+    EventPayload,
+    QualityStatus,
+    StoreCoverage,
+    StreamStatus,
+    UplinkStatus,
+)
 
 EventListener = Callable[[Event], None]
 
@@ -24,6 +32,7 @@ class AgentState:
         self._quality: dict[str, QualityStatus] = {}
         self._streams: dict[str, StreamStatus] = {}
         self._coverage: StoreCoverage | None = None
+        self._uplink = UplinkStatus()
         self._listeners: list[EventListener] = []
         self.started_at = time.time()
 
@@ -75,6 +84,10 @@ class AgentState:
         with self._lock:
             self._coverage = coverage
 
+    def set_uplink(self, status: UplinkStatus) -> None:
+        with self._lock:
+            self._uplink = status
+
     # --- readers ------------------------------------------------------------------------
 
     def cameras(self) -> dict[str, Camera]:
@@ -93,3 +106,7 @@ class AgentState:
         """The store's KCP coverage, None until the quality worker evaluated it."""
         with self._lock:
             return self._coverage
+
+    def uplink(self) -> UplinkStatus:
+        with self._lock:
+            return self._uplink

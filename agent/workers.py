@@ -3,6 +3,14 @@
 Capture and uplink never import each other; they meet here, through the shared model
 (:mod:`agent.model`): the relay reads cameras from the state and asks for encoder changes
 through the :class:`agent.model.EncoderControl` the capture side implements.
+
+Each worker is described by a :class:`~agent.reload.WorkerSpec`: how to build it from a
+:class:`~agent.daemon.Runtime`, and the **settings slice** it is built from — the part of
+the config (and of the credentials) that, when it changes, means the worker must be
+rebuilt. A reload rebuilds only the workers whose slice changed (:mod:`agent.reload`);
+the others are kept and handed the new runtime (``update``) for what they read live (the
+camera list of the streams worker, the store details of the reporter's birth). That is
+why a changed quality threshold no longer drops the MQTT session or any ffmpeg relay.
 """
 
 from __future__ import annotations
@@ -15,7 +23,9 @@ from agent.capture.discovery_worker import DiscoveryWorker
 from agent.capture.encoder import OnvifEncoderControl
 from agent.capture.quality_worker import QualityWorker
 from agent.hooks import DaemonHooks
+from agent.reload import WorkerSpec
 from agent.secrets import MQTT_PASSWORD, STREAM_TOKEN
+from agent.status.channel import StatusServer
 from agent.uplink.mqtt.reporter import Reporter
 from agent.uplink.video.feeds import feeds_from_state
 from agent.uplink.video.manager import StreamManager
@@ -27,13 +37,74 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def build_stream_manager(runtime: Runtime) -> StreamManager | None:
-    """The daemon's streams worker for ``runtime``, or None when no ingest is configured."""
+# --- the agent's workers -----------------------------------------------------------------------
+
+
+def _hooks(runtime: Runtime) -> DaemonHooks:
+    return DaemonHooks(runtime, runtime.worker)
+
+
+def _build_reporter(runtime: Runtime) -> Worker:
+    return Reporter(
+        runtime.config,
+        runtime.state,
+        runtime.events,
+        runtime.sessions,
+        password=runtime.credentials.get(MQTT_PASSWORD),
+        hooks=_hooks(runtime),
+    )
+
+
+def _update_reporter(reporter: Reporter, runtime: Runtime) -> None:
+    reporter.reconfigure(runtime.config, _hooks(runtime))
+
+
+def _reporter_slice(runtime: Runtime) -> object:
+    # The connection: broker settings, the topic and client id (store id and district),
+    # the session counter's folder and the password. Store details, cameras and KCPs go
+    # out in the next birth (a rebirth) over the same session.
     config = runtime.config
-    if config.streams.ingest_url is None:
-        return None
+    return (
+        config.broker,
+        config.store.id,
+        config.store.district,
+        config.paths.state_dir,
+        runtime.credentials.get(MQTT_PASSWORD),
+    )
+
+
+def _build_status(runtime: Runtime) -> Worker:
+    return StatusServer(runtime.config.paths.runtime, runtime.report_status)
+
+
+def _build_discovery(runtime: Runtime) -> Worker:
+    return DiscoveryWorker.from_runtime(runtime)
+
+
+def _discovery_slice(runtime: Runtime) -> object:
+    cameras = runtime.config.cameras
+    usernames = tuple((c.id, c.username) for c in cameras.enrolled if c.username)
+    return (cameras.username, cameras.discovery, cameras.static, usernames, runtime.state_dir)
+
+
+def _update_logins(worker: DiscoveryWorker | QualityWorker, runtime: Runtime) -> None:
+    worker.logins = runtime.logins  # camera password files are read afresh through it
+
+
+def _build_quality(runtime: Runtime) -> Worker:
+    return QualityWorker.from_runtime(runtime)
+
+
+def _quality_slice(runtime: Runtime) -> object:
+    config = runtime.config
+    return (config.quality, config.store.kcps, config.cameras.enrolled, runtime.state_dir)
+
+
+def build_stream_manager(runtime: Runtime) -> StreamManager:
+    """The daemon's streams worker for ``runtime`` (which has an ingest URL)."""
+    config = runtime.config
     token = runtime.credentials.get(STREAM_TOKEN)  # registered with the scrubber on read
-    if "{token}" in config.streams.ingest_url and token is None:
+    if config.streams.ingest_url and "{token}" in config.streams.ingest_url and token is None:
         log.warning("stream_token_missing", credential=STREAM_TOKEN)
     return StreamManager(
         config.streams,
@@ -45,23 +116,39 @@ def build_stream_manager(runtime: Runtime) -> StreamManager | None:
     )
 
 
-def build_workers(runtime: Runtime) -> list[Worker]:
-    """Workers in start order; the supervisor stops them in reverse.
-
-    The reporter is built first so that it stores every event from the start, and is
-    stopped last so that `agent_stopping` and the last stream/camera events still go out.
-    """
-    discovery = DiscoveryWorker.from_runtime(runtime)
-    streams = build_stream_manager(runtime)
-    reporter = Reporter(
-        runtime.config,
-        runtime.state,
-        runtime.events,
-        runtime.sessions,
-        password=runtime.credentials.get(MQTT_PASSWORD),
-        hooks=DaemonHooks(runtime, discovery, streams),
+def _streams_slice(runtime: Runtime) -> object:
+    # Per-camera overrides (streams.cameras) are not in the slice: the manager takes them
+    # live, so a change to one camera restarts that camera's relay alone.
+    config = runtime.config
+    if config.streams.ingest_url is None:
+        return None
+    return (
+        config.streams.model_copy(update={"cameras": {}}),
+        config.store.id,
+        runtime.credentials.get(STREAM_TOKEN),
     )
-    workers: list[Worker] = [reporter, discovery, QualityWorker.from_runtime(runtime)]
-    if streams is not None:
-        workers.append(streams)
-    return workers
+
+
+def _update_streams(manager: StreamManager, runtime: Runtime) -> None:
+    config = runtime.config
+    manager.reconfigure(
+        config.streams,
+        feeds_from_state(config.cameras.enrolled, runtime.state, runtime.logins),
+    )
+
+
+# Start order; the supervisor stops the producers together and these last: the reporter
+# (which tells ops the others' last words, then `stopped`) and the status socket.
+WORKER_SPECS: tuple[WorkerSpec, ...] = (
+    WorkerSpec("mqtt", _reporter_slice, _build_reporter, _update_reporter),
+    WorkerSpec("status", lambda rt: rt.config.paths.runtime, _build_status),
+    WorkerSpec("discovery", _discovery_slice, _build_discovery, _update_logins),
+    WorkerSpec("quality", _quality_slice, _build_quality, _update_logins),
+    WorkerSpec("streams", _streams_slice, build_stream_manager, _update_streams),
+)
+
+
+def build_workers(runtime: Runtime) -> list[Worker]:
+    """Every worker the config wants, in start order (the reporter first, so that it
+    stores every event from the start)."""
+    return [spec.build(runtime) for spec in WORKER_SPECS if spec.settings(runtime) is not None]

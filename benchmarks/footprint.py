@@ -66,7 +66,7 @@ store: {{id: bench-1, name: 基准店, licence_number: X1, district: xuhui, addr
 broker: {{url: "mqtt://127.0.0.1:{free_port()}"}}
 cameras: {{discovery: {{multicast: false}}, static: [{static}], enrolled: [{enrolled}]}}
 streams: {{ingest_url: "rtmp://127.0.0.1:{free_port()}/live/{{camera_id}}"}}
-paths: {{state_dir: {root / "state"}, credentials_dir: {root}}}
+paths: {{state_dir: {root / "state"}, credentials_dir: {root}, runtime_dir: {root / "run"}}}
 """,
             encoding="utf-8",
         )

@@ -11,9 +11,17 @@ under /opt, /etc and /var mapped into ROOT), ``LoadCredential=``/``SetCredential
 copied into a private ``$CREDENTIALS_DIRECTORY`` (a missing file without a default fails
 the start, as systemd's exit status 243 does), ``Environment=``, and a ``NOTIFY_SOCKET``:
 the unit is active/running only once the process sent READY=1, failed when it exits
-first or exits later. ``start``/``restart`` block until then, like systemctl. A detached
-host process per unit owns the service process; ``stop`` sends it SIGTERM (the host
-forwards SIGTERM to the main process, then SIGKILLs the session after TimeoutStopSec).
+first. ``RuntimeDirectory=`` is created (in a short temporary folder,
+shown as the unit's ``RuntimeDirectory`` property) and handed over as
+``$RUNTIME_DIRECTORY``. ``WatchdogSec=`` is passed as ``$WATCHDOG_USEC`` and enforced:
+no WATCHDOG=1 for that long after READY=1 and the process gets SIGABRT. A process that
+fails after READY=1 (exit, crash, watchdog) is restarted as ``Restart=on-failure`` says,
+after ``RestartSec=``, counting ``NRestarts``; one that fails before READY=1 fails its
+start job (systemd would also schedule a restart; the fake leaves that to the caller).
+``STATUS=`` is kept as the ``StatusText`` property. ``start``/``restart`` block until
+the unit is active (or failed), like systemctl. A detached host process per unit owns
+the service process; ``stop`` sends it SIGTERM (the host forwards SIGTERM to the main
+process, then SIGKILLs the session after TimeoutStopSec).
 
 Standard library only: it runs as a plain script, outside the test process.
 """
@@ -24,6 +32,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +108,11 @@ def read_unit(root: Path, unit: str) -> dict[str, list[str]]:
             else:
                 settings.setdefault(key, []).append(value)
     return settings
+
+
+def _last(settings: dict[str, list[str]], key: str, default: str) -> str:
+    values = settings.get(key)
+    return values[-1] if values else default
 
 
 def _seconds(settings: dict[str, list[str]], key: str, default: float) -> float:
@@ -205,6 +219,17 @@ def host(root: Path, state: Path, unit: str) -> int:
     sock.bind(str(notify_path))
     sock.settimeout(0.2)
     env.update(NOTIFY_SOCKET=str(notify_path), CREDENTIALS_DIRECTORY=str(credentials))
+    # RuntimeDirectory=: systemd's /run/<name>, here under the short folder (the agent's
+    # status socket lives there), created at start and removed at the end like systemd.
+    runtime_dirs = []
+    for name in " ".join(settings.get("RuntimeDirectory", [])).split():
+        runtime = short / "run" / name
+        runtime.mkdir(parents=True)
+        runtime.chmod(int(_last(settings, "RuntimeDirectoryMode", "0755"), 8))
+        runtime_dirs.append(str(runtime))
+    if runtime_dirs:
+        env["RUNTIME_DIRECTORY"] = ":".join(runtime_dirs)
+    store.write(RuntimeDirectory=":".join(runtime_dirs))
     stopping = False
 
     def on_term(_signum: int, _frame: object) -> None:
@@ -212,53 +237,122 @@ def host(root: Path, state: Path, unit: str) -> int:
         stopping = True
 
     signal.signal(signal.SIGTERM, on_term)
+    restart = _last(settings, "Restart", "no")
+    restart_s = _seconds(settings, "RestartSec", 0.1)
+    try:
+        while True:
+            outcome = _run_main(store, settings, argv, env, sock, lambda: stopping)
+            if outcome == "stopped":
+                store.write(ActiveState="inactive", SubState="dead", MainPID=0, Result="success")
+                return 0
+            if outcome == "failed-to-start":
+                return 1
+            if outcome == "exited" and restart != "always":
+                return 0
+            # It was up and then failed (exit, crash, watchdog): Restart=on-failure.
+            if restart not in ("on-failure", "on-abnormal", "always") or stopping:
+                store.write(ActiveState="failed", SubState="failed", MainPID=0)
+                return 0
+            store.write(ActiveState="activating", SubState="auto-restart", MainPID=0)
+            waited = time.monotonic() + restart_s
+            while time.monotonic() < waited and not stopping:
+                time.sleep(0.05)
+            if stopping:
+                store.write(ActiveState="inactive", SubState="dead", MainPID=0)
+                return 0
+            store.write(NRestarts=int(store.read()["NRestarts"]) + 1)
+            counter = store.read()["NRestarts"]
+            print(f"{unit}: Scheduled restart job, restart counter is at {counter}.", flush=True)
+    finally:
+        sock.close()
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _run_main(
+    store: _Store,
+    settings: dict[str, list[str]],
+    argv: list[str],
+    env: dict[str, str],
+    sock: socket.socket,
+    stopping: Any,
+) -> str:
+    """Run the main process once, as systemd supervises it; how it ended: ``stopped``,
+    ``failed-to-start`` (before READY=1) or ``failed`` (after it, or by the watchdog)."""
+    unit = store.unit
+    watchdog_s = _seconds(settings, "WatchdogSec", 0)
+    run_env = dict(env)
+    if watchdog_s > 0:
+        run_env["WATCHDOG_USEC"] = str(int(watchdog_s * 1_000_000))
     process = subprocess.Popen(
         argv,
-        env=env,
+        env=run_env,
         stdin=subprocess.DEVNULL,
         stdout=sys.stdout,
         stderr=sys.stderr,
         start_new_session=True,
     )
-    store.write(MainPID=process.pid)
+    store.write(MainPID=process.pid, ActiveState="activating", SubState="start")
     start_deadline = time.monotonic() + _seconds(settings, "TimeoutStartSec", 90)
     stop_timeout = _seconds(settings, "TimeoutStopSec", 90)
     ready = False
-    try:
-        while process.poll() is None:
-            if stopping:
-                store.write(ActiveState="deactivating", SubState="stop-sigterm")
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(stop_timeout)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                break
-            if not ready and time.monotonic() > start_deadline:
-                os.killpg(process.pid, signal.SIGKILL)
-                store.write(ActiveState="failed", SubState="failed", Result="timeout")
-                process.wait()
-                return 1
+    last_ping = time.monotonic()
+    # Counted over every run of the unit (restarts included), as tests read them.
+    pings = int(store.read().get("WatchdogPings", 0))
+    ping_times: list[float] = list(store.read().get("WatchdogPingTimes", []))
+    result = "exit-code"
+    while process.poll() is None:
+        if stopping():
+            store.write(ActiveState="deactivating", SubState="stop-sigterm")
+            process.send_signal(signal.SIGTERM)
             try:
-                message = sock.recv(4096).decode("utf-8", "replace")
-            except TimeoutError:
-                continue
-            if not ready and "READY=1" in message.splitlines():
-                ready = True
-                store.write(ActiveState="active", SubState="running")
-        code = process.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # what is left of the "cgroup"
-        if stopping:
-            store.write(ActiveState="inactive", SubState="dead", MainPID=0, Result="success")
-        else:
-            print(f"{unit}: Main process exited, status={code}", flush=True)
-            store.write(ActiveState="failed", SubState="failed", MainPID=0, Result="exit-code")
-        return 0
-    finally:
-        sock.close()
-        notify_path.unlink(missing_ok=True)
-        short.rmdir()
+                process.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+            break
+        if not ready and time.monotonic() > start_deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            store.write(ActiveState="failed", SubState="failed", Result="timeout")
+            process.wait()
+            return "failed-to-start"
+        if ready and watchdog_s > 0 and time.monotonic() - last_ping > watchdog_s:
+            # What systemd does when the pings stop: SIGABRT (WatchdogSignal=), a failure.
+            print(f"{unit}: Watchdog timeout (limit {watchdog_s:g}s)!", flush=True)
+            result = "watchdog"
+            store.write(Result=result)
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(stop_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+            break
+        try:
+            message = sock.recv(4096).decode("utf-8", "replace")
+        except TimeoutError:
+            continue
+        lines = message.splitlines()
+        if not ready and "READY=1" in lines:
+            ready = True
+            last_ping = time.monotonic()
+            store.write(ActiveState="active", SubState="running")
+        if "WATCHDOG=1" in lines:
+            last_ping = time.monotonic()
+            pings += 1
+            ping_times = [*ping_times[-9:], time.time()]  # wall clock: tests compare it
+            store.write(WatchdogPings=pings, WatchdogPingTimes=ping_times)
+        for line in lines:
+            if line.startswith("STATUS="):
+                store.write(StatusText=line.removeprefix("STATUS="))
+    code = process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # what is left of the "cgroup"
+    if stopping():
+        return "stopped"
+    print(f"{unit}: Main process exited, status={code}", flush=True)
+    if code == 0 and result != "watchdog" and ready:
+        store.write(ActiveState="inactive", SubState="dead", MainPID=0, Result="success")
+        return "exited"
+    store.write(ActiveState="failed", SubState="failed", MainPID=0, Result=result)
+    return "failed" if ready else "failed-to-start"
 
 
 # ---- systemctl -----------------------------------------------------------------------

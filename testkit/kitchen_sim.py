@@ -44,6 +44,7 @@ STORE_ID = "sh-xh-0001"
 DISTRICT = "xuhui"
 STREAM_TOKEN = "demo-stream-token-7f3a"  # the simulated platform's token
 DEGRADE_AFTER_S = 25.0  # the dishwashing camera's lens steams up after this long
+STATUS_EVERY_S = 15.0  # how often the live view shows the box's own `kitchen-agent status`
 KITCHEN = [
     # persona, name, KCPs, degraded picture
     ("hikvision", "热菜区 wok line", ["cooking", "prep"], False),
@@ -211,6 +212,8 @@ def provision(kitchen: Kitchen, home: Path) -> tuple[Path, dict[str, Any]]:
         "--set",
         f"paths.credentials_dir={creds}",
         "--set",
+        f"paths.runtime_dir={home / 'run'}",
+        "--set",
         "cameras.discovery.multicast=false",
         "--set",
         f"cameras.static={json.dumps(static)}",
@@ -296,7 +299,22 @@ def running_agent(config: Path, log_path: Path) -> Iterator[subprocess.Popen[byt
                 process.wait()
 
 
+def show_status(config: Path) -> None:
+    """The box's own view, as a technician sees it: `kitchen-agent status`."""
+    result = subprocess.run(
+        [*agent_command(), "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    text = result.stdout if result.returncode == 0 else result.stderr
+    say("kitchen-agent status:\n" + "\n".join(f"    {line}" for line in text.splitlines()))
+
+
 def watch(kitchen: Kitchen, config: Path, home: Path, duration_s: float | None) -> int:
+    """The live view: the box's own picture (`kitchen-agent status`) every STATUS_EVERY_S,
+    and between them what central operations receives at the broker."""
     assert kitchen.broker is not None and kitchen.ingest is not None
     root = f"kitchen/v1/{DISTRICT}/{STORE_ID}"
     stop = threading.Event()
@@ -325,6 +343,7 @@ def watch(kitchen: Kitchen, config: Path, home: Path, duration_s: float | None) 
     say(f"starting kitchen-agent run (log: {log_path}); Ctrl-C to stop")
     deadline = None if duration_s is None else time.monotonic() + duration_s
     seen_streams: set[str] = set()
+    next_status = time.monotonic() + 5.0
     with running_agent(config, log_path) as agent:
         while not stop.wait(2.0):
             messages = list(subscriber.messages)
@@ -341,8 +360,12 @@ def watch(kitchen: Kitchen, config: Path, home: Path, duration_s: float | None) 
                         f"INGEST stream {name}: {stream.codec} {stream.width}x{stream.height} "
                         f"arriving at {kitchen.ingest.url(name)}"
                     )
+            if time.monotonic() >= next_status:
+                show_status(config)
+                next_status = time.monotonic() + STATUS_EVERY_S
             if deadline is not None and time.monotonic() > deadline:
                 break
+        show_status(config)
     subscriber.stop()
     say(f"agent stopped; {len(seen_streams)} streams reached the ingest")
     return 0

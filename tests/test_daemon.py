@@ -1,115 +1,125 @@
-"""`kitchen-agent run` as systemd sees it: ready notification, reload, clean stop."""
+"""`kitchen-agent run` as systemd sees it: ready notification, status, reload, clean stop.
+
+The daemon runs as a child process with its broker unreachable and its one camera's
+address refusing connections: everything here must work with the kitchen dark.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from testkit.configs import VALID
+from testkit.notify import LogReader, NotifySocket
 
 
-class LogReader:
-    """Collects the daemon's JSON log lines from stderr on a thread."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.events: list[dict[str, object]] = []
-        self.raw: list[str] = []
-        self._process = process
-        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._thread.join(5)
-        assert self._process.stderr is not None
-        self._process.stderr.close()
-
-    def _read(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            self.raw.append(line)
-            with contextlib.suppress(ValueError):
-                self.events.append(json.loads(line))
-
-    def wait_for(self, predicate: Callable[[dict[str, object]], bool], timeout_s: float = 20):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for event in list(self.events):
-                if predicate(event):
-                    return event
-            time.sleep(0.05)
-        raise AssertionError(f"no such log event; got: {''.join(self.raw)[-2000:]}")
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
-    path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(0.2)
-    messages: list[str] = []
-    stop = threading.Event()
-
-    def receive() -> None:
-        while not stop.is_set():
-            try:
-                messages.append(sock.recv(4096).decode())
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
-    yield path, messages
-    stop.set()
-    thread.join(2)
-    sock.close()
-
-
-def start_daemon(tmp_path: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
+def write_config(tmp_path: Path) -> Path:
     config = tmp_path / "agent.yaml"
-    text = VALID.replace("  max_kbps: 512", "  max_kbps: 512").replace(
+    text = VALID.replace(
         "broker:\n  url: mqtt://127.0.0.1:1883", "broker:\n  url: mqtt://127.0.0.1:9"
     )
     text = text.replace(
         "  ingest_url: rtmp://127.0.0.1/live/{store_id}-{camera_id}?token={token}\n", ""
     )
-    text += f"paths:\n  state_dir: {tmp_path / 'state'}\n  credentials_dir: {tmp_path / 'creds'}\n"
-    text += "cameras:\n  discovery:\n    multicast: false\n"
+    text += (
+        f"paths:\n  state_dir: {tmp_path / 'state'}\n  credentials_dir: {tmp_path / 'creds'}\n"
+        f"  runtime_dir: {tmp_path / 'run'}\n"
+    )
+    text += (
+        "cameras:\n  discovery:\n    multicast: false\n    timeout_s: 0.5\n"
+        f"  static: ['127.0.0.1:{closed_port()}']\n"
+        "  enrolled:\n    - id: cam-dark\n      name: 热菜区\n      kcps: [{kcp: cooking}]\n"
+    )
     config.write_text(text, encoding="utf-8")
     (tmp_path / "creds").mkdir()
-    env = {**os.environ, **env_extra}
-    process = subprocess.Popen(
+    return config
+
+
+def start_daemon(config: Path, env_extra: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "agent", "run", "--config", str(config)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env={**os.environ, **env_extra},
     )
-    return process, config
 
 
-def test_ready_reload_and_clean_stop(tmp_path: Path, notify_socket: tuple[str, list[str]]) -> None:
-    path, messages = notify_socket
-    process, config = start_daemon(tmp_path, {"NOTIFY_SOCKET": path})
+def agent_cli(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args], capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+@pytest.fixture
+def notify() -> Iterator[NotifySocket]:
+    with NotifySocket() as harness:
+        yield harness
+
+
+def test_ready_status_reload_and_clean_stop(tmp_path: Path, notify: NotifySocket) -> None:
+    config = write_config(tmp_path)
+    process = start_daemon(config, notify.env)
     logs = LogReader(process)
     try:
-        deadline = time.monotonic() + 30
-        while not any("READY=1" in m for m in messages):
-            assert time.monotonic() < deadline, "".join(logs.raw)
-            assert process.poll() is None, "".join(logs.raw)
-            time.sleep(0.05)
+        notify.wait_for("READY=1")
         logs.wait_for(lambda e: e.get("event") == "agent_starting")
+
+        # The agent answers for itself while its broker and its camera are both down.
+        status = agent_cli("status", "--json", "--config", str(config))
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert report["pid"] == process.pid
+        assert report["store"]["id"] == "sh-xh-0001"
+        assert report["phase"] == "running"
+        assert report["uplink"]["broker"] == "mqtt://127.0.0.1:9"
+        assert report["uplink"]["state"] in ("offline", "connecting")
+        dark, found = report["cameras"]  # the enrolled camera, then the static address
+        assert (dark["id"], dark["name"], dark["enrolled"], dark["online"]) == (
+            "cam-dark",
+            "热菜区",
+            True,
+            False,
+        )
+        assert found["enrolled"] is False and found["online"] is False
+        assert [k["kcp"] for k in report["coverage"]["kcps"]] == ["cooking", "prep", "dishwashing"]
+        assert {w["name"]: w["state"] for w in report["workers"]} == {
+            "mqtt": "running",
+            "status": "running",
+            "discovery": "running",
+            "quality": "running",
+        }
+        assert report["outbox"]["depth"] >= 1  # agent_started waits for a broker
+        # The socket is for the agent's user and the technicians' group only.
+        sock = tmp_path / "run" / "status.sock"
+        assert sock.stat().st_mode & 0o777 == 0o660
+        # systemd's one line is the same picture.
+        summaries = notify.lines("STATUS=")
+        assert summaries and summaries[-1].startswith("STATUS=running; stage preparation; mqtt ")
+        assert "cameras 0/1 online" in summaries[-1]
+
+        # diagnose asks the same socket: the agent runs, and runs this very config.
+        diagnosis = agent_cli("diagnose", "--json", "--timeout", "1", "--config", str(config))
+        daemon_check = next(
+            c for c in json.loads(diagnosis.stdout)["checks"] if c["name"] == "daemon"
+        )
+        assert daemon_check["status"] == "ok", daemon_check
+        assert f"pid {process.pid}" in daemon_check["detail"]
 
         # A broken config on reload is rejected; the daemon keeps running on the old one.
         good = config.read_text(encoding="utf-8")
@@ -119,20 +129,37 @@ def test_ready_reload_and_clean_stop(tmp_path: Path, notify_socket: tuple[str, l
         assert "streams.max_kbps: must be between 64 and 8000" in json.dumps(rejected)
         assert process.poll() is None
 
-        # A good change is applied.
-        config.write_text(good.replace("max_kbps: 512", "max_kbps: 256"), encoding="utf-8")
+        # A good change that the running agent has not applied yet: diagnose says so.
+        changed = good.replace("max_kbps: 512", "max_kbps: 256")
+        config.write_text(changed, encoding="utf-8")
+        diagnosis = agent_cli("diagnose", "--json", "--timeout", "1", "--config", str(config))
+        daemon_check = next(
+            c for c in json.loads(diagnosis.stdout)["checks"] if c["name"] == "daemon"
+        )
+        assert daemon_check["status"] == "warn" and "not this file's" in daemon_check["detail"]
         process.send_signal(signal.SIGHUP)
         logs.wait_for(lambda e: e.get("event") == "config_reloading")
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         logs.wait_for(lambda e: e.get("event") == "agent_stopped")
-        assert any("STOPPING=1" in m for m in messages)
+        assert notify.lines("STOPPING=1")
+        assert not sock.exists()  # the socket goes with the agent
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
         logs.close()
+
+    # No agent: a plain sentence and exit 69 (EX_UNAVAILABLE), for people and for scripts.
+    gone = agent_cli("status", "--config", str(config))
+    assert gone.returncode == 69
+    assert gone.stderr.strip() == (
+        f"kitchen-agent: No kitchen-agent is running here: nothing answers on {sock}."
+    )
+    gone = agent_cli("status", "--json", "--config", str(config))
+    assert gone.returncode == 69
+    assert json.loads(gone.stdout)["error"]["code"] == "agent_not_running"
 
 
 def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
@@ -147,3 +174,12 @@ def test_bad_config_at_start_exits_78(tmp_path: Path) -> None:
     assert result.returncode == 78
     assert "store.kcps[0]: unknown key control point 'wok'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_stop_budget_is_well_inside_the_units_timeout() -> None:
+    from agent.daemon import STOP_BUDGET
+
+    unit = (Path(__file__).resolve().parents[1] / "systemd/kitchen-agent.service").read_text()
+    timeout_s = float(unit.split("\nTimeoutStopSec=", 1)[1].split()[0])
+    assert STOP_BUDGET.total_s <= timeout_s / 2
+    assert 0 < STOP_BUDGET.last_s < STOP_BUDGET.total_s

@@ -94,6 +94,7 @@ quality:
 paths:
   state_dir: {home / "state"}
   credentials_dir: {creds}
+  runtime_dir: {home / "run"}
 """,
         encoding="utf-8",
     )

@@ -182,15 +182,12 @@ def test_the_fleet_loads_no_box_machinery_and_the_box_no_fleet() -> None:
 
 def test_watch_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
     """What an operator sees: the table drawn again and again at the top of the screen."""
-    import os
-    import pty
-    import select
-    import signal
     import time
 
     from agent.fleet.db import open_database
     from agent.fleet.ingest import Incoming, parse
     from testkit.fleet_sim import make_stores
+    from testkit.terminal import Terminal
 
     url = f"sqlite:///{tmp_path / 'fleet.db'}"
     database = open_database(url, None, writer=True, create=True)
@@ -208,37 +205,12 @@ def test_watch_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
     database.close()
     config = tmp_path / "fleet.yaml"
     config.write_text(f"database:\n  url: {url}\n", encoding="utf-8")
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the CLI on a terminal
-        os.execv(
-            sys.executable,
-            [
-                sys.executable,
-                "-m",
-                "agent",
-                "fleet",
-                "watch",
-                "--interval",
-                "0.3",
-                "--config",
-                str(config),
-            ],
-        )
-    screen = b""
-    deadline = time.monotonic() + 30
+    terminal = Terminal("fleet", "watch", "--interval", "0.3", "--config", str(config))
     try:
-        while screen.count(b"\x1b[H\x1b[2J") < 3 and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    screen += os.read(fd, 65536)
-                except OSError:
-                    break
+        screen = terminal.read_until(lambda shown: shown.count(b"\x1b[H\x1b[2J") >= 3)
     finally:
-        os.kill(pid, signal.SIGINT)
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
+        code = terminal.interrupt()
     assert screen.count(b"\x1b[H\x1b[2J") >= 3, screen[-2000:]
     last = screen.rsplit(b"\x1b[H\x1b[2J", 1)[1].decode()
     assert "3 stores, 3 online" in last and "sim-0002" in last
-    assert os.WEXITSTATUS(status) == 130
+    assert code == 130

@@ -31,7 +31,8 @@ cameras:
   discovery: {{multicast: false}}
   enrolled: [{{id: mac-020000000009, kcps: [{{kcp: cooking}}]}}]
 streams: {{ingest_url: "rtmp://127.0.0.1:{free_port()}/live/{{camera_id}}"}}
-paths: {{state_dir: {tmp_path / "state"}, credentials_dir: {tmp_path}}}
+paths: {{state_dir: {tmp_path / "state"}, credentials_dir: {tmp_path},
+        runtime_dir: {tmp_path / "run"}}}
 """,
         encoding="utf-8",
     )

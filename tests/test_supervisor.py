@@ -1,5 +1,5 @@
 """The supervisor restarts crashed workers with backoff, gives up on crash loops, and
-stops everything in order."""
+stops everything in stages under one deadline."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from agent.supervisor import Supervisor, WorkerContext, WorkerRestartPolicy
+import pytest
+
+from agent.model import WorkerState
+from agent.supervisor import StopBudget, Supervisor, WorkerContext, WorkerRestartPolicy
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -81,33 +84,71 @@ def test_stuck_worker_makes_supervisor_unhealthy() -> None:
     supervisor.stop()
 
 
-def test_stop_order_is_reverse_and_bounded() -> None:
-    stopped: list[str] = []
+def test_stop_is_parallel_staged_and_under_one_deadline() -> None:
+    """Producers are stopped together (the slowest sets the pace, not the sum); the
+    reporter (``stop_last``) goes after them, with the time that is left."""
+    stopped: list[tuple[str, float]] = []
+    deadlines: dict[str, float | None] = {}
 
-    class Polite:
+    class Slow:
+        def __init__(self, name: str, linger_s: float, last: bool = False) -> None:
+            self.name = name
+            self.linger_s = linger_s
+            self.stop_last = last
+
+        def run(self, ctx: WorkerContext) -> None:
+            while not ctx.wait(0.01):
+                pass
+            deadlines[self.name] = ctx.stop_deadline
+            time.sleep(self.linger_s)
+            stopped.append((self.name, time.monotonic()))
+
+    class Stubborn:
+        name = "stubborn"
+
+        def run(self, ctx: WorkerContext) -> None:
+            time.sleep(5)  # ignores the stop: a camera call that will not end
+
+    supervisor = Supervisor()
+    supervisor.start(Slow("reporter", 0.0, last=True))
+    for index in range(4):
+        supervisor.start(Slow(f"producer{index}", 0.4))
+    supervisor.start(Stubborn())
+    started = time.monotonic()
+    stuck = supervisor.stop(StopBudget(total_s=2.0, last_s=0.5))
+    elapsed = time.monotonic() - started
+    assert stuck == ["stubborn"]
+    assert elapsed < 2.3  # one deadline for everything, however many workers
+    names = [name for name, _ in stopped]
+    assert names[-1] == "reporter" and sorted(names[:-1]) == [f"producer{i}" for i in range(4)]
+    producer_times = [moment for name, moment in stopped if name != "reporter"]
+    assert max(producer_times) - min(producer_times) < 0.2  # together, not one by one
+    reporter_deadline = deadlines["reporter"]
+    assert reporter_deadline is not None and reporter_deadline - started == pytest.approx(
+        2.0, abs=0.1
+    )
+
+
+def test_one_worker_is_stopped_and_replaced_alone() -> None:
+    class Looping:
         def __init__(self, name: str) -> None:
             self.name = name
 
         def run(self, ctx: WorkerContext) -> None:
             while not ctx.wait(0.01):
                 pass
-            time.sleep(0.05 if self.name == "first" else 0)
-            stopped.append(self.name)
 
-    class Stubborn:
-        name = "stubborn"
-
-        def run(self, ctx: WorkerContext) -> None:
-            time.sleep(3)
-
-    supervisor = Supervisor(WorkerRestartPolicy(stop_timeout_s=0.3))
-    supervisor.start(Polite("first"))
-    supervisor.start(Polite("second"))
-    supervisor.start(Stubborn())
-    started = time.monotonic()
-    assert supervisor.stop() == ["stubborn"]
-    assert time.monotonic() - started < 2.5
-    assert stopped == ["second", "first"]  # newest first: the reporter goes last
+    supervisor = Supervisor()
+    keep, replace = Looping("keep"), Looping("replace")
+    supervisor.start(keep)
+    supervisor.start(replace)
+    assert supervisor.stop_worker("replace", 2.0)
+    assert [w.name for w in supervisor.workers()] == ["keep"]
+    fresh = Looping("replace")
+    supervisor.start(fresh)
+    assert supervisor.worker("replace") is fresh and supervisor.worker("keep") is keep
+    assert [w.state for w in supervisor.workers()] == [WorkerState.RUNNING] * 2
+    assert supervisor.stop() == []
 
 
 def test_backoff_grows_and_is_capped() -> None:

@@ -97,7 +97,9 @@ class DiscoveryWorker:
             while not ctx.stopping.is_set():
                 if self._rescan.is_set() or time.monotonic() >= next_round:
                     self._rescan.clear()
-                    self._full_round(ctx)
+                    # The listening window checks in nowhere: say how long it may take.
+                    with ctx.allow(self.cameras_config.discovery.timeout_s):
+                        self._full_round(ctx)
                     next_round = time.monotonic() + self.cameras_config.discovery.interval_s
                 self._handle_announcements(ctx)
                 if ctx.wait(min(0.5, max(0.0, next_round - time.monotonic()))):

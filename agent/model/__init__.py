@@ -49,7 +49,9 @@ from agent.model.states import (
     Severity,
     Stage,
     StreamState,
+    UplinkState,
     Verdict,
+    WorkerState,
 )
 from agent.model.status import (
     KcpCoverage,
@@ -57,6 +59,7 @@ from agent.model.status import (
     QualityStatus,
     StoreCoverage,
     StreamStatus,
+    UplinkStatus,
     worst_verdict,
 )
 
@@ -102,7 +105,10 @@ __all__ = [
     "StreamState",
     "StreamStatus",
     "StreamUp",
+    "UplinkState",
+    "UplinkStatus",
     "Verdict",
+    "WorkerState",
     "address_of",
     "payload_from",
     "with_login",

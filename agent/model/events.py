@@ -140,6 +140,11 @@ class ConfigApplied(EventPayload):
     DESCRIPTION = "A configuration was (re)loaded and is in effect."
     config_hash: str = Field(description="Hash of the configuration now in effect.")
     changed: bool = Field(description="False when the file was the same as before.")
+    restarted: list[str] = Field(
+        default_factory=list,
+        description="Workers the change rebuilt, started or stopped (mqtt, status, discovery, "
+        "quality, streams); the others kept running, their connections and relays intact.",
+    )
 
 
 class ConfigRejected(EventPayload):

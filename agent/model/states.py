@@ -109,6 +109,25 @@ class PresenceReason(enum.StrEnum):
     CONNECTION_LOST = "connection_lost"
 
 
+class UplinkState(enum.StrEnum):
+    """The MQTT link to central operations, as the reporter sees it."""
+
+    CONNECTED = "connected"  # CONNACK received: presence, heartbeats and events flow
+    CONNECTING = "connecting"  # a CONNECT is on the wire, no answer yet
+    OFFLINE = "offline"  # no connection; the next attempt waits for its backoff
+    STOPPED = "stopped"  # the reporter is not running (stopping, or not started yet)
+
+
+class WorkerState(enum.StrEnum):
+    """One supervised worker of the daemon."""
+
+    RUNNING = "running"  # in its loop and checking in
+    RESTARTING = "restarting"  # crashed; waiting for its backoff before the next start
+    WEDGED = "wedged"  # alive but has not checked in within the watchdog period
+    FAILED = "failed"  # crashed too often: given up on (the watchdog stops, systemd restarts)
+    STOPPED = "stopped"  # ended by a stop or a reload
+
+
 class QualityCheck(enum.StrEnum):
     """Every video quality check, in the order they are judged and reported."""
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.model.camera import ErrorInfo
-from agent.model.states import CoverageReason, RouteName, Severity, StreamState, Verdict
+from agent.model.states import (
+    CoverageReason,
+    RouteName,
+    Severity,
+    StreamState,
+    UplinkState,
+    Verdict,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,18 @@ class StreamStatus:
     restarts_last_hour: int = 0
     up_since: float | None = None
     error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True)
+class UplinkStatus:
+    """The MQTT link as the reporter last saw it (written by the reporter only)."""
+
+    state: UplinkState = UplinkState.STOPPED
+    broker: str | None = None  # URL without credentials
+    session: int | None = None  # session number of the current (or last) connection
+    rtt_ms: float | None = None  # round trip of the last acknowledged QoS 1 publish
+    since: float | None = None  # wall-clock time of the last change of ``state``
+    error: str | None = None  # why the last connection attempt failed (scrubbed)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,8 @@ from agent.model import (
     QualityStatus,
     Stage,
     StoreCoverage,
-    StreamState,
     StreamStatus,
 )
-from agent.stage import construction_stage
 from agent.uplink.messages import (
     BirthMessage,
     CameraBeat,
@@ -37,22 +35,6 @@ MAX_CAMERAS = 32
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(float(value), digits)
-
-
-def store_stage(
-    config: AgentConfig,
-    cameras: Mapping[str, Camera],
-    streams: Mapping[str, StreamStatus],
-    coverage: StoreCoverage | None,
-) -> Stage:
-    return construction_stage(
-        declared_kcps=[k.value for k in config.store.kcps],
-        camera_kcps={c.id: [a.kcp.value for a in c.kcps] for c in config.cameras.enrolled},
-        cameras_online=[cid for cid, camera in cameras.items() if camera.online],
-        streams_up=[cid for cid, status in streams.items() if status.state is StreamState.UP],
-        covered_kcps=[item.kcp for item in coverage.kcps if item.covered] if coverage else [],
-        streaming_enabled=config.streams.ingest_url is not None,
-    )
 
 
 def build_birth(

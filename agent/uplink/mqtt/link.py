@@ -139,6 +139,17 @@ class MqttLink:
         return self._conn is not None and self._conn.connected
 
     @property
+    def connecting(self) -> bool:
+        """A CONNECT is on the wire and has no answer yet."""
+        return self._conn is not None and not self._conn.connected
+
+    @property
+    def broker(self) -> str:
+        """Where the link connects to (no credentials), for status and diagnostics."""
+        scheme = "mqtts" if self.settings.use_tls else "mqtt"
+        return f"{scheme}://{self.settings.host}:{self.settings.port}"
+
+    @property
     def session(self) -> int:
         """Session of the current (or last) connection."""
         return self._conn.session if self._conn is not None else self.sessions.last
@@ -431,6 +442,7 @@ class MqttLink:
         before the stop makes this a connection that says ``stopped`` and disconnects, not
         one that is dropped (and whose Last Will would tell ops ``connection_lost``).
         """
+        deadline = time.monotonic() + timeout_s
         self.drain(0.0)
         conn = self._conn
         if conn is None:
@@ -447,7 +459,7 @@ class MqttLink:
             conn.client.disconnect()
             # Let the network thread send the DISCONNECT before it is stopped.
             if conn.thread is not None:
-                conn.thread.join(timeout_s)
+                conn.thread.join(max(0.1, deadline - time.monotonic()))
         log.info("mqtt_closed", session=conn.session)
         self._teardown()
 

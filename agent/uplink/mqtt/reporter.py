@@ -25,11 +25,13 @@ from pydantic import ValidationError
 
 from agent import __version__
 from agent.config import AgentConfig
+from agent.model import UplinkState, UplinkStatus
+from agent.stage import store_stage
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.messages import HeartbeatMessage, SystemInfo
 from agent.uplink.mqtt.commands import CommandHooks, CommandRunner, NoHooks, Outcome, SeenCommands
-from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat, store_stage
+from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat
 from agent.uplink.mqtt.link import Acked, Connected, Disconnected, Incoming, MqttLink
 from agent.uplink.mqtt.outbox import EventFeed
 from agent.uplink.mqtt.session import SessionCounter
@@ -39,7 +41,10 @@ from agent.uplink.mqtt.sysinfo import read_sysinfo
 log = structlog.get_logger(__name__)
 
 EVENT_WINDOW = 20  # events handed to paho and not yet acknowledged
+# A stop with no deadline given (tests, a reporter rebuilt on reload): flush this long.
 STOP_FLUSH_S = 2.0
+# Of the time left at a stop, kept for the clean close (retained `stopped`, DISCONNECT).
+CLOSE_RESERVE_S = 1.0
 
 
 # --- the worker -------------------------------------------------------------------------------
@@ -50,6 +55,9 @@ class Reporter:
     them (events are stored from the daemon's start, whatever reporter is running)."""
 
     name = "mqtt"
+    # Stopped after the producers, with the time left: it delivers what they said on their
+    # way out (agent_stopping, the last stream_down) and then publishes `stopped`.
+    stop_last = True
 
     def __init__(
         self,
@@ -77,7 +85,19 @@ class Reporter:
         self.outbox = events.outbox
         self.topics = Topics(broker.topic_root, config.store.district, config.store.id)
         self.link: MqttLink | None = None
+        self._runner: CommandRunner | None = None
         self._rebirth = threading.Event()
+        self._uplink = UplinkStatus()
+
+    def reconfigure(self, config: AgentConfig, hooks: CommandHooks) -> None:
+        """A reload that kept this worker (same broker, store id and district): take the
+        new config's store details, cameras and KCPs, and re-send the birth (its
+        config_hash changed) over the same session."""
+        self.config = config
+        self.hooks = hooks
+        if self._runner is not None:
+            self._runner.hooks = hooks
+        self._rebirth.set()
 
     # --- loop -------------------------------------------------------------------------------
 
@@ -89,7 +109,7 @@ class Reporter:
         link = self.link = MqttLink(
             settings, self.topics, self.sessions, subscriptions=(self.topics.cmd,)
         )
-        runner = CommandRunner(
+        runner = self._runner = CommandRunner(
             self.hooks,
             SeenCommands(self.state_dir),
             rebirth=self._rebirth.set,
@@ -133,6 +153,7 @@ class Reporter:
                             self._publish_result(link, outcome)
                 for outcome in runner.finished():
                     self._publish_result(link, outcome)
+                self._show_uplink(link, rtt_ms)
                 if not link.connected:
                     continue
                 if self._rebirth.is_set():
@@ -152,8 +173,33 @@ class Reporter:
                     self.outbox.expire()
                     next_expire = now + 60
         finally:
-            self._stop(link, inflight, last_row)
+            self._stop(link, inflight, last_row, ctx.time_left(STOP_FLUSH_S + CLOSE_RESERVE_S))
             runner.shutdown()
+            self._show_uplink(link, rtt_ms, stopped=True)
+
+    def _show_uplink(self, link: MqttLink, rtt_ms: float | None, stopped: bool = False) -> None:
+        """Tell AgentState how the link is (for `kitchen-agent status`), when it changed."""
+        if stopped:
+            state = UplinkState.STOPPED
+        elif link.connected:
+            state = UplinkState.CONNECTED
+        elif link.connecting:
+            state = UplinkState.CONNECTING
+        else:
+            state = UplinkState.OFFLINE
+        previous = self._uplink
+        since = self._clock() if state is not previous.state else previous.since
+        current = UplinkStatus(
+            state=state,
+            broker=link.broker,
+            session=link.session if link.session > 0 else None,
+            rtt_ms=rtt_ms,
+            since=since,
+            error=None if state is UplinkState.CONNECTED else link.last_error,
+        )
+        if current != previous:
+            self._uplink = current
+            self.state.set_uplink(current)
 
     def _settle(self, acked: Acked, inflight: dict[int, int]) -> bool:
         """The broker's answer to an outbox event: delete its row. False if not an event."""
@@ -167,9 +213,13 @@ class Reporter:
             self.outbox.drop(row)
         return True
 
-    def _stop(self, link: MqttLink, inflight: dict[int, int], last_row: int) -> None:
-        """Deliver what is pending (e.g. agent_stopping) for a moment, then say stopped."""
-        deadline = time.monotonic() + STOP_FLUSH_S
+    def _stop(
+        self, link: MqttLink, inflight: dict[int, int], last_row: int, budget_s: float
+    ) -> None:
+        """Deliver what is pending (agent_stopping, the streams' last events) with the time
+        the daemon's stop has left, keeping a moment of it to say ``stopped`` cleanly."""
+        close_s = min(CLOSE_RESERVE_S, budget_s / 2)
+        deadline = time.monotonic() + budget_s - close_s
         wait_s = 0.0  # first take in what the loop left undrained: it may be a fresh CONNACK
         try:
             while time.monotonic() < deadline:
@@ -186,7 +236,7 @@ class Reporter:
                     break
                 wait_s = 0.05
         finally:
-            link.close()
+            link.close(timeout_s=max(0.2, deadline + close_s - time.monotonic()))
 
     # --- publishing ---------------------------------------------------------------------
 

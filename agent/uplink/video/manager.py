@@ -170,6 +170,15 @@ class StreamManager:
         """Stop a camera's stream until ``start_on_demand`` or ``restart``."""
         self._command("stop", camera_id)
 
+    def reconfigure(self, config: StreamsConfig, feeds: FeedSource) -> None:
+        """A reload that kept this worker (same stream settings apart from per-camera
+        overrides): take the new camera list and overrides at the next tick. A relay is
+        restarted only if what it runs changes (route, cap, login, KCPs)."""
+        self.config = config
+        self._feeds = feeds
+        self._feeds_at = None
+        self._wake.set()
+
     def process_ids(self) -> dict[str, int]:
         """The pid of each running ffmpeg by camera id (for diagnostics and benchmarks)."""
         pids = {}
@@ -344,7 +353,15 @@ class StreamManager:
         return Routed(
             now=now,
             wall=self._wall(),
-            key=(route.name, route.profile, route.codec, route.cap_kbps, relay.feed.login),
+            # The KCPs too: the ingest URL may name the camera's KCP.
+            key=(
+                route.name,
+                route.profile,
+                route.codec,
+                route.cap_kbps,
+                relay.feed.login,
+                relay.feed.kcps,
+            ),
             exit_code=process.poll() if process is not None else None,
             last_advance=relay.watch.last_advance,
         )

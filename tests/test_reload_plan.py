@@ -1,0 +1,122 @@
+"""Which workers a config change touches: the pure plan, and the agent's settings slices.
+
+The live proof (the MQTT session and an ffmpeg relay surviving a reload) is in
+tests/test_daemon_lifecycle.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import AgentConfig
+from agent.config.loader import load_text
+from agent.daemon import Daemon, Runtime
+from agent.reload import ReloadPlan, plan_reload
+from agent.workers import WORKER_SPECS
+from testkit.configs import VALID
+
+ORDER = ["mqtt", "status", "discovery", "quality", "streams"]
+
+
+def test_plan_keeps_rebuilds_starts_and_stops() -> None:
+    running = {"mqtt": 1, "status": 1, "discovery": 1, "quality": 1, "streams": 1}
+    wanted = {"mqtt": 1, "status": 1, "discovery": 2, "quality": 1, "streams": None}
+    assert plan_reload(ORDER, running, wanted) == ReloadPlan(
+        keep=("mqtt", "status", "quality"), rebuild=("discovery",), stop=("streams",)
+    )
+    assert plan_reload(ORDER, {**running, "streams": None}, running) == ReloadPlan(
+        keep=("mqtt", "status", "discovery", "quality"), start=("streams",)
+    )
+    plan = plan_reload(ORDER, running, {**running, "quality": 3, "mqtt": 0})
+    assert plan.to_stop == ("mqtt", "quality") and plan.to_build == ("mqtt", "quality")
+    assert plan_reload(ORDER, {"streams": None}, {"streams": None}) == ReloadPlan(
+        keep=(), rebuild=()
+    )
+
+
+BASE = (
+    VALID
+    + """\
+cameras:
+  username: admin
+  static: ["192.0.2.20:8000"]
+  enrolled:
+    - {id: cam-wok, name: 热菜区, kcps: [{kcp: cooking}]}
+    - {id: cam-sink, kcps: [{kcp: dishwashing}]}
+quality:
+  interval_s: 60
+"""
+)
+
+
+@pytest.fixture
+def runtime_of(tmp_path: Path) -> Callable[..., Runtime]:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "mqtt-password").write_text("first", encoding="utf-8")
+
+    def make(text: str = BASE, mqtt_password: str | None = None) -> Runtime:
+        if mqtt_password is not None:
+            (creds / "mqtt-password").write_text(mqtt_password, encoding="utf-8")
+        text += (
+            f"paths:\n  state_dir: {tmp_path / 'state'}\n  credentials_dir: {creds}\n"
+            f"  runtime_dir: {tmp_path / 'run'}\n"
+        ) * ("paths:" not in text)
+        config: AgentConfig = load_text(text)
+        daemon = Daemon(tmp_path / "agent.yaml", WORKER_SPECS, config=config)
+        return daemon._make_runtime(config)
+
+    return make
+
+
+def plan(runtime_of: Callable[..., Runtime], before: Runtime, **change: Any) -> ReloadPlan:
+    # Slices are taken when the workers are built (secret files are read live).
+    running = {s.name: s.settings(before) for s in WORKER_SPECS}
+    after = runtime_of(**change)
+    return plan_reload(ORDER, running, {s.name: s.settings(after) for s in WORKER_SPECS})
+
+
+@pytest.mark.parametrize(
+    ("edit", "rebuilt"),
+    [
+        # A quality threshold: the quality worker alone.
+        (("interval_s: 60", "interval_s: 30"), ("quality",)),
+        # A camera's name or KCPs: quality (it judges per KCP); the reporter re-sends its
+        # birth, the streams worker takes the camera list live.
+        (("name: 热菜区", "name: 炒锅"), ("quality",)),
+        # A per-camera stream override: nothing rebuilt (that camera's relay restarts).
+        (("max_kbps: 512\n", "max_kbps: 512\n  cameras: {cam-sink: {max_kbps: 448}}\n"), ()),
+        # Stream settings for all: the streams worker.
+        (("max_kbps: 512", "max_kbps: 384"), ("streams",)),
+        # The broker: the MQTT link (a new session).
+        (("url: mqtt://127.0.0.1:1883", "url: mqtt://127.0.0.1:1884"), ("mqtt",)),
+        # Store details that go out in the birth: nothing rebuilt.
+        (("name: 老王面馆", "name: 老王面馆 (新)"), ()),
+        # Where cameras are looked for: discovery.
+        (('static: ["192.0.2.20:8000"]', 'static: ["192.0.2.21:8000"]'), ("discovery",)),
+    ],
+)
+def test_what_a_change_rebuilds(
+    runtime_of: Callable[..., Runtime], edit: tuple[str, str], rebuilt: tuple[str, ...]
+) -> None:
+    old, new = edit
+    assert old in BASE
+    result = plan(runtime_of, runtime_of(), text=BASE.replace(old, new, 1))
+    assert result.rebuild == rebuilt
+    assert result.start == result.stop == ()
+
+
+def test_streaming_switched_off_and_on(runtime_of: Callable[..., Runtime]) -> None:
+    without = BASE.replace(
+        "  ingest_url: rtmp://127.0.0.1/live/{store_id}-{camera_id}?token={token}\n", ""
+    )
+    assert plan(runtime_of, runtime_of(), text=without).stop == ("streams",)
+    assert plan(runtime_of, runtime_of(text=without), text=BASE).start == ("streams",)
+
+
+def test_a_new_broker_password_rebuilds_the_link(runtime_of: Callable[..., Runtime]) -> None:
+    assert plan(runtime_of, runtime_of(), mqtt_password="second").rebuild == ("mqtt",)
