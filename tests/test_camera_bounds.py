@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from agent.uplink.commands import fit_jpeg
-from agent.uplink.ffmpeg_args import input_args
 
 from agent.capture.decode import decode_camera_jpeg, decode_for_analysis, read_image_file
 from agent.capture.frames import fetch_snapshot, rtsp_frame_argv
 from agent.capture.onvif import inventory_device
 from agent.errors import CameraError, CameraUnsupportedUri, FrameUnavailable, ImageTooLarge
 from agent.images import MAX_PIXELS, check_image, image_size
+from agent.uplink.mqtt.commands import fit_jpeg
+from agent.uplink.video.ffmpeg_args import input_args
 
 
 class RawServer:
