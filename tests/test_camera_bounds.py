@@ -4,6 +4,7 @@ trickle or never end, snapshot headers that trickle, image bombs, and what ffmpe
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -12,14 +13,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from agent.uplink.commands import fit_jpeg
-from agent.uplink.ffmpeg_args import input_args
+import requests
 
+from agent.capture.bounded_http import CallBudget, bounded_call, bounded_session
 from agent.capture.decode import decode_camera_jpeg, decode_for_analysis, read_image_file
 from agent.capture.frames import fetch_snapshot, rtsp_frame_argv
 from agent.capture.onvif import inventory_device
 from agent.errors import CameraError, CameraUnsupportedUri, FrameUnavailable, ImageTooLarge
 from agent.images import MAX_PIXELS, check_image, image_size
+from agent.uplink.mqtt.commands import fit_jpeg
+from agent.uplink.video.ffmpeg_args import input_args
+from testkit.mosquitto import CertAuthority
 
 
 class RawServer:
@@ -183,6 +187,39 @@ def test_snapshot_headers_trickling_meet_the_overall_deadline(
         fetch_snapshot(f"http://127.0.0.1:{server.port}/snap.jpg", None, timeout_s=1.0)
     assert failure.value.code == "timeout"
     assert time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("respond", ["slow-headers", "huge"])
+def test_tls_answers_are_bounded_the_same_way(tmp_path: Path, respond: str) -> None:
+    """HTTPS device services and snapshots: the bounded reads wrap the TLS socket too."""
+    ca = CertAuthority.create(tmp_path)
+    cert, key = ca.issue("camera", server=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    answer = trickle(b"HTTP/1.1 200 OK\r\nX-Slow: ") if respond == "slow-headers" else huge(1 << 30)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            try:
+                read_request(tls)
+                answer(tls)
+            except OSError:
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    session = bounded_session()
+    session.verify = str(ca.cert)
+    budget = CallBudget(1.0, 1 << 20)
+    started = time.monotonic()
+    with bounded_call(budget), pytest.raises(requests.exceptions.RequestException):
+        session.get(f"https://127.0.0.1:{port}/onvif/snapshot", timeout=(5, 5))
+    assert time.monotonic() - started < 2.0
+    assert budget.expired or budget.too_large
+    session.close()
+    listener.close()
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:

@@ -12,6 +12,7 @@ device does. Plain HTTP and TLS alike. The caller tells the two apart by the bud
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import ssl
 import threading
@@ -139,6 +140,19 @@ def bounded_session() -> Any:
     :func:`bounded_call` budget; no proxy from the environment, no redirects followed by
     default (callers pass ``allow_redirects=False`` for GET)."""
     import requests
+
+    session = requests.Session()
+    session.trust_env = False  # never send a camera's traffic through a proxy
+    adapter = _adapter_class()(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@functools.cache
+def _adapter_class() -> Any:
+    """The requests adapter whose pools make bounded sockets (built once: the imports
+    are heavy and stay out of CLI commands that never talk to a camera)."""
     import urllib3
     from requests.adapters import HTTPAdapter
     from urllib3.util.ssl_ import create_urllib3_context
@@ -165,9 +179,4 @@ def bounded_session() -> Any:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
 
-    session = requests.Session()
-    session.trust_env = False  # never send a camera's traffic through a proxy
-    adapter = Adapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    return Adapter

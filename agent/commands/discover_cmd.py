@@ -28,7 +28,9 @@ DESCRIPTION = (
     "Find ONVIF cameras by WS-Discovery multicast (and unicast probes of --scan ranges, "
     "and cameras.static from the config), log into each one and list maker, model, MAC, "
     "clock skew and stream profiles. A camera that fails is listed with its error "
-    "(unreachable, timeout, auth_failed, clock_skew, not_onvif, bad_response). Exit 0 "
+    "(unreachable, timeout, auth_failed, clock_skew, not_onvif, bad_response, and "
+    "untrusted_host or identity_unverified where it points elsewhere or claims another "
+    "camera's identity: see docs/security.md). Exit 0 "
     "when discovery ran, 69 when there is no usable network interface. The config file "
     "is optional here.",
     "A camera with a password of its own: put it in camera-password.<id> in the "
