@@ -30,7 +30,7 @@ def closed_port() -> int:
 def write_config(tmp_path: Path) -> Path:
     config = tmp_path / "agent.yaml"
     text = VALID.replace(
-        "broker:\n  url: mqtt://127.0.0.1:1883", "broker:\n  url: mqtt://127.0.0.1:9"
+        "broker:\n  url: mqtts://127.0.0.1:8883", "broker:\n  url: mqtts://127.0.0.1:9"
     )
     text = text.replace(
         "  ingest_url: rtmp://127.0.0.1/live/{store_id}-{camera_id}?token={token}\n", ""
@@ -87,7 +87,7 @@ def test_ready_status_reload_and_clean_stop(tmp_path: Path, notify: NotifySocket
         assert report["pid"] == process.pid
         assert report["store"]["id"] == "sh-xh-0001"
         assert report["phase"] == "running"
-        assert report["uplink"]["broker"] == "mqtt://127.0.0.1:9"
+        assert report["uplink"]["broker"] == "mqtts://127.0.0.1:9"
         assert report["uplink"]["state"] in ("offline", "connecting")
         dark, found = report["cameras"]  # the enrolled camera, then the static address
         assert (dark["id"], dark["name"], dark["enrolled"], dark["online"]) == (

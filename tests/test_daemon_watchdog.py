@@ -67,7 +67,7 @@ def unit(tmp_path: Path) -> Iterator[Unit]:
     box = Unit(tmp_path)
     config = tmp_path / "agent.yaml"
     config.write_text(
-        VALID.replace("mqtt://127.0.0.1:1883", "mqtt://127.0.0.1:9")
+        VALID.replace("mqtts://127.0.0.1:8883", "mqtts://127.0.0.1:9")
         + f"paths:\n  state_dir: {tmp_path / 'state'}\n  credentials_dir: {tmp_path}\n"
         + "cameras:\n  discovery:\n    multicast: false\n    timeout_s: 0.5\n",
         encoding="utf-8",

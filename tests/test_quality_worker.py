@@ -51,7 +51,7 @@ def make_config(
                 "address": "上海市徐汇区漕溪北路1号",
                 "kcps": list(kcps),
             },
-            "broker": {"url": "mqtt://127.0.0.1:1883", "username": "box-0001"},
+            "broker": {"url": "mqtts://127.0.0.1:8883", "username": "box-0001"},
             "cameras": {
                 "enrolled": [
                     {

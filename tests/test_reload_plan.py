@@ -93,7 +93,7 @@ def plan(runtime_of: Callable[..., Runtime], before: Runtime, **change: Any) -> 
         # Stream settings for all: the streams worker.
         (("max_kbps: 512", "max_kbps: 384"), ("streams",)),
         # The broker: the MQTT link (a new session).
-        (("url: mqtt://127.0.0.1:1883", "url: mqtt://127.0.0.1:1884"), ("mqtt",)),
+        (("url: mqtts://127.0.0.1:8883", "url: mqtts://127.0.0.1:8884"), ("mqtt",)),
         # Store details that go out in the birth: nothing rebuilt.
         (("name: 老王面馆", "name: 老王面馆 (新)"), ()),
         # Where cameras are looked for: discovery.

@@ -108,7 +108,7 @@ def test_a_dark_kitchen_is_described_not_hidden() -> None:
         ("dishwashing", False, ["cam-sink"]),
     ]
     assert report.uplink.state is UplinkState.STOPPED
-    assert report.uplink.broker == "mqtt://127.0.0.1:1883"
+    assert report.uplink.broker == "mqtts://127.0.0.1:8883"
     assert report.summary == (
         "running; stage preparation; mqtt stopped; cameras 0/2 online; streams 0/2 up; "
         "KCPs 0/3 covered; outbox 0"
