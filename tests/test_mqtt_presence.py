@@ -223,9 +223,14 @@ def test_pattern_acl_keeps_one_store_off_another_stores_topics(
         password=USERS["store-2"],
         username="store-2",
         client_id="kitchen-agent-impostor",
+        allow_plaintext=True,
     ).start()
     honest = Harness(
-        broker, tmp_path / "honest", password=USERS["store-1"], username="store-1"
+        broker,
+        tmp_path / "honest",
+        password=USERS["store-1"],
+        username="store-1",
+        allow_plaintext=True,
     ).start()
     try:
         ops.wait_json("birth", lambda b: True, 10)
