@@ -30,10 +30,11 @@ from agent.stage import store_stage
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.messages import HeartbeatMessage, StorageBeat, SystemInfo
+from agent.uplink.mqtt.client import Acked, Connected, Disconnected, Incoming
 from agent.uplink.mqtt.commands import CommandHooks, CommandRunner, NoHooks, Outcome
 from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat
 from agent.uplink.mqtt.ledger import SeenCommands
-from agent.uplink.mqtt.link import Acked, Connected, Disconnected, Incoming, MqttLink
+from agent.uplink.mqtt.link import MqttLink
 from agent.uplink.mqtt.outbox import EventFeed
 from agent.uplink.mqtt.session import SessionCounter
 from agent.uplink.mqtt.settings import LinkSettings, Topics
