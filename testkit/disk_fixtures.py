@@ -36,6 +36,12 @@ class SmallDisk:
         return filler
 
 
+def fault_code(holder: object) -> str | None:
+    """The storage fault a holder reports now (read afresh: it changes under the test)."""
+    fault = getattr(holder, "fault", None)
+    return None if fault is None else str(fault.code)
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Callable[[int], SmallDisk]]:
     if os.geteuid() != 0:

@@ -26,7 +26,7 @@ from agent.uplink.mqtt.commands import (
     parse_command,
 )
 from agent.uplink.mqtt.ledger import SEEN_FILE, SeenCommands
-from testkit.disk_fixtures import SmallDisk
+from testkit.disk_fixtures import SmallDisk, fault_code
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -201,16 +201,16 @@ def test_a_full_disk_degrades_the_ledger_to_memory_without_a_crash(
     hooks = Counting()
     runner = make_runner(disk.root, hooks, reserve_bytes=0)
     assert run_to_end(runner, body("before", "rescan"))[0].status == "accepted"
-    assert runner.seen.fault is None
+    assert fault_code(runner.seen) is None
     filler = disk.fill()
     outcomes = run_to_end(runner, body("during", "rescan"))
     assert [o.status for o in outcomes] == ["accepted", "succeeded"]
-    assert runner.seen.fault is not None and runner.seen.fault.code == "storage_full"
+    assert fault_code(runner.seen) == "storage_full"
     assert runner.submit(body("during", "rescan"))[0].duplicate  # remembered in memory
     assert hooks.rescans == 2
     filler.unlink()
     run_to_end(runner, body("after", "rescan"))
-    assert runner.seen.fault is None  # the next save succeeded: no longer degraded
+    assert fault_code(runner.seen) is None  # the next save succeeded: no longer degraded
     stored = json.loads((disk.root / SEEN_FILE).read_text())
     assert {key for key, _ in stored["seen"]} >= {"before", "during", "after"}
     runner.shutdown()
@@ -222,6 +222,6 @@ def test_the_reserve_keeps_the_ledger_from_taking_the_last_megabytes(
     disk = small_disk(1024)
     runner = make_runner(disk.root, reserve_bytes=2 * 1024 * 1024)  # more than the disk
     assert run_to_end(runner, body("x", "rescan"))[0].status == "accepted"
-    assert runner.seen.fault is not None and runner.seen.fault.code == "storage_full"
+    assert fault_code(runner.seen) == "storage_full"
     assert not (disk.root / SEEN_FILE).exists()
     runner.shutdown()

@@ -12,7 +12,7 @@ from pathlib import Path
 from agent.scrub import forget_secrets, register_secret
 from agent.uplink.mqtt.outbox import Outbox, OutboxBounds, _rows_to_drop
 from agent.uplink.mqtt.session import SessionCounter
-from testkit.disk_fixtures import SmallDisk
+from testkit.disk_fixtures import SmallDisk, fault_code
 
 
 def test_drop_policy_oldest_first_until_both_bounds_fit() -> None:
@@ -127,7 +127,7 @@ def test_corrupt_pages_are_found_at_open_and_their_events_carried_over(tmp_path:
     )
     assert box.add("camera_online", {"camera_id": "cam-x"}, "after", 1e12)
     box.acknowledge(rescued[0].row_id)
-    assert box.count() == len(rescued) and box.fault is None
+    assert box.count() == len(rescued) and fault_code(box) is None
     assert len(list(tmp_path.glob("o.db.corrupt-*[0-9]"))) == 1  # kept for a technician
     box.close()
     reopened = Outbox(path)  # the new file is sound: no second rotation
@@ -158,12 +158,12 @@ def test_a_healthy_outbox_on_a_full_disk_is_kept_and_delivered_later(
     filler = disk.fill()
     box = Outbox(path, reserve_bytes=0, reopen_after_s=0)
     assert not list(disk.root.glob("o.db.corrupt-*"))
-    assert box.fault is not None and box.fault.code == "storage_full"
+    assert fault_code(box) == "storage_full"
     assert not box.add("camera_online", {"camera_id": "c"}, "during", 1e12)
     filler.unlink()
     events = box.pending(limit=100)  # opened again now that there is room
     assert [e.msg_id for e in events] == [f"m{n}" for n in range(50)]
-    assert box.add("camera_online", {"camera_id": "c"}, "after", 1e12) and box.fault is None
+    assert box.add("camera_online", {"camera_id": "c"}, "after", 1e12) and fault_code(box) is None
     assert box.dropped_unreported() == 1  # the event that could not be stored is counted
 
 
@@ -176,7 +176,7 @@ def test_the_disk_filling_up_while_running_degrades_then_recovers(
     filler = disk.fill()
     stored = [box.add("e", {"pad": "y" * 2000, "n": n}, f"full-{n}", 1e12) for n in range(50)]
     assert not all(stored)  # at least the last ones did not fit
-    assert box.fault is not None and box.fault.code == "storage_full"
+    assert fault_code(box) == "storage_full"
     lost = stored.count(False)
     assert box.dropped_unreported() == lost
     for event in box.pending(limit=100):
@@ -184,7 +184,7 @@ def test_the_disk_filling_up_while_running_degrades_then_recovers(
     box.expire()
     filler.unlink()
     assert box.add("camera_online", {"camera_id": "c"}, "later", 1e12)
-    assert box.fault is None
+    assert fault_code(box) is None
     box.dropped_reported(lost)
     assert box.dropped_unreported() == 0
 
@@ -195,7 +195,7 @@ def test_the_reserve_is_left_for_the_rest_of_the_box(
     disk = small_disk(1024)
     box = Outbox(disk.root / "o.db", reserve_bytes=4 * 1024 * 1024)  # more than the disk has
     assert not box.add("camera_online", {"camera_id": "c"}, "x", 1e12)
-    assert box.fault is not None and box.fault.code == "storage_full"
+    assert fault_code(box) == "storage_full"
     assert box.count() == 0 and box.dropped_unreported() == 1
 
 
