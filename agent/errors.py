@@ -278,6 +278,13 @@ class CommandBusy(CommandRejected):
     code = "command_busy"
 
 
+class CommandExpiryTooFar(CommandRejected):
+    """``expires_at`` further ahead than a command may live (1 h): a replay of it later
+    could not be told from a new command once its id was forgotten."""
+
+    code = "command_expiry_too_far"
+
+
 class CommandNotSupported(CommandRejected):
     """The daemon did not provide this action (e.g. no streams configured)."""
 
@@ -286,6 +293,23 @@ class CommandNotSupported(CommandRejected):
 
 class SnapshotTooLarge(AgentError):
     code = "snapshot_too_large"
+
+
+# --- storage (the state directory) ---------------------------------------------------------
+
+
+class StorageError(AgentError):
+    """The state directory cannot be written (an I/O error, a read-only filesystem): what
+    needs it works on in a degraded mode and the heartbeat says so."""
+
+    code = "storage_error"
+
+
+class StorageFull(StorageError):
+    """No space left on the state filesystem, or less than the reserve kept for the rest of
+    the box."""
+
+    code = "storage_full"
 
 
 # --- subprocesses ------------------------------------------------------------------------

@@ -8,11 +8,15 @@ is written world-readable, on purpose.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from agent.errors import StorageError, StorageFull
 
 DEFAULT_MODE = 0o640
 PUBLIC_MODE = 0o644  # for files meant to be read by anyone (published schemas)
@@ -56,3 +60,40 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return default
+
+
+# --- when the disk fills up ---------------------------------------------------------------
+
+RESERVE_BYTES = 32 * 1024 * 1024  # left free for the rest of the box (journald, apt, logs)
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_SQLITE_FULL = 13  # "database or disk is full"
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free bytes (for unprivileged users) on the filesystem of ``path``; None if unknown."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def below_reserve(path: Path, reserve_bytes: int = RESERVE_BYTES) -> bool:
+    free = free_bytes(path)
+    return free is not None and free < reserve_bytes
+
+
+def storage_fault(error: BaseException, where: Path | None = None) -> StorageError:
+    """What a failed write in the folder ``where`` means for ops: the disk is full, or some
+    other storage error. SQLite often words a full disk as an I/O error (it could not grow
+    its shared-memory file): an error while the disk is below the reserve counts as full."""
+    if isinstance(error, StorageError):
+        return error
+    detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    full = (
+        (isinstance(error, OSError) and error.errno in _FULL_ERRNOS)
+        or getattr(error, "sqlite_errorcode", None) == _SQLITE_FULL
+        or (where is not None and below_reserve(where))
+    )
+    if full:
+        return StorageFull(f"no space left on the state filesystem: {detail}")
+    return StorageError(f"cannot write the state directory: {detail}")

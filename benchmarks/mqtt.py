@@ -29,8 +29,9 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from agent.config import AgentConfig  # noqa: E402
 from agent.state import AgentState  # noqa: E402
+from agent.uplink.mqtt.client import Acked, Connected  # noqa: E402
 from agent.uplink.mqtt.heartbeat import build_event  # noqa: E402
-from agent.uplink.mqtt.link import Acked, Connected, MqttLink  # noqa: E402
+from agent.uplink.mqtt.link import MqttLink  # noqa: E402
 from agent.uplink.mqtt.outbox import Outbox, OutboxBounds, StoredEvent  # noqa: E402
 from agent.uplink.mqtt.session import SessionCounter  # noqa: E402
 from agent.uplink.mqtt.settings import LinkSettings, Topics  # noqa: E402

@@ -303,7 +303,8 @@ class Fleet:
         self.host = host
         self.port = port
         self.keepalive_s = keepalive_s
-        self.password = password  # with it, each store logs in as its store id (the ACL's %u)
+        # With it, each store logs in as <district>/<store id> (the documented ACL's %u).
+        self.password = password
         self.links = {store.store_id: _Link(store) for store in stores}
         self.selector = selectors.DefaultSelector()
         self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -549,7 +550,7 @@ class Fleet:
         )
         client.will_set(f"{store.root}/state", store.state(False, "connection_lost"), 1, True)
         if self.password is not None:
-            client.username_pw_set(store.store_id, self.password)
+            client.username_pw_set(f"{store.district}/{store.store_id}", self.password)
         client.on_connect = lambda c, u, f, rc, p, link=link: self._on_connect(link, rc)
         client.on_disconnect = lambda c, u, f, rc, p, link=link: self._on_disconnect(link)
         client.on_socket_register_write = lambda c, u, s, link=link: self._want_write(link, True)

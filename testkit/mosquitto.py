@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -51,6 +51,28 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float, interval_s: float
 
 
 # --- TLS material --------------------------------------------------------------------------
+
+
+def publish_once(
+    broker: Mosquitto,
+    topic: str,
+    payload: bytes,
+    username: str | None = None,
+    password: str | None = None,
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+) -> None:
+    """Connect, publish one QoS 1 message, wait for its PUBACK, disconnect (as ops, or as a
+    forger with a box's credentials)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=protocol)
+    if username is not None:
+        client.username_pw_set(username, password)
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _openssl(*args: str, cwd: Path) -> None:

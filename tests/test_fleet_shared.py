@@ -17,8 +17,9 @@ import pytest
 from agent.fleet.db import open_database
 from agent.fleet.rules import StoreRecord
 from agent.fleet.tables import presence_log
+from testkit.acl import documented_acl
 from testkit.fleet_fixtures import FleetConsumer, FleetRun
-from testkit.fleet_sim import Fleet
+from testkit.fleet_sim import Fleet, make_stores
 from testkit.mosquitto import Mosquitto, wait_until
 
 pytestmark = pytest.mark.slow
@@ -164,13 +165,9 @@ def test_the_ops_user_of_the_documented_acl_runs_the_shared_consumer(
     from testkit.mosquitto import BrokerOptions
 
     ops_password = "ops-Secret-7f31c9"
-    stores = [f"sim-{n:04d}" for n in range(5)]
-    acl = (
-        "user ops\ntopic read kitchen/v1/#\ntopic write kitchen/v1/+/+/cmd\n\n"
-        "pattern write kitchen/v1/+/%u/#\npattern read kitchen/v1/+/%u/cmd\n"
-    )
+    stores = [f"{s.district}/{s.store_id}" for s in make_stores(5)]  # as the fleet makes them
     users = {"ops": ops_password, **dict.fromkeys(stores, "box-pw")}
-    broker = broker_factory(BrokerOptions(users=users, acl=acl))
+    broker = broker_factory(BrokerOptions(users=users, acl=documented_acl()))
     creds = tmp_path / "fleet-creds"
     creds.mkdir()
     (creds / "mqtt-password").write_text(ops_password + "\n", encoding="utf-8")

@@ -8,9 +8,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
-from agent.uplink.mqtt.link import Acked, Connected, Disconnected, LinkEvent, MqttLink
+from agent.uplink.mqtt.client import (
+    INCOMING_BYTES_LIMIT,
+    MAX_INCOMING_PACKET,
+    NOTE_OVERHEAD,
+    Acked,
+    Connected,
+    Disconnected,
+    Incoming,
+    LinkEvent,
+)
+from agent.uplink.mqtt.link import MqttLink
 from agent.uplink.mqtt.session import SessionCounter
 from agent.uplink.mqtt.settings import LinkSettings, Topics
 from testkit.mosquitto import (
@@ -20,6 +31,7 @@ from testkit.mosquitto import (
     Subscriber,
     TlsSetup,
     free_port,
+    publish_once,
 )
 
 TOPICS = Topics("kitchen/v1", "xuhui", "store-1")
@@ -321,3 +333,69 @@ def test_falls_back_to_mqtt_311_when_broker_refuses_5(
     (connected,) = driver.wait_event(Connected)
     assert isinstance(connected, Connected) and connected.protocol == "3.1.1"
     assert levels == [5, 4]
+
+
+# --- what the broker may send the box -----------------------------------------------------------
+
+
+def _publish_cmd(broker: Mosquitto, payload: bytes) -> None:
+    publish_once(broker, TOPICS.cmd, payload)
+
+
+def _incoming(driver: Driver) -> list[bytes]:
+    with driver._lock:
+        return [e.payload for e in driver.events if isinstance(e, Incoming)]
+
+
+def test_the_broker_is_told_not_to_send_a_packet_over_256_kib(
+    broker_factory: Callable[..., Mosquitto], drivers: list[Driver], tmp_path: Path
+) -> None:
+    broker = broker_factory()
+    driver = make_driver(drivers, settings_for(broker), tmp_path)
+    driver.wait_event(Connected)
+    _publish_cmd(broker, b"x" * (MAX_INCOMING_PACKET + 1000))  # mosquitto drops it for us
+    _publish_cmd(broker, b"small")
+    driver.wait_event(Incoming)
+    assert _incoming(driver) == [b"small"]
+    with driver._lock:  # the connection itself was never at risk
+        assert not [e for e in driver.events if isinstance(e, Disconnected)]
+
+
+def test_an_oversized_packet_over_3_1_1_is_refused_before_it_is_read(
+    broker_factory: Callable[..., Mosquitto], drivers: list[Driver], tmp_path: Path
+) -> None:
+    """MQTT 3.1.1 has no maximum packet size: the link drops the connection when a packet
+    announces more than it accepts, instead of reading megabytes into memory."""
+    broker = broker_factory()
+    driver = make_driver(drivers, settings_for(broker, protocol="3.1.1"), tmp_path)
+    driver.wait_event(Connected)
+    _publish_cmd(broker, b"y" * (4 * 1024 * 1024))
+    driver.wait_event(Disconnected)
+    driver.wait_event(Connected, count=2)  # and it comes back
+    _publish_cmd(broker, b"small")
+    driver.wait_event(Incoming)
+    assert _incoming(driver) == [b"small"]
+
+
+def test_incoming_messages_wait_bounded_in_bytes_not_in_count(tmp_path: Path) -> None:
+    """Before: up to 1000 messages of any size waited for the owner (256 MB of commands)."""
+    settings = LinkSettings("127.0.0.1", free_port(), False, "c")
+    link = MqttLink(settings, TOPICS, SessionCounter(tmp_path), subscriptions=(TOPICS.cmd,))
+    on_message = link._make_on_message(link._generation)
+
+    def deliver(size: int) -> None:
+        message = mqtt.MQTTMessage(topic=TOPICS.cmd.encode())
+        message.payload = b"z" * size
+        on_message(None, None, message)
+
+    for _ in range(40):
+        deliver(200 * 1024)
+    held = link._notes.qsize()
+    assert held * 200 * 1024 <= INCOMING_BYTES_LIMIT and held >= 4
+    assert link.incoming_dropped == 40 - held
+    for _ in range(100_000):
+        deliver(0)  # empty messages cost their bookkeeping: a flood of them is bounded too
+    assert link._notes.qsize() < INCOMING_BYTES_LIMIT // NOTE_OVERHEAD
+    link.drain(0.0)  # the owner takes them: room again
+    deliver(200 * 1024)
+    assert link._notes.qsize() == 1

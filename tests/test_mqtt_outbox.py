@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import random
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.scrub import forget_secrets, register_secret
 from agent.uplink.mqtt.outbox import Outbox, OutboxBounds, _rows_to_drop
 from agent.uplink.mqtt.session import SessionCounter
+from testkit.disk_fixtures import SmallDisk, fault_code
 
 
 def test_drop_policy_oldest_first_until_both_bounds_fit() -> None:
@@ -88,3 +92,118 @@ def test_session_counter_persists(tmp_path: Path) -> None:
     assert SessionCounter(tmp_path).peek() == 2
     (tmp_path / "mqtt-session.json").write_text("garbage")
     assert SessionCounter(tmp_path).last == 0
+
+
+# --- storage faults: corruption, a full disk ---------------------------------------------------
+
+
+def _filled(path: Path, events: int = 400) -> Outbox:
+    box = Outbox(path, reserve_bytes=0)
+    for n in range(events):
+        box.add("camera_offline", {"camera_id": f"cam-{n}", "pad": "x" * 200}, f"m{n}", 1e12)
+    box.close()
+    return box
+
+
+def _damage(path: Path, page: int) -> None:
+    """Scribble over one page's cell pointers (its structure, not just a row's bytes)."""
+    data = bytearray(path.read_bytes())
+    offset = 4096 * page + 8
+    data[offset : offset + 32] = random.Random(page).randbytes(32)
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_pages_are_found_at_open_and_their_events_carried_over(tmp_path: Path) -> None:
+    """Before: the file opened, then every use raised 'malformed' (a reporter crash loop)."""
+    path = tmp_path / "o.db"
+    _filled(path)
+    pages = path.stat().st_size // 4096
+    _damage(path, pages - 6)
+    box = Outbox(path)
+    rescued = box.pending(limit=1000)
+    assert 370 <= len(rescued) < 400  # the rows on the damaged page are lost, not the rest
+    assert [e.msg_id for e in rescued] == sorted(
+        (e.msg_id for e in rescued), key=lambda m: int(m[1:])
+    )
+    assert box.add("camera_online", {"camera_id": "cam-x"}, "after", 1e12)
+    box.acknowledge(rescued[0].row_id)
+    assert box.count() == len(rescued) and fault_code(box) is None
+    assert len(list(tmp_path.glob("o.db.corrupt-*[0-9]"))) == 1  # kept for a technician
+    box.close()
+    reopened = Outbox(path)  # the new file is sound: no second rotation
+    assert reopened.count() == len(rescued) + 1 - 1
+    assert len(list(tmp_path.glob("o.db.corrupt-*[0-9]"))) == 1
+
+
+def test_a_row_damaged_in_place_costs_that_row_only(tmp_path: Path) -> None:
+    """Garbled bytes inside one event (the page itself intact): before, reading it raised
+    a decode error on every pending() call."""
+    path = tmp_path / "o.db"
+    _filled(path, 100)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE events SET data = CAST(X'7b22ff' AS TEXT) WHERE msg_id = 'm5'")
+    box = Outbox(path)
+    events = box.pending(limit=1000)
+    assert len(events) == 99 and "m5" not in {e.msg_id for e in events}
+    assert box.dropped_unreported() == 1 and not list(tmp_path.glob("o.db.corrupt-*"))
+
+
+def test_a_healthy_outbox_on_a_full_disk_is_kept_and_delivered_later(
+    small_disk: Callable[[int], SmallDisk],
+) -> None:
+    """Before: it failed to open, was moved aside as corrupt, and its events were lost."""
+    disk = small_disk(1024)
+    path = disk.root / "o.db"
+    _filled(path, 50)
+    filler = disk.fill()
+    box = Outbox(path, reserve_bytes=0, reopen_after_s=0)
+    assert not list(disk.root.glob("o.db.corrupt-*"))
+    assert fault_code(box) == "storage_full"
+    assert not box.add("camera_online", {"camera_id": "c"}, "during", 1e12)
+    filler.unlink()
+    events = box.pending(limit=100)  # opened again now that there is room
+    assert [e.msg_id for e in events] == [f"m{n}" for n in range(50)]
+    assert box.add("camera_online", {"camera_id": "c"}, "after", 1e12) and fault_code(box) is None
+    assert box.dropped_unreported() == 1  # the event that could not be stored is counted
+
+
+def test_the_disk_filling_up_while_running_degrades_then_recovers(
+    small_disk: Callable[[int], SmallDisk],
+) -> None:
+    disk = small_disk(2048)
+    box = Outbox(disk.root / "o.db", reserve_bytes=0)
+    assert box.add("camera_online", {"camera_id": "c"}, "first", 1e12)
+    filler = disk.fill()
+    stored = [box.add("e", {"pad": "y" * 2000, "n": n}, f"full-{n}", 1e12) for n in range(50)]
+    assert not all(stored)  # at least the last ones did not fit
+    assert fault_code(box) == "storage_full"
+    lost = stored.count(False)
+    assert box.dropped_unreported() == lost
+    for event in box.pending(limit=100):
+        box.acknowledge(event.row_id)  # deleting works or is a no-op, never a crash
+    box.expire()
+    filler.unlink()
+    assert box.add("camera_online", {"camera_id": "c"}, "later", 1e12)
+    assert fault_code(box) is None
+    box.dropped_reported(lost)
+    assert box.dropped_unreported() == 0
+
+
+def test_the_reserve_is_left_for_the_rest_of_the_box(
+    small_disk: Callable[[int], SmallDisk],
+) -> None:
+    disk = small_disk(1024)
+    box = Outbox(disk.root / "o.db", reserve_bytes=4 * 1024 * 1024)  # more than the disk has
+    assert not box.add("camera_online", {"camera_id": "c"}, "x", 1e12)
+    assert fault_code(box) == "storage_full"
+    assert box.count() == 0 and box.dropped_unreported() == 1
+
+
+def test_the_outbox_file_is_not_world_readable(tmp_path: Path) -> None:
+    previous = os.umask(0)
+    try:
+        box = Outbox(tmp_path / "o.db")
+        box.add("camera_online", {"camera_id": "c"}, "x", 1e12)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "o.db").stat().st_mode & 0o777 == 0o640

@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from agent.uplink.mqtt.session import SessionCounter
+from testkit.acl import documented_acl
 from testkit.agent_runner import ChildAgent, Harness, config_dict
-from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
+from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, publish_once, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
 KEEPALIVE_S = 5
@@ -181,27 +181,12 @@ def list_pending(tmp_path: Path) -> list[Any]:
 
 # --- pattern ACL -----------------------------------------------------------------------------
 
-ACL = """\
-user ops
-topic read kitchen/v1/#
-topic write kitchen/v1/+/+/cmd
-
-pattern write kitchen/v1/+/%u/#
-pattern read kitchen/v1/+/%u/cmd
-"""
-USERS = {"ops": "ops-secret", "store-1": "pw-store-1", "store-2": "pw-store-2"}
+ACL = documented_acl()  # docs/mqtt.md's: usernames are <district>/<store id>
+USERS = {"ops": "ops-secret", "xuhui/store-1": "pw-store-1", "xuhui/store-2": "pw-store-2"}
 
 
 def _publish_as(broker: Mosquitto, user: str, topic: str, payload: bytes) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    client.username_pw_set(user, USERS[user])
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    try:
-        client.publish(topic, payload, qos=1).wait_for_publish(5)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    publish_once(broker, topic, payload, user, USERS[user], protocol=MQTTProtocolVersion.MQTTv311)
 
 
 def test_pattern_acl_keeps_one_store_off_another_stores_topics(
@@ -220,18 +205,23 @@ def test_pattern_acl_keeps_one_store_off_another_stores_topics(
     impostor = Harness(
         broker,
         tmp_path / "impostor",
-        password=USERS["store-2"],
-        username="store-2",
+        password=USERS["xuhui/store-2"],
+        username="xuhui/store-2",
         client_id="kitchen-agent-impostor",
+        allow_plaintext=True,
     ).start()
     honest = Harness(
-        broker, tmp_path / "honest", password=USERS["store-1"], username="store-1"
+        broker,
+        tmp_path / "honest",
+        password=USERS["xuhui/store-1"],
+        username="xuhui/store-1",
+        allow_plaintext=True,
     ).start()
     try:
         ops.wait_json("birth", lambda b: True, 10)
         ops.wait_for(lambda msgs: len([m for m in msgs if m.topic.endswith("/heartbeat")]) >= 1, 10)
-        _publish_as(broker, "store-2", f"{BASE}/event", b'{"forged": true}')
-        _publish_as(broker, "store-2", "kitchen/v1/xuhui/store-2/event", b'{"own": true}')
+        _publish_as(broker, "xuhui/store-2", f"{BASE}/event", b'{"forged": true}')
+        _publish_as(broker, "xuhui/store-2", "kitchen/v1/xuhui/store-2/event", b'{"own": true}')
         ops.wait_json("event", lambda b: b.get("own") is True, 5)
         honest_link = honest.reporter.link
         assert honest_link is not None and honest_link.session == 1

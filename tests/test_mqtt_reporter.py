@@ -36,6 +36,7 @@ from agent.model import (
 from agent.uplink.messages import SystemInfo
 from agent.uplink.mqtt.heartbeat import build_heartbeat
 from testkit.agent_runner import Harness
+from testkit.disk_fixtures import SmallDisk
 from testkit.mosquitto import BrokerOptions, Mosquitto, Subscriber, wait_until
 
 BASE = "kitchen/v1/xuhui/store-1"
@@ -261,8 +262,8 @@ def test_command_runs_once_and_repeats_are_answered_as_duplicates(
     repeat = results(ops, "rescan-1", 3)[2]
     assert repeat["duplicate"] is True and repeat["status"] == "succeeded"
     assert harness.hooks.calls.count(("rescan", None)) == 1
-    stored = json.loads((module_dir / "commands-seen.json").read_text())
-    assert ["rescan-1", {"name": "rescan", "status": "succeeded", "error": None}] in stored["seen"]
+    stored = dict(json.loads((module_dir / "commands-seen.json").read_text())["seen"])
+    assert stored["rescan-1"]["status"] == "succeeded" and stored["rescan-1"]["error"] is None
 
 
 @pytest.mark.parametrize(
@@ -287,6 +288,12 @@ def test_command_runs_once_and_repeats_are_answered_as_duplicates(
         (None, b"\xff\xfe not json", "command_malformed"),
         (None, b"[1, 2]", "command_malformed"),
         (None, b"x" * 70000, "command_malformed"),
+        (None, b"[" * 64000, "command_malformed"),  # crashed the reporter (RecursionError)
+        (
+            "far-1",
+            {"command_id": "far-1", "name": "rescan", "expires_at": "9999-12-31T00:00:00Z"},
+            "command_expiry_too_far",
+        ),
     ],
 )
 def test_bad_commands_are_rejected_and_never_run(
@@ -303,6 +310,7 @@ def test_bad_commands_are_rejected_and_never_run(
     (result,) = results(ops, command_id, 1)
     assert result["status"] == "rejected" and result["error"]["code"] == code
     assert len(harness.hooks.calls) == before
+    assert harness.supervisor.status()["mqtt"]["restarts"] == 0  # answered, not crashed
 
 
 def test_failures_are_reported_and_the_reporter_survives_a_crashing_action(
@@ -432,3 +440,36 @@ def test_clean_stop_delivers_agent_stopping_before_saying_stopped(
         for m in ops.messages
     ]
     assert kinds.index(("event", "agent_stopping")) < kinds.index(("state", "stopped"))
+
+
+def test_a_state_disk_without_room_is_reported_and_nothing_stops(
+    broker_factory: Callable[..., Mosquitto],
+    subscriber_factory: Callable[..., Subscriber],
+    small_disk: Callable[[int], SmallDisk],
+) -> None:
+    """A state filesystem below the box's free-space reserve: events are counted as dropped
+    instead of stored, command ids are kept in memory, the heartbeat says why, and neither
+    the reporter nor its commands stop."""
+    mosquitto = broker_factory()
+    disk = small_disk(1024)  # smaller than the 32 MiB reserve: nothing more goes on it
+    sub = subscriber_factory(mosquitto, (f"{BASE}/#",))
+    running = Harness(mosquitto, disk.root).start()
+    try:
+        sub.wait_json("birth", lambda b: True, 10)
+        running.state.emit(
+            CameraOffline(
+                camera_id="cam-01",
+                address="192.0.2.11",
+                error=ErrorInfo(code="timeout", message="no answer"),
+            )
+        )
+        send(mosquitto, {"command_id": "full-1", "name": "rescan", "expires_at": future()})
+        assert [r["status"] for r in results(sub, "full-1", 2)] == ["accepted", "succeeded"]
+        beat = sub.wait_json("heartbeat", lambda b: b["storage"]["commands"] is not None, 15)
+        assert beat["storage"] == {"outbox": "storage_full", "commands": "storage_full"}
+        assert beat["outbox"]["dropped"] >= 1
+        send(mosquitto, {"command_id": "full-1", "name": "rescan", "expires_at": future()})
+        assert results(sub, "full-1", 3)[2]["duplicate"] is True  # remembered in memory
+        assert running.supervisor.status()["mqtt"]["restarts"] == 0
+    finally:
+        running.stop()

@@ -24,7 +24,7 @@ EXAMPLE: dict[str, Any] = {
         "address": "上海市徐汇区漕溪北路1号",
         "kcps": ["cooking", "cold_room", "prep", "dishwashing"],
     },
-    "broker": {"url": "mqtts://mqtt.example.invalid:8883", "username": "sh-xh-0001"},
+    "broker": {"url": "mqtts://mqtt.example.invalid:8883", "username": "xuhui/sh-xh-0001"},
     "cameras": {
         "username": "admin",
         "static": ["192.0.2.20:8000"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent.persist import atomic_write_text
+from agent.persist import PUBLIC_MODE, atomic_write_text
 from agent.status.model import render_status_schema
 
 
@@ -14,7 +14,7 @@ def main(argv: list[str]) -> int:
         sys.stdout.write(render_status_schema())
         return 0
     path = Path(argv[0]) / "status.schema.json"
-    atomic_write_text(path, render_status_schema())
+    atomic_write_text(path, render_status_schema(), mode=PUBLIC_MODE)
     sys.stderr.write(f"wrote {path}\n")
     return 0
 

@@ -160,6 +160,21 @@ class OutboxBeat(OutMessage):
     )
 
 
+class StorageBeat(OutMessage):
+    outbox: str | None = Field(
+        default=None,
+        description="Why the event outbox cannot store events now (storage_full, "
+        "storage_error); null when it can. Meanwhile new events are counted in "
+        "outbox.dropped.",
+    )
+    commands: str | None = Field(
+        default=None,
+        description="Why the command ledger cannot be saved now (storage_full, "
+        "storage_error); null when it can. Meanwhile command ids are remembered in memory "
+        "only, until the agent restarts.",
+    )
+
+
 class HeartbeatMessage(OutMessage):
     """``.../heartbeat`` — QoS 1, not retained, never queued while offline."""
 
@@ -175,6 +190,11 @@ class HeartbeatMessage(OutMessage):
     coverage: CoverageBeat
     stage: Stage | None = Field(description="Construction stage (null: not known yet).")
     outbox: OutboxBeat
+    storage: StorageBeat = Field(
+        default_factory=StorageBeat,
+        description="What cannot be written to the state directory now (a full disk...): "
+        "the box works on, degraded.",
+    )
 
 
 # --- event -----------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Remote commands from ops (``.../cmd``) and their results (``.../cmd/result``).
 
 A command is ``{command_id, name, args, expires_at}``. Whatever arrives, nothing crashes:
-unreadable, unknown, badly-argued or expired commands are answered ``rejected`` with an
-error code; a valid one is answered ``accepted``, run off the MQTT thread by a single
-worker thread, and answered ``succeeded`` (with a result) or ``failed`` (with an error).
-Command ids are remembered on disk (bounded): a repeated id is not run again, its last
-known status is repeated with ``duplicate: true``.
+unreadable (too large, too deeply nested, not JSON), unknown, badly-argued, expired or
+too long-lived commands are answered ``rejected`` with an error code; a valid one is
+answered ``accepted``, run off the MQTT thread by a single worker thread, and answered
+``succeeded`` (with a result) or ``failed`` (with an error). A command lives at most an hour
+and its id is remembered until it expires (:mod:`agent.uplink.mqtt.ledger`): a repeated id
+is not run again, its last known status is repeated with ``duplicate: true``.
 
 The actions themselves belong to the daemon, which provides them through
 :class:`CommandHooks`; ``rebirth`` is handled by the reporter.
@@ -17,11 +18,9 @@ import base64
 import concurrent.futures
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -32,6 +31,7 @@ from agent.errors import (
     CommandBadArgs,
     CommandBusy,
     CommandExpired,
+    CommandExpiryTooFar,
     CommandMalformed,
     CommandNotSupported,
     CommandUnknown,
@@ -39,7 +39,6 @@ from agent.errors import (
 )
 from agent.images import check_image
 from agent.model import ErrorInfo
-from agent.persist import atomic_write_json, read_json
 from agent.scrub import scrub, scrub_value
 from agent.uplink.messages import (
     COMMAND_ARGS,
@@ -52,11 +51,17 @@ from agent.uplink.messages import (
     SnapshotResult,
     utc_now,
 )
+from agent.uplink.mqtt.ledger import (
+    CLOCK_MARGIN_S,
+    MAX_LIFETIME_S,
+    REJECTED_KEEP_S,
+    SeenCommands,
+)
 
 log = structlog.get_logger(__name__)
 
 MAX_COMMAND_BYTES = 64 * 1024
-SEEN_FILE = "commands-seen.json"
+MAX_JSON_DEPTH = 16  # a command is two levels deep; json.loads recurses, and crashes deep
 
 
 class CommandHooks(Protocol):
@@ -148,15 +153,45 @@ class ParsedCommand:
     args: NoArgs
 
 
+def json_depth_exceeds(payload: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays/objects deeper than ``limit`` (strings skipped).
+
+    Linear and allocation-free, so it runs before a parser that recurses per level.
+    """
+    depth = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
 def parse_command(payload: bytes, now: datetime) -> ParsedCommand | Outcome:
     """Validate a ``cmd`` payload: a runnable command, or the ``rejected`` outcome. Pure."""
     if len(payload) > MAX_COMMAND_BYTES:
         return _rejected(
             CommandMalformed(f"command larger than {MAX_COMMAND_BYTES} bytes"), None, None
         )
+    if json_depth_exceeds(payload, MAX_JSON_DEPTH):
+        return _rejected(
+            CommandMalformed(f"command nested deeper than {MAX_JSON_DEPTH} levels"), None, None
+        )
     try:
         body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return _rejected(CommandMalformed("command is not JSON"), None, None)
     if not isinstance(body, dict):
         return _rejected(CommandMalformed("command must be a JSON object"), None, None)
@@ -178,6 +213,16 @@ def parse_command(payload: bytes, now: datetime) -> ParsedCommand | Outcome:
             command.command_id,
             command.name,
         )
+    latest = now + timedelta(seconds=MAX_LIFETIME_S + CLOCK_MARGIN_S)
+    if command.expires_at > latest:
+        return _rejected(
+            CommandExpiryTooFar(
+                f"expires_at may be at most {MAX_LIFETIME_S / 3600:g} h ahead "
+                f"(got {command.expires_at.isoformat()})"
+            ),
+            command.command_id,
+            command.name,
+        )
     try:
         args = args_model.model_validate(command.args)
     except ValidationError as error:
@@ -189,42 +234,6 @@ def _first_problem(error: ValidationError) -> str:
     problem = error.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in problem["loc"]) or "command"
     return f"{where}: {problem['msg']}"
-
-
-class SeenCommands:
-    """Command ids already answered, with their last status; bounded, persisted atomically."""
-
-    def __init__(self, state_dir: Path, limit: int = 500) -> None:
-        self.path = Path(state_dir) / SEEN_FILE
-        self.limit = limit
-        self._lock = threading.Lock()
-        stored = read_json(self.path, default={})
-        self._seen: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        if isinstance(stored, dict):
-            for key, value in (
-                stored.get("seen", []) if isinstance(stored.get("seen"), list) else []
-            ):
-                if isinstance(key, str) and isinstance(value, dict):
-                    self._seen[key] = value
-
-    def get(self, command_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._seen.get(command_id)
-
-    def record(self, outcome: Outcome) -> None:
-        if outcome.command_id is None:
-            return
-        with self._lock:
-            self._seen[outcome.command_id] = {
-                "name": outcome.name,
-                "status": outcome.status,
-                "error": outcome.error.model_dump() if outcome.error else None,
-            }
-            self._seen.move_to_end(outcome.command_id)
-            while len(self._seen) > self.limit:
-                self._seen.popitem(last=False)
-            snapshot = [[key, value] for key, value in self._seen.items()]
-        atomic_write_json(self.path, {"seen": snapshot})
 
 
 def fit_jpeg(data: bytes, max_bytes: int) -> tuple[bytes, int | None, int | None]:
@@ -259,6 +268,11 @@ def fit_jpeg(data: bytes, max_bytes: int) -> tuple[bytes, int | None, int | None
     raise SnapshotTooLarge(f"no JPEG of this camera fits in {max_bytes} bytes")
 
 
+def _keep_until(command: Command) -> float:
+    """Until when a command's id must be remembered: it can be replayed until it expires."""
+    return command.expires_at.timestamp() + CLOCK_MARGIN_S
+
+
 class CommandRunner:
     """Turns ``cmd`` payloads into outcomes; runs accepted commands on one worker thread.
 
@@ -289,7 +303,13 @@ class CommandRunner:
         self._done: list[Outcome] = []
 
     def submit(self, payload: bytes) -> list[Outcome]:
-        parsed = parse_command(payload, self._clock())
+        """Answer one ``cmd`` payload. Never raises: whatever arrives gets an answer."""
+        now = self._clock()
+        try:
+            parsed = parse_command(payload, now)
+        except Exception:  # a parser's surprise is an unreadable command, not our crash
+            log.exception("command_unreadable")
+            parsed = _rejected(CommandMalformed("command cannot be read"), None, None)
         if isinstance(parsed, Outcome):
             known = self.seen.get(parsed.command_id) if parsed.command_id else None
             if known is not None and parsed.error and parsed.error.code != "command_malformed":
@@ -300,7 +320,7 @@ class CommandRunner:
                 name=parsed.name,
                 code=parsed.error.code if parsed.error else None,
             )
-            self.seen.record(parsed)
+            self._remember(parsed, now.timestamp() + REJECTED_KEEP_S)
             return [parsed]
         command = parsed.command
         known = self.seen.get(command.command_id)
@@ -308,21 +328,26 @@ class CommandRunner:
             return [self._duplicate(command.command_id, known)]
         with self._lock:
             busy = len(self._running) >= self.max_pending
-        if busy:
+        if busy or not self.seen.has_room():
+            why = "running" if busy else "this hour"
             outcome = _rejected(
-                CommandBusy("too many commands running; try again later"),
+                CommandBusy(f"too many commands {why}; try again later"),
                 command.command_id,
                 command.name,
             )
             return [outcome]  # not remembered: the same id may be sent again later
         accepted = Outcome(command.command_id, command.name, "accepted")
-        self.seen.record(accepted)
+        self._remember(accepted, _keep_until(command))
         log.info("command_accepted", command_id=command.command_id, name=command.name)
         future = self._executor.submit(self._run, parsed)
         with self._lock:
             self._running.add(future)
         future.add_done_callback(self._collect)
         return [accepted]
+
+    def _remember(self, outcome: Outcome, keep_until: float) -> None:
+        error = outcome.error.model_dump() if outcome.error else None
+        self.seen.record(outcome.command_id, outcome.name, outcome.status, error, keep_until)
 
     @staticmethod
     def _duplicate(command_id: str | None, known: dict[str, Any]) -> Outcome:
@@ -382,7 +407,7 @@ class CommandRunner:
             status=outcome.status,
             code=outcome.error.code if outcome.error else None,
         )
-        self.seen.record(outcome)
+        self._remember(outcome, _keep_until(command))
         return outcome
 
     def _act(self, name: str, args: BaseModel) -> dict[str, Any]:

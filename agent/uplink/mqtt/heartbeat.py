@@ -22,6 +22,7 @@ from agent.uplink.messages import (
     EventMessage,
     HeartbeatMessage,
     OutboxBeat,
+    StorageBeat,
     StoreInfo,
     SystemInfo,
     from_epoch,
@@ -82,6 +83,7 @@ def build_heartbeat(
     stage: Stage | None,
     outbox_pending: int,
     outbox_dropped: int,
+    storage: StorageBeat | None = None,
 ) -> HeartbeatMessage:
     """The heartbeat for one moment of AgentState. Pure: everything comes in as arguments.
 
@@ -126,6 +128,7 @@ def build_heartbeat(
         coverage=CoverageBeat(ratio=ratio, kcps=dict(covered or {})),
         stage=stage,
         outbox=OutboxBeat(pending=outbox_pending, dropped=outbox_dropped),
+        storage=storage or StorageBeat(),
     )
 
 

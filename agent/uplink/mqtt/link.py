@@ -21,87 +21,45 @@ from __future__ import annotations
 import contextlib
 import queue
 import random
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.model import PresenceReason
 from agent.uplink.messages import StateMessage, utc_now
+from agent.uplink.mqtt.client import (
+    INCOMING_BYTES_LIMIT,
+    MAX_INCOMING_PACKET,
+    NOTE_OVERHEAD,
+    PAHO_PROTOCOL,
+    UNSUPPORTED_PROTOCOL,
+    Acked,
+    BoundedClient,
+    Connected,
+    Connection,
+    Disconnected,
+    Incoming,
+    LinkEvent,
+    Note,
+    Protocol,
+    describe,
+    network_loop,
+    reason_value,
+    release,
+)
 from agent.uplink.mqtt.session import SessionCounter
 from agent.uplink.mqtt.settings import LinkSettings, Topics, TrackingContext, make_tls_context
 
 log = structlog.get_logger(__name__)
-
-Protocol = Literal["5", "3.1.1"]
-_PAHO_PROTOCOL = {"5": mqtt.MQTTv5, "3.1.1": mqtt.MQTTv311}
-# CONNACK codes meaning "I do not speak this protocol": 3.1.1's 1, MQTT 5's 0x84.
-_UNSUPPORTED_PROTOCOL = {1, 0x84}
-_INCOMING_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class Note:
-    """What a paho callback tells the owner thread."""
-
-    kind: Literal["connected", "refused", "disconnected", "acked", "message"]
-    generation: int
-    mid: int = 0
-    at: float = 0.0
-    ok: bool = True
-    reason: str = ""
-    topic: str = ""
-    payload: bytes = b""
-
-
-@dataclass
-class _Connection:
-    client: mqtt.Client
-    generation: int
-    session: int
-    protocol: Protocol
-    started: float
-    thread: threading.Thread | None = None
-    stop: threading.Event | None = None
-    connected: bool = False
-    context: TrackingContext | None = None
-
-
-@dataclass(frozen=True)
-class Connected:
-    session: int
-    protocol: Protocol
-
-
-@dataclass(frozen=True)
-class Acked:
-    mid: int
-    ok: bool
-    rtt_s: float | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class Incoming:
-    topic: str
-    payload: bytes
-
-
-@dataclass(frozen=True)
-class Disconnected:
-    reason: str
-
-
-LinkEvent = Connected | Acked | Incoming | Disconnected
 
 
 class MqttLink:
@@ -121,7 +79,7 @@ class MqttLink:
         self._clock = clock
         self._rng = rng
         self._notes: queue.Queue[Note] = queue.Queue()
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._generation = 0
         self._failures = 0
         self._next_attempt = 0.0
@@ -130,6 +88,9 @@ class MqttLink:
         self._queue: deque[tuple[str, bytes, int, bool]] = deque()
         self._pending_queued: dict[int, tuple[str, bytes, int, bool]] = {}
         self.queue_dropped = 0
+        self.incoming_dropped = 0
+        self._incoming_bytes = 0
+        self._incoming_lock = threading.Lock()
         self.last_error: str | None = None
 
     # --- status -------------------------------------------------------------------------
@@ -176,8 +137,8 @@ class MqttLink:
             self._attempt()
 
     def _new_client(self, session: int) -> tuple[mqtt.Client, TrackingContext | None]:
-        protocol = _PAHO_PROTOCOL[self._protocol]
-        client = mqtt.Client(
+        protocol = PAHO_PROTOCOL[self._protocol]
+        client = BoundedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.settings.client_id,
             protocol=protocol,
@@ -207,21 +168,26 @@ class MqttLink:
         session = self.sessions.peek()
         client, context = self._new_client(session)
         try:
-            client.connect(self.settings.host, self.settings.port, self.settings.keepalive_s)
+            client.connect(
+                self.settings.host,
+                self.settings.port,
+                self.settings.keepalive_s,
+                properties=self._connect_properties(),
+            )
         except (OSError, ValueError) as error:
             if context is not None and context.last_socket is not None:
                 context.last_socket.close()
-            _release(client)
+            release(client)
             self._failures += 1
             self._schedule(f"{type(error).__name__}: {error}")
             return
         # The CONNECT is on the wire: this session number is now used, persist it first.
         self.sessions.commit(session)
         stop = threading.Event()
-        conn = _Connection(client, self._generation, session, self._protocol, self._clock())
+        conn = Connection(client, self._generation, session, self._protocol, self._clock())
         conn.stop, conn.context = stop, context
         conn.thread = threading.Thread(
-            target=_network_loop, args=(client, stop), name="mqtt-network", daemon=True
+            target=network_loop, args=(client, stop), name="mqtt-network", daemon=True
         )
         self._conn = conn
         conn.thread.start()
@@ -232,6 +198,13 @@ class MqttLink:
             session=session,
             protocol=self._protocol,
         )
+
+    def _connect_properties(self) -> Properties | None:
+        if self._protocol != "5":
+            return None
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.MaximumPacketSize = MAX_INCOMING_PACKET
+        return properties
 
     def _schedule(self, reason: str) -> None:
         # The agent's one backoff: its jitter spreads a city's boxes out after a broker
@@ -250,7 +223,7 @@ class MqttLink:
             conn.stop.set()
         if conn.thread is not None and conn.thread is not threading.current_thread():
             conn.thread.join(5)
-        _release(conn.client)
+        release(conn.client)
         self._sent_at.clear()
         # Queued messages that were handed out but never acknowledged go back in front.
         for item in reversed(list(self._pending_queued.values())):
@@ -282,7 +255,7 @@ class MqttLink:
             properties: Properties | None,
         ) -> None:
             if reason.is_failure:
-                self._notes.put(Note("refused", generation, ok=False, reason=_describe(reason)))
+                self._notes.put(Note("refused", generation, ok=False, reason=describe(reason)))
                 return
             # First message of every connection: we are here, same session as the will.
             client.publish(
@@ -305,7 +278,7 @@ class MqttLink:
             reason: ReasonCode,
             properties: Properties | None,
         ) -> None:
-            self._notes.put(Note("disconnected", generation, reason=_describe(reason)))
+            self._notes.put(Note("disconnected", generation, reason=describe(reason)))
 
         return on_disconnect
 
@@ -324,7 +297,7 @@ class MqttLink:
                     mid=mid,
                     at=self._clock(),
                     ok=not reason.is_failure,
-                    reason=_describe(reason),
+                    reason=describe(reason),
                 )
             )
 
@@ -332,11 +305,21 @@ class MqttLink:
 
     def _make_on_message(self, generation: int) -> Callable[..., None]:
         def on_message(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-            # Bounded: a flood of commands must not eat the box's memory.
-            if self._notes.qsize() >= _INCOMING_LIMIT:
-                return
+            # Bounded in bytes: a flood of commands must not eat the box's memory.
+            cost = NOTE_OVERHEAD + len(message.payload) + len(message.topic)
+            with self._incoming_lock:
+                if self._incoming_bytes + cost > INCOMING_BYTES_LIMIT:
+                    self.incoming_dropped += 1
+                    return
+                self._incoming_bytes += cost
             self._notes.put(
-                Note("message", generation, topic=message.topic, payload=bytes(message.payload))
+                Note(
+                    "message",
+                    generation,
+                    topic=message.topic,
+                    payload=bytes(message.payload),
+                    cost=cost,
+                )
             )
 
         return on_message
@@ -355,6 +338,7 @@ class MqttLink:
             while len(notes) < 1000:
                 notes.append(self._notes.get_nowait())
         for note in notes:
+            self._release_incoming(note)
             event = self._handle(note)
             if event is not None:
                 events.append(event)
@@ -372,8 +356,8 @@ class MqttLink:
             self._flush_queue()
             return Connected(conn.session, conn.protocol)
         if note.kind == "refused":
-            if self.settings.protocol == "auto" and _reason_value(note.reason) in (
-                _UNSUPPORTED_PROTOCOL
+            if self.settings.protocol == "auto" and reason_value(note.reason) in (
+                UNSUPPORTED_PROTOCOL
             ):
                 self._protocol = "3.1.1" if self._protocol == "5" else "5"
             self._fail(f"broker refused the connection: {note.reason}", before_connack=False)
@@ -388,6 +372,11 @@ class MqttLink:
             rtt = note.at - sent if sent is not None else None
             return Acked(note.mid, note.ok, rtt, note.reason)
         return Incoming(note.topic, note.payload)
+
+    def _release_incoming(self, note: Note) -> None:
+        if note.cost:
+            with self._incoming_lock:
+                self._incoming_bytes -= note.cost
 
     # --- publishing (owner thread) ------------------------------------------------------
 
@@ -462,40 +451,3 @@ class MqttLink:
                 conn.thread.join(max(0.1, deadline - time.monotonic()))
         log.info("mqtt_closed", session=conn.session)
         self._teardown()
-
-
-def _network_loop(client: mqtt.Client, stop: threading.Event) -> None:
-    while not stop.is_set():
-        rc = client.loop(timeout=0.2)
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            break
-
-
-def _release(client: mqtt.Client) -> None:
-    """Close the client's sockets now rather than whenever the GC gets to them."""
-    with contextlib.suppress(OSError):
-        # paho has no public way to free its wake-up socketpair before garbage collection.
-        client._reset_sockets()
-
-
-def _describe(reason: ReasonCode | MQTTErrorCode | int) -> str:
-    if isinstance(reason, ReasonCode):
-        return f"{reason.getName()} ({reason.value})"
-    return str(reason)
-
-
-def _reason_value(described: str) -> int | None:
-    """The numeric code from :func:`_describe`'s ``name (value)`` text."""
-    if described.endswith(")") and "(" in described:
-        with contextlib.suppress(ValueError):
-            return int(described.rsplit("(", 1)[1][:-1])
-    return None
-
-
-def broker_reachable(host: str, port: int, timeout_s: float = 3.0) -> bool:
-    """A cheap TCP check for diagnostics (`diagnose`); never used to gate startup."""
-    try:
-        with socket.create_connection((host, port), timeout_s):
-            return True
-    except OSError:
-        return False

@@ -29,10 +29,12 @@ from agent.model import UplinkState, UplinkStatus
 from agent.stage import store_stage
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
-from agent.uplink.messages import HeartbeatMessage, SystemInfo
-from agent.uplink.mqtt.commands import CommandHooks, CommandRunner, NoHooks, Outcome, SeenCommands
+from agent.uplink.messages import HeartbeatMessage, StorageBeat, SystemInfo
+from agent.uplink.mqtt.client import Acked, Connected, Disconnected, Incoming
+from agent.uplink.mqtt.commands import CommandHooks, CommandRunner, NoHooks, Outcome
 from agent.uplink.mqtt.heartbeat import build_birth, build_event, build_heartbeat
-from agent.uplink.mqtt.link import Acked, Connected, Disconnected, Incoming, MqttLink
+from agent.uplink.mqtt.ledger import SeenCommands
+from agent.uplink.mqtt.link import MqttLink
 from agent.uplink.mqtt.outbox import EventFeed
 from agent.uplink.mqtt.session import SessionCounter
 from agent.uplink.mqtt.settings import LinkSettings, Topics
@@ -86,6 +88,7 @@ class Reporter:
         self.topics = Topics(broker.topic_root, config.store.district, config.store.id)
         self.link: MqttLink | None = None
         self._runner: CommandRunner | None = None
+        self.ledger = SeenCommands(self.state_dir)
         self._rebirth = threading.Event()
         self._uplink = UplinkStatus()
 
@@ -111,7 +114,7 @@ class Reporter:
         )
         runner = self._runner = CommandRunner(
             self.hooks,
-            SeenCommands(self.state_dir),
+            self.ledger,
             rebirth=self._rebirth.set,
             snapshot_max_bytes=broker.snapshot_max_bytes,
         )
@@ -297,6 +300,10 @@ class Reporter:
             stage=store_stage(self.config, cameras, streams, coverage),
             outbox_pending=self.outbox.count(),
             outbox_dropped=dropped,
+            storage=StorageBeat(
+                outbox=self.outbox.fault.code if self.outbox.fault else None,
+                commands=self.ledger.fault.code if self.ledger.fault else None,
+            ),
         )
 
     def _publish_heartbeat(

@@ -13,7 +13,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from agent.persist import atomic_write_json, read_json
+import structlog
+
+from agent.errors import StorageError
+from agent.persist import atomic_write_json, read_json, storage_fault
+
+log = structlog.get_logger(__name__)
 
 FILE_NAME = "mqtt-session.json"
 
@@ -22,6 +27,7 @@ class SessionCounter:
     def __init__(self, state_dir: Path) -> None:
         self.path = Path(state_dir) / FILE_NAME
         self._lock = threading.Lock()
+        self.fault: StorageError | None = None
         stored = read_json(self.path, default={})
         value = stored.get("session") if isinstance(stored, dict) else None
         self._last = value if isinstance(value, int) and value >= 0 else 0
@@ -38,9 +44,20 @@ class SessionCounter:
             return self._last + 1
 
     def commit(self, session: int) -> None:
-        """Persist ``session`` as used (fsync + rename) before the broker can announce it."""
+        """Persist ``session`` as used (fsync + rename) before the broker can announce it.
+
+        A full or broken disk does not stop the link: the number is used from memory and
+        :attr:`fault` says why (a restart before the disk recovers may then reuse numbers,
+        which ops see as stale presence for a moment — better than a box that cannot
+        connect at all)."""
         with self._lock:
             if session <= self._last:
                 return
-            atomic_write_json(self.path, {"session": session})
+            try:
+                atomic_write_json(self.path, {"session": session})
+            except OSError as error:
+                self.fault = storage_fault(error, self.path.parent)
+                log.error("session_not_saved", session=session, error=self.fault.to_dict())  # noqa: TRY400
+            else:
+                self.fault = None
             self._last = session

@@ -39,16 +39,13 @@ from agent.model import (
     StreamState,
     StreamStatus,
     StreamUp,
-    with_login,
 )
 from agent.scrub import register_secret, scrub, strip_userinfo
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
-from agent.uplink.video.bandwidth import Allocation, Demand, allocate, kcp_priority, primary_kcp
-from agent.uplink.video.feeds import CameraFeed, FeedSource, render_ingest_url, wanted
+from agent.uplink.video.bandwidth import Allocation, Demand, allocate, kcp_priority
+from agent.uplink.video.feeds import CameraFeed, FeedSource, relay_plan, wanted
 from agent.uplink.video.ffmpeg_args import (
-    RelayPlan,
-    TranscodeSettings,
     ingest_scheme,
     relay_argv,
 )
@@ -416,31 +413,8 @@ class StreamManager:
         assert self.config.ingest_url is not None
         if feed.login is not None:
             register_secret(feed.login.password)
-        kcp = primary_kcp(feed.kcps)
-        output = render_ingest_url(
-            self.config.ingest_url,
-            self.store_id,
-            feed.camera_id,
-            kcp.value if kcp else None,
-            self._token,
-        )
-        plan = RelayPlan(
-            source_url=with_login(route.profile.rtsp_uri, feed.login),
-            output_url=output,
-            kind="copy" if route.name is RouteName.COPY else "transcode",
-            codec="h265" if route.codec == "h265" else "h264",
-            transcode=TranscodeSettings(
-                cap_kbps=route.cap_kbps,
-                fps=self.config.transcode_fps,
-                height=self.config.transcode_height,
-                preset=self.config.transcode_preset,
-            )
-            if route.name is RouteName.TRANSCODE
-            else None,
-            input_timeout_s=self.config.input_timeout_s,
-            output_timeout_s=self.config.output_timeout_s,
-            ffmpeg=self.config.ffmpeg,
-        )
+        plan = relay_plan(self.config, self.store_id, self._token, feed, route)
+        output = plan.output_url
         relay.watch.reset()
         process = self._process_factory(
             relay_argv(plan), f"ffmpeg-{feed.camera_id}", relay.watch.on_line
