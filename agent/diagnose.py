@@ -21,7 +21,14 @@ from urllib.parse import urlsplit
 from agent.config import AgentConfig, load_config
 from agent.errors import AgentError, ConfigError
 from agent.scrub import scrub_value, strip_userinfo
-from agent.secrets import SECRET_NAMES, credentials_dir
+from agent.secrets import (
+    CAMERA_PASSWORD,
+    MQTT_PASSWORD,
+    STREAM_TOKEN,
+    CredentialStore,
+    SecretState,
+    credentials_dir,
+)
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 _RANK = {OK: 0, WARN: 1, FAIL: 2}
@@ -73,22 +80,22 @@ def check_config(path: Path) -> tuple[Check, AgentConfig | None]:
 
 
 def check_credentials(config: AgentConfig) -> Check:
-    directory = credentials_dir(config.paths.credentials_dir)
-    missing = [name for name in SECRET_NAMES if not (directory / name).is_file()]
-    needed = ["camera-password"]
+    store = CredentialStore(credentials_dir(config.paths.credentials_dir))
+    needed = [CAMERA_PASSWORD]
     if config.broker.username:
-        needed.append("mqtt-password")
+        needed.append(MQTT_PASSWORD)
     if config.streams.ingest_url and "{token}" in config.streams.ingest_url:
-        needed.append("stream-token")
-    lacking = [name for name in needed if name in missing]
+        needed.append(STREAM_TOKEN)
+    # An empty file (what install.sh leaves) is no secret: the agent reads it as unset.
+    lacking = [name for name in needed if store.state(name) is not SecretState.PRESENT]
     if lacking:
         return Check(
             "credentials",
             FAIL,
-            f"missing in {directory}: {', '.join(lacking)}",
+            "; ".join(f"{name}: {store.describe(name)}" for name in lacking),
             "write each secret to its file (mode 0600)",
         )
-    return Check("credentials", OK, f"{directory}: {', '.join(needed)} present")
+    return Check("credentials", OK, f"{store.directory}: {', '.join(needed)} present")
 
 
 def _ipv4_interfaces() -> list[str]:

@@ -133,3 +133,18 @@ def test_cameras_checked_against_last_inventory(tmp_path: Path, mosquitto: Mosqu
     assert gone["status"] == "fail" and "powered" in gone["hint"]
     assert "never discovered" in checks["camera mac-020000000004"]["detail"]
     assert checks["kcp dishwashing"]["status"] == "fail"
+
+
+def test_an_empty_credential_file_is_reported_as_empty_not_present(tmp_path: Path) -> None:
+    """install.sh leaves the credential files empty; the agent reads them as unset."""
+    from agent.config import load_config
+    from agent.diagnose import check_credentials
+
+    path = write_config(tmp_path, "mqtt://127.0.0.1:1883")
+    creds = tmp_path / "creds"
+    (creds / "camera-password").write_text("\n", encoding="utf-8")
+    check = check_credentials(load_config(path))
+    assert check.status == "fail"
+    assert f"camera-password: empty — write the password into {creds}/camera-password" in (
+        check.detail
+    )
