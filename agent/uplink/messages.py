@@ -90,6 +90,11 @@ class StoreInfo(OutMessage):
     district: str = Field(description="District slug (also in the topic).")
     address: str = Field(description="Store address (地址).")
     kcps: list[str] = Field(description="Declared key control points.")
+    expected_completion: str | None = Field(
+        default=None,
+        description="Month the store is expected to be completed (预计完成时间), YYYY-MM; "
+        "null when not configured.",
+    )
 
 
 class CameraInfo(OutMessage):
@@ -110,7 +115,15 @@ class BirthMessage(OutMessage):
     keepalive_s: int = Field(description="MQTT keepalive of the connection.")
     store: StoreInfo
     cameras: list[CameraInfo] = Field(description="Enrolled cameras and their KCPs.")
-    stage: Stage | None = Field(description="Construction stage (null: not known yet).")
+    stage: Stage | None = Field(
+        description="Live construction stage, with hysteresis (null: not known yet)."
+    )
+    stage_reached: Stage | None = Field(
+        default=None,
+        description="The highest stage held for 10 minutes, persisted and monotonic (it "
+        "goes back only when enrolment is undone): annex 4's 建设进度. The birth is sent "
+        "again whenever it changes. Null only from boxes older than this field.",
+    )
 
 
 # --- heartbeat -------------------------------------------------------------------------------
@@ -173,7 +186,13 @@ class HeartbeatMessage(OutMessage):
     )
     cameras: list[CameraBeat]
     coverage: CoverageBeat
-    stage: Stage | None = Field(description="Construction stage (null: not known yet).")
+    stage: Stage | None = Field(
+        description="Live construction stage, with hysteresis (null: not known yet)."
+    )
+    stage_reached: Stage | None = Field(
+        default=None,
+        description="The highest stage held for 10 minutes (see birth.stage_reached).",
+    )
     outbox: OutboxBeat
 
 
