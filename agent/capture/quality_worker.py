@@ -37,6 +37,7 @@ from agent.capture.reference import ReferenceStore, StoredReference
 from agent.errors import AgentError
 from agent.model import (
     NO_FRAME_ALARM,
+    REFERENCE_VETO,
     ROI_ALARM_PREFIX,
     AlarmState,
     Camera,
@@ -68,11 +69,6 @@ FrameGrabber = Callable[[Camera, CameraLogin | None, float, int], Image]
 
 NO_FRAME = NO_FRAME_ALARM  # alarm code when an online camera gives no picture at all
 _ROI_PREFIX = ROI_ALARM_PREFIX
-# A lens already blurred or fogged at installation must be cleaned, not enrolled: judged
-# against itself it would look fine forever.
-_UNUSABLE_FOR_REFERENCE = frozenset(
-    {"no_signal", "too_dark", "too_bright", "blurred", "low_contrast"}
-)
 
 
 def grab_frame(camera: Camera, login: CameraLogin | None, timeout_s: float, width: int) -> Image:
@@ -266,7 +262,7 @@ class QualityWorker:
         # Only a picture that is plainly unusable is refused; the no-reference occlusion
         # and cast checks are too weak to veto an installer's view (a steel wall, a
         # night sky).
-        if any(issue.code in _UNUSABLE_FOR_REFERENCE for issue in plain.issues):
+        if any(issue.code in REFERENCE_VETO for issue in plain.issues):
             log.info(
                 "quality_reference_deferred",
                 camera_id=camera_id,

@@ -38,7 +38,9 @@ from agent.model.events import (
     payload_from,
 )
 from agent.model.states import (
+    NATURAL_VIEW,
     NO_FRAME_ALARM,
+    REFERENCE_VETO,
     ROI_ALARM_PREFIX,
     STAGE_NAMES_ZH,
     AlarmState,
@@ -68,7 +70,9 @@ from agent.model.status import (
 __all__ = [
     "DISCOVER_KEYS",
     "EVENT_PAYLOADS",
+    "NATURAL_VIEW",
     "NO_FRAME_ALARM",
+    "REFERENCE_VETO",
     "ROI_ALARM_PREFIX",
     "STAGE_NAMES_ZH",
     "AgentStarted",
