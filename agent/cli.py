@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.check_frame_cmd",
     "agent.commands.reference_cmd",
     "agent.commands.enroll_cmd",
+    "agent.commands.acceptance_cmd",
     "agent.commands.fleet_cmd",
 )
 

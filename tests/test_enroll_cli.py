@@ -169,6 +169,8 @@ def test_a_fogged_lens_is_refused_with_what_to_do_unless_forced(
         config, "--assign", f"{greasy.id}=dishwashing", "--accept-view", greasy.address
     )
     assert code == 0, out
+    accepted = {c.id: c.accept_view for c in load_config(config).cameras.enrolled}
+    assert accepted == {clean.id: False, greasy.id: True}  # remembered for the daemon
     code, out = enroll(config, "--remove", greasy.id)
     code, out = enroll(config, "--assign", f"{greasy.id}=dishwashing", "--force")
     assert code == 0 and out["cameras"][0]["reference_taken"]  # type: ignore[index]

@@ -36,6 +36,7 @@ from agent.capture.quality import (
 from agent.capture.reference import ReferenceStore, StoredReference
 from agent.errors import AgentError
 from agent.model import (
+    NATURAL_VIEW,
     NO_FRAME_ALARM,
     REFERENCE_VETO,
     ROI_ALARM_PREFIX,
@@ -123,6 +124,8 @@ class QualityWorker:
         self.wall_clock = wall_clock
         self.rounds = 0  # completed rounds (tests and diagnostics read it)
         self._tracks: dict[str, _CameraTrack] = {}
+        # Views blurred or low-contrast by nature (enroll --accept-view) may be references.
+        self._natural = {camera.id for camera in config.cameras.enrolled if camera.accept_view}
         self._covered: dict[str, bool] | None = None
 
     @classmethod
@@ -262,7 +265,8 @@ class QualityWorker:
         # Only a picture that is plainly unusable is refused; the no-reference occlusion
         # and cast checks are too weak to veto an installer's view (a steel wall, a
         # night sky).
-        if any(issue.code in REFERENCE_VETO for issue in plain.issues):
+        veto = REFERENCE_VETO - NATURAL_VIEW if camera_id in self._natural else REFERENCE_VETO
+        if any(issue.code in veto for issue in plain.issues):
             log.info(
                 "quality_reference_deferred",
                 camera_id=camera_id,

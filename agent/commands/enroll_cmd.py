@@ -120,6 +120,8 @@ def _request(args: argparse.Namespace, config: AgentConfig, directory: CameraDir
         request.names[directory.resolve(ref)] = name
     request.remove = [directory.resolve(ref) for ref in args.remove]
     request.accept_view = {directory.resolve(ref) for ref in args.accept_view}
+    # A view accepted once stays accepted (cameras.enrolled[].accept_view).
+    request.accept_view |= {c.id for c in config.cameras.enrolled if c.accept_view}
     return request
 
 

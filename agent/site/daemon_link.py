@@ -92,3 +92,22 @@ def reload_daemons(config_path: Path) -> Reload:
             os.kill(pid, signal.SIGHUP)
             told.append(pid)
     return Reload(tuple(told))
+
+
+@dataclass(frozen=True)
+class DaemonView:
+    """What the running agent of a config says of its streams."""
+
+    pids: tuple[int, ...]
+    # camera id -> (stream state, a line for people); None when the agent was not asked
+    streams: dict[str, tuple[str, str]] | None = None
+
+    @property
+    def running(self) -> bool:
+        return bool(self.pids)
+
+
+def daemon_view(config_path: Path) -> DaemonView:
+    """The running agent of ``config_path``, if any. Its streams come from its status
+    socket (``kitchen-agent status``) where the agent offers one."""
+    return DaemonView(tuple(find_daemons(config_path)))

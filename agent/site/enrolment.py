@@ -133,6 +133,9 @@ def apply(enrolled: Sequence[Mapping[str, Any]], request: Request) -> list[dict[
                     f"(it has {', '.join(assigned) or 'none'}); --assign it first"
                 )
             assigned[kcp]["roi"] = [list(point) for point in polygon]
+    for camera_id in request.accept_view:
+        if camera_id in by_id and camera_id not in request.remove:
+            by_id[camera_id]["accept_view"] = True
     for camera_id, name in request.names.items():
         entry = by_id.get(camera_id)
         if entry is None or camera_id in request.remove:

@@ -44,6 +44,10 @@ class Look:
     roi_visible: dict[str, float | None] = field(default_factory=dict)  # kcp -> share
     reference: Image | None = None  # the enrolled view, when judged against one
     stream: tuple[bool, str] | None = None  # the RTSP sub-stream decoded: (ok, what)
+    # What keeps the picture, judged alone, from being a reference (a fogged lens reads
+    # fine against a fogged reference); and the same of the stored reference itself.
+    vetoed: list[str] = field(default_factory=list)
+    reference_vetoed: list[str] = field(default_factory=list)
     took_s: float = 0.0
 
     @property
@@ -53,10 +57,13 @@ class Look:
     @property
     def passes(self) -> bool:
         """A picture with no fail-level issue (a warning still covers, as in the daemon)."""
-        return self.image is not None and self.verdict is not Verdict.FAIL
+        return self.image is not None and not self.failing()
 
     def failing(self) -> list[str]:
-        return [i.code for i in self.issues if i.severity is Severity.FAIL]
+        """What keeps the camera from covering its KCPs: fail-level issues, and a picture
+        that could not be a reference (judged against a bad reference it looks fine)."""
+        failing = [i.code for i in self.issues if i.severity is Severity.FAIL]
+        return list(dict.fromkeys([*failing, *self.vetoed]))
 
     def in_view(self, kcp: str, min_visible: float) -> bool:
         share = self.roi_visible.get(kcp)
@@ -87,6 +94,7 @@ def judge(
     reference_dir: Path | None,
     rois: Mapping[str, Polygon | None],
     settings: QualityConfig,
+    accept_view: bool = False,
 ) -> None:
     """Judge ``image`` into ``look``: against the stored reference under ``reference_dir``
     (the state directory) when there is one, and locate each KCP region."""
@@ -101,13 +109,17 @@ def judge(
         else None
     )
     reference = stored.reference if stored is not None else None
-    report = analyse(prepare(image, width), settings, reference)
+    frame = prepare(image, width)
+    report = analyse(frame, settings, reference)
     look.image = image
     look.issues = tuple(report.issues)
+    alone = report if stored is None else analyse(frame, settings)
+    look.vetoed = refusal(alone.issues, accept_view)
     if stored is None:
         look.roi_visible = dict.fromkeys(rois)
         return
     look.reference = stored.image
+    look.reference_vetoed = refusal(analyse(stored.reference.frame, settings).issues, accept_view)
     size = stored.reference.frame.size
     look.roi_visible = {
         kcp: None if not roi else roi_visible_fraction(roi, report.match, size, report.blocked)
@@ -141,6 +153,7 @@ def look_at(
     rois: Mapping[str, Polygon | None] | None = None,
     stream: bool = False,
     timeout_s: float = PICTURE_TIMEOUT_S,
+    accept_view: bool = False,
 ) -> Look:
     """Look at ``camera`` now: its picture judged, optionally its stream opened."""
     started = time.monotonic()
@@ -153,7 +166,7 @@ def look_at(
         except CameraError as error:
             look.error = error.info()
         else:
-            judge(look, image, reference_dir, rois or {}, settings)
+            judge(look, image, reference_dir, rois or {}, settings, accept_view)
         if stream:
             look.stream = open_stream(camera, login, timeout_s)
     look.took_s = time.monotonic() - started
@@ -170,6 +183,7 @@ def look_at_all(
     stream: bool = False,
     workers: int = 4,
     on_done: Callable[[Look], None] | None = None,
+    accept_view: frozenset[str] = frozenset(),
 ) -> dict[str, Look]:
     """Every camera looked at, a few at a time (each bounded by its own timeouts)."""
     from concurrent.futures import ThreadPoolExecutor
@@ -185,6 +199,7 @@ def look_at_all(
                 reference_dir=reference_dir,
                 rois=(rois or {}).get(camera.id, {}),
                 stream=stream,
+                accept_view=camera.id in accept_view,
             )
             for camera in cameras
         }

@@ -42,7 +42,7 @@ class _Session:
         self.read = read
         self.declared = [str(k) for k in config.store.kcps]
         self.enrolled = {c.id: c.model_dump(mode="json") for c in config.cameras.enrolled}
-        self.request = Request()
+        self.request = Request(accept_view={c.id for c in config.cameras.enrolled if c.accept_view})
         self.looks: dict[str, Look] = {}
         self.forced: set[str] = set()
 

@@ -215,6 +215,19 @@ class EventMessage(OutMessage):
     data: dict[str, Any] = Field(description="Type-specific details.")
 
 
+# --- probe ---------------------------------------------------------------------------------
+
+
+class ProbeMessage(OutMessage):
+    """``.../probe`` — QoS 1, not retained. Sent by ``kitchen-agent acceptance`` and
+    ``diagnose`` to prove the store's login may publish (the PUBACK is timed); consumers
+    ignore it."""
+
+    purpose: Literal["acceptance", "diagnose"] = Field(description="Which command sent it.")
+    client_id: str = Field(description="The probe's own client id (never the agent's).")
+    ts: Timestamp = Field(description="When it was sent.")
+
+
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -312,6 +325,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "birth": BirthMessage,
     "heartbeat": HeartbeatMessage,
     "event": EventMessage,
+    "probe": ProbeMessage,
     "cmd": Command,
     "cmd-result": CommandResultMessage,
     "snapshot-result": SnapshotResult,
