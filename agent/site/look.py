@@ -48,6 +48,10 @@ class Look:
     # fine against a fogged reference); and the same of the stored reference itself.
     vetoed: list[str] = field(default_factory=list)
     reference_vetoed: list[str] = field(default_factory=list)
+    # Where the reference lies in the picture: reference pixels -> picture pixels, both at
+    # the reference's analysis size (None: not matched, or no reference).
+    homography: list[list[float]] | None = None
+    reference_size: tuple[int, int] | None = None
     took_s: float = 0.0
 
     @property

@@ -75,20 +75,25 @@ def draw(
     ``notes`` (quality issues) written across the top; ``bad`` KCPs are drawn dashed red."""
     canvas = fit_width(image, width).copy()
     height, wide = canvas.shape[:2]
-    thickness = max(2, wide // 320)
+    # Text and lines in proportion to the picture: it is read shrunk on a phone.
+    scale = max(0.5, wide / 420)
+    thickness = max(2, round(scale * 2))
+    font = cv2.FONT_HERSHEY_SIMPLEX
     for kcp, polygon in rois.items():
         if not polygon:
             continue
         colour = (0, 0, 255) if kcp in bad else _COLOURS.get(kcp, (255, 255, 255))
         points = np.array([[x * wide, y * height] for x, y in polygon], np.int32)
         cv2.polylines(canvas, [points], True, colour, thickness, cv2.LINE_AA)
-        anchor = (int(points[:, 0].min()) + 4, int(points[:, 1].min()) + 22)
-        cv2.putText(canvas, kcp, anchor, cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.putText(canvas, kcp, anchor, cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 2, cv2.LINE_AA)
+        anchor = (int(points[:, 0].min()) + 4, int(points[:, 1].min()) + round(24 * scale))
+        cv2.putText(canvas, kcp, anchor, font, 0.7 * scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(canvas, kcp, anchor, font, 0.7 * scale, colour, thickness, cv2.LINE_AA)
+    line = round(30 * scale)
     for row, note in enumerate(notes):
-        y = 28 + 28 * row
-        cv2.rectangle(canvas, (0, y - 22), (min(wide, 14 * len(note) + 16), y + 8), (0, 0, 0), -1)
-        cv2.putText(canvas, note, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
+        (text_w, text_h), _ = cv2.getTextSize(note, font, 0.7 * scale, thickness)
+        y = line * (row + 1)
+        cv2.rectangle(canvas, (0, y - text_h - 8), (text_w + 16, y + 8), (0, 0, 0), -1)
+        cv2.putText(canvas, note, (8, y), font, 0.7 * scale, (0, 0, 255), thickness, cv2.LINE_AA)
     return canvas
 
 
