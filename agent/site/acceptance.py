@@ -128,7 +128,7 @@ def _streams(
     show: Callable[[str], None],
 ) -> set[str]:
     """Each enrolled camera's stream at the ingest; the cameras whose video got there."""
-    from agent.site.probes import camera_argv, ingest_url, test_push, where
+    from agent.site.probes import camera_argv, ingest_url, stream_kcp, test_push, where
 
     if config.streams.ingest_url is None:
         checklist.add(no_ingest_check())
@@ -172,7 +172,7 @@ def _streams(
             if camera is None or not camera.profiles:
                 checklist.add(stream_check(enrolled.id, None, None))
                 continue
-            kcp = str(enrolled.kcps[0].kcp) if enrolled.kcps else None
+            kcp = stream_kcp([str(a.kcp) for a in enrolled.kcps])
             url = ingest_url(config, enrolled.id, kcp, token)
             try:
                 argv = camera_argv(config, camera, logins(enrolled.id), url, TEST_PUSH_S)

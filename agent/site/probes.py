@@ -233,15 +233,8 @@ def camera_argv(
     config: AgentConfig, camera: Camera, login: CameraLogin | None, url: str, seconds: float
 ) -> list[str]:
     """The relay's own command line for ``camera`` (its cheapest route), for ``seconds``."""
-    from agent.model import RouteName, with_login
-    from agent.uplink.video.ffmpeg_args import (
-        RelayPlan,
-        TranscodeSettings,
-        ingest_scheme,
-        relay_argv,
-    )
-    from agent.uplink.video.ffmpeg_args import output_args as output_part
-    from agent.uplink.video.routes import choose_route
+    from agent.uplink.video.ffmpeg_args import ingest_scheme, relay_argv
+    from agent.uplink.video.routes import choose_route, relay_plan
 
     streams = config.streams
     own = streams.cameras.get(camera.id)
@@ -253,28 +246,15 @@ def camera_argv(
         transcode_height=streams.transcode_height,
         transcode_fps=streams.transcode_fps,
     )
-    assert route.profile.rtsp_uri is not None
-    copy = route.name is RouteName.COPY
-    plan = RelayPlan(
-        source_url=with_login(route.profile.rtsp_uri, login),
-        output_url=url,
-        kind="copy" if copy else "transcode",
-        codec="h264" if route.codec == "h264" else "h265",
-        transcode=None
-        if copy
-        else TranscodeSettings(
-            cap_kbps=cap,
-            fps=streams.transcode_fps,
-            height=streams.transcode_height,
-            preset=streams.transcode_preset,
-        ),
-        input_timeout_s=streams.input_timeout_s,
-        output_timeout_s=streams.output_timeout_s,
-        ffmpeg=streams.ffmpeg,
-    )
-    argv = relay_argv(plan)
-    tail = len(output_part(url, streams.output_timeout_s))
-    return [*argv[:-tail], "-t", f"{seconds:g}", *argv[-tail:]]
+    return relay_argv(relay_plan(route, streams, login, url, duration_s=seconds))
+
+
+def stream_kcp(kcps: list[str]) -> str | None:
+    """The ``{kcp}`` of a camera's ingest URL, as the relay fills it in."""
+    from agent.uplink.video.bandwidth import primary_kcp
+
+    kcp = primary_kcp(kcps)
+    return kcp.value if kcp is not None else None
 
 
 def test_push(argv: list[str], seconds: float, where: str, timeout_s: float) -> Probe:

@@ -39,7 +39,6 @@ from agent.model import (
     StreamState,
     StreamStatus,
     StreamUp,
-    with_login,
 )
 from agent.scrub import register_secret, scrub, strip_userinfo
 from agent.state import AgentState
@@ -47,8 +46,6 @@ from agent.supervisor import WorkerContext
 from agent.uplink.video.bandwidth import Allocation, Demand, allocate, kcp_priority, primary_kcp
 from agent.uplink.video.feeds import CameraFeed, FeedSource, render_ingest_url, wanted
 from agent.uplink.video.ffmpeg_args import (
-    RelayPlan,
-    TranscodeSettings,
     ingest_scheme,
     relay_argv,
 )
@@ -78,7 +75,7 @@ from agent.uplink.video.lifecycle import (
 )
 from agent.uplink.video.negotiation import RoutePlanner
 from agent.uplink.video.process import ProcessFactory, ProcessLike, ProgressWatch, managed_process
-from agent.uplink.video.routes import NoRoute
+from agent.uplink.video.routes import NoRoute, relay_plan
 
 log = structlog.get_logger(__name__)
 
@@ -424,23 +421,7 @@ class StreamManager:
             kcp.value if kcp else None,
             self._token,
         )
-        plan = RelayPlan(
-            source_url=with_login(route.profile.rtsp_uri, feed.login),
-            output_url=output,
-            kind="copy" if route.name is RouteName.COPY else "transcode",
-            codec="h265" if route.codec == "h265" else "h264",
-            transcode=TranscodeSettings(
-                cap_kbps=route.cap_kbps,
-                fps=self.config.transcode_fps,
-                height=self.config.transcode_height,
-                preset=self.config.transcode_preset,
-            )
-            if route.name is RouteName.TRANSCODE
-            else None,
-            input_timeout_s=self.config.input_timeout_s,
-            output_timeout_s=self.config.output_timeout_s,
-            ffmpeg=self.config.ffmpeg,
-        )
+        plan = relay_plan(route, self.config, feed.login, output)
         relay.watch.reset()
         process = self._process_factory(
             relay_argv(plan), f"ffmpeg-{feed.camera_id}", relay.watch.on_line
