@@ -248,3 +248,42 @@ def test_interactive_enrolment_can_be_declined(site_kitchen: Kitchen, tmp_path: 
         term.send_line("n")
         assert term.wait(30) == 1
     assert config.read_text(encoding="utf-8") == before
+
+
+def test_a_running_agent_is_told_to_reload(site_kitchen: Kitchen, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    from agent.site.daemon_link import config_of
+    from testkit.mosquitto import wait_until
+
+    # Another agent with another config is left alone; `fleet run` is not an agent.
+    assert config_of(["/usr/bin/python3", "-m", "agent", "run"], {}, Path("/")) is not None
+    assert config_of(["kitchen-agent", "fleet", "run"], {}, Path("/")) is None
+    assert config_of(["kitchen-agent", "run", "--config", "b.yaml"], {}, Path("/etc")) == Path(
+        "/etc/b.yaml"
+    )
+
+    (camera,) = site_kitchen("clean")
+    config = provision(tmp_path, [camera], "cooking")
+    log = tmp_path / "agent.log"
+    with log.open("wb") as handle:
+        daemon = subprocess.Popen(
+            [*AGENT, "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=handle,
+            start_new_session=True,
+        )
+    try:
+        started = b'"agent_starting"'
+        wait_until(lambda: started in log.read_bytes() or daemon.poll() is not None, 30)
+        assert daemon.poll() is None, log.read_text(errors="replace")[-3000:]
+        code, out = enroll(config, "--assign", f"{camera.address}=cooking")
+        assert code == 0, out
+        assert out["daemon"] == {"running": True, "pids": [daemon.pid], "reloaded": True}
+        wait_until(lambda: b"config_reloading" in log.read_bytes(), 30)
+        assert daemon.poll() is None
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
