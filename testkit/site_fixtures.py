@@ -96,6 +96,7 @@ def provision(
     values: dict[str, Any] = {
         "paths.state_dir": str(home / "state"),
         "paths.credentials_dir": str(creds),
+        "paths.runtime_dir": str(home / "run"),  # its own status socket
         "cameras.discovery.multicast": "false",
         "cameras.static": json.dumps([c.address for c in cameras]),
         **({"streams.ingest_url": ingest_url} if ingest_url else {}),

@@ -59,7 +59,7 @@ def box(
         if ingest
         else None,
         secrets={"mqtt-password": mqtt_password, "stream-token": "tok-5521"},
-        sets={"broker.username": STORE},
+        sets={"broker.username": STORE, "broker.allow_plaintext": "true"},
     )
 
 
@@ -164,3 +164,47 @@ def test_a_fogged_lens_a_wrong_broker_password_and_no_ingest_keep_a_store_short(
     assert broker_check["status"] == "fail" and "refused the login" in broker_check["detail"]
     assert "mqtt-password" in broker_check["advice_en"]
     assert out["annex4"]["建设进度"] == "设备安装"
+
+
+def test_with_the_agent_running_its_word_confirms_the_streams(
+    site_kitchen: Kitchen, mosquitto: Mosquitto, nginx_rtmp: NginxRtmp, tmp_path: Path
+) -> None:
+    """The running agent pushes the streams: acceptance asks it (its status socket) rather
+    than pushing the same stream names a second time."""
+    import signal
+    import subprocess
+
+    from testkit.mosquitto import wait_until
+    from testkit.site_fixtures import AGENT
+
+    (wok,) = site_kitchen("clean")
+    config = provision(
+        tmp_path,
+        [wok],
+        "cooking",
+        broker_url=mosquitto.url,
+        ingest_url=f"{nginx_rtmp.base_url}/{{store_id}}-{{camera_id}}",
+        sets={"quality.interval_s": 5},
+    )
+    assert (
+        agent_cli("enroll", "--config", str(config), "--assign", f"{wok.id}=cooking").returncode
+        == 0
+    )
+    with (tmp_path / "agent.log").open("wb") as log:
+        daemon = subprocess.Popen(
+            [*AGENT, "run", "--config", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: nginx_rtmp.publishing(f"{STORE}-{wok.id}"), 40)
+        code, out = acceptance(config)
+        assert code == 0, json.dumps(out, ensure_ascii=False, indent=1)
+        stream = by_name(out)[f"stream {wok.id}"]
+        assert stream["detail"].startswith("the running agent pushes it: up (copy, ")
+        assert out["stage"] == "completed"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)

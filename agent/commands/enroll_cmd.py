@@ -226,7 +226,7 @@ def _enrol(
     for camera_id in request.rois:
         if camera_id not in outcomes:
             outcomes[camera_id] = _redraw(config, path, enrolled, camera_id)
-    reload = reload_daemons(path) if changed else None
+    reload = reload_daemons(new, path) if changed else None
     return _report(
         args,
         path,

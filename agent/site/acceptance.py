@@ -82,7 +82,7 @@ def run_acceptance(path: Path, show: Callable[[str], None], timeout_s: float = 5
     store = CredentialStore(credentials_dir(config.paths.credentials_dir))
     store.register_all()
     logins = CameraLogins.from_config(config.cameras, store)
-    daemon = daemon_view(path)
+    daemon = daemon_view(config, path)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker") as pool:
         broker = pool.submit(broker_probe, config, store.get(MQTT_PASSWORD), timeout_s)
         found = search_cameras(search_for(config), logins, show)

@@ -1,10 +1,12 @@
 """The running daemon of a config, as the site commands need it: told to reload (SIGHUP,
-what ``systemctl reload`` sends) after ``enroll`` changed the config.
+what ``systemctl reload`` sends) after ``enroll`` changed the config, and asked what it
+pushes (``acceptance``).
 
-A daemon is ``kitchen-agent run`` whose config (``--config``, else
-``$KITCHEN_AGENT_CONFIG``, else the default path) is the same file: another agent on the
-machine with another config is left alone. Root sees every process even with
-``hidepid``.
+The daemon answers on its status socket (``kitchen-agent status``) with its pid and the
+config it runs. Where none answers (a daemon from before the socket, another runtime
+folder), a daemon is a ``kitchen-agent run`` process whose config (``--config``, else
+``$KITCHEN_AGENT_CONFIG``, else the default path) is the same file. Either way another
+agent with another config is left alone. Root sees every process even with ``hidepid``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.cli_support import CONFIG_ENV, DEFAULT_CONFIG_PATH
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+    from agent.status.model import StatusReport
 
 _PROC = Path("/proc")
 
@@ -84,10 +91,13 @@ class Reload:
         return f"told the running agent (pid {', '.join(map(str, self.pids))}) to reload"
 
 
-def reload_daemons(config_path: Path) -> Reload:
-    """SIGHUP every daemon of ``config_path``; the daemon validates before applying."""
+def reload_daemons(config: AgentConfig, config_path: Path) -> Reload:
+    """SIGHUP the daemon of ``config_path`` (what ``systemctl reload`` does); the daemon
+    validates the file before applying it. Its status socket names it; else ``/proc``."""
+    report = _ask(config, config_path, 2.0)
+    pids = [report.pid] if report is not None else find_daemons(config_path)
     told = []
-    for pid in find_daemons(config_path):
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGHUP)
             told.append(pid)
@@ -107,7 +117,29 @@ class DaemonView:
         return bool(self.pids)
 
 
-def daemon_view(config_path: Path) -> DaemonView:
-    """The running agent of ``config_path``, if any. Its streams come from its status
-    socket (``kitchen-agent status``) where the agent offers one."""
-    return DaemonView(tuple(find_daemons(config_path)))
+def _ask(config: AgentConfig, config_path: Path, timeout_s: float) -> StatusReport | None:
+    """The status of the agent running ``config_path``, from its socket; None when none
+    answers there (or another config's agent does)."""
+    from agent.errors import AgentError
+    from agent.status.channel import ask_status, socket_path
+
+    try:
+        report = ask_status(socket_path(config.paths.runtime), timeout_s)
+    except AgentError:
+        return None
+    return report if _same(Path(report.config_path), config_path) else None
+
+
+def daemon_view(config: AgentConfig, config_path: Path, timeout_s: float = 3.0) -> DaemonView:
+    """The running agent of ``config_path``, if any, and its streams as it tells them on its
+    status socket (``kitchen-agent status``)."""
+    report = _ask(config, config_path, timeout_s)
+    if report is None:
+        return DaemonView(tuple(find_daemons(config_path)))
+    streams = {}
+    for camera in report.cameras:
+        stream = camera.stream
+        route = stream.route.value if stream.route else "?"
+        kbps = f"{stream.kbps:.0f} kbit/s" if stream.kbps else "no bitrate yet"
+        streams[camera.id] = (stream.state.value, f"{stream.state.value} ({route}, {kbps})")
+    return DaemonView((report.pid,), streams)

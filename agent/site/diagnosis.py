@@ -136,7 +136,7 @@ def diagnose(
         CredentialStore,
         credentials_dir,
     )
-    from agent.site.daemon_link import find_daemons
+    from agent.site.daemon_link import daemon_view
     from agent.site.probes import broker_probe
 
     started = time.monotonic()
@@ -156,7 +156,7 @@ def diagnose(
         broker = pool.submit(broker_probe, config, store.get(MQTT_PASSWORD), timeout_s, "diagnose")
         ingest: Future[Check] | None = None
         if deep:
-            running = bool(find_daemons(path))
+            running = daemon_view(config, path, timeout_s).running
             ingest = pool.submit(ingest_check, config, store.get(STREAM_TOKEN), running)
             logins = CameraLogins.from_config(config.cameras, store)
             _look_at_cameras(result, config, logins, timeout_s, show)

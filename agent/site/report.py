@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.persist import atomic_write_bytes, atomic_write_text
+from agent.persist import PUBLIC_MODE, atomic_write_bytes, atomic_write_text
 from agent.site.checks import Check
 from agent.site.diagnosis import Diagnosis
 from agent.site.look import Look
@@ -190,7 +190,7 @@ def write_report(result: Diagnosis, directory: Path, lang: str) -> Path:
         for kind, jpeg in (("live", live), ("reference", reference)):
             relative = f"cameras/{file_name(camera.id)}-{kind}.jpg"
             if jpeg is not None:
-                atomic_write_bytes(directory / relative, jpeg, mode=0o644)
+                atomic_write_bytes(directory / relative, jpeg, mode=PUBLIC_MODE)
             files[kind] = relative if jpeg is not None else None
         cameras.append(
             {
@@ -205,9 +205,9 @@ def write_report(result: Diagnosis, directory: Path, lang: str) -> Path:
             }
         )
     payload = {**result.to_json(), "lang": lang, "cameras": cameras}
-    atomic_write_text(
-        directory / "report.json", json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
-    )
+    # A report is sent on (a phone, a chat): readable by whoever gets it.
+    report = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+    atomic_write_text(directory / "report.json", report, mode=PUBLIC_MODE)
     page = directory / "index.html"
-    atomic_write_text(page, render_html(result, pictures, lang))
+    atomic_write_text(page, render_html(result, pictures, lang), mode=PUBLIC_MODE)
     return page
