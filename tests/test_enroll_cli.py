@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ from agent.capture.reference import ReferenceStore
 from agent.config import load_config
 from agent.errors import UsageError
 from agent.site.enrolment import Request, apply, parse_kcps, parse_roi, split_pair, uncovered
-from testkit.pty_session import PtySession
 from testkit.site_fixtures import AGENT, SiteCamera, agent_cli, provision
+from testkit.terminal import Terminal
 
 Kitchen = Callable[..., list[SiteCamera]]
 DECLARED = ["cooking", "cold_room", "dishwashing"]
@@ -199,7 +198,7 @@ def test_mistakes_are_told_before_anything_is_written(
 def test_interactive_enrolment_in_a_pseudo_terminal(site_kitchen: Kitchen, tmp_path: Path) -> None:
     wok, cold, greasy = site_kitchen("clean", "clean", "greasy")
     config = provision(tmp_path, [wok, cold, greasy], "cooking,cold_room,dishwashing")
-    with PtySession([*AGENT, "enroll", "--config", str(config)], cwd=tmp_path) as term:
+    with Terminal("enroll", "--config", str(config), cwd=tmp_path) as term:
         term.expect(r"1 cooking 烹饪区")
         for _ in range(3):  # the cameras come in address order
             camera_id = term.expect(r"\[\d/3\] (\S+) at ").group(1)
@@ -226,8 +225,8 @@ def test_interactive_enrolment_in_a_pseudo_terminal(site_kitchen: Kitchen, tmp_p
         term.expect(r"not covered yet: dishwashing 餐用具清洗消毒区")
         term.expect(rf"Write this to {config}\? \[y/N\]: $")
         term.send_line("y")
-        assert term.wait(60) == 0, term.output
-        assert "enrolled, reference taken" in term.output
+        assert term.wait(60) == 0, term.text
+        assert "enrolled, reference taken" in term.text
     enrolled = load_config(config).cameras.enrolled
     assert {(c.id, c.name, tuple(str(a.kcp) for a in c.kcps)) for c in enrolled} == {
         (wok.id, "热菜区", ("cooking",)),
@@ -239,7 +238,7 @@ def test_interactive_enrolment_can_be_declined(site_kitchen: Kitchen, tmp_path: 
     (camera,) = site_kitchen("clean")
     config = provision(tmp_path, [camera], "cooking")
     before = config.read_text(encoding="utf-8")
-    with PtySession([sys.executable, "-m", "agent", "enroll", "--config", str(config)]) as term:
+    with Terminal("enroll", "--config", str(config)) as term:
         term.expect(r"Key control points it shows .*: $")
         term.send_line("cooking")
         term.expect(r"Name.*: $")
