@@ -171,11 +171,8 @@ def test_with_the_agent_running_its_word_confirms_the_streams(
 ) -> None:
     """The running agent pushes the streams: acceptance asks it (its status socket) rather
     than pushing the same stream names a second time."""
-    import signal
-    import subprocess
-
+    from testkit.kitchen_sim import running_agent
     from testkit.mosquitto import wait_until
-    from testkit.site_fixtures import AGENT
 
     (wok,) = site_kitchen("clean")
     config = provision(
@@ -186,25 +183,12 @@ def test_with_the_agent_running_its_word_confirms_the_streams(
         ingest_url=f"{nginx_rtmp.base_url}/{{store_id}}-{{camera_id}}",
         sets={"quality.interval_s": 5},
     )
-    assert (
-        agent_cli("enroll", "--config", str(config), "--assign", f"{wok.id}=cooking").returncode
-        == 0
-    )
-    with (tmp_path / "agent.log").open("wb") as log:
-        daemon = subprocess.Popen(
-            [*AGENT, "run", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    try:
+    enrolled = agent_cli("enroll", "--config", str(config), "--assign", f"{wok.id}=cooking")
+    assert enrolled.returncode == 0, enrolled.stderr
+    with running_agent(config, tmp_path / "agent.log"):
         wait_until(lambda: nginx_rtmp.publishing(f"{STORE}-{wok.id}"), 40)
         code, out = acceptance(config)
         assert code == 0, json.dumps(out, ensure_ascii=False, indent=1)
         stream = by_name(out)[f"stream {wok.id}"]
         assert stream["detail"].startswith("the running agent pushes it: up (copy, ")
         assert out["stage"] == "completed"
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(30)

@@ -15,7 +15,7 @@ from agent.capture.reference import ReferenceStore
 from agent.config import load_config
 from agent.errors import UsageError
 from agent.site.enrolment import Request, apply, parse_kcps, parse_roi, split_pair, uncovered
-from testkit.site_fixtures import AGENT, SiteCamera, agent_cli, provision
+from testkit.site_fixtures import SiteCamera, agent_cli, provision
 from testkit.terminal import Terminal
 
 Kitchen = Callable[..., list[SiteCamera]]
@@ -250,10 +250,8 @@ def test_interactive_enrolment_can_be_declined(site_kitchen: Kitchen, tmp_path: 
 
 
 def test_a_running_agent_is_told_to_reload(site_kitchen: Kitchen, tmp_path: Path) -> None:
-    import signal
-    import subprocess
-
     from agent.site.daemon_link import config_of
+    from testkit.kitchen_sim import running_agent
     from testkit.mosquitto import wait_until
 
     # Another agent with another config is left alone; `fleet run` is not an agent.
@@ -266,15 +264,7 @@ def test_a_running_agent_is_told_to_reload(site_kitchen: Kitchen, tmp_path: Path
     (camera,) = site_kitchen("clean")
     config = provision(tmp_path, [camera], "cooking")
     log = tmp_path / "agent.log"
-    with log.open("wb") as handle:
-        daemon = subprocess.Popen(
-            [*AGENT, "run", "--config", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=handle,
-            start_new_session=True,
-        )
-    try:
+    with running_agent(config, log) as daemon:
         started = b'"agent_starting"'
         wait_until(lambda: started in log.read_bytes() or daemon.poll() is not None, 30)
         assert daemon.poll() is None, log.read_text(errors="replace")[-3000:]
@@ -283,6 +273,3 @@ def test_a_running_agent_is_told_to_reload(site_kitchen: Kitchen, tmp_path: Path
         assert out["daemon"] == {"running": True, "pids": [daemon.pid], "reloaded": True}
         wait_until(lambda: b"config_reloading" in log.read_bytes(), 30)
         assert daemon.poll() is None
-    finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(30)
