@@ -132,15 +132,15 @@ def judge(
 
 
 def open_stream(camera: Camera, login: CameraLogin | None, timeout_s: float) -> tuple[bool, str]:
-    """Open the camera's RTSP sub-stream and decode one frame: (ok, what happened)."""
-    from agent.capture.frames import grab_rtsp_frame
+    """Open the camera's RTSP sub-stream and decode one frame: (ok, what happened). The
+    URI is followed only where the trust model allows (:mod:`agent.trust`)."""
+    from agent.capture.acquire import sub_stream_frame
 
-    uri = camera.sub_stream_uri
-    if uri is None:
+    if camera.sub_stream_uri is None:
         return False, "the camera lists no RTSP stream"
     started = time.monotonic()
     try:
-        frame = grab_rtsp_frame(uri, timeout_s, login=login)
+        frame = sub_stream_frame(camera, login, timeout_s)
     except AgentError as error:
         return False, error.message
     height, width = frame.shape[:2]
