@@ -109,18 +109,18 @@ def _build_stage(runtime: Runtime) -> Worker:
 
 def _stage_slice(runtime: Runtime) -> object:
     # What the stage is judged from: the declared KCPs, the enrolment (its ceiling), and
-    # whether and how video goes to the platform.
+    # whether and how each enrolled camera's video goes to the platform.
     config = runtime.config
-    enrolled = tuple((c.id, tuple(str(a.kcp) for a in c.kcps)) for c in config.cameras.enrolled)
     streams = config.streams
-    return (
-        tuple(config.store.kcps),
-        enrolled,
-        streams.ingest_url is not None,
-        streams.mode,
-        tuple(sorted((k, v.mode, v.enabled) for k, v in streams.cameras.items())),
-        runtime.state_dir,
+
+    def how(camera_id: str) -> tuple[str, bool]:
+        own = streams.cameras.get(camera_id)
+        return ((own.mode if own else None) or streams.mode, own.enabled if own else True)
+
+    enrolled = tuple(
+        (c.id, tuple(str(a.kcp) for a in c.kcps), how(c.id)) for c in config.cameras.enrolled
     )
+    return (tuple(config.store.kcps), enrolled, streams.ingest_url is not None, runtime.state_dir)
 
 
 def build_stream_manager(runtime: Runtime) -> StreamManager:
