@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.commands.discover_cmd",
     "agent.commands.check_frame_cmd",
     "agent.commands.reference_cmd",
+    "agent.commands.enroll_cmd",
+    "agent.commands.acceptance_cmd",
     "agent.commands.fleet_cmd",
 )
 

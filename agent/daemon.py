@@ -185,6 +185,7 @@ class Daemon:
             outbox_depth=outbox.count(),
             outbox_dropped=outbox.dropped_total(),
             workers=supervisor.workers() if supervisor is not None else [],
+            stage=self.state.stage(),
         )
 
     def _notify_status(self) -> None:

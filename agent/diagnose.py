@@ -1,30 +1,29 @@
-"""One-command diagnosis for a technician in a hot kitchen (and the MQTT `diagnose` command).
-
-Each check is small, bounded by a timeout and independent of the others, so one dead part
-never hides what is wrong with the rest. The verdict of the whole is pure: the worst check.
+"""The box's basic checks (config, credentials, ffmpeg, disk, the running agent), each
+small and independent; :mod:`agent.site.diagnosis` runs them with the network, broker,
+ingest and camera checks for ``kitchen-agent diagnose`` and the MQTT ``diagnose`` command.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
-import ssl
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from agent.config import AgentConfig, load_config
-from agent.errors import AgentError, ConfigError
-from agent.scrub import scrub_value, strip_userinfo
-from agent.secrets import SECRET_NAMES, credentials_dir
+from agent.config import AgentConfig
+from agent.errors import AgentError
+from agent.secrets import (
+    CAMERA_PASSWORD,
+    MQTT_PASSWORD,
+    STREAM_TOKEN,
+    CredentialStore,
+    SecretState,
+    credentials_dir,
+)
+from agent.site.checks import FAIL, OK, WARN, overall
 
-OK, WARN, FAIL = "ok", "warn", "fail"
-_RANK = {OK: 0, WARN: 1, FAIL: 2}
+__all__ = ["FAIL", "OK", "WARN", "Check", "overall"]
 
 
 @dataclass(frozen=True)
@@ -35,93 +34,23 @@ class Check:
     hint: str | None = None
 
 
-def overall(checks: Iterable[Check]) -> str:
-    """The worst status of all checks (ok when there are none)."""
-    worst = OK
-    for check in checks:
-        if _RANK[check.status] > _RANK[worst]:
-            worst = check.status
-    return worst
-
-
-def tcp_reachable(host: str, port: int, timeout_s: float) -> tuple[bool, str]:
-    started = time.monotonic()
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
-    except TimeoutError:
-        return False, f"{host}:{port} did not answer within {timeout_s:g} s"
-    except OSError as error:
-        return False, f"{host}:{port}: {error.strerror or error}"
-    return True, f"{host}:{port} answers ({(time.monotonic() - started) * 1000:.0f} ms)"
-
-
-def check_config(path: Path) -> tuple[Check, AgentConfig | None]:
-    try:
-        config = load_config(path)
-    except ConfigError as error:
-        return (
-            Check(
-                "config",
-                FAIL,
-                "; ".join(error.problems[:5]),
-                "fix the file, then `kitchen-agent config check`",
-            ),
-            None,
-        )
-    return Check("config", OK, f"{path} valid (store {config.store.id})"), config
-
-
 def check_credentials(config: AgentConfig) -> Check:
-    directory = credentials_dir(config.paths.credentials_dir)
-    missing = [name for name in SECRET_NAMES if not (directory / name).is_file()]
-    needed = ["camera-password"]
+    store = CredentialStore(credentials_dir(config.paths.credentials_dir))
+    needed = [CAMERA_PASSWORD]
     if config.broker.username:
-        needed.append("mqtt-password")
+        needed.append(MQTT_PASSWORD)
     if config.streams.ingest_url and "{token}" in config.streams.ingest_url:
-        needed.append("stream-token")
-    lacking = [name for name in needed if name in missing]
+        needed.append(STREAM_TOKEN)
+    # An empty file (what install.sh leaves) is no secret: the agent reads it as unset.
+    lacking = [name for name in needed if store.state(name) is not SecretState.PRESENT]
     if lacking:
         return Check(
             "credentials",
             FAIL,
-            f"missing in {directory}: {', '.join(lacking)}",
+            "; ".join(f"{name}: {store.describe(name)}" for name in lacking),
             "write each secret to its file (mode 0600)",
         )
-    return Check("credentials", OK, f"{directory}: {', '.join(needed)} present")
-
-
-def _ipv4_interfaces() -> list[str]:
-    """Names of the interfaces with an IPv4 address whose link is up (not loopback)."""
-    from agent.netif import system_interfaces
-
-    names: list[str] = []
-    for interface in system_interfaces():
-        if interface.loopback or not (interface.up and interface.running):
-            continue
-        if interface.name not in names:
-            names.append(interface.name)
-    return names
-
-
-def check_network() -> Check:
-    interfaces = _ipv4_interfaces()
-    if not interfaces:
-        return Check("network", FAIL, "no network interface is up", "check the cable or the switch")
-    has_default = False
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/net/route").read_text(encoding="ascii").splitlines()[1:]:
-            fields = line.split()
-            if len(fields) > 2 and fields[1] == "00000000":
-                has_default = True
-    if not has_default:
-        return Check(
-            "network",
-            WARN,
-            f"interfaces up: {', '.join(interfaces)}; no default route",
-            "the shop router is not giving a gateway (DHCP?)",
-        )
-    return Check("network", OK, f"interfaces up: {', '.join(interfaces)}; default route")
+    return Check("credentials", OK, f"{store.directory}: {', '.join(needed)} present")
 
 
 def check_tools() -> Check:
@@ -147,133 +76,6 @@ def check_state_dir(config: AgentConfig) -> Check:
     if free_mb < 100:
         return Check("storage", WARN, f"{directory}: only {free_mb:.0f} MB free")
     return Check("storage", OK, f"{directory}: {free_mb:.0f} MB free")
-
-
-def check_clock() -> Check:
-    year = time.gmtime().tm_year
-    if year < 2024:
-        return Check("clock", FAIL, f"system clock says {year}", "enable NTP (systemd-timesyncd)")
-    return Check("clock", OK, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-
-
-def check_broker(config: AgentConfig, timeout_s: float) -> Check:
-    parts = urlsplit(config.broker.url)
-    tls = parts.scheme == "mqtts"
-    host = parts.hostname or ""
-    port = parts.port or (8883 if tls else 1883)
-    reachable, detail = tcp_reachable(host, port, timeout_s)
-    if not reachable:
-        return Check(
-            "broker", FAIL, detail, "the box cannot reach central operations: check the uplink"
-        )
-    if tls:
-        context = ssl.create_default_context(
-            cafile=str(config.broker.tls.ca_file) if config.broker.tls.ca_file else None
-        )
-        try:
-            with (
-                socket.create_connection((host, port), timeout=timeout_s) as raw,
-                context.wrap_socket(raw, server_hostname=host),
-            ):
-                pass
-        except (OSError, ssl.SSLError) as error:
-            return Check(
-                "broker",
-                FAIL,
-                f"TLS to {host}:{port} failed: {error}",
-                "check broker.tls.ca_file and the box's clock",
-            )
-        detail += ", TLS verified"
-    return Check("broker", OK, detail)
-
-
-def check_ingest(config: AgentConfig, timeout_s: float) -> Check:
-    template = config.streams.ingest_url
-    if not template:
-        return Check("ingest", OK, "streaming not configured")
-    parts = urlsplit(template.replace("{", "").replace("}", ""))
-    defaults = {"rtmp": 1935, "rtmps": 443, "rtsp": 554, "srt": 0}
-    port = parts.port or defaults.get(parts.scheme, 0)
-    if parts.scheme == "srt" or not port:
-        return Check("ingest", OK, f"{parts.scheme}:// ingest (UDP, not probed)")
-    reachable, detail = tcp_reachable(parts.hostname or "", port, timeout_s)
-    if not reachable:
-        return Check("ingest", FAIL, detail, "the platform ingest is unreachable from here")
-    return Check("ingest", OK, detail)
-
-
-CAMERA_HINTS = {
-    "unreachable": "is the camera powered and on the kitchen switch?",
-    "timeout": "the camera is slow or hung: power-cycle it",
-    "auth_failed": "the camera password differs: put it in the credential file "
-    "camera-password.<camera id>",
-    "clock_skew": "the camera's clock is far off: set its time or NTP in its web page",
-    "not_onvif": "enable ONVIF (and an ONVIF user) in the camera's web page",
-    "bad_response": "the camera answers nonsense: update its firmware",
-}
-
-
-def _host_port(address: str, default_port: int = 80) -> tuple[str, int]:
-    parts = urlsplit(address if "://" in address else f"http://{address}")
-    return parts.hostname or "", parts.port or default_port
-
-
-def check_cameras(config: AgentConfig, timeout_s: float) -> list[Check]:
-    """Every enrolled camera as the daemon last saw it, reachable now; static addresses."""
-    from agent.capture.inventory import InventoryStore
-
-    known = InventoryStore(config.paths.state_dir).load()
-    checks = []
-    declared = {str(k) for k in config.store.kcps}
-    covered = {str(a.kcp) for camera in config.cameras.enrolled for a in camera.kcps}
-    for kcp in sorted(declared - covered):
-        checks.append(
-            Check(
-                f"kcp {kcp}",
-                FAIL,
-                "declared but no camera is enrolled for it",
-                "enrol a camera for it in cameras.enrolled",
-            )
-        )
-    for enrolled in config.cameras.enrolled:
-        name = f"camera {enrolled.id}" + (f" ({enrolled.name})" if enrolled.name else "")
-        camera = known.get(enrolled.id)
-        if camera is None:
-            checks.append(
-                Check(
-                    name,
-                    FAIL,
-                    "never discovered by this box",
-                    "run `kitchen-agent discover` and check the id",
-                )
-            )
-            continue
-        host, port = _host_port(camera.xaddr)
-        reachable, detail = tcp_reachable(host, port, timeout_s)
-        if not reachable:
-            checks.append(Check(name, FAIL, detail, CAMERA_HINTS["unreachable"]))
-        elif camera.error is not None:
-            code = camera.error.code
-            checks.append(
-                Check(name, FAIL, f"{code}: {camera.error.message}", CAMERA_HINTS.get(code))
-            )
-        else:
-            checks.append(Check(name, OK, f"{camera.model or 'camera'} at {detail}"))
-    enrolled_addresses = {known[c.id].address for c in config.cameras.enrolled if c.id in known}
-    for address in config.cameras.static:
-        if address in enrolled_addresses:
-            continue
-        host, port = _host_port(strip_userinfo(address))
-        ok, detail = tcp_reachable(host, port, timeout_s)
-        checks.append(
-            Check(
-                f"camera {address}",
-                OK if ok else FAIL,
-                detail,
-                None if ok else CAMERA_HINTS["unreachable"],
-            )
-        )
-    return checks
 
 
 def check_daemon(config: AgentConfig | None, timeout_s: float) -> Check:
@@ -315,28 +117,11 @@ def check_daemon(config: AgentConfig | None, timeout_s: float) -> Check:
 def run_diagnosis(
     config_path: Path,
     timeout_s: float = 3.0,
-    extra: Callable[[AgentConfig], list[Check]] | None = None,
+    deep: bool = False,
 ) -> dict[str, Any]:
-    """Every check, in the order a technician would go through them."""
-    config_check, config = check_config(config_path)
-    checks = [
-        config_check,
-        check_daemon(config, timeout_s),
-        check_network(),
-        check_clock(),
-        check_tools(),
-    ]
-    if config is not None:
-        checks += [check_credentials(config), check_state_dir(config)]
-        checks.append(check_broker(config, timeout_s))
-        checks.append(check_ingest(config, timeout_s))
-        checks += check_cameras(config, timeout_s)
-        if extra is not None:
-            try:
-                checks += extra(config)
-            except AgentError as error:
-                checks.append(Check("cameras", FAIL, error.message))
-    return {
-        "verdict": overall(checks),
-        "checks": [scrub_value(asdict(c)) for c in checks],
-    }
+    """The checks as the MQTT ``diagnose`` command gives them (run inside the daemon, which
+    adds its own picture of cameras and streams); ``kitchen-agent diagnose`` runs them deep
+    (:func:`agent.site.diagnosis.diagnose`)."""
+    from agent.site.diagnosis import diagnose
+
+    return diagnose(config_path, timeout_s, deep=deep).to_json()

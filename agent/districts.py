@@ -9,6 +9,7 @@ library.
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import io
 from dataclasses import dataclass
@@ -95,3 +96,31 @@ def district_by_slug(slug: str, districts: tuple[District, ...] | None = None) -
 
 def district_slugs() -> tuple[str, ...]:
     return tuple(d.slug for d in _packaged())
+
+
+def _plain(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def suggest_district(text: str, districts: tuple[District, ...] | None = None) -> District | None:
+    """The district someone most likely meant by ``text``: a slug with a typo (xuhiu), the
+    English or Chinese name (Xu Hui, 徐汇, 徐汇区), or None when nothing is close."""
+    table = districts if districts is not None else _packaged()
+    plain = _plain(text)
+    if not plain:
+        return None
+    for district in table:
+        names = (district.slug, district.name_en, district.name_zh, district.full_name_zh)
+        if plain in {_plain(name) for name in names}:
+            return district
+    by_slug = {d.slug: d for d in table}
+    close = difflib.get_close_matches(plain, list(by_slug), n=1, cutoff=0.6)
+    return by_slug[close[0]] if close else None
+
+
+def unknown_district_message(text: str) -> str:
+    """Why ``text`` is not a district, with a "did you mean" when one is close."""
+    hint = suggest_district(text)
+    if hint is not None:
+        return f"unknown district {text!r}; did you mean {hint.slug} ({hint.full_name_zh})?"
+    return f"unknown district {text!r}; the programme's districts: {', '.join(district_slugs())}"

@@ -22,8 +22,11 @@ DEFAULT_MODE = 0o640
 PUBLIC_MODE = 0o644  # for files meant to be read by anyone (published schemas)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = DEFAULT_MODE) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename."""
+def atomic_write_bytes(
+    path: Path, data: bytes, mode: int = DEFAULT_MODE, owner: tuple[int, int] | None = None
+) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename.
+    ``owner`` (uid, gid) is given to the file before it takes the name (root only)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -33,6 +36,8 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = DEFAULT_MODE) -> Non
             handle.flush()
             os.fsync(handle.fileno())
         Path(tmp_name).chmod(mode)
+        if owner is not None and os.geteuid() == 0:
+            os.chown(tmp_name, *owner)
         Path(tmp_name).replace(path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -45,8 +50,10 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = DEFAULT_MODE) -> Non
         os.close(dir_fd)
 
 
-def atomic_write_text(path: Path, text: str, mode: int = DEFAULT_MODE) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"), mode)
+def atomic_write_text(
+    path: Path, text: str, mode: int = DEFAULT_MODE, owner: tuple[int, int] | None = None
+) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), mode, owner)
 
 
 def atomic_write_json(path: Path, value: Any, mode: int = DEFAULT_MODE) -> None:

@@ -7,6 +7,7 @@ here is registered with the scrubber, so it is masked in every log line and mess
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -56,11 +57,54 @@ def read_password_file(path: Path) -> str:
     return value
 
 
+class SecretState(enum.StrEnum):
+    """What a credential file holds, as people are told about it (never its value)."""
+
+    PRESENT = "present"
+    EMPTY = "empty"  # install.sh creates the files empty: the agent reads that as unset
+    MISSING = "missing"
+    UNREADABLE = "unreadable"
+
+
+def _what(name: str) -> str:
+    return "token" if name.startswith(STREAM_TOKEN) else "password"
+
+
 class CredentialStore:
     """The credentials directory: one file per secret."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def state(self, name: str) -> SecretState:
+        """Whether the secret ``name`` is set, without registering or returning its value."""
+        try:
+            value = _read_secret_file(self.directory / name)
+        except FileNotFoundError:
+            return SecretState.MISSING
+        except OSError:
+            return SecretState.UNREADABLE
+        return SecretState.PRESENT if value else SecretState.EMPTY
+
+    def describe(self, name: str) -> str:
+        """The state of ``name`` in words for people: what is wrong and what to do."""
+        state = self.state(name)
+        path = self.directory / name
+        if state is SecretState.PRESENT:
+            return "present"
+        if state is SecretState.UNREADABLE:
+            return f"unreadable — check the permissions of {path} (run as root)"
+        return f"{state.value} — write the {_what(name)} into {path}"
+
+    def names(self) -> list[str]:
+        """The shared secrets, then every per-camera password file there is."""
+        try:
+            own = sorted(
+                p.name for p in self.directory.iterdir() if p.name.startswith(f"{CAMERA_PASSWORD}.")
+            )
+        except OSError:
+            own = []
+        return [*SECRET_NAMES, *own]
 
     def get(self, name: str) -> str | None:
         """The secret ``name``, or None when its file does not exist."""

@@ -17,6 +17,7 @@ from agent.model import (
     Event,
     EventPayload,
     QualityStatus,
+    StageStatus,
     StoreCoverage,
     StreamStatus,
     UplinkStatus,
@@ -33,6 +34,7 @@ class AgentState:
         self._streams: dict[str, StreamStatus] = {}
         self._coverage: StoreCoverage | None = None
         self._uplink = UplinkStatus()
+        self._stage: StageStatus | None = None
         self._listeners: list[EventListener] = []
         self.started_at = time.time()
 
@@ -88,6 +90,10 @@ class AgentState:
         with self._lock:
             self._uplink = status
 
+    def set_stage(self, stage: StageStatus) -> None:
+        with self._lock:
+            self._stage = stage
+
     # --- readers ------------------------------------------------------------------------
 
     def cameras(self) -> dict[str, Camera]:
@@ -110,3 +116,8 @@ class AgentState:
     def uplink(self) -> UplinkStatus:
         with self._lock:
             return self._uplink
+
+    def stage(self) -> StageStatus | None:
+        """The construction stage, None until the stage worker loaded or judged it."""
+        with self._lock:
+            return self._stage

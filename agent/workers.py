@@ -25,6 +25,7 @@ from agent.capture.quality_worker import QualityWorker
 from agent.hooks import DaemonHooks
 from agent.reload import WorkerSpec
 from agent.secrets import MQTT_PASSWORD, STREAM_TOKEN
+from agent.stage_worker import StageWorker
 from agent.status.channel import StatusServer
 from agent.uplink.mqtt.reporter import Reporter
 from agent.uplink.video.feeds import feeds_from_state
@@ -100,6 +101,28 @@ def _quality_slice(runtime: Runtime) -> object:
     return (config.quality, config.store.kcps, config.cameras.enrolled, runtime.state_dir)
 
 
+def _build_stage(runtime: Runtime) -> Worker:
+    # Built with the others, before any starts: it puts the saved stage into the state,
+    # so the first birth already tells the stage reached.
+    return StageWorker.from_runtime(runtime)
+
+
+def _stage_slice(runtime: Runtime) -> object:
+    # What the stage is judged from: the declared KCPs, the enrolment (its ceiling), and
+    # whether and how each enrolled camera's video goes to the platform.
+    config = runtime.config
+    streams = config.streams
+
+    def how(camera_id: str) -> tuple[str, bool]:
+        own = streams.cameras.get(camera_id)
+        return ((own.mode if own else None) or streams.mode, own.enabled if own else True)
+
+    enrolled = tuple(
+        (c.id, tuple(str(a.kcp) for a in c.kcps), how(c.id)) for c in config.cameras.enrolled
+    )
+    return (tuple(config.store.kcps), enrolled, streams.ingest_url is not None, runtime.state_dir)
+
+
 def build_stream_manager(runtime: Runtime) -> StreamManager:
     """The daemon's streams worker for ``runtime`` (which has an ingest URL)."""
     config = runtime.config
@@ -145,6 +168,7 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
     WorkerSpec("discovery", _discovery_slice, _build_discovery, _update_logins),
     WorkerSpec("quality", _quality_slice, _build_quality, _update_logins),
     WorkerSpec("streams", _streams_slice, build_stream_manager, _update_streams),
+    WorkerSpec("stage", _stage_slice, _build_stage),
 )
 
 

@@ -30,6 +30,8 @@ from agent.model import (
     QualityIssue,
     QualityStatus,
     Severity,
+    Stage,
+    StageStatus,
     StoreCoverage,
     StreamState,
     StreamStatus,
@@ -55,6 +57,7 @@ def config_dict(
             "licence_number": "JY23101040012345",
             "district": "xuhui",
             "address": "上海市徐汇区漕溪北路 1 号",
+            "expected_completion": "2024-09",
             "kcps": ["cooking", "cold_room", "prep"],
         },
         "broker": {
@@ -150,6 +153,7 @@ def populate(state: AgentState, cameras: int) -> None:
             )
         )
     )
+    state.set_stage(StageStatus(Stage.EQUIPMENT_INSTALLED, Stage.EQUIPMENT_INSTALLED))
 
 
 def reporter_for(

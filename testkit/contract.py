@@ -49,6 +49,7 @@ BOX_TOPICS = {
     "birth": "birth",
     "heartbeat": "heartbeat",
     "event": "event",
+    "probe": "probe",
     "cmd/result": "cmd-result",
 }
 

@@ -8,10 +8,14 @@
 - a real mosquitto broker standing in for central operations;
 - a real nginx-rtmp ingest standing in for the delivery platform;
 
-then provisions the box like an installer would (`config init`, credentials, `discover`,
-enrolment of the cameras against the store's key control points), runs `kitchen-agent run`
-and prints what a person would look at: heartbeats and events at the broker and the streams
-arriving at the ingest. Ctrl-C (or ``--duration``) stops everything.
+then provisions the box the way an installer does, with the agent's own commands only:
+`config init` (and the credentials), `discover`, `enroll` (each camera assigned to its key
+control points, its reference taken and judged on the spot) and `acceptance` (the store's
+checklist: 完成建设 before the agent even runs). Then it runs `kitchen-agent run` and prints
+what a person would look at: heartbeats and events at the broker and the streams arriving
+at the ingest; the dishwashing camera's lens steams up after a while and is flagged. When it
+stops (Ctrl-C or ``--duration``) it ends with `acceptance` again, which now names the
+fogged lens and what to do. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from testkit.rtsp_camera import MAIN_1080P, SUB_360P, RtspCamera
 STORE_ID = "sh-xh-0001"
 DISTRICT = "xuhui"
 STREAM_TOKEN = "demo-stream-token-7f3a"  # the simulated platform's token
-DEGRADE_AFTER_S = 25.0  # the dishwashing camera's lens steams up after this long
+DEGRADE_AFTER_S = 25.0  # the dishwashing camera's lens steams up this long after the agent starts
 STATUS_EVERY_S = 15.0  # how often the live view shows the box's own `kitchen-agent status`
 KITCHEN = [
     # persona, name, KCPs, degraded picture
@@ -51,6 +55,9 @@ KITCHEN = [
     ("dahua", "凉菜间 cold room", ["cold_room"], False),
     ("skewed", "洗消间 dishwashing", ["dishwashing"], True),
 ]
+# Where the wok line is in the hikvision camera's picture (fractions): drawn at enrolment,
+# checked by the agent ever after.
+COOKING_ROI = "0.02,0.55,0.98,0.55,0.98,0.99,0.02,0.99"
 
 
 def kitchen_photo(seed: int) -> np.ndarray:
@@ -136,7 +143,7 @@ class Kitchen:
         self.broker = Mosquitto(self.workdir / "broker")
         self.broker.start()
         self.ingest = NginxRtmp(self.workdir / "ingest").start()
-        for index, (persona, _name, _kcps, degraded) in enumerate(KITCHEN):
+        for index, (persona, _name, _kcps, _degraded) in enumerate(KITCHEN):
             video = RtspCamera({"main": MAIN_1080P, "sub": SUB_360P}).start()
             self.video.append(video)
             camera = SimCamera(
@@ -147,13 +154,19 @@ class Kitchen:
                 discovery=False,
             )
             camera.scene = kitchen_photo(index)
-            camera.started_at = time.monotonic()
-            camera.degrade_after_s = DEGRADE_AFTER_S if degraded else None
+            camera.degrade_after_s = None  # clean until the agent runs (see steam_up)
             self.cameras.append(camera.start())
         say(
             f"kitchen up: broker {self.broker.url}, ingest {self.ingest.base_url}, "
             f"{len(self.cameras)} cameras"
         )
+
+    def steam_up(self, after_s: float) -> None:
+        """The degraded camera's lens steams up ``after_s`` from now."""
+        for camera, (*_, degraded) in zip(self.cameras, KITCHEN, strict=True):
+            if degraded:
+                camera.started_at = time.monotonic()
+                camera.degrade_after_s = after_s
 
     def stop(self) -> None:
         for camera in self.cameras:
@@ -178,7 +191,7 @@ def agent_command() -> list[str]:
 
 
 def provision(kitchen: Kitchen, home: Path) -> tuple[Path, dict[str, Any]]:
-    """What an installer does: config, credentials, discover, enrol."""
+    """What an installer does: config, credentials, discover, enrol, acceptance."""
     assert kitchen.broker is not None and kitchen.ingest is not None
     creds = home / "credentials"
     creds.mkdir(parents=True, exist_ok=True)
@@ -188,52 +201,56 @@ def provision(kitchen: Kitchen, home: Path) -> tuple[Path, dict[str, Any]]:
         path.chmod(0o600)
     config = home / "agent.yaml"
     static = [f"{c.host}:{c.port}" for c in kitchen.cameras]
-    base = [
-        *agent_command(),
-        "config",
-        "init",
-        "--force",
-        "--store-id",
-        STORE_ID,
-        "--store-name",
-        "老王面馆（演示店）",
-        "--licence-number",
-        "JY23101040012345",
-        "--district",
-        DISTRICT,
-        "--address",
-        "上海市徐汇区漕溪北路1号",
-        "--broker",
-        kitchen.broker.url,
-        "--kcp",
-        "cooking,cold_room,prep,dishwashing",
-        "--set",
-        f"paths.state_dir={home / 'state'}",
-        "--set",
-        f"paths.credentials_dir={creds}",
-        "--set",
-        f"paths.runtime_dir={home / 'run'}",
-        "--set",
-        "cameras.discovery.multicast=false",
-        "--set",
-        f"cameras.static={json.dumps(static)}",
-        "--set",
-        f"streams.ingest_url={kitchen.ingest.base_url}/{{store_id}}-{{camera_id}}?token={{token}}",
-        "--set",
-        "streams.max_kbps=512",
-        "--set",
-        "broker.heartbeat_interval_s=5",
-        "--set",
-        "quality.interval_s=10",
-        "--output",
-        str(config),
-    ]
-    subprocess.run(base, check=True)
-    say(f"provisioned {config}")
-    say("discovering cameras (kitchen-agent discover) ...")
+    say("kitchen-agent config init ...")
+    subprocess.run(
+        [
+            *agent_command(),
+            "config",
+            "init",
+            "--force",
+            "--store-id",
+            STORE_ID,
+            "--store-name",
+            "老王面馆（演示店）",
+            "--licence-number",
+            "JY23101040012345",
+            "--district",
+            DISTRICT,
+            "--address",
+            "上海市徐汇区漕溪北路1号",
+            "--expected-completion",
+            "2024-09",
+            "--broker",
+            kitchen.broker.url,
+            "--kcp",
+            "cooking,cold_room,prep,dishwashing",
+            "--set",
+            f"paths.state_dir={home / 'state'}",
+            "--set",
+            f"paths.credentials_dir={creds}",
+            "--set",
+            f"paths.runtime_dir={home / 'run'}",
+            "--set",
+            "cameras.discovery.multicast=false",
+            "--set",
+            f"cameras.static={json.dumps(static)}",
+            "--set",
+            f"streams.ingest_url={kitchen.ingest.base_url}/{{store_id}}-{{camera_id}}"
+            "?token={token}",
+            "--set",
+            "streams.max_kbps=512",
+            "--set",
+            "broker.heartbeat_interval_s=5",
+            "--set",
+            "quality.interval_s=10",
+            "--output",
+            str(config),
+        ],
+        check=True,
+    )
+    say("kitchen-agent discover ...")
     shown = subprocess.run(
-        [*agent_command(), "discover", "--no-multicast", "--config", str(config)],
-        check=False,
+        [*agent_command(), "discover", "--no-multicast", "--config", str(config)], check=False
     )
     found = subprocess.run(
         [*agent_command(), "discover", "--json", "--no-multicast", "--config", str(config)],
@@ -244,21 +261,17 @@ def provision(kitchen: Kitchen, home: Path) -> tuple[Path, dict[str, Any]]:
     if shown.returncode != 0 or found.returncode != 0:
         raise SystemExit(f"discover failed: {found.stderr[-2000:]}")
     inventory = json.loads(found.stdout)
-    by_address = {cam["address"]: cam for cam in inventory["cameras"]}
-    enrolled = []
+    enrol = []
     for camera, (_persona, name, kcps, _degraded) in zip(kitchen.cameras, KITCHEN, strict=True):
-        found_camera = by_address.get(f"{camera.host}:{camera.port}")
-        if found_camera is None:
-            raise SystemExit(f"camera {camera.host}:{camera.port} was not discovered")
-        enrolled.append(
-            {"id": found_camera["id"], "name": name, "kcps": [{"kcp": k} for k in kcps]}
-        )
-    subprocess.run(
-        [*base, "--set", f"cameras.enrolled={json.dumps(enrolled, ensure_ascii=False)}"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    say(f"enrolled {len(enrolled)} cameras against key control points")
+        address = f"{camera.host}:{camera.port}"
+        enrol += ["--assign", f"{address}={','.join(kcps)}", "--name", f"{address}={name}"]
+        if "cooking" in kcps:
+            enrol += ["--roi", f"{address}=cooking:{COOKING_ROI}"]
+    say("kitchen-agent enroll " + " ".join(enrol))
+    if subprocess.run([*agent_command(), "enroll", "--config", str(config), *enrol]).returncode:
+        raise SystemExit("enroll failed")
+    say("kitchen-agent acceptance (no agent running yet: it pushes each stream itself) ...")
+    subprocess.run([*agent_command(), "acceptance", "--config", str(config)], check=False)
     return config, inventory
 
 
@@ -274,6 +287,7 @@ def summarize_heartbeat(payload: dict[str, Any]) -> str:
     coverage = payload.get("coverage") or {}
     return (
         f"heartbeat seq={payload.get('seq')} stage={payload.get('stage')} "
+        f"(reached {payload.get('stage_reached')}) "
         f"coverage={coverage.get('ratio')} | " + "  ".join(parts)
     )
 
@@ -312,7 +326,13 @@ def show_status(config: Path) -> None:
     say("kitchen-agent status:\n" + "\n".join(f"    {line}" for line in text.splitlines()))
 
 
-def watch(kitchen: Kitchen, config: Path, home: Path, duration_s: float | None) -> int:
+def watch(
+    kitchen: Kitchen,
+    config: Path,
+    home: Path,
+    duration_s: float | None,
+    steam_after_s: float = DEGRADE_AFTER_S,
+) -> int:
     """The live view: the box's own picture (`kitchen-agent status`) every STATUS_EVERY_S,
     and between them what central operations receives at the broker."""
     assert kitchen.broker is not None and kitchen.ingest is not None
@@ -335,12 +355,17 @@ def watch(kitchen: Kitchen, config: Path, home: Path, duration_s: float | None) 
         elif suffix == "state":
             say(f"state: online={data.get('online')} session={data.get('session')}")
         elif suffix == "birth":
-            say(f"birth: agent {data.get('agent_version')} stage={data.get('stage')}")
+            say(
+                f"birth: agent {data.get('agent_version')} stage={data.get('stage')} "
+                f"stage_reached={data.get('stage_reached')}"
+            )
 
     subscriber = Subscriber(kitchen.broker, (f"{root}/#",)).start()
     printed = 0
     log_path = home / "agent.log"
     say(f"starting kitchen-agent run (log: {log_path}); Ctrl-C to stop")
+    say(f"the dishwashing camera's lens steams up in {steam_after_s:g} s")
+    kitchen.steam_up(steam_after_s)
     deadline = None if duration_s is None else time.monotonic() + duration_s
     seen_streams: set[str] = set()
     next_status = time.monotonic() + 5.0
@@ -368,7 +393,9 @@ def watch(kitchen: Kitchen, config: Path, home: Path, duration_s: float | None) 
         show_status(config)
     subscriber.stop()
     say(f"agent stopped; {len(seen_streams)} streams reached the ingest")
-    return 0
+    say("kitchen-agent acceptance (the dishwashing lens is fogged now) ...")
+    final = subprocess.run([*agent_command(), "acceptance", "--config", str(config)], check=False)
+    return 0 if final.returncode in (0, 1) else final.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,6 +406,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="S",
         help="stop after S seconds (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--steam-after",
+        type=float,
+        default=DEGRADE_AFTER_S,
+        metavar="S",
+        help=f"the dishwashing lens steams up S seconds after the agent starts "
+        f"(default {DEGRADE_AFTER_S:g})",
     )
     parser.add_argument(
         "--workdir",
@@ -394,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kitchen.start()
         config, _ = provision(kitchen, workdir / "box")
-        return watch(kitchen, config, workdir / "box", args.duration)
+        return watch(kitchen, config, workdir / "box", args.duration, args.steam_after)
     finally:
         kitchen.stop()
         if args.workdir is None:

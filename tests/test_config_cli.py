@@ -125,6 +125,9 @@ def test_show_prints_effective_config_and_credential_presence(tmp_path: Path) ->
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "camera-password").write_text("cam-pass-123\n", encoding="utf-8")
+    # What install.sh's tmpfiles leave: an empty file, which the agent reads as unset.
+    (creds / "stream-token").write_text("", encoding="utf-8")
+    (creds / "camera-password.mac-0200").write_text("\n", encoding="utf-8")
     assert (
         cli(*INIT, "--set", f"paths.credentials_dir={creds}", "--output", str(out)).returncode == 0
     )
@@ -133,10 +136,29 @@ def test_show_prints_effective_config_and_credential_presence(tmp_path: Path) ->
     payload = json.loads(result.stdout)
     assert payload["config"]["broker"]["heartbeat_interval_s"] == 30
     assert payload["credentials"]["camera-password"] == "present"
-    assert payload["credentials"]["mqtt-password"] == "missing"
+    assert payload["credentials"]["mqtt-password"] == (
+        f"missing — write the password into {creds / 'mqtt-password'}"
+    )
+    assert payload["credentials"]["stream-token"] == (
+        f"empty — write the token into {creds / 'stream-token'}"
+    )
+    assert payload["credentials"]["camera-password.mac-0200"] == (
+        f"empty — write the password into {creds / 'camera-password.mac-0200'}"
+    )
     assert "cam-pass-123" not in result.stdout
     human = cli("config", "show", "--config", str(out))
     assert "heartbeat_interval_s: 30" in human.stdout
+    assert f"#   stream-token: empty — write the token into {creds / 'stream-token'}" in (
+        human.stdout
+    )
+    text = out.read_text(encoding="utf-8").replace(
+        "ingest_url: null", "ingest_url: rtmp://127.0.0.1/live/{camera_id}?token={token}"
+    )
+    out.write_text(text, encoding="utf-8")
+    warnings = json.loads(cli("config", "check", "--config", str(out), "--json").stdout)["warnings"]
+    assert f"the credential stream-token is empty — write the token into {creds}/stream-token" in (
+        " ".join(warnings)
+    )
     assert "cam-pass-123" not in human.stdout
 
 

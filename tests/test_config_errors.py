@@ -102,6 +102,29 @@ def test_valid_config_loads_with_contract_defaults() -> None:
             "put it in quotes)",
         ),
         ("  district: xuhui\n", "", "agent.yaml:1: store.district: is required"),
+        # A typo cannot invent a district: the programme's table decides, with a suggestion.
+        (
+            "  district: xuhui",
+            "  district: xuhiu",
+            "agent.yaml:5: store.district: unknown district 'xuhiu'; did you mean xuhui (徐汇区)?",
+        ),
+        (
+            "  district: xuhui",
+            "  district: 浦东",
+            "agent.yaml:5: store.district: unknown district '浦东'; "
+            "did you mean pudong (浦东新区)?",
+        ),
+        (
+            "  district: xuhui",
+            "  district: atlantis",
+            "agent.yaml:5: store.district: unknown district 'atlantis'; the programme's "
+            "districts: pudong, putuo, xuhui,",
+        ),
+        (
+            "  address:",
+            "  expected_completion: 2024-13\n  address:",
+            "agent.yaml:6: store.expected_completion:",
+        ),
         (
             "  id: sh-xh-0001",
             "  id: sh-xh-0001\n  id: sh-xh-0002",

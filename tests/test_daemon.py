@@ -103,6 +103,7 @@ def test_ready_status_reload_and_clean_stop(tmp_path: Path, notify: NotifySocket
             "status": "running",
             "discovery": "running",
             "quality": "running",
+            "stage": "running",
         }
         assert report["outbox"]["depth"] >= 1  # agent_started waits for a broker
         # The socket is for the agent's user and the technicians' group only.

@@ -8,6 +8,7 @@ leaves a live box online; commands reach a box and a snapshot lands in a file.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -25,9 +26,16 @@ from testkit.fleet_fixtures import FleetConsumer, FleetRun
 from testkit.fleet_sim import SimStore, send_late_will
 from testkit.kitchen_sim import SimCamera, kitchen_photo
 from testkit.mosquitto import Mosquitto, Subscriber, wait_until
+from testkit.nginx_rtmp import NginxRtmp
+from testkit.rtsp_camera import RtspCamera
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
+EXPECTED = {
+    "sh-xh-0101": "completed",
+    "sh-xh-0102": "equipment_installed",
+    "sh-pd-0103": "preparation",
+}
 
 
 @dataclass
@@ -55,6 +63,7 @@ def box_config(
     broker: Mosquitto,
     cameras: Sequence[tuple[FakeCamera, str]],
     home: Path,
+    ingest_url: str | None = None,
 ) -> None:
     creds = home / "creds"
     creds.mkdir(parents=True, exist_ok=True)
@@ -91,6 +100,8 @@ cameras:
 quality:
   interval_s: 5
   raise_after: 1
+streams:
+  ingest_url: {ingest_url or "null"}
 paths:
   state_dir: {home / "state"}
   credentials_dir: {creds}
@@ -102,11 +113,17 @@ paths:
 
 @pytest.fixture
 def boxes(
-    broker_factory: Callable[..., Mosquitto], tmp_path: Path
+    broker_factory: Callable[..., Mosquitto],
+    tmp_path: Path,
+    rtsp_camera: RtspCamera,
+    nginx_rtmp: NginxRtmp,
 ) -> Iterator[tuple[Mosquitto, dict[str, Box]]]:
-    """Three stores: one camera on its one KCP (completes), a greasy camera on the second
-    of two KCPs (equipment installed: a KCP is not covered), and no camera at all yet
-    (preparation). No streams are configured, so no stage waits for an ingest."""
+    """Three stores: one camera on its one KCP streaming to the platform (completes), a
+    greasy camera on the second of two KCPs and no ingest (equipment installed), and no
+    camera at all yet (preparation).
+
+    Each box has run before: its stage_reached (held 10 minutes) is in its state dir, as
+    its session counter is, so the report has what a box that has been working says."""
     broker = broker_factory()
     plan = {
         "sh-xh-0101": ("xuhui", [("cooking", False)]),
@@ -119,7 +136,12 @@ def boxes(
         for index, (store_id, (district, cams)) in enumerate(plan.items()):
             cameras = []
             for number, (kcp, greasy) in enumerate(cams):
-                camera = SimCamera(persona="hikvision", discovery=False)
+                camera = SimCamera(
+                    persona="hikvision",
+                    discovery=False,
+                    rtsp_main=rtsp_camera.url("main"),
+                    rtsp_sub=rtsp_camera.url("sub"),
+                )
                 camera.scene = kitchen_photo(10 * index + number)
                 camera.degrade_after_s = 0.0 if greasy else None
                 cameras.append((camera.start(), kcp))
@@ -128,8 +150,12 @@ def boxes(
             home.mkdir()
             # A box that has run before: its session counter is well past 1.
             SessionCounter(home / "state").commit(40)
+            (home / "state" / "stage.json").write_text(
+                json.dumps({"stage": None, "stage_reached": EXPECTED[store_id]}), encoding="utf-8"
+            )
             config = home / "agent.yaml"
-            box_config(config, store_id, district, broker, cameras, home)
+            ingest = f"{nginx_rtmp.base_url}/{{store_id}}-{{camera_id}}" if index == 0 else None
+            box_config(config, store_id, district, broker, cameras, home, ingest)
             log = home / "agent.log"
             with log.open("wb") as handle:
                 process = subprocess.Popen(
@@ -173,16 +199,13 @@ def test_fleet_reports_what_real_boxes_say(
     database_url = f"sqlite:///{tmp_path / 'fleet.db'}"
     config = fleet_config_factory(broker, database_url)
     consumer = fleet_consumer_factory(config)
-    expected = {
-        "sh-xh-0101": "completed",
-        "sh-xh-0102": "equipment_installed",
-        "sh-pd-0103": "preparation",
-    }
+    expected = EXPECTED
 
     def boxes_settled(messages: list[Any]) -> bool:
         if any(box.process.poll() is not None for box in running.values()):
             return True  # a box died: say so now, not after the deadline
         beats = {s: latest(messages, s, "heartbeat") for s in running}
+        # The live stage, from what each box sees now, agrees with what it reached before.
         return all(b is not None and b["stage"] == expected[s] for s, b in beats.items())
 
     try:

@@ -28,6 +28,7 @@ from agent.model import (
     QualityStatus,
     Severity,
     Stage,
+    StageStatus,
     StoreCoverage,
     StreamState,
     StreamStatus,
@@ -97,7 +98,7 @@ def test_heartbeat_for_8_cameras_is_at_most_5kb_in_the_worst_case() -> None:
         },
         declared_kcps=declared,
         coverage=StoreCoverage(tuple(KcpCoverage(k, False, (), (), None) for k in declared)),
-        stage=Stage.EQUIPMENT_INSTALLED,
+        stage=StageStatus(Stage.EQUIPMENT_INSTALLED, Stage.VIDEO_CONNECTED, 1.6e9),
         outbox_pending=10000,
         outbox_dropped=123456,
     )
@@ -123,7 +124,7 @@ def test_heartbeat_lists_enrolled_cameras_first_and_unseen_ones_as_not_found() -
         streams={"a": StreamStatus(state=StreamState.UP, bitrate_kbps=480.44, fps=15.04)},
         declared_kcps=["cooking", "prep"],
         coverage=StoreCoverage((KcpCoverage("cooking", True, ("a",), ("a",), None),)),
-        stage=Stage.VIDEO_CONNECTED,
+        stage=StageStatus(Stage.VIDEO_CONNECTED, Stage.COMPLETED),
         outbox_pending=0,
         outbox_dropped=0,
     )
@@ -133,6 +134,8 @@ def test_heartbeat_lists_enrolled_cameras_first_and_unseen_ones_as_not_found() -
     assert beat.coverage.ratio == 0.5 and beat.coverage.kcps == {"cooking": True, "prep": False}
     assert [c.enrolled for c in beat.cameras] == [True, True, False]
     assert beat.uptime_s == 100.0
+    # The live stage (with hysteresis) and the stage held for 10 minutes, told apart.
+    assert (beat.stage, beat.stage_reached) == (Stage.VIDEO_CONNECTED, Stage.COMPLETED)
 
 
 # --- one reporter for the module, against the session broker --------------------------------
@@ -199,7 +202,29 @@ def test_birth_is_retained_and_describes_the_store(harness: Harness, mosquitto: 
     ]
     assert [c["kcps"] for c in birth["cameras"]] == [["cooking"], ["cold_room"], ["prep"]]
     assert birth["stage"] == "equipment_installed"  # cameras online, prep not covered
+    assert birth["stage_reached"] == "equipment_installed"
+    assert birth["store"]["expected_completion"] == "2024-09"
     assert len(birth["config_hash"]) == 16 and birth["protocol"] == "5"
+
+
+def test_birth_is_sent_again_when_the_stage_reached_changes(
+    harness: Harness, ops: Subscriber
+) -> None:
+    def births(reached: str) -> Any:
+        return ops.wait_json("birth", lambda b: b["stage_reached"] == reached, 10)
+
+    births("equipment_installed")
+    harness.state.set_stage(StageStatus(Stage.VIDEO_CONNECTED, Stage.VIDEO_CONNECTED, 5.0))
+    birth = births("video_connected")
+    assert birth["stage"] == "video_connected"
+    beat = ops.wait_json("heartbeat", lambda b: b["stage_reached"] == "video_connected", 10)
+    assert beat["stage"] == "video_connected"
+    # A live stage change alone is the heartbeat's news, not a new birth.
+    count = len(ops.on("birth"))
+    harness.state.set_stage(StageStatus(Stage.EQUIPMENT_INSTALLED, Stage.VIDEO_CONNECTED, 5.0))
+    ops.wait_json("heartbeat", lambda b: b["stage"] == "equipment_installed", 10)
+    assert len(ops.on("birth")) == count
+    harness.state.set_stage(StageStatus(Stage.EQUIPMENT_INSTALLED, Stage.EQUIPMENT_INSTALLED))
 
 
 def test_heartbeats_are_consecutive_and_complete(harness: Harness, ops: Subscriber) -> None:

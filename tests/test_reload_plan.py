@@ -77,7 +77,8 @@ def plan(runtime_of: Callable[..., Runtime], before: Runtime, **change: Any) -> 
     # Slices are taken when the workers are built (secret files are read live).
     running = {s.name: s.settings(before) for s in WORKER_SPECS}
     after = runtime_of(**change)
-    return plan_reload(ORDER, running, {s.name: s.settings(after) for s in WORKER_SPECS})
+    order = [spec.name for spec in WORKER_SPECS]
+    return plan_reload(order, running, {s.name: s.settings(after) for s in WORKER_SPECS})
 
 
 @pytest.mark.parametrize(
@@ -85,9 +86,11 @@ def plan(runtime_of: Callable[..., Runtime], before: Runtime, **change: Any) -> 
     [
         # A quality threshold: the quality worker alone.
         (("interval_s: 60", "interval_s: 30"), ("quality",)),
-        # A camera's name or KCPs: quality (it judges per KCP); the reporter re-sends its
-        # birth, the streams worker takes the camera list live.
+        # A camera's name: quality; the reporter re-sends its birth, the streams worker
+        # takes the camera list live.
         (("name: 热菜区", "name: 炒锅"), ("quality",)),
+        # A camera's KCPs: quality (it judges per KCP) and the stage (what enrolment allows).
+        (("kcps: [{kcp: dishwashing}]", "kcps: [{kcp: prep}]"), ("quality", "stage")),
         # A per-camera stream override: nothing rebuilt (that camera's relay restarts).
         (("max_kbps: 512\n", "max_kbps: 512\n  cameras: {cam-sink: {max_kbps: 448}}\n"), ()),
         # Stream settings for all: the streams worker.
@@ -116,6 +119,9 @@ def test_streaming_switched_off_and_on(runtime_of: Callable[..., Runtime]) -> No
     )
     assert plan(runtime_of, runtime_of(), text=without).stop == ("streams",)
     assert plan(runtime_of, runtime_of(text=without), text=BASE).start == ("streams",)
+    # Without an ingest the store cannot get past equipment installed: the stage worker
+    # is rebuilt for it.
+    assert plan(runtime_of, runtime_of(), text=without).rebuild == ("stage",)
 
 
 def test_a_new_broker_password_rebuilds_the_link(runtime_of: Callable[..., Runtime]) -> None:

@@ -32,6 +32,8 @@ from agent.model import (
     QualityStatus,
     RouteName,
     Severity,
+    Stage,
+    StageStatus,
     StoreCoverage,
     StreamState,
     StreamStatus,
@@ -89,7 +91,7 @@ def picture(**overrides: object) -> StatusReport:
 def test_a_dark_kitchen_is_described_not_hidden() -> None:
     report = picture()
     assert report.uptime_s == 100.0
-    assert report.stage.value == "preparation"
+    assert report.stage.value == "preparation" and report.stage_reached.value == "preparation"
     assert [c.id for c in report.cameras] == ["cam-wok", "cam-sink"]
     wok = report.cameras[0]
     assert (wok.name, wok.enrolled, wok.kcps, wok.online) == (
@@ -152,8 +154,10 @@ def test_a_working_kitchen() -> None:
         outbox_depth=2,
         outbox_dropped=5,
         workers=[RUNNING, WorkerInfo("quality", WorkerState.WEDGED, 1, "OSError: x", 95.0)],
+        stage=StageStatus(Stage.VIDEO_CONNECTED, Stage.COMPLETED, 1_000_000.0),
     )
     assert report.stage.value == "video_connected"
+    assert report.stage_reached.value == "completed"
     assert [c.id for c in report.cameras] == ["cam-wok", "cam-sink", "mac-0a"]
     wok_view, sink_view, stranger_view = report.cameras
     assert wok_view.online and wok_view.error is None and wok_view.address == "192.0.2.10"
@@ -376,7 +380,7 @@ def test_status_text_for_people(served: Served) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("kitchen-agent 9.9.9  pid 4242  up 1m40s  running")
-    assert "stage preparation 前期准备" in lines[1]
+    assert "stage preparation 前期准备  reached preparation 前期准备" in lines[1]
     assert any(line.startswith("cam-wok   热菜区  cooking,prep") for line in lines), lines
     assert any(line.startswith("mqtt    running  0") for line in lines), lines
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from agent.config.streams import StreamsConfig
 from agent.kcp import Kcp
-from agent.model import MediaProfile
+from agent.model import CameraLogin, MediaProfile
 from agent.uplink.video.bandwidth import Demand, allocate, kcp_priority, primary_kcp, total_kbps
 from agent.uplink.video.ffmpeg_args import (
     RelayPlan,
@@ -25,6 +25,7 @@ from agent.uplink.video.routes import (
     NoRoute,
     choose_route,
     copy_candidates,
+    relay_plan,
     sub_stream,
     transcode_source,
 )
@@ -265,6 +266,22 @@ def test_a_profile_sharing_the_main_encoder_is_never_reconfigured() -> None:
 def test_lowered_cap_turns_a_copy_into_a_transcode() -> None:
     assert choose_route([MAIN, SUB], 384, "rtmp").name == "copy"
     assert choose_route([MAIN, SUB], 383, "rtmp").name == "transcode"
+
+
+def test_a_test_push_is_the_relay_cut_short() -> None:
+    """`acceptance` pushes a camera the relay's way, for a few seconds only."""
+    streams = StreamsConfig(ingest_url="rtmp://ingest.example/live/{camera_id}", max_kbps=256)
+    login = CameraLogin("admin", "pw")
+    url = "rtmp://ingest.example/live/c1"
+    for fits, kind in ((200, "-c:v copy"), (4000, "libx264")):
+        route = choose_route([profile("sub", kbps=fits, uri="rtsp://c/x")], 256, "rtmp")
+        relay = relay_argv(relay_plan(route, streams, login, url))
+        push = relay_argv(relay_plan(route, streams, login, url, duration_s=3))
+        assert kind in shlex.join(relay)
+        cut = relay.index("-f")
+        assert push[:cut] + push[cut + 2 :] == relay
+        assert push[cut : cut + 2] == ["-t", "3"]
+        assert option(push, "-i") == "rtsp://admin:pw@c/x"
 
 
 def test_no_readable_stream_is_no_route() -> None:

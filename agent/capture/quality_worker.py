@@ -36,7 +36,9 @@ from agent.capture.quality import (
 from agent.capture.reference import ReferenceStore, StoredReference
 from agent.errors import AgentError
 from agent.model import (
+    NATURAL_VIEW,
     NO_FRAME_ALARM,
+    REFERENCE_VETO,
     ROI_ALARM_PREFIX,
     AlarmState,
     Camera,
@@ -68,11 +70,6 @@ FrameGrabber = Callable[[Camera, CameraLogin | None, float, int], Image]
 
 NO_FRAME = NO_FRAME_ALARM  # alarm code when an online camera gives no picture at all
 _ROI_PREFIX = ROI_ALARM_PREFIX
-# A lens already blurred or fogged at installation must be cleaned, not enrolled: judged
-# against itself it would look fine forever.
-_UNUSABLE_FOR_REFERENCE = frozenset(
-    {"no_signal", "too_dark", "too_bright", "blurred", "low_contrast"}
-)
 
 
 def grab_frame(camera: Camera, login: CameraLogin | None, timeout_s: float, width: int) -> Image:
@@ -127,6 +124,8 @@ class QualityWorker:
         self.wall_clock = wall_clock
         self.rounds = 0  # completed rounds (tests and diagnostics read it)
         self._tracks: dict[str, _CameraTrack] = {}
+        # Views blurred or low-contrast by nature (enroll --accept-view) may be references.
+        self._natural = {camera.id for camera in config.cameras.enrolled if camera.accept_view}
         self._covered: dict[str, bool] | None = None
 
     @classmethod
@@ -266,7 +265,8 @@ class QualityWorker:
         # Only a picture that is plainly unusable is refused; the no-reference occlusion
         # and cast checks are too weak to veto an installer's view (a steel wall, a
         # night sky).
-        if any(issue.code in _UNUSABLE_FOR_REFERENCE for issue in plain.issues):
+        veto = REFERENCE_VETO - NATURAL_VIEW if camera_id in self._natural else REFERENCE_VETO
+        if any(issue.code in veto for issue in plain.issues):
             log.info(
                 "quality_reference_deferred",
                 camera_id=camera_id,

@@ -16,7 +16,14 @@ from agent.config.render import full_data, render_yaml, validate_assignments
 from agent.errors import ConfigError, UsageError
 from agent.kcp import CATALOGUE, CODES
 from agent.persist import PUBLIC_MODE, atomic_write_text
-from agent.secrets import SECRET_NAMES, credentials_dir
+from agent.secrets import (
+    CAMERA_PASSWORD,
+    MQTT_PASSWORD,
+    STREAM_TOKEN,
+    CredentialStore,
+    SecretState,
+    credentials_dir,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -34,8 +41,18 @@ def register(subparsers: Any) -> None:
     init.add_argument("--store-id", required=True, help="store id slug, e.g. sh-xh-0001")
     init.add_argument("--store-name", required=True, help="store name (单位名称)")
     init.add_argument("--licence-number", required=True, help="food business licence number")
-    init.add_argument("--district", required=True, help="district slug, e.g. xuhui")
+    init.add_argument(
+        "--district",
+        required=True,
+        help="district slug from the programme's table, e.g. xuhui, pudong, jingan",
+    )
     init.add_argument("--address", required=True, help="store address (地址)")
+    init.add_argument(
+        "--expected-completion",
+        default=None,
+        metavar="YYYY-MM",
+        help="month the store is expected to be completed (预计完成时间, annex 4)",
+    )
     init.add_argument("--broker", required=True, metavar="URL", help="mqtt:// or mqtts:// URL")
     init.add_argument(
         "--kcp",
@@ -81,6 +98,7 @@ def build_initial_config(args: argparse.Namespace) -> AgentConfig:
             "licence_number": args.licence_number,
             "district": args.district,
             "address": args.address,
+            "expected_completion": args.expected_completion,
             "kcps": kcps,
         },
         "broker": {"url": args.broker},
@@ -103,18 +121,25 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _credential_presence(config: AgentConfig) -> dict[str, bool]:
-    directory = credentials_dir(config.paths.credentials_dir)
-    return {name: (directory / name).is_file() for name in SECRET_NAMES}
+def _credentials(config: AgentConfig) -> CredentialStore:
+    return CredentialStore(credentials_dir(config.paths.credentials_dir))
 
 
-def _warnings(config: AgentConfig, present: dict[str, bool]) -> list[str]:
+def _warnings(config: AgentConfig, store: CredentialStore) -> list[str]:
     warnings = []
-    if config.broker.username and not present["mqtt-password"]:
-        warnings.append("broker.username is set but the credential mqtt-password is missing")
+    if config.broker.username and store.state(MQTT_PASSWORD) is not SecretState.PRESENT:
+        warnings.append(
+            f"broker.username is set but the credential {MQTT_PASSWORD} is "
+            f"{store.describe(MQTT_PASSWORD)}"
+        )
     ingest = config.streams.ingest_url or ""
-    if "{token}" in ingest and not present["stream-token"]:
-        warnings.append("streams.ingest_url uses {token} but stream-token is missing")
+    if "{token}" in ingest and store.state(STREAM_TOKEN) is not SecretState.PRESENT:
+        warnings.append(
+            f"streams.ingest_url uses {{token}} but the credential {STREAM_TOKEN} is "
+            f"{store.describe(STREAM_TOKEN)}"
+        )
+    if store.state(CAMERA_PASSWORD) is not SecretState.PRESENT:
+        warnings.append(f"the credential {CAMERA_PASSWORD} is {store.describe(CAMERA_PASSWORD)}")
     declared = set(config.store.kcps)
     assigned = {a.kcp for cam in config.cameras.enrolled for a in cam.kcps}
     for kcp in sorted(declared - assigned):
@@ -140,8 +165,7 @@ def run_check(args: argparse.Namespace) -> int:
             )
             return int(error.exit_code)
         raise
-    present = _credential_presence(config)
-    warnings = _warnings(config, present)
+    warnings = _warnings(config, _credentials(config))
     summary = (
         f"{path}: OK — store {config.store.id} {config.store.name}, "
         f"{len(config.store.kcps)} key control points, "
@@ -159,10 +183,10 @@ def run_show(args: argparse.Namespace) -> int:
     path = config_path(args)
     config = load_config(path)
     data = full_data(config)
-    present = _credential_presence(config)
+    store = _credentials(config)
     credentials = {
-        "directory": str(credentials_dir(config.paths.credentials_dir)),
-        **{name: ("present" if ok else "missing") for name, ok in present.items()},
+        "directory": str(store.directory),
+        **{name: store.describe(name) for name in store.names()},
     }
     if args.json:
         print_json(

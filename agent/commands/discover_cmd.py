@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,12 +97,11 @@ def _load_optional_config(args: argparse.Namespace) -> AgentConfig | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agent.capture.discovery import DiscoveryMessage, static_message
-    from agent.capture.inventory import InventoryStore, discover_json, sort_cameras
-    from agent.capture.rounds import DiscoveryPlan, RoundOptions, discovery_round
+    from agent.capture.inventory import InventoryStore, discover_json
     from agent.config.cameras import CamerasConfig
     from agent.errors import UsageError
     from agent.secrets import CameraLogins, CredentialStore, credentials_dir, read_password_file
+    from agent.site.cameras import Search, search_cameras
 
     if args.timeout is not None and not 0 < args.timeout <= 120:
         raise UsageError("--timeout must be between 0 and 120 seconds")
@@ -129,54 +127,12 @@ def run(args: argparse.Namespace) -> int:
         cameras_config.discovery.multicast if cameras_config else True
     )
     scan = list(args.scan) + (list(cameras_config.discovery.scan) if cameras_config else [])
-    static = [static_message(s) for s in (cameras_config.static if cameras_config else [])]
+    static = list(cameras_config.static) if cameras_config else []
     known = list(InventoryStore(config.paths.state_dir).load().values()) if config else []
-    plan = DiscoveryPlan(timeout_s, multicast=multicast, scan=scan, static=static)
-
-    options = RoundOptions(
-        timeout_s=max(3.0, 2 * timeout_s), request_timeout_s=min(4.0, max(1.0, timeout_s))
-    )
-    show = progress
-    found = done = total = 0
-
-    def on_found(message: DiscoveryMessage) -> None:
-        nonlocal found
-        found += 1
-        show(f"found {message.primary_xaddr} ({found} so far), logging in")
-
-    def on_listened(messages: Sequence[DiscoveryMessage]) -> None:
-        nonlocal total
-        total = len({m.primary_xaddr for m in messages})
-        if total:
-            show(f"logging into {total} camera(s) ...")
-
-    def on_camera(xaddr: str, _facts: Any) -> None:
-        nonlocal done
-        done += 1
-        show(f"inventoried {done}/{total}: {xaddr}")
-
-    if plan.probes:
-        what = " and ".join(
-            part
-            for part in (
-                ("multicast" if multicast else ""),
-                (f"scan of {', '.join(scan)}" if scan else ""),
-            )
-            if part
-        )
-        show(f"discovering cameras ({what}) for {timeout_s:g} s ...")
-    cameras = discovery_round(
-        plan,
-        logins,
-        known,
-        options=options,
-        progress=show,
-        on_found=on_found,
-        on_listened=on_listened,
-        on_camera=on_camera,
-    )
+    search = Search(timeout_s, multicast=multicast, scan=scan, static=static, known=known)
+    cameras = search_cameras(search, logins, progress)
     payload = discover_json(cameras)
-    emit(args, payload, render_table(sort_cameras(cameras)))
+    emit(args, payload, render_table(cameras))
     return 0
 
 

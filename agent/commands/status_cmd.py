@@ -136,7 +136,8 @@ def render(report: StatusReport) -> str:
         f"kitchen-agent {report.version}  pid {report.pid}  up {_duration(report.uptime_s)}  "
         f"{report.phase}",
         f"store {store.id} {store.name} ({store.district})  "
-        f"stage {report.stage.value} {report.stage.name_zh}",
+        f"stage {report.stage.value} {report.stage.name_zh}  "
+        f"reached {report.stage_reached.value} {report.stage_reached.name_zh}",
         f"config {report.config_path} ({report.config_hash})",
     ]
     uplink = report.uplink

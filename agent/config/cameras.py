@@ -38,6 +38,11 @@ class EnrolledCamera(Section):
     kcps: list[KcpAssignment] = Field(
         default_factory=list, description="Key control points this camera covers."
     )
+    accept_view: bool = Field(
+        default=False,
+        description="Its view reads blurred or low-contrast by nature (a bare steel wall): "
+        "such a picture may still be its reference (`kitchen-agent enroll --accept-view`).",
+    )
     media_hosts: list[str] = Field(
         default_factory=list,
         max_length=8,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.model.camera import ErrorInfo
-from agent.model.states import AlarmState, CoverageReason, RouteName, Severity
+from agent.model.states import AlarmState, CoverageReason, RouteName, Severity, Stage
 
 CameraId = Field(description="Camera id.")
 
@@ -153,6 +153,20 @@ class ConfigRejected(EventPayload):
     problems: list[str] = Field(description="One `file:line: field: message` per problem.")
 
 
+class StageChanged(EventPayload):
+    TYPE = "stage_changed"
+    DESCRIPTION = (
+        "The store's construction stage changed: the live `stage` (with hysteresis) or "
+        "`stage_reached`, the highest stage held for 10 minutes (annex 4's 建设进度)."
+    )
+    stage: Stage | None = Field(description="The live stage now (null: not known yet).")
+    previous: Stage | None = Field(description="The live stage before.")
+    stage_reached: Stage = Field(description="The highest stage held for 10 minutes.")
+    previous_reached: Stage | None = Field(
+        default=None, description="stage_reached before (differs when it moved)."
+    )
+
+
 EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
     model.TYPE: model
     for model in (
@@ -169,6 +183,7 @@ EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
         StreamUp,
         ConfigApplied,
         ConfigRejected,
+        StageChanged,
     )
 }
 

@@ -154,6 +154,20 @@ class QualityCheck(enum.StrEnum):
         return QUALITY_CHECK_DESCRIPTIONS[self]
 
 
+# A picture no camera is enrolled with: judged against itself, a blurred, fogged or dark
+# view would look fine forever. The lens must be cleaned (or the light switched on) first.
+REFERENCE_VETO = frozenset(
+    {
+        QualityCheck.NO_SIGNAL,
+        QualityCheck.TOO_DARK,
+        QualityCheck.TOO_BRIGHT,
+        QualityCheck.BLURRED,
+        QualityCheck.LOW_CONTRAST,
+    }
+)
+# Of those, what some views are by nature (a bare steel wall): `enroll --accept-view`.
+NATURAL_VIEW = frozenset({QualityCheck.BLURRED, QualityCheck.LOW_CONTRAST})
+
 _LOWER_IS_BAD = frozenset({QualityCheck.FROZEN, QualityCheck.TOO_DARK, QualityCheck.LOW_CONTRAST})
 
 QUALITY_CHECK_DESCRIPTIONS: dict[QualityCheck, str] = {

@@ -13,6 +13,7 @@ from agent.model.states import (
     CoverageReason,
     RouteName,
     Severity,
+    Stage,
     StreamState,
     UplinkState,
     Verdict,
@@ -133,3 +134,12 @@ class StoreCoverage:
             "kcps": {item.kcp: item.to_json() for item in self.kcps},
             "checked_at": self.checked_at,
         }
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """The store's construction stage as the daemon holds it (see :mod:`agent.stage`)."""
+
+    stage: Stage | None  # live, with hysteresis; None until first judged
+    reached: Stage  # the highest stage held for 10 minutes (annex 4's 建设进度)
+    reached_at: float | None = None  # when it was reached (Unix seconds)

@@ -15,6 +15,8 @@ from agent.errors import CameraNotFound
 from agent.model import (
     Camera,
     QualityStatus,
+    Stage,
+    StageStatus,
     StoreCoverage,
     StreamState,
     StreamStatus,
@@ -23,7 +25,6 @@ from agent.model import (
     WorkerState,
 )
 from agent.scrub import scrub, strip_userinfo
-from agent.stage import store_stage
 from agent.status.model import (
     CameraView,
     CoverageView,
@@ -145,12 +146,16 @@ def build_status(
     outbox_depth: int,
     outbox_dropped: int,
     workers: Sequence[WorkerInfo],
+    stage: StageStatus | None = None,
 ) -> StatusReport:
     """The status for one moment. Pure: everything comes in as arguments."""
     camera_views = _camera_views(config, cameras, quality, streams)
     coverage_view = _coverage_view(config, coverage)
     uplink_view = _uplink_view(config, uplink)
-    stage = store_stage(config, cameras, streams, coverage)
+    # The stage worker's: live with hysteresis, and the stage reached (before it judged
+    # once, the stage reached stands for both).
+    reached = stage.reached if stage is not None else Stage.PREPARATION
+    live = stage.stage if stage is not None and stage.stage is not None else reached
     worker_views = [
         WorkerView(
             name=w.name,
@@ -164,7 +169,7 @@ def build_status(
     outbox = OutboxView(depth=outbox_depth, dropped=outbox_dropped)
     summary = summary_line(
         phase=phase,
-        stage=stage.value,
+        stage=live.value,
         uplink=uplink_view,
         cameras=camera_views,
         streaming=config.streams.ingest_url is not None,
@@ -182,7 +187,8 @@ def build_status(
         phase=phase,
         summary=summary,
         store=StoreView(id=config.store.id, name=config.store.name, district=config.store.district),
-        stage=stage,
+        stage=live,
+        stage_reached=reached,
         uplink=uplink_view,
         cameras=camera_views,
         coverage=coverage_view,

@@ -114,7 +114,13 @@ class StatusReport(_Part):
     phase: Phase = Field(description="starting | running | reloading | stopping.")
     summary: str = Field(description="The one-line summary also sent to systemd (STATUS=).")
     store: StoreView
-    stage: Stage = Field(description="Construction stage the store shows now.")
+    stage: Stage = Field(
+        description="Construction stage the store shows now (live, with hysteresis)."
+    )
+    stage_reached: Stage = Field(
+        description="The highest stage held for 10 minutes (annex 4's 建设进度); goes back "
+        "only when enrolment is undone."
+    )
     uplink: UplinkView
     cameras: list[CameraView] = Field(description="Enrolled cameras first, then found ones.")
     coverage: CoverageView

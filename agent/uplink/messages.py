@@ -90,6 +90,11 @@ class StoreInfo(OutMessage):
     district: str = Field(description="District slug (also in the topic).")
     address: str = Field(description="Store address (地址).")
     kcps: list[str] = Field(description="Declared key control points.")
+    expected_completion: str | None = Field(
+        default=None,
+        description="Month the store is expected to be completed (预计完成时间), YYYY-MM; "
+        "null when not configured.",
+    )
 
 
 class CameraInfo(OutMessage):
@@ -110,7 +115,15 @@ class BirthMessage(OutMessage):
     keepalive_s: int = Field(description="MQTT keepalive of the connection.")
     store: StoreInfo
     cameras: list[CameraInfo] = Field(description="Enrolled cameras and their KCPs.")
-    stage: Stage | None = Field(description="Construction stage (null: not known yet).")
+    stage: Stage | None = Field(
+        description="Live construction stage, with hysteresis (null: not known yet)."
+    )
+    stage_reached: Stage | None = Field(
+        default=None,
+        description="The highest stage held for 10 minutes, persisted and monotonic (it "
+        "goes back only when enrolment is undone): annex 4's 建设进度. The birth is sent "
+        "again whenever it changes. Null only from boxes older than this field.",
+    )
 
 
 # --- heartbeat -------------------------------------------------------------------------------
@@ -188,7 +201,13 @@ class HeartbeatMessage(OutMessage):
     )
     cameras: list[CameraBeat]
     coverage: CoverageBeat
-    stage: Stage | None = Field(description="Construction stage (null: not known yet).")
+    stage: Stage | None = Field(
+        description="Live construction stage, with hysteresis (null: not known yet)."
+    )
+    stage_reached: Stage | None = Field(
+        default=None,
+        description="The highest stage held for 10 minutes (see birth.stage_reached).",
+    )
     outbox: OutboxBeat
     storage: StorageBeat = Field(
         default_factory=StorageBeat,
@@ -214,6 +233,19 @@ class EventMessage(OutMessage):
     late: bool = Field(description="Delivered late: it waited in the outbox (e.g. an outage).")
     queued_s: float = Field(ge=0, description="Seconds between happening and this delivery.")
     data: dict[str, Any] = Field(description="Type-specific details.")
+
+
+# --- probe ---------------------------------------------------------------------------------
+
+
+class ProbeMessage(OutMessage):
+    """``.../probe`` — QoS 1, not retained. Sent by ``kitchen-agent acceptance`` and
+    ``diagnose`` to prove the store's login may publish (the PUBACK is timed); consumers
+    ignore it."""
+
+    purpose: Literal["acceptance", "diagnose"] = Field(description="Which command sent it.")
+    client_id: str = Field(description="The probe's own client id (never the agent's).")
+    ts: Timestamp = Field(description="When it was sent.")
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -313,6 +345,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "birth": BirthMessage,
     "heartbeat": HeartbeatMessage,
     "event": EventMessage,
+    "probe": ProbeMessage,
     "cmd": Command,
     "cmd-result": CommandResultMessage,
     "snapshot-result": SnapshotResult,

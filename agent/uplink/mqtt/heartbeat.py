@@ -10,7 +10,7 @@ from agent.errors import CameraNotFound
 from agent.model import (
     Camera,
     QualityStatus,
-    Stage,
+    StageStatus,
     StoreCoverage,
     StreamStatus,
 )
@@ -39,7 +39,7 @@ def _round(value: float | None, digits: int = 1) -> float | None:
 
 
 def build_birth(
-    config: AgentConfig, session: int, protocol: str, stage: Stage | None, version: str
+    config: AgentConfig, session: int, protocol: str, stage: StageStatus | None, version: str
 ) -> BirthMessage:
     store = config.store
     return BirthMessage(
@@ -57,12 +57,14 @@ def build_birth(
             district=store.district,
             address=store.address,
             kcps=[k.value for k in store.kcps],
+            expected_completion=store.expected_completion,
         ),
         cameras=[
             CameraInfo(id=c.id, name=c.name, kcps=[a.kcp.value for a in c.kcps])
             for c in config.cameras.enrolled
         ],
-        stage=stage,
+        stage=stage.stage if stage is not None else None,
+        stage_reached=stage.reached if stage is not None else None,
     )
 
 
@@ -80,7 +82,7 @@ def build_heartbeat(
     streams: Mapping[str, StreamStatus],
     declared_kcps: Sequence[str],
     coverage: StoreCoverage | None,
-    stage: Stage | None,
+    stage: StageStatus | None,
     outbox_pending: int,
     outbox_dropped: int,
     storage: StorageBeat | None = None,
@@ -126,7 +128,8 @@ def build_heartbeat(
         broker_rtt_ms=_round(broker_rtt_ms),
         cameras=beats,
         coverage=CoverageBeat(ratio=ratio, kcps=dict(covered or {})),
-        stage=stage,
+        stage=stage.stage if stage is not None else None,
+        stage_reached=stage.reached if stage is not None else None,
         outbox=OutboxBeat(pending=outbox_pending, dropped=outbox_dropped),
         storage=storage or StorageBeat(),
     )

@@ -25,8 +25,7 @@ from pydantic import ValidationError
 
 from agent import __version__
 from agent.config import AgentConfig
-from agent.model import UplinkState, UplinkStatus
-from agent.stage import store_stage
+from agent.model import Stage, UplinkState, UplinkStatus
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.messages import HeartbeatMessage, StorageBeat, SystemInfo
@@ -91,6 +90,7 @@ class Reporter:
         self.ledger = SeenCommands(self.state_dir)
         self._rebirth = threading.Event()
         self._uplink = UplinkStatus()
+        self._birth_reached: Stage | None = None  # stage_reached of the last birth sent
 
     def reconfigure(self, config: AgentConfig, hooks: CommandHooks) -> None:
         """A reload that kept this worker (same broker, store id and district): take the
@@ -159,6 +159,9 @@ class Reporter:
                 self._show_uplink(link, rtt_ms)
                 if not link.connected:
                     continue
+                stage = self.state.stage()
+                if stage is not None and stage.reached != self._birth_reached:
+                    self._rebirth.set()  # the retained birth tells the stage reached
                 if self._rebirth.is_set():
                     self._rebirth.clear()
                     self._publish_birth(link)
@@ -267,23 +270,16 @@ class Reporter:
         return last_row
 
     def _publish_birth(self, link: MqttLink) -> None:
-        cameras, streams = self.state.cameras(), self.state.streams()
-        birth = build_birth(
-            self.config,
-            link.session,
-            link.protocol,
-            store_stage(self.config, cameras, streams, self.state.coverage()),
-            self.version,
-        )
+        stage = self.state.stage()
+        birth = build_birth(self.config, link.session, link.protocol, stage, self.version)
         link.publish(self.topics.birth, birth.model_dump_json().encode(), 1, retain=True)
+        self._birth_reached = birth.stage_reached
 
     def snapshot_heartbeat(
         self, session: int, seq: int, rtt_ms: float | None, dropped: int
     ) -> HeartbeatMessage:
         """The heartbeat AgentState gives right now (also used by the benchmark)."""
         declared = [k.value for k in self.config.store.kcps]
-        cameras, streams = self.state.cameras(), self.state.streams()
-        coverage = self.state.coverage()
         return build_heartbeat(
             session=session,
             seq=seq,
@@ -292,12 +288,12 @@ class Reporter:
             system=self._sysinfo(),
             broker_rtt_ms=rtt_ms,
             enrolled=[c.id for c in self.config.cameras.enrolled],
-            cameras=cameras,
+            cameras=self.state.cameras(),
             quality=self.state.quality(),
-            streams=streams,
+            streams=self.state.streams(),
             declared_kcps=declared,
-            coverage=coverage,
-            stage=store_stage(self.config, cameras, streams, coverage),
+            coverage=self.state.coverage(),
+            stage=self.state.stage(),
             outbox_pending=self.outbox.count(),
             outbox_dropped=dropped,
             storage=StorageBeat(

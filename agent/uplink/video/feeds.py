@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from agent.config.streams import StreamsConfig
-from agent.model import Camera, CameraLogin, LoginResolver, MediaProfile, RouteName, with_login
+from agent.model import Camera, CameraLogin, LoginResolver, MediaProfile
 from agent.state import AgentState
 from agent.uplink.video.bandwidth import primary_kcp
-from agent.uplink.video.ffmpeg_args import RelayPlan, TranscodeSettings
-from agent.uplink.video.routes import Route
+from agent.uplink.video.ffmpeg_args import RelayPlan
+from agent.uplink.video.routes import Route, relay_plan
 
 if TYPE_CHECKING:
     from agent.config.cameras import EnrolledCamera
@@ -83,34 +83,16 @@ def render_ingest_url(
     return template.format(**{k: quote(v, safe="") for k, v in values.items()})
 
 
-def relay_plan(
+def feed_relay_plan(
     config: StreamsConfig, store_id: str, token: str | None, feed: CameraFeed, route: Route
 ) -> RelayPlan:
-    """What one relay's ffmpeg does: read ``route``'s stream with the camera's login, copy
-    or transcode it, and push it to the camera's ingest URL."""
-    assert route.profile.rtsp_uri is not None and config.ingest_url is not None
+    """What one camera's relay runs: ``route`` pushed to the camera's own ingest URL."""
+    assert config.ingest_url is not None
     kcp = primary_kcp(feed.kcps)
     output = render_ingest_url(
         config.ingest_url, store_id, feed.camera_id, kcp.value if kcp else None, token
     )
-    transcode = None
-    if route.name is RouteName.TRANSCODE:
-        transcode = TranscodeSettings(
-            cap_kbps=route.cap_kbps,
-            fps=config.transcode_fps,
-            height=config.transcode_height,
-            preset=config.transcode_preset,
-        )
-    return RelayPlan(
-        source_url=with_login(route.profile.rtsp_uri, feed.login),
-        output_url=output,
-        kind="copy" if route.name is RouteName.COPY else "transcode",
-        codec="h265" if route.codec == "h265" else "h264",
-        transcode=transcode,
-        input_timeout_s=config.input_timeout_s,
-        output_timeout_s=config.output_timeout_s,
-        ffmpeg=config.ffmpeg,
-    )
+    return relay_plan(route, config, feed.login, output)
 
 
 def wanted(mode: str, enabled: bool, held: bool, demand_until: float | None, now: float) -> bool:

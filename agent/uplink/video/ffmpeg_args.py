@@ -77,6 +77,7 @@ class RelayPlan:
     input_timeout_s: float = 5.0
     output_timeout_s: float = 10.0
     ffmpeg: str = "ffmpeg"
+    duration_s: float | None = None  # stop after this much video (a test push); None: never
 
 
 def global_args(ffmpeg: str = "ffmpeg") -> list[str]:
@@ -193,5 +194,6 @@ def relay_argv(plan: RelayPlan) -> list[str]:
         *global_args(plan.ffmpeg),
         *input_args(plan.source_url, plan.input_timeout_s),
         *middle,
+        *(["-t", f"{plan.duration_s:g}"] if plan.duration_s else []),
         *output_args(plan.output_url, plan.output_timeout_s),
     ]

@@ -44,7 +44,7 @@ from agent.scrub import register_secret, scrub, strip_userinfo
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from agent.uplink.video.bandwidth import Allocation, Demand, allocate, kcp_priority
-from agent.uplink.video.feeds import CameraFeed, FeedSource, relay_plan, wanted
+from agent.uplink.video.feeds import CameraFeed, FeedSource, feed_relay_plan, wanted
 from agent.uplink.video.ffmpeg_args import (
     ingest_scheme,
     relay_argv,
@@ -413,7 +413,7 @@ class StreamManager:
         assert self.config.ingest_url is not None
         if feed.login is not None:
             register_secret(feed.login.password)
-        plan = relay_plan(self.config, self.store_id, self._token, feed, route)
+        plan = feed_relay_plan(self.config, self.store_id, self._token, feed, route)
         output = plan.output_url
         relay.watch.reset()
         process = self._process_factory(

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent.model import EncoderRequest, MediaProfile, RouteName
-from agent.uplink.video.ffmpeg_args import scheme_carries
+from agent.config.streams import StreamsConfig
+from agent.model import CameraLogin, EncoderRequest, MediaProfile, RouteName, with_login
+from agent.uplink.video.ffmpeg_args import RelayPlan, TranscodeSettings, scheme_carries
 
 MIN_COPY_WIDTH = 640
 MIN_COPY_HEIGHT = 360
@@ -164,4 +165,34 @@ def choose_route(
         cap_kbps=cap_kbps,
         reason=f"{why} under {cap_kbps} kbit/s: transcoding {_describe(source)} to "
         f"H.264 {transcode_height}p{transcode_fps}",
+    )
+
+
+def relay_plan(
+    route: Route,
+    streams: StreamsConfig,
+    login: CameraLogin | None,
+    output_url: str,
+    duration_s: float | None = None,
+) -> RelayPlan:
+    """What ffmpeg runs for ``route``: the relay's, and ``acceptance``'s test push."""
+    if route.profile.rtsp_uri is None:
+        raise NoRoute("the chosen profile has no RTSP URI")
+    return RelayPlan(
+        source_url=with_login(route.profile.rtsp_uri, login),
+        output_url=output_url,
+        kind="copy" if route.name is RouteName.COPY else "transcode",
+        codec="h265" if route.codec == "h265" else "h264",
+        transcode=TranscodeSettings(
+            cap_kbps=route.cap_kbps,
+            fps=streams.transcode_fps,
+            height=streams.transcode_height,
+            preset=streams.transcode_preset,
+        )
+        if route.name is RouteName.TRANSCODE
+        else None,
+        input_timeout_s=streams.input_timeout_s,
+        output_timeout_s=streams.output_timeout_s,
+        ffmpeg=streams.ffmpeg,
+        duration_s=duration_s,
     )
