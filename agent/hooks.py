@@ -6,6 +6,7 @@ an :class:`agent.errors.AgentError` subclass whose code becomes the command's re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,42 @@ class DaemonHooks:
         if streams is None:
             raise CommandNotSupported("streaming is not configured (streams.ingest_url)")
         streams.restart(camera_id)
+
+    def _on_demand(self, camera_id: str) -> StreamManager:
+        """The streams worker, for an enrolled on-demand camera; else the reason why not."""
+        streams = self.streams
+        if streams is None:
+            raise CommandNotSupported("streaming is not configured (streams.ingest_url)")
+        config = self.runtime.config
+        if camera_id not in {camera.id for camera in config.cameras.enrolled}:
+            raise CommandBadArgs(f"camera {camera_id!r} is not enrolled")
+        if not config.streams.enabled_for(camera_id):
+            raise CommandNotSupported(f"streaming is off for camera {camera_id}")
+        if config.streams.mode_of(camera_id) != "on_demand":
+            raise CommandNotSupported(
+                f"camera {camera_id} streams always (streams.mode); start_stream and "
+                "stop_stream are for on-demand cameras"
+            )
+        return streams
+
+    def start_stream(self, camera_id: str, duration_s: int | None) -> dict[str, Any]:
+        from agent.uplink.messages import StreamCommandResult, from_epoch
+
+        streams = self._on_demand(camera_id)
+        seconds = duration_s or self.runtime.config.streams.idle_timeout_s
+        streams.start_on_demand(camera_id, seconds)
+        until = from_epoch(time.time() + seconds)
+        return StreamCommandResult(camera_id=camera_id, streaming=True, until=until).model_dump(
+            mode="json"
+        )
+
+    def stop_stream(self, camera_id: str) -> dict[str, Any]:
+        from agent.uplink.messages import StreamCommandResult
+
+        self._on_demand(camera_id).stop(camera_id)
+        return StreamCommandResult(camera_id=camera_id, streaming=False, until=None).model_dump(
+            mode="json"
+        )
 
     def reload_config(self) -> dict[str, Any]:
         # Validate here so ops get the problems in the command result; the daemon's main

@@ -139,6 +139,9 @@ quality:
 streams:
   ingest_url: {ingest.base_url}/{{store_id}}-{{camera_id}}
   max_kbps: 512
+  cameras:
+    {SINK}:
+      priority: 3
 paths:
   state_dir: {home / "state"}
   credentials_dir: {creds}
@@ -220,9 +223,7 @@ def test_reload_rebuilds_only_what_changed(store: Store) -> None:
     assert store.status().uplink.session == session
 
     # One camera's stream cap: that camera's relay restarts, the other runs on.
-    applied = store.reload(
-        ("  max_kbps: 512\n", f"  max_kbps: 512\n  cameras:\n    {SINK}:\n      max_kbps: 448\n")
-    )
+    applied = store.reload(("      priority: 3\n", "      priority: 3\n      max_kbps: 448\n"))
     assert applied["restarted"] == []
     wait_for(
         lambda: store.relays().get(SINK) not in (None, relays[SINK]), 20, what="sink relay anew"
@@ -236,6 +237,63 @@ def test_reload_rebuilds_only_what_changed(store: Store) -> None:
     store.ops.wait_json("state", lambda s: s["online"] and s["session"] == session + 1, 15)
     assert store.relays() == relays
     assert all(w.state == "running" for w in store.status().workers)
+
+
+def test_on_demand_streams_start_and_stop_on_command(store: Store) -> None:
+    def stream_event(kind: str, camera_id: str, reason: str | None = None) -> Any:
+        seen = len(store.ops.on("event"))
+
+        def found(messages: list[Any]) -> Any:
+            events = [m.json() for m in messages if m.topic == f"{ROOT}/event"][seen:]
+            return next(
+                (
+                    e
+                    for e in events
+                    if e["type"] == kind
+                    and e["data"]["camera_id"] == camera_id
+                    and (reason is None or e["data"]["reason"] == reason)
+                ),
+                None,
+            )
+
+        return found
+
+    # The wok camera goes on demand (a per-camera override): its relay stops, idle.
+    idle = stream_event("stream_down", WOK, "idle")
+    sink = store.relays()[SINK]
+    applied = store.reload(
+        (f"  cameras:\n    {SINK}:", f"  cameras:\n    {WOK}:\n      mode: on_demand\n    {SINK}:")
+    )
+    assert applied["restarted"] == []
+    store.ops.wait_for(idle, 20)
+    assert WOK not in store.relays() and store.relays()[SINK] == sink
+
+    # The platform asks for it: it streams, for the duration asked, then stops by itself.
+    up = stream_event("stream_up", WOK)
+    started = store.command("start_stream", camera_id=WOK, duration_s=10)
+    assert started["status"] == "succeeded", started
+    assert started["result"]["streaming"] is True
+    store.ops.wait_for(up, 30)
+    assert WOK in store.relays()
+    stopped = stream_event("stream_down", WOK, "stopped")
+    result = store.command("stop_stream", camera_id=WOK)
+    assert result["status"] == "succeeded" and result["result"]["streaming"] is False
+    store.ops.wait_for(stopped, 15)
+    assert WOK not in store.relays()
+    up, idle = stream_event("stream_up", WOK), stream_event("stream_down", WOK, "idle")
+    assert store.command("start_stream", camera_id=WOK, duration_s=10)["status"] == "succeeded"
+    store.ops.wait_for(up, 30)
+    store.ops.wait_for(idle, 30)  # the ten seconds are up
+
+    # A camera that streams always is not for these commands.
+    refused = store.command("start_stream", camera_id=SINK)
+    assert (refused["status"], refused["error"]["code"]) == ("failed", "command_not_supported")
+    assert store.relays()[SINK] == sink
+
+    # Back to always: the wok streams again.
+    up = stream_event("stream_up", WOK)
+    store.reload((f"    {WOK}:\n      mode: on_demand\n", ""))
+    store.ops.wait_for(up, 30)
 
 
 def test_sigterm_stops_within_budget_with_a_hung_camera_and_a_relay_mid_restart(

@@ -490,3 +490,46 @@ def test_camera_not_yet_discovered_waits_without_alarm() -> None:
     h.tick()
     assert h.status("c1").state == "waiting"
     assert not [e for e in h.events if e.type == "stream_down"]
+
+
+def test_on_demand_duration_and_a_start_never_shortens_a_stream() -> None:
+    h = Harness(cfg(mode="on_demand", idle_timeout_s=60, stall_timeout_s=120), [cam("c1")])
+    h.tick()
+    h.manager.start_on_demand("c1", 600)  # a viewer for ten minutes
+    h.tick()
+    process = h.running("c1")
+    assert process is not None
+    h.manager.start_on_demand("c1", 30)  # another for half a minute: the first still runs
+    for frame in range(1, 12):  # 550 s of a healthy stream
+        process.progress(frame)
+        h.tick(50)
+        assert h.running("c1") is process, frame
+    process.progress(12)
+    h.tick(60)
+    assert process.stopped and h.status("c1").state == "stopped"
+    assert h.events[-1].payload.to_json()["reason"] == "idle"
+
+
+def test_a_reload_restarts_only_the_relay_whose_settings_changed() -> None:
+    """reconfigure (a reload that kept the streams worker): a per-camera override restarts
+    that camera's relay alone; a new camera list keeps the relays of the others."""
+    feeds = [cam("c1"), cam("c2")]
+    h = Harness(cfg(stall_timeout_s=120), feeds)
+    h.tick()
+    c1, c2 = h.running("c1"), h.running("c2")
+    assert c1 is not None and c2 is not None
+    h.manager.reconfigure(
+        cfg(stall_timeout_s=120, cameras={"c2": {"max_kbps": 448}}), lambda: feeds
+    )
+    h.tick()
+    h.tick()
+    assert h.running("c1") is c1 and not c1.stopped
+    assert c2.stopped and h.running("c2") not in (None, c2)
+    moved = [cam("c1"), cam("c2", kcp="cold_room")]  # c2 now shows another KCP
+    c2 = h.running("c2")
+    h.manager.reconfigure(
+        cfg(stall_timeout_s=120, cameras={"c2": {"max_kbps": 448}}), lambda: moved
+    )
+    h.tick()
+    h.tick()
+    assert h.running("c1") is c1 and c2 is not None and c2.stopped

@@ -61,13 +61,15 @@ class StreamsConfig(Section):
     mode: StreamMode = Field(
         default="always",
         description="always: stream every enrolled camera; on_demand: only after a "
-        "start_stream command, until idle_timeout_s passes without another.",
+        "start_stream MQTT command, for its duration_s or else idle_timeout_s (each start "
+        "renews it), or until a stop_stream command.",
     )
     idle_timeout_s: int = Field(
         default=300,
         ge=10,
         le=86400,
-        description="An on-demand stream stops this long after its last start command.",
+        description="An on-demand stream stops this long after its last start_stream "
+        "command, unless that command gave its own duration_s.",
     )
     set_encoder: bool = Field(
         default=False,
@@ -139,6 +141,15 @@ class StreamsConfig(Section):
         if scheme not in INGEST_SCHEMES:
             raise ValueError(f"must start with {', '.join(s + '://' for s in INGEST_SCHEMES)}")
         return value
+
+    def mode_of(self, camera_id: str) -> StreamMode:
+        """always or on_demand for this camera (its override, else streams.mode)."""
+        override = self.cameras.get(camera_id)
+        return override.mode if override is not None and override.mode else self.mode
+
+    def enabled_for(self, camera_id: str) -> bool:
+        override = self.cameras.get(camera_id)
+        return override is None or override.enabled
 
     @model_validator(mode="after")
     def _min_within_max(self) -> StreamsConfig:

@@ -267,10 +267,21 @@ class SnapshotArgs(CameraArgs):
     )
 
 
+class StartStreamArgs(CameraArgs):
+    duration_s: int | None = Field(
+        default=None,
+        ge=10,
+        le=86400,
+        description="Stream this long (default: streams.idle_timeout_s); each start renews.",
+    )
+
+
 COMMAND_ARGS: dict[str, type[NoArgs]] = {
     "rescan": NoArgs,
     "snapshot": SnapshotArgs,
     "restart_stream": CameraArgs,
+    "start_stream": StartStreamArgs,
+    "stop_stream": CameraArgs,
     "reload_config": NoArgs,
     "rebirth": NoArgs,
     "diagnose": NoArgs,
@@ -338,6 +349,19 @@ class SnapshotResult(BaseModel):
     jpeg_base64: str = Field(description="The JPEG, base64.")
 
 
+class StreamCommandResult(BaseModel):
+    """``result`` of a succeeded ``start_stream`` or ``stop_stream``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    camera_id: str
+    streaming: bool = Field(description="True after start_stream, false after stop_stream.")
+    until: Timestamp | None = Field(
+        description="start_stream: the stream runs at least until then (renewed by each "
+        "start); stop_stream: null."
+    )
+
+
 # --- schema generation -----------------------------------------------------------------------
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -349,6 +373,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "cmd": Command,
     "cmd-result": CommandResultMessage,
     "snapshot-result": SnapshotResult,
+    "stream-result": StreamCommandResult,
 }
 
 
@@ -362,14 +387,20 @@ def _schema(
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """File name (without ``.schema.json``) -> JSON Schema, for every message and, under
-    ``events/``, for the ``data`` of every event type."""
+    """File name (without ``.schema.json``) -> JSON Schema, for every message, under
+    ``cmd-args/`` for the ``args`` of every command and under ``events/`` for the ``data``
+    of every event type."""
     result: dict[str, dict[str, Any]] = {}
     for name, model in SCHEMA_MODELS.items():
         mode: Literal["validation", "serialization"] = (
             "validation" if model is Command else "serialization"
         )
         result[name] = _schema(model, name, mode)
+    for command, args in COMMAND_ARGS.items():
+        name = f"cmd-args/{command}"
+        schema = _schema(args, name, "validation")
+        schema["description"] = f"`args` of the `{command}` command."
+        result[name] = schema
     for event_type, payload in EVENT_PAYLOADS.items():
         name = f"events/{event_type}"
         schema = _schema(payload, name, "serialization")

@@ -49,6 +49,7 @@ from agent.uplink.messages import (
     NoArgs,
     SnapshotArgs,
     SnapshotResult,
+    StartStreamArgs,
     utc_now,
 )
 from agent.uplink.mqtt.ledger import (
@@ -80,6 +81,14 @@ class CommandHooks(Protocol):
         """Restart the platform stream of ``camera_id``."""
         ...
 
+    def start_stream(self, camera_id: str, duration_s: int | None) -> dict[str, Any]:
+        """Stream an on-demand camera for ``duration_s`` (or its idle timeout)."""
+        ...
+
+    def stop_stream(self, camera_id: str) -> dict[str, Any]:
+        """Stop an on-demand camera's stream now."""
+        ...
+
     def reload_config(self) -> dict[str, Any]:
         """Re-read the config file; a summary (e.g. applied, config_hash) for the result."""
         ...
@@ -107,6 +116,12 @@ class NoHooks:
 
     def restart_stream(self, camera_id: str) -> None:
         self._unsupported()
+
+    def start_stream(self, camera_id: str, duration_s: int | None) -> dict[str, Any]:
+        return self._unsupported()  # type: ignore[no-any-return]
+
+    def stop_stream(self, camera_id: str) -> dict[str, Any]:
+        return self._unsupported()  # type: ignore[no-any-return]
 
     def reload_config(self) -> dict[str, Any]:
         return self._unsupported()  # type: ignore[no-any-return]
@@ -429,6 +444,14 @@ class CommandRunner:
                 raise CommandBadArgs("camera_id is required")
             self.hooks.restart_stream(args.camera_id)
             return {"camera_id": args.camera_id}
+        if name == "start_stream":
+            if not isinstance(args, StartStreamArgs):
+                raise CommandBadArgs("camera_id is required")
+            return dict(self.hooks.start_stream(args.camera_id, args.duration_s))
+        if name == "stop_stream":
+            if not isinstance(args, CameraArgs):
+                raise CommandBadArgs("camera_id is required")
+            return dict(self.hooks.stop_stream(args.camera_id))
         if name == "snapshot":
             if not isinstance(args, SnapshotArgs):
                 raise CommandBadArgs("camera_id is required")

@@ -141,27 +141,28 @@ class StreamManager:
         self._relays: dict[str, _Relay] = {}
         self._known: set[str] = set()
         self._known_lock = threading.Lock()
-        self._commands: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[tuple[str, str, float | None]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._feeds_at: float | None = None
 
     # --- commands (any thread) -----------------------------------------------------------
 
-    def _command(self, kind: str, camera_id: str) -> None:
+    def _command(self, kind: str, camera_id: str, seconds: float | None = None) -> None:
         with self._known_lock:
             known = camera_id in self._known or (not self._known and self._feeds_at is None)
         if not known:
             raise CommandRejected(f"no stream for camera {camera_id}")
-        self._commands.put((kind, camera_id))
+        self._commands.put((kind, camera_id, seconds))
         self._wake.set()
 
     def restart(self, camera_id: str) -> None:
         """Restart a camera's relay now (clears its backoff and any stop)."""
         self._command("restart", camera_id)
 
-    def start_on_demand(self, camera_id: str) -> None:
-        """Stream a camera for ``idle_timeout_s`` from now (renewed by each call)."""
-        self._command("start", camera_id)
+    def start_on_demand(self, camera_id: str, seconds: float | None = None) -> None:
+        """Stream a camera for ``seconds`` (default ``idle_timeout_s``) from now; a start
+        never shortens a stream another start asked for longer."""
+        self._command("start", camera_id, seconds)
 
     def stop(self, camera_id: str) -> None:
         """Stop a camera's stream until ``start_on_demand`` or ``restart``."""
@@ -246,7 +247,7 @@ class StreamManager:
     def _drain_commands(self, now: float) -> None:
         while True:
             try:
-                kind, camera_id = self._commands.get_nowait()
+                kind, camera_id, seconds = self._commands.get_nowait()
             except queue.Empty:
                 return
             relay = self._relays.get(camera_id)
@@ -258,7 +259,8 @@ class StreamManager:
                 relay.demand_until = None
             elif kind == "start":
                 relay.held = False
-                relay.demand_until = now + self.config.idle_timeout_s
+                until = now + (seconds or self.config.idle_timeout_s)
+                relay.demand_until = max(relay.demand_until or until, until)
                 self._apply(relay, StartRequested(now), now)
             elif kind == "restart":
                 relay.held = False
