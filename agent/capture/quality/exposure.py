@@ -35,11 +35,18 @@ from agent.capture.quality.frame import Image
 
 _LEVELS = np.arange(256, dtype=np.float64)
 _NINE = np.ones(9)
-# Weight of each grey level in the share lost to white / to black.
-_TO_WHITE = np.clip((_LEVELS - 230.0) / 20.0, 0.0, 1.0)
-_TO_BLACK = np.clip((25.0 - _LEVELS) / 20.0, 0.0, 1.0)
+# Per grey level: the level itself, and its weight in the shares lost to white and black
+# (one product with the histogram gives the three sums).
+_WEIGHTS = np.stack(
+    (
+        _LEVELS,
+        np.clip((_LEVELS - 230.0) / 20.0, 0.0, 1.0),
+        np.clip((25.0 - _LEVELS) / 20.0, 0.0, 1.0),
+    )
+)
 _DARK_BLOCK = 4  # thumbnail pixels per block side (16 analysis pixels at the defaults)
 _DARK_SHARE = 0.1  # the black level: this percentile of the blocks' darkest channel
+_DARK_KERNEL = np.ones((_DARK_BLOCK, _DARK_BLOCK), np.uint8)
 _CONTRAST_SHARE = 0.95  # local contrast: this percentile of the blocks' RMS contrast
 _DARKEST_MEAN = 8.0  # a block's mean is taken as at least this (no division by ~0)
 
@@ -65,12 +72,13 @@ def histogram_metrics(grey: Image) -> Histogram:
         float(v) for v in np.searchsorted(cumulative, (0.05 * total, 0.95 * total, 0.99 * total))
     )
     window = np.convolve(hist, _NINE, mode="same")
+    level_sum, to_white, to_black = (float(v) / total for v in _WEIGHTS @ hist)
     return Histogram(
-        brightness=float(hist @ _LEVELS) / total,
+        brightness=level_sum,
         contrast=(p95 - p5) / max(p95 + p5, 1.0),
         uniformity=float(window.max()) / total,
-        clipped=float(hist @ _TO_WHITE) / total,
-        crushed=float(hist @ _TO_BLACK) / total,
+        clipped=to_white,
+        crushed=to_black,
         white=p99,
     )
 
@@ -86,17 +94,17 @@ class Light:
     clarity: float
 
 
-def local_contrast(grey_sums: npt.NDArray[np.int32], square_sums: npt.NDArray[np.float64]) -> float:
-    """RMS contrast (std / mean) of the block that shows the most of it, as the 95th
-    percentile over the BLOCK_PX cells (right and bottom remainders left out), from the
-    grey picture's integral images of values and of squares."""
-    height, width = grey_sums.shape[0] - 1, grey_sums.shape[1] - 1
-    rows, cols = max(1, (height - 1) // BLOCK_PX), max(1, (width - 1) // BLOCK_PX)
-    step, area = BLOCK_PX, float(BLOCK_PX * BLOCK_PX)
-    sums = cell_sums(grey_sums[: rows * step + 1 : step, : cols * step + 1 : step]) / area
-    squares = square_sums[: rows * step + 1 : step, : cols * step + 1 : step]
-    spread = cell_sums(squares) / area - sums * sums
-    rms = np.sqrt(np.maximum(spread, 0.0)) / np.maximum(sums, _DARKEST_MEAN)
+def local_contrast(
+    block_means: npt.NDArray[np.float32], square_sums: npt.NDArray[np.float64]
+) -> float:
+    """RMS contrast (std / mean) of the block that shows the most of it: the 95th
+    percentile over the BLOCK_PX cells (``block_means``, right and bottom remainders left
+    out), with the grey picture's integral image of squares."""
+    rows, cols = block_means.shape[:2]
+    step = BLOCK_PX
+    corners = square_sums[: rows * step + 1 : step, : cols * step + 1 : step]
+    spread = cell_sums(corners) / float(step * step) - np.square(block_means, dtype=np.float64)
+    rms = np.sqrt(np.maximum(spread, 0.0)) / np.maximum(block_means, _DARKEST_MEAN)
     return percentile(rms.reshape(-1), _CONTRAST_SHARE)
 
 
@@ -105,16 +113,16 @@ def black_lift(thumb: Image, white: float) -> float:
     the thumbnail's blocks, each block's darkest pixel in its darkest channel, over the
     white level. Shadows, dark objects and saturated colours keep it near 0 in a clear
     view; scattered light adds to every pixel and channel alike."""
-    blue, green, red = cv2.split(thumb)
-    darkest = cv2.min(cv2.min(blue, green), red)
     size = _DARK_BLOCK
-    eroded = cv2.erode(darkest, np.ones((size, size), np.uint8), anchor=(0, 0))
-    height, width = darkest.shape[:2]
-    blocks = eroded[: height - size + 1 : size, : width - size + 1 : size]
-    if blocks.size == 0:
+    # Each channel's minimum over the block to the right and below, read at block corners.
+    eroded = cv2.erode(thumb, _DARK_KERNEL, anchor=(0, 0))
+    height, width = thumb.shape[:2]
+    corners = eroded[: height - size + 1 : size, : width - size + 1 : size]
+    if corners.size == 0:
         return 0.0
-    level = percentile(blocks.reshape(-1).astype(np.float32), _DARK_SHARE)
-    return min(1.0, level / max(white, 1.0))
+    darkest = np.minimum(np.minimum(corners[..., 0], corners[..., 1]), corners[..., 2])
+    darkest = darkest.reshape(-1).astype(np.float32)
+    return min(1.0, percentile(darkest, _DARK_SHARE) / max(white, 1.0))
 
 
 def clarity(contrast_at_best: float, lift: float) -> float:
@@ -125,9 +133,9 @@ def clarity(contrast_at_best: float, lift: float) -> float:
 def light(
     histogram: Histogram,
     thumb: Image,
-    grey_sums: npt.NDArray[np.int32],
+    block_means: npt.NDArray[np.float32],
     square_sums: npt.NDArray[np.float64],
 ) -> Light:
-    best = local_contrast(grey_sums, square_sums)
+    best = local_contrast(block_means, square_sums)
     lift = black_lift(thumb, histogram.white)
     return Light(histogram.clipped, histogram.crushed, best, lift, clarity(best, lift))

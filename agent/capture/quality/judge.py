@@ -11,6 +11,7 @@ rather than moved.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.capture.quality.compare import Reference, compare
@@ -32,6 +33,21 @@ _VEIL_LIFT = 0.35  # black level lifted this much over the reference's: a veil (
 _SURROUNDED = 0.9  # a blank region taking this share of the frame's border surrounds the rest
 _VEIL_LIFT_ALONE = 0.35  # low contrast with the blacks lifted this far towards white: a veil
 _UNIFORM_LIFT = 0.9  # a featureless view whose blacks reach its white: one uniform cover
+_UNDECIDED_SHARE = 0.5  # evidence from this share of a check's threshold up is undecided
+_ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """A check one frame cannot settle: the evidence is there but fits a fault and a
+    healthy view alike; only a reference tells them apart."""
+
+    code: str
+    value: float
+    reason: str
+
+    def to_json(self) -> dict[str, str | float]:
+        return {"code": self.code, "value": round(self.value, 4), "reason": self.reason}
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +56,7 @@ class FrameReport:
     issues: list[QualityIssue]
     match: ViewMatch | None = None
     blocked: Mask | None = None  # occlusion grid on the reference's geometry, True: blocked
+    undecided: tuple[Undecided, ...] = ()  # single frame: what cannot be judged without one
 
     @functools.cached_property
     def metrics(self) -> Metrics:
@@ -59,7 +76,8 @@ def analyse(
     measured = measure(frame)
     if reference is None:
         alone = FrameMetrics(measured.values, alone=measured.single_frame)
-        return FrameReport(alone, judge(alone, config))
+        issues = judge(alone, config)
+        return FrameReport(alone, issues, undecided=undecided(alone, issues, config))
     check = compare(frame, measured, reference, config)
     metrics = FrameMetrics(
         measured.values,
@@ -195,3 +213,54 @@ def _covered_alone(alone: SingleFrameForms, light: Light, clarity: float) -> boo
     if alone.blank_border < _SURROUNDED:
         return True
     return alone.blank_edge >= _COVERED_BLANK
+
+
+WITHOUT_REFERENCE = "cannot judge without a reference"
+
+
+def undecided(
+    metrics: FrameMetrics, issues: Sequence[QualityIssue], settings: QualityConfig
+) -> tuple[Undecided, ...]:
+    """What one frame shows but cannot settle (pure): a featureless area joined to the
+    edge that is too small, or too like a smooth surface, to be called a cover, and
+    faint bands that flicker and the scene's own pattern draw alike. Said instead of
+    guessing; nothing when the frame is judged against a reference, when the check
+    raised an issue, or when darkness, glare or a lost signal explain the picture."""
+    alone = metrics.alone
+    raised = {issue.code for issue in issues}
+    if metrics.versus is not None or alone is None or raised & _ROOT_CAUSES:
+        return ()
+    checks = settings.checks
+    found = []
+    occluded = checks.occluded
+    if (
+        occluded.enabled
+        and "occluded" not in raised
+        and "low_contrast" not in raised
+        and alone.blank_edge >= _UNDECIDED_SHARE * occluded.threshold
+        and _covered_alone(alone, metrics.own.light, checks.low_contrast.clarity)
+    ):
+        share = round(100 * alone.blank_edge)
+        found.append(
+            Undecided(
+                "occluded",
+                alone.blank_edge,
+                f"a featureless area joined to the edge fills {share} % of the view: a cover "
+                f"or a smooth surface; {WITHOUT_REFERENCE}",
+            )
+        )
+    stripes = checks.stripes
+    if (
+        stripes.enabled
+        and "stripes" not in raised
+        and alone.stripes >= _UNDECIDED_SHARE * stripes.threshold
+    ):
+        found.append(
+            Undecided(
+                "stripes",
+                alone.stripes,
+                f"faint periodic bands ({alone.stripes:.1f} levels): flicker or the scene's "
+                f"own pattern; {WITHOUT_REFERENCE}",
+            )
+        )
+    return tuple(found)

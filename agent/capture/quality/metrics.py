@@ -278,6 +278,7 @@ def measure(frame: Frame) -> Measured:
     sharpness = blur(grey, d_vertical, d_horizontal)
     sums, squares = cv2.integral2(grey, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
     grey_sums = np.asarray(sums, np.int32)
+    blocks = block_stats(grey, d_vertical, d_horizontal, grey_sums)
     colour, lab = chroma(frame.thumb)
     values = Measurements(
         levels.brightness,
@@ -285,7 +286,6 @@ def measure(frame: Frame) -> Measured:
         levels.uniformity,
         sharpness,
         colour,
-        light(levels, frame.thumb, grey_sums, np.asarray(squares, np.float64)),
+        light(levels, frame.thumb, blocks.mean, np.asarray(squares, np.float64)),
     )
-    blocks = block_stats(grey, d_vertical, d_horizontal, grey_sums)
     return Measured(values, blocks, profiles(grey), noise_response(grey), grey_sums, lab)
