@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from testkit import quality_evalset as ev
+from testkit import quality_physical as qp
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +49,13 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     save("dark", ev.expose_to(coffee, 20))
     save("blurred", ev.blur(coffee, 2.0))
     save("steam", ev.veil(coffee, 0.35, 215.0, np.ones(3, np.float32)))
+    # A grey sheet over the left 40 % of the view: a cover, or a smooth wall?
+    sheet = coffee.copy()
+    sheet[:, : sheet.shape[1] * 2 // 5] = 128
+    save("sheet", sheet)
+    # Half the view blown out to white, the mean still under the brightness threshold.
+    over = qp.overexposed(qp.to_radiance(coffee), 0.6, np.random.default_rng(3))
+    save("overexposed", over)
     save("moved", ev.view_crop(cv2.imread(str(PHOTOS / "rocket.jpg"))))
     (folder / "garbage.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     out["garbage"] = folder / "garbage.jpg"
@@ -66,7 +74,7 @@ def test_clean_frame_exits_0_with_the_json_contract(images: dict[str, Path]) -> 
     assert set(payload) == {"frames", "sequence"}
     assert payload["sequence"] == {"issues": []}
     (frame,) = payload["frames"]
-    assert set(frame) == {"image", "verdict", "issues", "metrics"}
+    assert set(frame) == {"image", "verdict", "issues", "cannot_judge", "metrics"}
     assert frame["image"] == str(images["clean"])
     assert frame["verdict"] == "ok" and frame["issues"] == []
     expected = {"brightness", "contrast", "blur", "noise_floor", "stripes", "uniformity"}
@@ -101,6 +109,32 @@ def test_reference_enables_relative_checks(images: dict[str, Path]) -> None:
     assert "blur_rise" in frames[0]["metrics"] and "view_lost" in frames[0]["metrics"]
     assert [i["code"] for i in frames[1]["issues"]] == ["blurred"]
     assert "scene_changed" in [i["code"] for i in frames[2]["issues"]]
+
+
+def test_half_the_view_clipped_is_too_bright_whatever_the_mean(images: dict[str, Path]) -> None:
+    result = run("--json", str(images["overexposed"]))
+    assert result.returncode == 1
+    (frame,) = json.loads(result.stdout)["frames"]
+    assert frame["metrics"]["brightness"] < 229 and frame["metrics"]["clipped"] > 0.4
+    assert [(i["code"], i["threshold"]) for i in frame["issues"]] == [("too_bright", 0.4)]
+
+
+def test_one_frame_says_what_it_cannot_judge(images: dict[str, Path]) -> None:
+    result = run("--json", str(images["sheet"]))
+    assert result.returncode == 0, result.stdout  # not a finding: no issue, no exit 1
+    (frame,) = json.loads(result.stdout)["frames"]
+    assert frame["issues"] == []
+    (undecided,) = frame["cannot_judge"]
+    assert undecided["code"] == "occluded"
+    assert "cannot judge without a reference" in undecided["reason"]
+    human = run(str(images["sheet"]))
+    assert "occluded? a featureless area" in human.stdout
+    assert "cannot judge without a reference" in human.stdout
+    # With the reference the same picture is judged: the sheet covers what was there.
+    judged = run("--json", "--reference", str(images["clean"]), str(images["sheet"]))
+    (frame,) = json.loads(judged.stdout)["frames"]
+    assert frame["cannot_judge"] == []
+    assert [i["code"] for i in frame["issues"]] == ["occluded"]
 
 
 def test_sequence_detects_a_frozen_picture(images: dict[str, Path]) -> None:

@@ -22,7 +22,9 @@ from agent.capture.quality import (
     prepare,
     view_shift,
 )
-from agent.capture.quality.metrics import Colour, Comparison, Measurements, SingleFrameForms
+from agent.capture.quality.colour import Colour
+from agent.capture.quality.exposure import Light
+from agent.capture.quality.metrics import Comparison, Measurements, SingleFrameForms
 from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
 from testkit import quality_evalset as ev
@@ -327,6 +329,7 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
     """Typed metrics of an unremarkable frame, with ``values`` (by name) changed."""
     own = {"uniformity": 0.1, "brightness": 120.0, "contrast": 0.7, "blur": 0.3}
     alone = {"noise_floor": 1.0, "stripes": 0.0, "blank_edge": 0.0, "tint": 0.0}
+    alone["blank_border"] = 0.0
     versus: dict[str, float | None] = {
         "blur_rise": 0.0,
         "contrast_kept": 1.0,
@@ -338,40 +341,103 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
         "tiles_in_place": 9.0,
         "occlusion": 0.0,
         "stripes_rise": 0.0,
+        "clipped_rise": 0.0,
+        "clarity_kept": 1.0,
+        "lift_rise": 0.0,
     }
     colour = {"chroma_a": 0.0, "chroma_b": 0.0, "chroma": 2.0, "cast": 0.5}
     colour.update(colourfulness=5.0, lin_b=0.2, lin_g=0.2, lin_r=0.2)
     colour.update(spread_b=0.1, spread_g=0.1, spread_r=0.1)
+    light = {"clipped": 0.0, "crushed": 0.0, "local_contrast": 0.4, "black_lift": 0.1}
+    light["clarity"] = 0.38
     for name, value in values.items():
-        part = next(p for p in (own, alone, versus, colour) if name in p)
+        part = next(p for p in (own, alone, versus, colour, light) if name in p)
         part[name] = value
     return FrameMetrics(
-        Measurements(**own, colour=Colour(**colour)),
+        Measurements(**own, colour=Colour(**colour), light=Light(**light)),
         1.0 if reference else None,
         None if reference else SingleFrameForms(**alone),
         Comparison(**versus) if reference else None,  # type: ignore[arg-type]
     )
 
 
+VEILED = {"black_lift": 0.5}  # global contrast names a veil only when the blacks are lifted
+
+
 @pytest.mark.parametrize(
-    ("metric", "check", "bad_side"),
+    ("metric", "check", "bad_side", "context"),
     [
-        ("brightness", "too_dark", -1),
-        ("brightness", "too_bright", +1),
-        ("blur", "blurred", +1),
-        ("contrast", "low_contrast", -1),
-        ("noise_floor", "noisy", +1),
-        ("blank_edge", "occluded", +1),
+        ("brightness", "too_dark", -1, {}),
+        ("brightness", "too_bright", +1, {}),
+        ("blur", "blurred", +1, {}),
+        ("contrast", "low_contrast", -1, VEILED),
+        ("noise_floor", "noisy", +1, {}),
+        ("blank_edge", "occluded", +1, {}),
     ],
 )
-def test_threshold_boundaries(metric: str, check: str, bad_side: int) -> None:
+def test_threshold_boundaries(
+    metric: str, check: str, bad_side: int, context: dict[str, float]
+) -> None:
     threshold = getattr(SETTINGS.checks, check).threshold
-    at = judge(_metrics(**{metric: threshold}), SETTINGS)
+    at = judge(_metrics(**{metric: threshold}, **context), SETTINGS)
     assert check not in [i.code for i in at], "exactly at the threshold is still fine"
-    beyond = judge(_metrics(**{metric: threshold + bad_side * 0.01}), SETTINGS)
+    beyond = judge(_metrics(**{metric: threshold + bad_side * 0.01}, **context), SETTINGS)
     issue = next(i for i in beyond if i.code == check)
     assert issue.threshold == threshold
     assert issue.severity == getattr(SETTINGS.checks, check).severity
+
+
+@pytest.mark.parametrize(
+    ("values", "reference", "check", "metric_value", "threshold"),
+    [
+        # Half the picture lost to white reads too bright whatever the mean; a window does not.
+        ({"brightness": 210.0, "clipped": 0.6}, False, "too_bright", 0.6, 0.4),
+        ({"brightness": 150.0, "clipped": 0.06}, False, None, None, None),
+        ({"brightness": 210.0, "clipped_rise": 0.5}, True, "too_bright", 0.5, 0.3),
+        # A window the reference shows too is not lost light.
+        ({"brightness": 180.0, "clipped": 0.5, "clipped_rise": 0.0}, True, None, None, None),
+        ({"brightness": 60.0, "crushed": 0.85}, False, "too_dark", 0.85, 0.8),
+        # A veil: faint local contrast and lifted blacks, though the global contrast holds.
+        ({"clarity": 0.1, "black_lift": 0.6}, False, "low_contrast", 0.1, 0.14),
+        ({"clarity_kept": 0.3}, True, "low_contrast", 0.3, 0.45),
+        # Pale and flat but with its blacks kept: a scene, not a veil.
+        ({"contrast": 0.2, "black_lift": 0.1}, False, None, None, None),
+    ],
+)
+def test_second_forms_of_exposure_and_contrast(
+    values: dict[str, float],
+    reference: bool,
+    check: str | None,
+    metric_value: float | None,
+    threshold: float | None,
+) -> None:
+    issues = judge(_metrics(reference=reference, **values), SETTINGS)
+    if check is None:
+        assert issues == []
+    else:
+        assert [(i.code, i.value, i.threshold) for i in issues] == [
+            (check, metric_value, threshold)
+        ]
+
+
+@pytest.mark.parametrize(
+    ("values", "occluded"),
+    [
+        ({"blank_edge": 0.7, "blank_border": 0.6}, True),  # a cover from one side
+        # All round the frame and not filling it: a dark background behind a subject.
+        ({"blank_edge": 0.7, "blank_border": 1.0}, False),
+        ({"blank_edge": 0.95, "blank_border": 1.0}, True),  # the whole lens covered
+        # Featureless edge to edge with faint detail and lifted blacks: a veil (low contrast).
+        ({"blank_edge": 0.95, "blank_border": 1.0, "clarity": 0.05, "black_lift": 0.6}, False),
+        # ...unless its darkest parts are its white: one uniform cover.
+        ({"blank_edge": 0.95, "blank_border": 1.0, "clarity": 0.01, "black_lift": 0.95}, True),
+    ],
+)
+def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
+    values: dict[str, float], occluded: bool
+) -> None:
+    codes = [i.code for i in judge(_metrics(**values), SETTINGS)]
+    assert ("occluded" in codes) is occluded, codes
 
 
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:

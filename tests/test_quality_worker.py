@@ -28,6 +28,7 @@ from agent.model import Camera, CameraLogin, Event, MediaProfile
 from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from testkit import quality_evalset as ev
+from testkit import quality_physical as qp
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NOON = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -349,6 +350,35 @@ def test_reference_survives_a_restart_and_can_be_reset(
     again.reset_reference("cam-sink")
     again.sample_all()
     assert state.quality()["cam-sink"].verdict == "ok"
+
+
+@pytest.mark.parametrize(
+    "fogged",
+    [
+        # Condensation on a cold lens and a greasy film: a veil that keeps large-scale light
+        # and dark, so the picture's overall contrast alone would let it through.
+        lambda r: qp.condensation(r, 0.3, np.random.default_rng(5)),
+        lambda r: qp.greasy_film(r, 0.45),
+    ],
+    ids=["condensation", "grease_film"],
+)
+def test_a_fogged_lens_is_never_enrolled(
+    tmp_path: Path, scene: Scene, events: list[Event], fogged: Any
+) -> None:
+    clean = cv2.imread(str(PHOTOS / "kitchen" / "prep_1.jpg"))
+    radiance = qp.to_radiance(clean)
+    scene.pictures["cam-sink"] = qp.capture(fogged(radiance), np.random.default_rng(6))
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    for _ in range(2):
+        worker.sample_all()
+    enrolled = [e["camera_id"] for e in of_type(events, "quality_reference_enrolled")]
+    assert enrolled == ["cam-wok"]
+    assert "low_contrast" in [i.code for i in state.quality()["cam-sink"].issues]
+    # Wiped clean: the next sample is enrolled.
+    scene.pictures["cam-sink"] = qp.capture(radiance, np.random.default_rng(7))
+    worker.sample_all()
+    enrolled = [e["camera_id"] for e in of_type(events, "quality_reference_enrolled")]
+    assert enrolled == ["cam-wok", "cam-sink"]
 
 
 def test_a_reference_reset_from_outside_is_noticed_and_re_enrolled(

@@ -25,8 +25,11 @@ def register(subparsers: Any) -> None:
         help="judge image files for video quality problems (dark, blur, occlusion...)",
         description="Judge each IMAGE with the video quality checks. Exit 0 when no issue "
         "was found, 1 when any was. With --reference, REF is the camera's enrolled view "
-        "(relative checks, occlusion and scene change use it). With --sequence, the "
-        "images are consecutive samples of one camera (frozen picture, a shaking mount).",
+        "(relative checks, occlusion and scene change use it). Without one, what a single "
+        "picture shows but cannot settle (a featureless area that may be a cover or a "
+        "smooth surface, faint bands) is listed as 'cannot judge without a reference' "
+        "rather than guessed. With --sequence, the images are consecutive samples of one "
+        "camera (frozen picture, a shaking mount).",
     )
     add_json_flag(parser)
     parser.add_argument(
@@ -96,6 +99,7 @@ def check_frame(args: argparse.Namespace) -> int:
                 "image": str(path),
                 "verdict": report.verdict,
                 "issues": [issue.to_json() for issue in report.issues],
+                "cannot_judge": [item.to_json() for item in report.undecided],
                 "metrics": _metrics_out(report.metrics),
             }
         )
@@ -112,6 +116,9 @@ def check_frame(args: argparse.Namespace) -> int:
         )
         rows.append((out["image"], out["verdict"], issues or "-"))
     human = table(("IMAGE", "VERDICT", "ISSUES"), rows)
+    for out in frames_out:
+        for item in out["cannot_judge"]:
+            human += f"\n{out['image']}: {item['code']}? {item['reason']}"
     if args.sequence:
         seq = ", ".join(f"{i['code']}({i['severity']})" for i in sequence_issues) or "-"
         human += f"\nsequence: {seq}"

@@ -60,11 +60,33 @@ class JitterRule(CheckRule):
 class TooDarkRule(CheckRule):
     threshold: float = Field(default=35.0, description=_THRESHOLD)
     severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
+    lost: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Also too dark when at least this share of the picture is lost to black "
+        "(crushed); high because a dim view of a lit subject has up to half of it near "
+        "black, and a black cover is black too.",
+    )
 
 
 class TooBrightRule(CheckRule):
     threshold: float = Field(default=229.0, description=_THRESHOLD)
     severity: Severity = Field(default=Severity.FAIL, description=_SEVERITY)
+    lost: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Also too bright when at least this share of the picture is lost to "
+        "white (clipped), whatever the mean; a flame, a lamp or a window is a few per cent.",
+    )
+    lost_vs_reference: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Used instead of lost with a reference: the rise of the share lost to "
+        "white over the reference's (a window the reference shows does not count).",
+    )
 
 
 class BlurredRule(CheckRule):
@@ -77,6 +99,19 @@ class LowContrastRule(CheckRule):
     threshold: float = Field(default=0.33, description=_THRESHOLD)
     vs_reference: float | None = Field(default=0.5, description=_VS_REFERENCE)
     severity: Severity = Field(default=Severity.WARN, description=_SEVERITY)
+    clarity: float = Field(
+        default=0.14,
+        ge=0.0,
+        description="Also low contrast (a veil) when the view's clarity is below this: the "
+        "local contrast of its best-kept 16-pixel blocks, discounted by how far its black "
+        "level is lifted towards white.",
+    )
+    clarity_vs_reference: float = Field(
+        default=0.45,
+        ge=0.0,
+        description="Used instead of clarity with a reference: clarity as a fraction of the "
+        "reference's.",
+    )
 
 
 class ColorCastRule(CheckRule):
@@ -121,12 +156,14 @@ class ChecksConfig(Section):
     )
     too_dark: TooDarkRule = Field(
         default_factory=TooDarkRule,
-        description="Too dark: mean brightness 0..255; below threshold is bad.",
+        description="Too dark: mean brightness 0..255; below threshold is bad (or most of "
+        "the picture lost to black, see lost).",
     )
     too_bright: TooBrightRule = Field(
         default_factory=TooBrightRule,
         description="Too bright (over-exposed, glare): mean brightness 0..255; above "
-        "threshold is bad.",
+        "threshold is bad, and so is a large share of the picture lost to white (lost). "
+        "The issue's value is the brightness, or the share lost when that fired.",
     )
     blurred: BlurredRule = Field(
         default_factory=BlurredRule,
@@ -137,7 +174,9 @@ class ChecksConfig(Section):
         default_factory=LowContrastRule,
         description="Low contrast (steam, grease, fog, protective film): contrast 0..1 "
         "((p95-p5)/(p95+p5) of brightness); below threshold is bad. vs_reference: "
-        "contrast as a fraction of the reference's.",
+        "contrast as a fraction of the reference's. A veil that keeps large-scale light "
+        "and dark but lifts the blacks and flattens local contrast is judged by clarity. "
+        "The issue's value is the contrast, or the clarity when that fired.",
     )
     color_cast: ColorCastRule = Field(
         default_factory=ColorCastRule,

@@ -11,16 +11,25 @@ docstring says what its metrics catch and what they cannot.
 
 from agent.capture.quality.compare import Reference, make_reference
 from agent.capture.quality.frame import Frame, prepare
-from agent.capture.quality.judge import CHECK_CODES, FrameReport, analyse, judge
+from agent.capture.quality.judge import (
+    CHECK_CODES,
+    WITHOUT_REFERENCE,
+    FrameReport,
+    Undecided,
+    analyse,
+    judge,
+)
 from agent.capture.quality.metrics import FrameMetrics
 from agent.capture.quality.sequence import check_sequence, pair_issues, view_shift
 
 __all__ = [
     "CHECK_CODES",
+    "WITHOUT_REFERENCE",
     "Frame",
     "FrameMetrics",
     "FrameReport",
     "Reference",
+    "Undecided",
     "analyse",
     "check_sequence",
     "judge",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -15,6 +15,8 @@ import numpy.typing as npt
 from agent.capture.quality.frame import Image, Mask
 
 BLOCK_PX = 16  # occlusion grid cell at the analysis width
+
+_Number = TypeVar("_Number", np.int32, np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,9 +33,12 @@ def cell_corners(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
     return np.asarray(integral, np.int32)[::BLOCK_PX, ::BLOCK_PX]
 
 
-def cell_sums(corners: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+def cell_sums(corners: npt.NDArray[_Number]) -> npt.NDArray[_Number]:
     """Sum of each cell from the integral image at its corners."""
-    return corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+    sums: npt.NDArray[_Number] = (
+        corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
+    )
+    return sums
 
 
 def block_stats(
@@ -59,20 +64,23 @@ def block_stats(
     return BlockStats(mean=mean.astype(np.float32), gradient=gradient.astype(np.float32))
 
 
-def largest_edge_region(mask: Mask) -> float:
-    """Share of the grid taken by the largest True region that touches the frame edge."""
+def edge_region(mask: Mask) -> tuple[float, float]:
+    """The largest True region that touches the frame edge: its share of the grid, and the
+    share of the grid's border cells it takes (1: it runs all round the frame)."""
     if not mask.any():
-        return 0.0
+        return 0.0, 0.0
     count, labels_raw, stats_raw, _ = cv2.connectedComponentsWithStats(
         mask.astype(np.uint8), connectivity=4
     )
     labels, stats = np.asarray(labels_raw), np.asarray(stats_raw)
-    on_edge = np.zeros(count, np.bool_)
-    on_edge[np.concatenate((labels[0, :], labels[-1, :], labels[:, 0], labels[:, -1]))] = True
-    on_edge[0] = False  # the background
-    if not on_edge.any():
-        return 0.0
-    return int(stats[on_edge, cv2.CC_STAT_AREA].max()) / float(mask.size)
+    border = np.concatenate((labels[0, :], labels[-1, :], labels[1:-1, 0], labels[1:-1, -1]))
+    on_border = np.bincount(border, minlength=count)
+    on_border[0] = 0  # the background
+    if not on_border.any():
+        return 0.0, 0.0
+    areas = np.where(on_border > 0, stats[:, cv2.CC_STAT_AREA], 0)
+    largest = int(areas.argmax())
+    return int(areas[largest]) / float(mask.size), int(on_border[largest]) / float(border.size)
 
 
 def largest_region(mask: Mask) -> float:

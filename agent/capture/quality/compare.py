@@ -36,10 +36,10 @@ from agent.capture.quality.cells import (
     largest_region,
     percentile,
 )
+from agent.capture.quality.colour import Colour
 from agent.capture.quality.frame import Frame, Image, Mask, fit_to
 from agent.capture.quality.metrics import (
     FLAT_GRADIENT,
-    Colour,
     Comparison,
     FrameMetrics,
     Measured,
@@ -127,7 +127,11 @@ def compare(
         blocks = block_stats(aligned, *differences(aligned))
         shape = profiles(aligned)
     veil_rule = checks.low_contrast
-    veiled = veil_rule.enabled and contrast_kept < veil_rule.limit(with_reference=True)
+    clarity_kept = own.light.clarity / max(enrolled.own.light.clarity, 1e-3)
+    veiled = veil_rule.enabled and (
+        contrast_kept < veil_rule.limit(with_reference=True)
+        or clarity_kept < veil_rule.clarity_vs_reference
+    )
     blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
@@ -142,6 +146,9 @@ def compare(
         ),
         occlusion=largest_region(blocked),
         stripes_rise=stripes_vs_reference(shape, reference.profiles),
+        clipped_rise=own.light.clipped - enrolled.own.light.clipped,
+        clarity_kept=clarity_kept,
+        lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
         layout_kept=layout,
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)

@@ -11,11 +11,13 @@ rather than moved.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.capture.quality.compare import Reference, compare
+from agent.capture.quality.exposure import Light
 from agent.capture.quality.frame import Frame, Mask
-from agent.capture.quality.metrics import FrameMetrics, Metrics, measure
+from agent.capture.quality.metrics import FrameMetrics, Metrics, SingleFrameForms, measure
 from agent.capture.view_match import ViewMatch
 from agent.config.quality import CheckRule, QualityConfig
 from agent.model import QualityCheck, QualityIssue, Verdict, worst_verdict
@@ -27,6 +29,25 @@ _COVERED_UNMOVED = 2  # ...this many features are still exactly where they were,
 _COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
 _LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
 # with the reference's is the same view behind steam, grease or defocus, not another one
+_VEIL_LIFT = 0.35  # black level lifted this much over the reference's: a veil (with clarity)
+_SURROUNDED = 0.9  # a blank region taking this share of the frame's border surrounds the rest
+_VEIL_LIFT_ALONE = 0.35  # low contrast with the blacks lifted this far towards white: a veil
+_UNIFORM_LIFT = 0.9  # a featureless view whose blacks reach its white: one uniform cover
+_UNDECIDED_SHARE = 0.5  # evidence from this share of a check's threshold up is undecided
+_ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """A check one frame cannot settle: the evidence is there but fits a fault and a
+    healthy view alike; only a reference tells them apart."""
+
+    code: str
+    value: float
+    reason: str
+
+    def to_json(self) -> dict[str, str | float]:
+        return {"code": self.code, "value": round(self.value, 4), "reason": self.reason}
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +56,7 @@ class FrameReport:
     issues: list[QualityIssue]
     match: ViewMatch | None = None
     blocked: Mask | None = None  # occlusion grid on the reference's geometry, True: blocked
+    undecided: tuple[Undecided, ...] = ()  # single frame: what cannot be judged without one
 
     @functools.cached_property
     def metrics(self) -> Metrics:
@@ -54,7 +76,8 @@ def analyse(
     measured = measure(frame)
     if reference is None:
         alone = FrameMetrics(measured.values, alone=measured.single_frame)
-        return FrameReport(alone, judge(alone, config))
+        issues = judge(alone, config)
+        return FrameReport(alone, issues, undecided=undecided(alone, issues, config))
     check = compare(frame, measured, reference, config)
     metrics = FrameMetrics(
         measured.values,
@@ -70,6 +93,7 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
     comparison, the frame is judged against its reference."""
     checks = settings.checks
     own, alone, versus = metrics.own, metrics.alone, metrics.versus
+    light = own.light
     found: dict[str, QualityIssue] = {}
 
     def consider(code: str, value: float | None, relative: bool = False) -> None:
@@ -85,11 +109,27 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         if bad:
             found[code] = QualityIssue(code, rule.severity, float(value), threshold)
 
+    def also(code: str, value: float | None, threshold: float, low_is_bad: bool) -> None:
+        """A second form of a check (its own metric and threshold), when the first did not
+        fire."""
+        rule: CheckRule = getattr(checks, code)
+        if code in found or not rule.enabled or value is None:
+            return
+        if value < threshold if low_is_bad else value >= threshold:
+            found[code] = QualityIssue(code, rule.severity, float(value), threshold)
+
     consider("no_signal", own.uniformity)
     if "no_signal" in found:
         return list(found.values())
     consider("too_dark", own.brightness)
+    also("too_dark", light.crushed, checks.too_dark.lost, low_is_bad=False)
     consider("too_bright", own.brightness)
+    bright = checks.too_bright
+    if versus is None:
+        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
+    else:
+        also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
+    veil = checks.low_contrast
     moved = False
     if versus is not None:
         consider("scene_changed", versus.view_lost)
@@ -105,8 +145,14 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
-        if "scene_changed" in found and unmatched and (versus.layout_kept or 0.0) >= _LAYOUT_KEPT:
-            # Unmatched, yet light and dark are where they were: the enrolled view behind
+        veiled = versus.clarity_kept < veil.clarity_vs_reference and versus.lift_rise >= _VEIL_LIFT
+        if (
+            "scene_changed" in found
+            and unmatched
+            and (veiled or (versus.layout_kept or 0.0) >= _LAYOUT_KEPT)
+        ):
+            # Unmatched, yet light and dark are where they were, or a veil lifted the
+            # blacks and flattened the detail features need: the enrolled view behind
             # steam, grease or defocus, which the relative checks below name.
             del found["scene_changed"]
         moved = "scene_changed" in found
@@ -117,15 +163,19 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         consider("noisy", versus.noise_rise, relative=True)
         consider("stripes", versus.stripes_rise, relative=True)
         consider("low_contrast", versus.contrast_kept, relative=True)
+        also("low_contrast", versus.clarity_kept, veil.clarity_vs_reference, low_is_bad=True)
         consider("color_cast", versus.cast_shift, relative=True)
     else:
         consider("blurred", own.blur)
         consider("noisy", None if alone is None else alone.noise_floor)
         consider("stripes", None if alone is None else alone.stripes)
-        consider("low_contrast", own.contrast)
+        if light.black_lift >= _VEIL_LIFT_ALONE:
+            # Low contrast with the blacks kept is a pale, flat scene, not a veil.
+            consider("low_contrast", own.contrast)
+        also("low_contrast", light.clarity, veil.clarity, low_is_bad=True)
         consider("color_cast", None if alone is None else alone.tint)
-    if versus is None:
-        consider("occluded", None if alone is None else alone.blank_edge)
+    if versus is None and alone is not None and _covered_alone(alone, light, veil.clarity):
+        consider("occluded", alone.blank_edge)
     if "occluded" in found:
         # The cover dominates the picture's colour and brightness profile.
         found.pop("color_cast", None)
@@ -147,3 +197,70 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         ):
             found.pop(echo, None)
     return [found[code] for code in CHECK_CODES if code in found]
+
+
+def _covered_alone(alone: SingleFrameForms, light: Light, clarity: float) -> bool:
+    """Whether the featureless region joined to the edge may be a cover, on one frame.
+
+    A cover near the lens comes in from a side or a corner and leaves the rest of the view
+    as it was: the view's best-kept local contrast stays, and the rest reaches the frame's
+    edge. A veil of steam or grease flattens the whole view (low clarity), so what is
+    featureless is the veil, unless its darkest parts are as light as its white (one
+    uniform cover over the whole lens). A featureless region that runs all round the frame
+    without filling it is a dark, out-of-focus background behind a lit subject."""
+    if light.clarity < clarity and light.black_lift < _UNIFORM_LIFT:
+        return False
+    if alone.blank_border < _SURROUNDED:
+        return True
+    return alone.blank_edge >= _COVERED_BLANK
+
+
+WITHOUT_REFERENCE = "cannot judge without a reference"
+
+
+def undecided(
+    metrics: FrameMetrics, issues: Sequence[QualityIssue], settings: QualityConfig
+) -> tuple[Undecided, ...]:
+    """What one frame shows but cannot settle (pure): a featureless area joined to the
+    edge that is too small, or too like a smooth surface, to be called a cover, and
+    faint bands that flicker and the scene's own pattern draw alike. Said instead of
+    guessing; nothing when the frame is judged against a reference, when the check
+    raised an issue, or when darkness, glare or a lost signal explain the picture."""
+    alone = metrics.alone
+    raised = {issue.code for issue in issues}
+    if metrics.versus is not None or alone is None or raised & _ROOT_CAUSES:
+        return ()
+    checks = settings.checks
+    found = []
+    occluded = checks.occluded
+    if (
+        occluded.enabled
+        and "occluded" not in raised
+        and "low_contrast" not in raised
+        and alone.blank_edge >= _UNDECIDED_SHARE * occluded.threshold
+        and _covered_alone(alone, metrics.own.light, checks.low_contrast.clarity)
+    ):
+        share = round(100 * alone.blank_edge)
+        found.append(
+            Undecided(
+                "occluded",
+                alone.blank_edge,
+                f"a featureless area joined to the edge fills {share} % of the view: a cover "
+                f"or a smooth surface; {WITHOUT_REFERENCE}",
+            )
+        )
+    stripes = checks.stripes
+    if (
+        stripes.enabled
+        and "stripes" not in raised
+        and alone.stripes >= _UNDECIDED_SHARE * stripes.threshold
+    ):
+        found.append(
+            Undecided(
+                "stripes",
+                alone.stripes,
+                f"faint periodic bands ({alone.stripes:.1f} levels): flicker or the scene's "
+                f"own pattern; {WITHOUT_REFERENCE}",
+            )
+        )
+    return tuple(found)

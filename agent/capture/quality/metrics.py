@@ -1,37 +1,28 @@
 """What one frame shows, measured once at the analysis width (typed, no string keys).
 
-What each measurement catches, and what it cannot:
+Light (``brightness``, ``contrast``, what is lost to white or black, the veil) is
+``exposure.py``'s, colour ``colour.py``'s, stripes ``stripes.py``'s; here the rest and the
+records. What each measurement catches, and what it cannot:
 
 - ``uniformity`` (``no_signal``): share of pixels within +-4 grey levels of the commonest
   level. Catches black/blue/grey screens and "no signal" cards with a little text; not
   colour bars.
-- ``brightness`` (``too_dark`` / ``too_bright``): mean brightness.
 - ``blur`` (``blurred``): Crete-Roffet re-blur measure (blurring a sharp picture changes it
   much, blurring a blurred one changes it little), 0 sharp .. 1 flat. Scene-dependent
   without a reference: a close-up on a smooth surface reads as soft; against the camera's
   reference the rise in blur is judged.
-- ``contrast`` (``low_contrast``): (p95-p5)/(p95+p5) of brightness: haze, steam, grease
-  and film add a veil of light, which lowers it while darkness alone does not. A scene
-  that is itself pale and flat (a steel counter filling the view) reads as low contrast
-  without a reference; with one, the loss relative to the reference is judged.
-- ``tint`` (``color_cast`` without a reference): only "a grey scene turned colour" can be
-  told: chroma relative to lightness that is the same across the frame (size >= 3x its
-  spread), in % of lightness. The equivalent-circle factor K = D/M used by Chinese VQD
-  products is reported as ``cast`` for reference, but it tracks how flat a scene is more
-  than its tint (a tint multiplies D and M alike), so it is not judged. A colourful or
-  warm scene without a reference cannot be told from a cast. Greyscale (IR night) frames
-  never fire.
 - ``noise_floor`` (``noisy`` without a reference): the 5th percentile of Immerkaer's fast
   noise estimate over 8-pixel cells that are not clipped black or white. Texture raises
   the estimate only where there is texture, while snow is everywhere, so a busy scene
   still has quiet cells that show its true noise; a scene textured edge to edge (fur,
   gravel) can read as noisy. ``noise``: the whole-frame median form (robust to edges),
   compared with the reference's.
-- ``stripes``: see ``stripes.py``.
 - ``blank_edge`` (``occluded`` without a reference): the largest featureless region joined
-  to the frame edge (so smooth steel or sky filling half the view can fire: the threshold
-  is high, and a cover over less than about half the view is missed; grease or fog thick
-  enough to leave the view featureless counts as a cover too).
+  to the frame edge, and how much of the frame's border it takes (``blank_border``):
+  a cover comes in from a side or a corner and leaves the rest of the view reaching the
+  frame's edge, while a dark, out-of-focus background runs all round the lit subject
+  in front of it. Smooth steel or sky filling half the view can still read as a cover; a
+  cover over less than about half the view cannot be told from a smooth surface.
 
 Cost: every per-pixel pass is one OpenCV call on uint8 where the metric allows; what only
 the single-frame judgement needs (noise floor, coherent stripes, tint, blank edge) is
@@ -53,33 +44,17 @@ from agent.capture.quality.cells import (
     BlockStats,
     block_stats,
     cell_sums,
-    largest_edge_region,
+    edge_region,
     percentile,
 )
+from agent.capture.quality.colour import Colour, chroma, tint
+from agent.capture.quality.exposure import Light, histogram_metrics, light
 from agent.capture.quality.frame import Frame, Image
 from agent.capture.quality.stripes import Profile, profiles, single_frame_stripes
 
 Metrics = dict[str, float | None]  # the wire form: check-frame's "metrics", reference.json
 
 FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
-_TINT_COHERENCE = 3.0  # tint counts when its size is this many times its spread
-
-
-_LEVELS = np.arange(256, dtype=np.float64)
-_NINE = np.ones(9)
-
-
-def histogram_metrics(grey: Image) -> tuple[float, float, float]:
-    """Brightness (mean), contrast ((p95-p5)/(p95+p5)) and uniformity (share within +-4
-    levels of the commonest level) of the grey picture."""
-    # Every other pixel of every other row: the same distribution at a quarter the cost.
-    sample = grey[::2, ::2]
-    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).reshape(-1)
-    total = float(sample.shape[0] * sample.shape[1])
-    p5, p95 = (float(v) for v in np.searchsorted(np.cumsum(hist), (0.05 * total, 0.95 * total)))
-    window = np.convolve(hist, _NINE, mode="same")
-    brightness = float(hist @ _LEVELS) / total
-    return brightness, (p95 - p5) / max(p95 + p5, 1.0), float(window.max()) / total
 
 
 def differences(grey: Image) -> tuple[Image, Image]:
@@ -176,94 +151,12 @@ def noise_floor(magnitude: Image, grey_sums: npt.NDArray[np.int32]) -> float:
     return percentile(response, _FLOOR_SHARE) * _MEAN_TO_SIGMA
 
 
-_SRGB_TO_LINEAR = np.array(
-    [(v / 255 / 12.92) if v <= 10 else ((v / 255 + 0.055) / 1.055) ** 2.4 for v in range(256)],
-    dtype=np.float32,
-)
-
-
-_LAB_NEUTRAL = np.array([128.0, 128.0, 128.0, 0.0])  # L (unused), a, b of a grey pixel
-_AB_NEUTRAL = np.array([128.0, 128.0, 0.0, 0.0])
-_TINT_MIN_LIGHTNESS = 40.0  # 8-bit L at or below which chroma/lightness is too unstable
-
-
-@dataclass(frozen=True)
-class Colour:
-    """Colour statistics of the thumbnail: mean chroma (Lab a, b, their distance from
-    grey, that distance over the chroma's spread: the equivalent-circle factor K of
-    Chinese VQD products), mean |a|+|b| (colourfulness), and each channel's mean and
-    spread in linear light (the white balance against a reference)."""
-
-    chroma_a: float
-    chroma_b: float
-    chroma: float
-    cast: float
-    colourfulness: float
-    lin_b: float
-    lin_g: float
-    lin_r: float
-    spread_b: float
-    spread_g: float
-    spread_r: float
-
-
-def chroma(thumb: Image) -> tuple[Colour, Image]:
-    """Colour statistics of the thumbnail, and the thumbnail in Lab (for ``tint``)."""
-    linear = cv2.LUT(thumb, _SRGB_TO_LINEAR)
-    lin_mean, lin_std = cv2.meanStdDev(linear)
-    lin_b, lin_g, lin_r = (float(v) for v in np.asarray(lin_mean).reshape(-1)[:3])
-    spread_b, spread_g, spread_r = (float(v) for v in np.asarray(lin_std).reshape(-1)[:3])
-    lab = np.asarray(cv2.cvtColor(thumb, cv2.COLOR_BGR2LAB), np.uint8)
-    mean, std = cv2.meanStdDev(lab)
-    a = float(mean[1][0]) - 128.0
-    b = float(mean[2][0]) - 128.0
-    spread = math.hypot(float(std[1][0]), float(std[2][0]))
-    distance = math.hypot(a, b)
-    pixels = float(lab.shape[0] * lab.shape[1])
-    off_grey = cv2.sumElems(cv2.absdiff(lab, _LAB_NEUTRAL))
-    colour = Colour(
-        chroma_a=a,
-        chroma_b=b,
-        chroma=distance,
-        cast=distance / max(spread, 1.0),
-        colourfulness=(off_grey[1] + off_grey[2]) / pixels,
-        lin_b=lin_b,
-        lin_g=lin_g,
-        lin_r=lin_r,
-        spread_b=spread_b,
-        spread_g=spread_g,
-        spread_r=spread_r,
-    )
-    return colour, lab
-
-
-def tint(lab: Image) -> float:
-    """A tint over the whole frame, in % of lightness (0 when there is none).
-
-    A tint over a grey scene makes every pixel's chroma proportional to its lightness,
-    in one direction: chroma/lightness is then nearly constant. Colourful scenes (and
-    warm scenes with varied saturation) spread it out."""
-    lightness, chroma_a, chroma_b = cv2.split(lab)
-    _, lit = cv2.threshold(lightness, _TINT_MIN_LIGHTNESS, 255, cv2.THRESH_BINARY)
-    if cv2.countNonZero(lit) < 50:
-        return 0.0
-    chroma_ab = cv2.subtract(cv2.merge((chroma_a, chroma_b)), _AB_NEUTRAL, dtype=cv2.CV_32F)
-    ratio = cv2.divide(chroma_ab, cv2.merge((lightness, lightness)), scale=100.0, dtype=cv2.CV_32F)
-    tint_mean, tint_std = cv2.meanStdDev(ratio, mask=lit)
-    tint_spread = math.hypot(float(tint_std[0][0]), float(tint_std[1][0]))
-    tint_size = math.hypot(float(tint_mean[0][0]), float(tint_mean[1][0]))
-    return tint_size if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0) else 0.0
-
-
-# --- the records ---------------------------------------------------------------------------
-
-
 def _flat(record: Any) -> Metrics:
     """A record's fields by name, in order, nested records flattened into it."""
     out: Metrics = {}
     for item in fields(record):
         value = getattr(record, item.name)
-        if isinstance(value, Colour):
+        if isinstance(value, Colour | Light):
             out.update(_flat(value))
         else:
             out[item.name] = value
@@ -279,6 +172,7 @@ class Measurements:
     uniformity: float
     blur: float
     colour: Colour
+    light: Light
 
 
 @dataclass(frozen=True)
@@ -291,6 +185,7 @@ class SingleFrameForms:
     stripes: float
     blank_edge: float
     tint: float
+    blank_border: float = 0.0  # share of the frame's border the blank region takes
 
 
 @dataclass(frozen=True)
@@ -307,6 +202,9 @@ class Comparison:
     tiles_in_place: float | None  # set when the quick check settled it
     occlusion: float  # largest region of blocked blocks, share of the grid
     stripes_rise: float
+    clipped_rise: float  # share lost to white, over the reference's
+    clarity_kept: float  # clarity as a fraction of the reference's
+    lift_rise: float  # black level lifted further than the reference's
     # Only when the view may be another scene now: correlation of the block brightness
     # with the reference's in place.
     layout_kept: float | None = None
@@ -363,21 +261,31 @@ class Measured:
 
     @functools.cached_property
     def single_frame(self) -> SingleFrameForms:
+        blank, border = edge_region(self.blocks.gradient < FLAT_GRADIENT)
         return SingleFrameForms(
             noise_floor=noise_floor(self.noise_magnitude, self.grey_sums),
             stripes=single_frame_stripes(self.grey_sums),
-            blank_edge=largest_edge_region(self.blocks.gradient < FLAT_GRADIENT),
+            blank_edge=blank,
             tint=tint(self.lab),
+            blank_border=border,
         )
 
 
 def measure(frame: Frame) -> Measured:
     grey = frame.grey
-    brightness, contrast, uniformity = histogram_metrics(grey)
+    levels = histogram_metrics(grey)
     d_vertical, d_horizontal = differences(grey)
     sharpness = blur(grey, d_vertical, d_horizontal)
-    grey_sums = np.asarray(cv2.integral(grey), np.int32)
-    colour, lab = chroma(frame.thumb)
-    values = Measurements(brightness, contrast, uniformity, sharpness, colour)
+    sums, squares = cv2.integral2(grey, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+    grey_sums = np.asarray(sums, np.int32)
     blocks = block_stats(grey, d_vertical, d_horizontal, grey_sums)
+    colour, lab = chroma(frame.thumb)
+    values = Measurements(
+        levels.brightness,
+        levels.contrast,
+        levels.uniformity,
+        sharpness,
+        colour,
+        light(levels, frame.thumb, blocks.mean, np.asarray(squares, np.float64)),
+    )
     return Measured(values, blocks, profiles(grey), noise_response(grey), grey_sums, lab)
