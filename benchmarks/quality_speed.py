@@ -43,6 +43,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -53,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import Frame, Reference, analyse, make_reference, prepare
 from agent.config.quality import QualityConfig
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "data" / "quality"
 SIZES = ((1920, 1080), (640, 360))
@@ -78,8 +80,14 @@ def _capture(photo: np.ndarray, size: tuple[int, int], seed: int, moved: bool = 
     return buffer.tobytes()
 
 
+def _analyse(
+    decoded: np.ndarray, width: int, settings: QualityConfig, reference: Reference | None
+) -> object:
+    return analyse(prepare(decoded, width), settings, reference)
+
+
 def _photos() -> list[np.ndarray]:
-    return [cv2.imread(str(path)) for path in sorted(PHOTOS.glob("*.jpg"))]
+    return [read_bgr(path) for path in sorted(PHOTOS.glob("*.jpg"))]
 
 
 class Timer:
@@ -145,16 +153,14 @@ def main() -> int:
         references = [
             make_reference(prepare(decode_for_analysis(j, width), width)) for j in enrolled
         ]
-        timer.add(f"{label} full", [lambda b=b: cv2.imdecode(b, cv2.IMREAD_COLOR) for b in buffers])
-        timer.add(f"{label} reduced", [lambda j=j: decode_for_analysis(j, width) for j in samples])
-        timer.add(
-            f"{label} plain", [lambda d=d: analyse(prepare(d, width), settings) for d in decoded]
-        )
+        timer.add(f"{label} full", [partial(cv2.imdecode, b, cv2.IMREAD_COLOR) for b in buffers])
+        timer.add(f"{label} reduced", [partial(decode_for_analysis, j, width) for j in samples])
+        timer.add(f"{label} plain", [partial(_analyse, d, width, settings, None) for d in decoded])
         for name, frames in (("unmoved", decoded), ("moved", moved)):
             timer.add(
                 f"{label} {name}",
                 [
-                    lambda d=d, r=r: analyse(prepare(d, width), settings, r)
+                    partial(_analyse, d, width, settings, r)
                     for d, r in zip(frames, references, strict=True)
                 ],
             )

@@ -8,7 +8,7 @@ bash scripts/setup.sh
 echo "== ruff" >&2
 .venv/bin/ruff check agent tests testkit benchmarks scripts
 .venv/bin/ruff format --check agent tests testkit benchmarks scripts
-echo "== mypy (strict on agent/)" >&2
+echo "== mypy (strict on agent/, checked on tests, testkit, benchmarks)" >&2
 .venv/bin/mypy
 echo "== pytest" >&2
 .venv/bin/python -m pytest "$@"

@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from testkit.images import maybe_read_bgr, read_bgr
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "tests" / "data" / "quality"
 OPENCV_DOC = Path("/usr/share/doc/opencv-doc/examples")
@@ -77,10 +79,10 @@ class Item:
 def load_photos() -> dict[str, np.ndarray]:
     photos: dict[str, np.ndarray] = {}
     for path in sorted(COMMITTED.glob("*.jpg")):
-        photos[f"committed/{path.name}"] = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        photos[f"committed/{path.name}"] = read_bgr(path)
     missing = []
     for name in OPENCV_PHOTOS:
-        image = cv2.imread(str(OPENCV_DOC / name), cv2.IMREAD_COLOR)
+        image = maybe_read_bgr(OPENCV_DOC / name)
         if image is None:
             missing.append(name)
             continue

@@ -46,6 +46,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from testkit.images import maybe_read_bgr
+
 Radiance = npt.NDArray[np.float32]  # H x W x 3 BGR, linear, 1.0 = what the source showed as white
 Picture = npt.NDArray[np.uint8]  # H x W x 3 BGR, 8-bit camera output
 
@@ -98,13 +100,13 @@ def load_photos() -> dict[str, Picture]:
     """The second model's own source pictures, by name."""
     photos: dict[str, Picture] = {}
     for path in sorted(KITCHENS.glob("*.jpg")):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = maybe_read_bgr(path)
         if image is None:
             raise SystemExit(f"cannot read {path}")
         photos[f"kitchen/{path.name}"] = _fit_width(image)
     missing = []
     for name in OPENCV_EXTRA_PHOTOS:
-        image = cv2.imread(str(OPENCV_DOC / name), cv2.IMREAD_COLOR)
+        image = maybe_read_bgr(OPENCV_DOC / name)
         if image is None:
             missing.append(name)
             continue

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from testkit import quality_evalset as ev
 from testkit import quality_physical as qp
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 REPO = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("frames")
-    coffee = cv2.imread(str(PHOTOS / "coffee.jpg"))
+    coffee = read_bgr(PHOTOS / "coffee.jpg")
     out = {}
 
     def save(name: str, image: np.ndarray) -> None:
@@ -56,7 +56,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     # Half the view blown out to white, the mean still under the brightness threshold.
     over = qp.overexposed(qp.to_radiance(coffee), 0.6, np.random.default_rng(3))
     save("overexposed", over)
-    save("moved", ev.view_crop(cv2.imread(str(PHOTOS / "rocket.jpg"))))
+    save("moved", ev.view_crop(read_bgr(PHOTOS / "rocket.jpg")))
     (folder / "garbage.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     out["garbage"] = folder / "garbage.jpg"
     out["missing"] = folder / "nope.jpg"

@@ -15,6 +15,7 @@ from agent.capture.quality import analyse, make_reference, prepare
 from agent.capture.view_match import still_in_place, tiles_in_place, view_tiles
 from agent.config.quality import QualityConfig
 from testkit import quality_evalset as ev
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 LEFT_HALF = [(0.05, 0.1), (0.45, 0.1), (0.45, 0.9), (0.05, 0.9)]
@@ -27,7 +28,7 @@ def frame_of(image: np.ndarray, quality: int = 85):  # type: ignore[no-untyped-d
 
 @pytest.fixture(scope="module", params=["astronaut", "coffee", "camera"])
 def scene(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    photo = cv2.imread(str(PHOTOS / f"{request.param}.jpg"))
+    photo = read_bgr(PHOTOS / f"{request.param}.jpg")
     reference = make_reference(frame_of(ev.view_crop(photo), 90))
     return photo, reference
 
@@ -84,7 +85,7 @@ def test_covered_roi_is_not_visible(scene) -> None:  # type: ignore[no-untyped-d
 
 
 def test_turned_away_shows_nothing(scene) -> None:  # type: ignore[no-untyped-def]
-    other = cv2.imread(str(PHOTOS / "rocket.jpg"))
+    other = read_bgr(PHOTOS / "rocket.jpg")
     assert visible(scene, ev.view_crop(other), LEFT_HALF) == 0.0
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from agent.diagnose import Check, overall
 from testkit.configs import VALID
+from testkit.images import read_bgr
 from testkit.mosquitto import Mosquitto, free_port
 from testkit.nginx_rtmp import NginxRtmp
 from testkit.site_fixtures import SiteCamera, agent_cli, provision
@@ -222,12 +223,12 @@ def test_report_names_the_wrong_password_the_fogged_lens_and_the_uncovered_kcp(
         timeout=60,
         check=True,
     )
-    screenshot = cv2.imread(str(shot))
+    screenshot = read_bgr(shot)
     assert screenshot is not None and screenshot.shape[1] == 412
     # The broken cameras come first: the fogged lens's live view and its reference are
     # on the screen, as the report's files hold them.
-    live = cv2.imread(str(report_dir / pictures[fogged.id]["live"]))
-    reference = cv2.imread(str(report_dir / pictures[fogged.id]["reference"]))
+    live = read_bgr(report_dir / pictures[fogged.id]["live"])
+    reference = read_bgr(report_dir / pictures[fogged.id]["reference"])
     assert live is not None and reference is not None
     assert found_in(screenshot, live) > 0.8
     assert found_in(screenshot, reference) > 0.8

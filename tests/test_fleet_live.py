@@ -16,13 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
 from agent.fleet.db import Database, open_database
 from testkit.fleet_fixtures import FleetConsumer, FleetRun
 from testkit.fleet_sim import STAGES, Fleet, send_late_will
+from testkit.images import read_bgr
 from testkit.mosquitto import Mosquitto, Subscriber, wait_until
 
 STORES = 50
@@ -69,7 +69,7 @@ def chromium_look(html: Path, out: Path) -> tuple[np.ndarray, str]:
         timeout=90,
         check=True,
     ).stdout
-    image = cv2.imread(str(shot))
+    image = read_bgr(shot)
     assert image is not None, "chromium wrote no screenshot"
     return image, dom
 

@@ -28,6 +28,7 @@ from agent.capture.quality.metrics import Comparison, Measurements, SingleFrameF
 from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
 from testkit import quality_evalset as ev
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NAMES = ("astronaut", "camera", "coffee", "rocket")
@@ -35,7 +36,7 @@ SETTINGS = QualityConfig()
 
 
 def photo(name: str) -> np.ndarray:
-    image = cv2.imread(str(PHOTOS / f"{name}.jpg"), cv2.IMREAD_COLOR)
+    image = read_bgr(PHOTOS / f"{name}.jpg")
     assert image is not None, name
     return image
 

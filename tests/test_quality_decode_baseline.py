@@ -18,12 +18,13 @@ from agent.capture.decode import (
 from agent.capture.reference import ReferenceStore, camera_dir_name
 from agent.errors import FrameUnavailable
 from agent.images import jpeg_size
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 
 
 def jpeg(width: int, height: int) -> bytes:
-    image = cv2.resize(cv2.imread(str(PHOTOS / "coffee.jpg")), (width, height))
+    image = cv2.resize(read_bgr(PHOTOS / "coffee.jpg"), (width, height))
     return bytes(cv2.imencode(".jpg", image)[1])
 
 
@@ -95,7 +96,7 @@ def test_resize_never_enlarges() -> None:
 
 def test_baseline_round_trip(tmp_path: Path) -> None:
     store = ReferenceStore(tmp_path)
-    image = cv2.resize(cv2.imread(str(PHOTOS / "astronaut.jpg")), (1920, 1080))
+    image = cv2.resize(read_bgr(PHOTOS / "astronaut.jpg"), (1920, 1080))
     saved = store.save("cam-1", image, 320, captured_at=1_700_000_000.0)
     loaded = store.load("cam-1", 320)
     assert loaded is not None

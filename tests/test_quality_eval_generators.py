@@ -14,6 +14,7 @@ import pytest
 
 from testkit import quality_accuracy as bench
 from testkit import quality_physical as qp
+from testkit.images import read_bgr
 from testkit.kitchen_scenes import SCENES, render
 
 KITCHENS = Path(__file__).parent / "data" / "quality" / "kitchen"
@@ -21,7 +22,7 @@ SOME = ("cooking_1", "cold_room_2", "storage_1")
 
 
 def small_scene(name: str) -> np.ndarray:
-    image = cv2.imread(str(KITCHENS / f"{name}.jpg"), cv2.IMREAD_COLOR)
+    image = read_bgr(KITCHENS / f"{name}.jpg")
     assert image is not None, name
     return qp.to_radiance(cv2.resize(image, (320, 180), interpolation=cv2.INTER_AREA))
 
@@ -47,7 +48,7 @@ def test_committed_kitchens_are_the_renderer_output_and_small() -> None:
     for name in SCENES:
         assert (KITCHENS / f"{name}.jpg").stat().st_size < 40_000, name
     for name in SOME:  # rendering takes most of a second each: a few stand for all
-        committed = cv2.imread(str(KITCHENS / f"{name}.jpg")).astype(np.float32)
+        committed = read_bgr(KITCHENS / f"{name}.jpg").astype(np.float32)
         # JPEG at q88 stays within a few levels of what the renderer draws.
         assert np.abs(committed - render(name)).mean() < 3.0, name
     with pytest.raises(ValueError, match="unknown kitchen kind"):
@@ -213,8 +214,8 @@ def test_no_video_screens_are_nearly_one_colour(style: int) -> None:
 
 @pytest.fixture(scope="module")
 def kitchen_samples() -> list[qp.Sample]:
-    image = cv2.imread(str(KITCHENS / "prep_1.jpg"), cv2.IMREAD_COLOR)
-    other = cv2.imread(str(KITCHENS / "cooking_2.jpg"), cv2.IMREAD_COLOR)
+    image = read_bgr(KITCHENS / "prep_1.jpg")
+    other = read_bgr(KITCHENS / "cooking_2.jpg")
     small = cv2.resize(image, (320, 180), interpolation=cv2.INTER_AREA)
     return list(qp.samples_for("kitchen/prep_1.jpg", small, cv2.resize(other, (320, 180))))
 
@@ -235,7 +236,7 @@ def test_the_set_covers_every_check_at_every_strength(kitchen_samples: list[qp.S
     again = next(
         qp.samples_for(
             "kitchen/prep_1.jpg",
-            cv2.resize(cv2.imread(str(KITCHENS / "prep_1.jpg")), (320, 180)),
+            cv2.resize(read_bgr(KITCHENS / "prep_1.jpg"), (320, 180)),
             np.zeros((180, 320, 3), np.uint8),
         )
     )

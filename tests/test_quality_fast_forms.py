@@ -19,12 +19,13 @@ from agent.capture.quality import cells as grid
 from agent.capture.quality import metrics
 from agent.capture.quality import stripes as bands
 from agent.capture.quality.frame import prepare
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 
 
 def greys() -> list[np.ndarray]:
-    pictures = [prepare(cv2.imread(str(path)), 320).grey for path in sorted(PHOTOS.glob("*.jpg"))]
+    pictures = [prepare(read_bgr(path), 320).grey for path in sorted(PHOTOS.glob("*.jpg"))]
     noise = np.random.default_rng(3).integers(0, 256, (180, 320), dtype=np.uint8)
     dark = (pictures[0] // 16).astype(np.uint8)  # small differences, where rounding shows
     return [*pictures, noise, dark]
@@ -106,7 +107,7 @@ def test_noise_floor_is_the_quietest_cells_noise(grey: np.ndarray) -> None:
 def test_noise_floor_tells_snow_from_detail() -> None:
     """A detailed photo with smooth parts reads low; the same photo under snow reads its
     noise: the floor is where the picture is quietest."""
-    photo = prepare(cv2.imread(str(PHOTOS / "astronaut.jpg")), 320).grey
+    photo = prepare(read_bgr(PHOTOS / "astronaut.jpg"), 320).grey
     snow = np.random.default_rng(5).normal(0.0, 8.0, photo.shape)
     noisy = np.clip(photo + snow, 0, 255).astype(np.uint8)
 
@@ -183,7 +184,7 @@ def test_stripes_is_the_weakest_strips_in_phase_band(grey: np.ndarray) -> None:
 
 
 def test_stripes_across_the_picture_are_found_scene_structure_is_not() -> None:
-    photo = prepare(cv2.imread(str(PHOTOS / "coffee.jpg")), 320).grey.astype(np.float32)
+    photo = prepare(read_bgr(PHOTOS / "coffee.jpg"), 320).grey.astype(np.float32)
     rows = np.arange(photo.shape[0], dtype=np.float32)[:, None]
     flicker = photo * (1.0 + 10.0 / 128.0 * np.sin(2 * np.pi * rows / 9.0))
     banded = np.clip(flicker, 0, 255).astype(np.uint8)
@@ -262,7 +263,7 @@ def test_halvings_stop_at_twice_the_width(
 
 @pytest.mark.parametrize("source", [(1080, 1920), (360, 640), (341, 512), (270, 480)])
 def test_shrinking_by_halvings_matches_one_area_resize(source: tuple[int, int]) -> None:
-    image = cv2.resize(cv2.imread(str(PHOTOS / "coffee.jpg")), (source[1], source[0]))
+    image = cv2.resize(read_bgr(PHOTOS / "coffee.jpg"), (source[1], source[0]))
     fast = resize_to_width(image, 80)
     height = round(source[0] * 80 / source[1])
     direct = cv2.resize(image, (80, height), interpolation=cv2.INTER_AREA)

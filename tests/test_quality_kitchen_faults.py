@@ -18,6 +18,7 @@ from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import Frame, analyse, make_reference, prepare
 from agent.config.quality import QualityConfig
 from testkit import quality_physical as qp
+from testkit.images import read_bgr
 
 KITCHENS = Path(__file__).parent / "data" / "quality" / "kitchen"
 SCENES = ("cooking_1", "prep_2", "storage_1", "cold_room_2")
@@ -25,7 +26,7 @@ SETTINGS = QualityConfig()
 
 
 def scene(name: str) -> np.ndarray:
-    image = cv2.imread(str(KITCHENS / f"{name}.jpg"), cv2.IMREAD_COLOR)
+    image = read_bgr(KITCHENS / f"{name}.jpg")
     assert image is not None, name
     return qp.to_radiance(image)
 

@@ -29,13 +29,14 @@ from agent.state import AgentState
 from agent.supervisor import WorkerContext
 from testkit import quality_evalset as ev
 from testkit import quality_physical as qp
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NOON = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def photo(name: str) -> np.ndarray:
-    return cv2.imread(str(PHOTOS / f"{name}.jpg"))
+    return read_bgr(PHOTOS / f"{name}.jpg")
 
 
 def make_config(
@@ -365,7 +366,7 @@ def test_reference_survives_a_restart_and_can_be_reset(
 def test_a_fogged_lens_is_never_enrolled(
     tmp_path: Path, scene: Scene, events: list[Event], fogged: Any
 ) -> None:
-    clean = cv2.imread(str(PHOTOS / "kitchen" / "prep_1.jpg"))
+    clean = read_bgr(PHOTOS / "kitchen" / "prep_1.jpg")
     radiance = qp.to_radiance(clean)
     scene.pictures["cam-sink"] = qp.capture(fogged(radiance), np.random.default_rng(6))
     worker, state = make_worker(tmp_path, scene, events, [NOON])

@@ -14,6 +14,7 @@ import pytest
 
 from agent.capture.reference import ReferenceStore
 from testkit.configs import VALID
+from testkit.images import read_bgr
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 CAMERAS = """\
@@ -46,7 +47,7 @@ def reference(config: Path, *args: str) -> tuple[int, Any, str]:
 
 
 def enrol(config: Path, camera_id: str) -> None:
-    picture = cv2.imread(str(PHOTOS / "coffee.jpg"))
+    picture = read_bgr(PHOTOS / "coffee.jpg")
     ReferenceStore(config.parent / "state").save(camera_id, picture, 320, captured_at=1.7e9)
 
 
