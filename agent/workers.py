@@ -108,19 +108,16 @@ def _build_stage(runtime: Runtime) -> Worker:
 
 
 def _stage_slice(runtime: Runtime) -> object:
-    # What the stage is judged from: the declared KCPs, the enrolment (its ceiling), and
-    # whether and how each enrolled camera's video goes to the platform.
+    # What the stage worker is built from: the declared KCPs and the enrolment (its
+    # ceiling, checked at build). How each camera's video goes out (ingest URL, stream
+    # modes) it reads live from the config it is handed, so such a change is no rebuild.
     config = runtime.config
-    streams = config.streams
+    enrolled = tuple((c.id, tuple(str(a.kcp) for a in c.kcps)) for c in config.cameras.enrolled)
+    return (tuple(config.store.kcps), enrolled, runtime.state_dir)
 
-    def how(camera_id: str) -> tuple[str, bool]:
-        own = streams.cameras.get(camera_id)
-        return ((own.mode if own else None) or streams.mode, own.enabled if own else True)
 
-    enrolled = tuple(
-        (c.id, tuple(str(a.kcp) for a in c.kcps), how(c.id)) for c in config.cameras.enrolled
-    )
-    return (tuple(config.store.kcps), enrolled, streams.ingest_url is not None, runtime.state_dir)
+def _update_stage(worker: StageWorker, runtime: Runtime) -> None:
+    worker.config = runtime.config
 
 
 def build_stream_manager(runtime: Runtime) -> StreamManager:
@@ -168,7 +165,7 @@ WORKER_SPECS: tuple[WorkerSpec, ...] = (
     WorkerSpec("discovery", _discovery_slice, _build_discovery, _update_logins),
     WorkerSpec("quality", _quality_slice, _build_quality, _update_logins),
     WorkerSpec("streams", _streams_slice, build_stream_manager, _update_streams),
-    WorkerSpec("stage", _stage_slice, _build_stage),
+    WorkerSpec("stage", _stage_slice, _build_stage, _update_stage),
 )
 
 

@@ -40,7 +40,8 @@ cameras:
 
 
 def command(name: str, args: dict[str, object]) -> ParsedCommand | Outcome:
-    body = {"command_id": "c-1", "name": name, "args": args, "expires_at": "2031-01-01T00:00:00Z"}
+    expires = (NOW + dt.timedelta(minutes=5)).isoformat()
+    body = {"command_id": "c-1", "name": name, "args": args, "expires_at": expires}
     return parse_command(json.dumps(body).encode(), NOW)
 
 
