@@ -254,3 +254,59 @@ def test_worker_counts_an_on_demand_stream_at_rest(tmp_path: Path) -> None:
         clock.now += 5
         worker.tick()
     assert state.stage().stage == E  # type: ignore[union-attr]
+
+
+def test_the_fleet_reads_the_stage_the_box_sends(tmp_path: Path) -> None:
+    """The box's birth, heartbeat and stage_changed event, as the fleet consumer parses
+    them: stage_reached and expected completion where annex 4 takes them from."""
+    from agent.fleet.ingest import BirthSeen, HeartbeatSeen, Incoming, parse
+    from agent.model import StageChanged, StageStatus
+    from agent.uplink.messages import SystemInfo
+    from agent.uplink.mqtt.heartbeat import build_birth, build_heartbeat
+
+    raw = config(tmp_path, ENROLLED).model_dump(mode="json")
+    raw["store"]["expected_completion"] = "2024-09"
+    box = AgentConfig.model_validate(raw)
+    stage = StageStatus(V, C, 1_700_000_000.0)
+    root = "kitchen/v1/xuhui/s-1"
+    birth = build_birth(box, 3, "5", stage, "0.1.0").model_dump_json().encode()
+    system = SystemInfo(
+        uptime_s=None,
+        load=None,
+        mem_total_mb=None,
+        mem_available_mb=None,
+        disk_total_mb=None,
+        disk_free_mb=None,
+        temperature_c=None,
+    )
+    beat = build_heartbeat(
+        session=3,
+        seq=1,
+        now=1_700_000_100.0,
+        started_at=1_700_000_000.0,
+        system=system,
+        broker_rtt_ms=None,
+        enrolled=["wok", "cold"],
+        cameras={},
+        quality={},
+        streams={},
+        declared_kcps=["cooking", "cold_room"],
+        coverage=None,
+        stage=stage,
+        outbox_pending=0,
+        outbox_dropped=0,
+    )
+    seen_birth = parse(Incoming(f"{root}/birth", birth, True, 1.0), "kitchen/v1", 65536)
+    assert isinstance(seen_birth, BirthSeen)
+    assert (seen_birth.stage, seen_birth.stage_reached) == ("video_connected", "completed")
+    assert seen_birth.expected_completion == "2024-09"
+    body = beat.model_dump_json().encode()
+    seen_beat = parse(Incoming(f"{root}/heartbeat", body, False, 1.0), "kitchen/v1", 65536)
+    assert isinstance(seen_beat, HeartbeatSeen)
+    assert (seen_beat.stage, seen_beat.stage_reached) == ("video_connected", "completed")
+    assert all(camera.enrolled for camera in seen_beat.cameras)
+    event = StageChanged(stage=V, previous=E, stage_reached=C, previous_reached=V).to_json()
+    from agent.fleet.ingest import EVENT_DATA
+
+    data = EVENT_DATA["stage_changed"].model_validate(event)
+    assert (data.stage, data.stage_reached) == (V, C)  # type: ignore[attr-defined]
