@@ -1,0 +1,338 @@
+"""A long run with faults: what a box lives through in its years, compressed.
+
+The whole store of :mod:`testkit.bench_store` (cameras found by a unicast scan, so one can
+move), `kitchen-agent run` against it, and a cycle of faults repeated until the time is up:
+
+- **camera freeze**: camera 0's video server is stopped (SIGSTOP) for a while: its relay
+  stalls and is restarted once the camera moves again;
+- **address change**: camera 1 gets another address (DHCP) and is found again there;
+- **broker restart**: central operations' broker goes away and comes back;
+- **ingest loss**: the platform's ingest goes away and comes back;
+- **reload**: SIGHUP with a good config (applied), then a bad one (rejected, the good one
+  kept), then the original again;
+- **wedged ONVIF call**: camera 2 accepts connections and never answers, while a rescan
+  asks it: discovery waits in a call until its timeout; then the camera answers again.
+
+What must hold at the end: the agent never crashed (same process, exit 0 on SIGTERM, no
+worker given up); its memory grew less than 5 % from the end of the warm-up to the end;
+no process it started outlives it; every event it raised reached the broker (the outbox's
+sequence counts every event ever stored: received + left + dropped must equal it, with
+nothing left and nothing dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from testkit.bench_store import (
+    ROOT,
+    STORE,
+    BenchStore,
+    camera_id,
+    children,
+    rss_mb,
+)
+from testkit.ops import final_result, send_command
+
+SOAK_CONFIG = "quality: {interval_s: 15}\n"
+
+
+@dataclass
+class SoakReport:
+    minutes: float
+    cameras: int
+    faults: list[str] = field(default_factory=list)  # "name: ok|what went wrong"
+    rss_warm_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    rss_peak_mb: float = 0.0
+    exit_code: int | None = None
+    same_process: bool = True
+    given_up: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    emitted: int = 0
+    received: int = 0
+    left: int = 0
+    dropped: int = 0
+    event_types: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rss_growth(self) -> float:
+        return (self.rss_end_mb - self.rss_warm_mb) / self.rss_warm_mb if self.rss_warm_mb else 0
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f for f in self.faults if not f.endswith(": ok")]
+        if not self.same_process or self.exit_code != 0:
+            found.append(f"the agent crashed or did not stop cleanly (exit {self.exit_code})")
+        if self.given_up:
+            found.append(f"workers given up: {self.given_up}")
+        if self.rss_growth >= 0.05:
+            found.append(f"RSS grew {self.rss_growth:.1%} after warm-up")
+        if self.orphans:
+            found.append(f"processes outlived the agent: {self.orphans}")
+        if self.received + self.left + self.dropped != self.emitted or self.left or self.dropped:
+            found.append(
+                f"events: {self.emitted} raised, {self.received} at the broker, "
+                f"{self.left} left, {self.dropped} dropped"
+            )
+        return found
+
+    def lines(self) -> list[str]:
+        ok = not self.problems
+        faults = sum(1 for f in self.faults if f.endswith(": ok"))
+        return [
+            f"soak: {self.minutes:g} min, {self.cameras} cameras, {len(self.faults)} faults "
+            f"injected ({faults} recovered)",
+            f"  RSS after warm-up {self.rss_warm_mb:.1f} MB, at the end {self.rss_end_mb:.1f} MB "
+            f"({self.rss_growth:+.1%}), peak {self.rss_peak_mb:.1f} MB   goal < +5 %",
+            f"  events raised {self.emitted}, at the broker {self.received}, left {self.left}, "
+            f"dropped {self.dropped}",
+            f"  crashed: {'no' if self.same_process and self.exit_code == 0 else 'YES'}; "
+            f"workers given up: {len(self.given_up)}; orphans: {len(self.orphans)}",
+            f"  verdict: {'all held' if ok else 'FAILED: ' + '; '.join(self.problems)}",
+        ]
+
+
+class Soak:
+    def __init__(self, workdir: Path, minutes: float, cameras: int = 4) -> None:
+        self.minutes = minutes
+        self.store = BenchStore(
+            workdir,
+            cameras=cameras,
+            discovery_scan=True,
+            persistent_broker=True,
+            extra_config=SOAK_CONFIG,
+        )
+        self.report = SoakReport(minutes=minutes, cameras=cameras)
+        self.rss: list[float] = []
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def command(self, name: str, **args: Any) -> Any:
+        assert self.store.ops is not None
+        return final_result(self.store.ops, send_command(self.store.ops, ROOT, name, args), 60)
+
+    def beat(self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float) -> bool:
+        """A heartbeat arriving from now on satisfies ``predicate``."""
+        assert self.store.ops is not None
+        seen = len(self.store.ops.on("heartbeat"))
+
+        def found(_messages: list[Any]) -> bool:
+            beats = self.store.ops.on("heartbeat")[seen:] if self.store.ops else []
+            return any(predicate(m.json()) for m in beats)
+
+        try:
+            self.store.ops.wait_for(found, timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def camera(self, beat: dict[str, Any], index: int) -> dict[str, Any]:
+        return next(c for c in beat["cameras"] if c["id"] == camera_id(index))
+
+    def sample(self) -> None:
+        assert self.store.agent is not None
+        if self.store.agent.poll() is None:
+            self.rss.append(rss_mb(self.store.agent.pid))
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, sampling the agent's memory every few seconds."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.sample()
+            time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+
+    def record(self, name: str, ok: bool, detail: str = "") -> None:
+        self.report.faults.append(f"{name}: {'ok' if ok else 'FAILED ' + detail}")
+
+    # --- faults -----------------------------------------------------------------------------
+
+    def camera_freeze(self) -> None:
+        video = self.store.video[0]
+        video.freeze()
+        try:
+            down = self.beat(lambda b: self.camera(b, 0)["stream"] != "up", 60)
+        finally:
+            video.resume()
+        up = self.beat(lambda b: self.camera(b, 0)["stream"] == "up", 90)
+        self.record("camera freeze", down and up, f"down seen {down}, up again {up}")
+
+    def address_change(self) -> None:
+        moved_to = self.store.move_camera(1)
+        rescan = self.command("rescan")
+        found = self.beat(
+            lambda b: self.camera(b, 1)["online"] and self.camera(b, 1)["stream"] == "up", 90
+        )
+        address = self._status_address(1)
+        ok = found and address is not None and address.startswith(moved_to)
+        self.record("address change", ok, f"rescan {rescan['status']}, now at {address}")
+
+    def _status_address(self, index: int) -> str | None:
+        from agent.status.channel import ask_status
+
+        with contextlib.suppress(Exception):
+            report = ask_status(self.store.home / "run" / "status.sock", 5)
+            for camera in report.cameras:
+                if camera.id == camera_id(index):
+                    return camera.address
+        return None
+
+    def broker_restart(self) -> None:
+        broker = self.store.broker
+        assert broker is not None
+        broker.stop()
+        self.wait(10)
+        broker.start()
+        back = self.beat(lambda b: True, 60)
+        self.record("broker restart", back, "no heartbeat after the broker came back")
+
+    def ingest_loss(self) -> None:
+        ingest = self.store.ingest
+        assert ingest is not None
+        ingest.stop()
+        down = self.beat(lambda b: any(c["stream"] != "up" for c in b["cameras"]), 60)
+        ingest.start()
+        up = self.beat(lambda b: all(c["stream"] == "up" for c in b["cameras"]), 120)
+        self.record("ingest loss", down and up, f"down seen {down}, all up again {up}")
+
+    def reload(self) -> None:
+        agent = self.store.agent
+        assert agent is not None and self.store.ops is not None
+        path = self.store.config_path
+        good = path.read_text(encoding="utf-8")
+        seen = len(self.store.ops.on("event"))
+
+        def event(kind: str) -> Callable[[list[Any]], bool]:
+            def found(_messages: list[Any]) -> bool:
+                ops = self.store.ops
+                events = [m.json()["type"] for m in ops.on("event")[seen:]] if ops else []
+                return kind in events
+
+            return found
+
+        path.write_text(good.replace("interval_s: 15", "interval_s: 20"), encoding="utf-8")
+        agent.send_signal(signal.SIGHUP)
+        applied = _waited(lambda: self.store.ops.wait_for(event("config_applied"), 30))
+        path.write_text(good.replace("interval_s: 15", "interval_s: 1"), encoding="utf-8")
+        agent.send_signal(signal.SIGHUP)
+        rejected = _waited(lambda: self.store.ops.wait_for(event("config_rejected"), 30))
+        path.write_text(good, encoding="utf-8")
+        agent.send_signal(signal.SIGHUP)
+        self.wait(3)
+        self.record("reload good + bad", applied and rejected, f"{applied=} {rejected=}")
+
+    def wedged_onvif(self) -> None:
+        index = 2 % self.store.cameras
+        sim = self.store.sims[index]
+        sim.behaviour.hang = True
+        try:
+            self.command("rescan")
+            offline = self.beat(lambda b: not self.camera(b, index)["online"], 90)
+        finally:
+            sim.behaviour.hang = False
+        self.command("rescan")
+        online = self.beat(lambda b: self.camera(b, index)["online"], 90)
+        self.record("wedged ONVIF call", offline and online, f"{offline=} {online=}")
+
+    FAULTS = (
+        "camera_freeze",
+        "address_change",
+        "broker_restart",
+        "ingest_loss",
+        "reload",
+        "wedged_onvif",
+    )
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self) -> SoakReport:
+        store = self.store
+        started = time.monotonic()
+        deadline = started + self.minutes * 60
+        warmup_s = max(45.0, self.minutes * 60 * 0.15)
+        try:
+            store.start()
+            agent = store.start_agent()
+            store.wait_streaming(timeout_s=120)
+            self.wait(max(0.0, started + warmup_s - time.monotonic()))
+            warm = list(self.rss[-3:]) or [rss_mb(agent.pid)]
+            self.report.rss_warm_mb = statistics.median(warm)
+            index = 0
+            while True:
+                name = self.FAULTS[index % len(self.FAULTS)]
+                try:
+                    getattr(self, name)()
+                except Exception as error:  # a fault that could not be run is a finding
+                    self.record(name, False, f"{type(error).__name__}: {error}")
+                index += 1
+                if agent.poll() is not None:
+                    break
+                # The cycle runs at least once; then while there is time for another fault.
+                if index >= len(self.FAULTS) and time.monotonic() > deadline - 60:
+                    break
+                self.wait(5)
+            self.wait(max(10.0, deadline - time.monotonic()))
+            self.report.same_process = agent.poll() is None
+            tail = self.rss[-3:] or [0.0]
+            self.report.rss_end_mb = statistics.median(tail)
+            self.report.rss_peak_mb = max(self.rss, default=0.0)
+            relays = list(children(agent.pid)) if agent.poll() is None else []
+            self.report.exit_code = store.stop_agent(30)
+            self._after_stop(relays)
+        finally:
+            store.stop()
+        return self.report
+
+    def _after_stop(self, started: list[int]) -> None:
+        store = self.store
+        log = (store.home / "agent.log").read_text(encoding="utf-8", errors="replace")
+        for line in log.splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("event") == "worker_given_up":
+                    self.report.given_up.append(str(entry.get("worker")))
+        time.sleep(1)
+        self.report.orphans = [
+            str(pid) for pid in started if Path(f"/proc/{pid}").exists() and _alive(pid)
+        ]
+        leftover = subprocess.run(
+            ["pgrep", "-f", f"{STORE}-mac"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        self.report.orphans += [f"ffmpeg {pid}" for pid in leftover]
+        # Every event: raised (the outbox's sequence), received, left, dropped.
+        time.sleep(2)  # the last events the reporter flushed on its way out, arriving
+        emitted, left, dropped = store.outbox_counts()
+        received = store.received_events()
+        self.report.emitted, self.report.left, self.report.dropped = emitted, left, dropped
+        self.report.received = len(received)
+        for kind in received.values():
+            self.report.event_types[kind] = self.report.event_types.get(kind, 0) + 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _waited(wait: Callable[[], Any]) -> bool:
+    try:
+        wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def run_soak(workdir: Path, minutes: float, cameras: int = 4) -> SoakReport:
+    return Soak(workdir, minutes, cameras).run()
