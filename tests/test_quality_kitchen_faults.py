@@ -111,3 +111,32 @@ def _detail_kept(picture: np.ndarray, clean: np.ndarray) -> float:
 
     a, b = detail(picture).ravel(), detail(clean).ravel()
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _through_a_camera(picture: np.ndarray, seed: int) -> np.ndarray:
+    """What the agent decodes: sensor grain, then the camera's JPEG."""
+    grain = np.random.default_rng(seed).normal(0, 2.5, picture.shape)
+    noisy = np.clip(picture.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    jpeg = bytes(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 85])[1])
+    return decode_for_analysis(jpeg, 320)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_greased_lens_hides_the_view_while_steam_in_the_room_only_warns(seed: int) -> None:
+    # Both lift the blacks and flatten the contrast; grease on the lens also takes the
+    # detail, and a KCP behind it is not in view (a fail), while steam leaves the edges.
+    scene = read_bgr(KITCHENS / "prep_1.jpg")
+    scene = cv2.resize(scene, (640, 360), interpolation=cv2.INTER_AREA).astype(np.float32)
+    greased = cv2.GaussianBlur(scene, (0, 0), 9) * 0.35 + 180 * 0.65
+    steamed = scene * 0.4 + 215 * 0.6
+    settings = QualityConfig()
+    verdicts = {}
+    for name, picture in (("greased", greased), ("steamed", steamed)):
+        report = analyse(prepare(_through_a_camera(picture, seed), 320), settings)
+        assert [i.code for i in report.issues] == ["low_contrast"], name
+        verdicts[name] = report.verdict
+    assert verdicts == {"greased": "fail", "steamed": "warn"}
+    # Whoever wants steam alarms only as warnings switches the rule off.
+    relaxed = QualityConfig.model_validate({"checks": {"low_contrast": {"hides_view_below": None}}})
+    report = analyse(prepare(_through_a_camera(greased, seed), 320), relaxed)
+    assert report.verdict == "warn"

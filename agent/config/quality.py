@@ -112,6 +112,14 @@ class LowContrastRule(CheckRule):
         description="Used instead of clarity with a reference: clarity as a fraction of the "
         "reference's.",
     )
+    hides_view_below: float | None = Field(
+        default=0.035,
+        ge=0.0,
+        description="A veil that hides the view: low contrast with a clarity below this "
+        "(the detail gone as well as the contrast: grease or fog on the lens, not steam in "
+        "the room) is a fail whatever severity says, so the KCPs behind it are not counted "
+        "as in view. null: never.",
+    )
 
 
 class ColorCastRule(CheckRule):

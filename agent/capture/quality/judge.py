@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.capture.quality.compare import Reference, compare
 from agent.capture.quality.exposure import Light
@@ -20,7 +20,7 @@ from agent.capture.quality.frame import Frame, Mask
 from agent.capture.quality.metrics import FrameMetrics, Metrics, SingleFrameForms, measure
 from agent.capture.view_match import ViewMatch
 from agent.config.quality import CheckRule, QualityConfig
-from agent.model import QualityCheck, QualityIssue, Verdict, worst_verdict
+from agent.model import QualityCheck, QualityIssue, Severity, Verdict, worst_verdict
 
 CHECK_CODES: tuple[str, ...] = tuple(check.value for check in QualityCheck)
 
@@ -196,6 +196,15 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             "stripes",
         ):
             found.pop(echo, None)
+    veil_issue = found.get("low_contrast")
+    if (
+        veil_issue is not None
+        and veil.hides_view_below is not None
+        and light.clarity < veil.hides_view_below
+    ):
+        # Steam in the room flattens the picture and leaves its edges: a warning. Grease
+        # or fog on the lens takes the detail too, and the kitchen is gone behind it.
+        found["low_contrast"] = replace(veil_issue, severity=Severity.FAIL)
     return [found[code] for code in CHECK_CODES if code in found]
 
 
