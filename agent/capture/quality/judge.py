@@ -124,11 +124,6 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
     consider("too_dark", own.brightness)
     also("too_dark", light.crushed, checks.too_dark.lost, low_is_bad=False)
     consider("too_bright", own.brightness)
-    bright = checks.too_bright
-    if versus is None:
-        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
-    else:
-        also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
     veil = checks.low_contrast
     moved = False
     if versus is not None:
@@ -156,6 +151,13 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # steam, grease or defocus, which the relative checks below name.
             del found["scene_changed"]
         moved = "scene_changed" in found
+    # Light lost to white: against the reference's when the view is the enrolled one (a
+    # window it shows does not count); a moved view is another scene, judged on its own.
+    bright = checks.too_bright
+    if versus is None or moved:
+        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
+    else:
+        also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
     # Against the reference when the view is the enrolled one; a moved view is another
     # scene, so it is judged on its own like a frame without a reference.
     if versus is not None and not moved:
