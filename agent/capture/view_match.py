@@ -57,10 +57,6 @@ class ViewMatch:
     # many reference tiles were found exactly where they were.
     tiles_in_place: int | None = None
 
-    @property
-    def matched(self) -> bool:
-        return self.homography is not None
-
 
 _orb: Any = None
 

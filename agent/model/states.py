@@ -175,12 +175,14 @@ QUALITY_CHECK_DESCRIPTIONS: dict[QualityCheck, str] = {
     "screen, a 'no signal' card)",
     QualityCheck.FROZEN: "share of pixels that changed since the previous sample (a stuck "
     "encoder repeats itself exactly)",
-    QualityCheck.TOO_DARK: "brightness of the picture",
-    QualityCheck.TOO_BRIGHT: "brightness of the picture",
+    QualityCheck.TOO_DARK: "brightness of the picture, or the share of it lost to black",
+    QualityCheck.TOO_BRIGHT: "brightness of the picture, or the share of it lost to white "
+    "(with a reference: its rise)",
     QualityCheck.BLURRED: "re-blur measure, 0 sharp .. 1 flat (with a reference: its rise "
     "over the reference)",
-    QualityCheck.LOW_CONTRAST: "contrast of the picture (steam, grease, a film on the lens); "
-    "with a reference: the share of the reference's contrast kept",
+    QualityCheck.LOW_CONTRAST: "contrast of the picture (steam, grease, a film on the lens), "
+    "or its clarity (local contrast under a veil that lifts the blacks); with a reference: "
+    "the share of the reference's contrast or clarity kept",
     QualityCheck.COLOR_CAST: "colour tint (with a reference: shift of white balance)",
     QualityCheck.NOISY: "noise level (snow, a failing sensor)",
     QualityCheck.STRIPES: "strength of periodic bands (flicker, interference)",

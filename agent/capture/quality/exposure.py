@@ -72,7 +72,7 @@ def histogram_metrics(grey: Image) -> Histogram:
         float(v) for v in np.searchsorted(cumulative, (0.05 * total, 0.95 * total, 0.99 * total))
     )
     window = np.convolve(hist, _NINE, mode="same")
-    level_sum, to_white, to_black = (float(v) / total for v in _WEIGHTS @ hist)
+    level_sum, to_white, to_black = (v / total for v in (_WEIGHTS @ hist).tolist())
     return Histogram(
         brightness=level_sum,
         contrast=(p95 - p5) / max(p95 + p5, 1.0),

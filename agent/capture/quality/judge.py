@@ -5,7 +5,10 @@ When the picture is gone (``no_signal``) nothing else is reported; a frame that 
 dark or too bright reports only that (darkness and glare flatten detail, colour and
 contrast and defeat matching); a frame that moved is not also called occluded (the block
 comparison is meaningless then), and an unmatched frame that is mostly blank is occluded
-rather than moved.
+rather than moved; an unmatched frame behind a veil (clarity lost, blacks lifted) is the
+enrolled view in steam, not a moved camera. On one frame, what the picture shows but
+cannot settle (a featureless area that may be a cover or a smooth surface, faint bands)
+is listed as undecided, "cannot judge without a reference", rather than guessed.
 """
 
 from __future__ import annotations
@@ -124,11 +127,6 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
     consider("too_dark", own.brightness)
     also("too_dark", light.crushed, checks.too_dark.lost, low_is_bad=False)
     consider("too_bright", own.brightness)
-    bright = checks.too_bright
-    if versus is None:
-        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
-    else:
-        also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
     veil = checks.low_contrast
     moved = False
     if versus is not None:
@@ -156,6 +154,13 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # steam, grease or defocus, which the relative checks below name.
             del found["scene_changed"]
         moved = "scene_changed" in found
+    # Light lost to white: against the reference's when the view is the enrolled one (a
+    # window it shows does not count); a moved view is another scene, judged on its own.
+    bright = checks.too_bright
+    if versus is None or moved:
+        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
+    else:
+        also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
     # Against the reference when the view is the enrolled one; a moved view is another
     # scene, so it is judged on its own like a frame without a reference.
     if versus is not None and not moved:
