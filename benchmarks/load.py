@@ -103,7 +103,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cameras", type=int, default=8)
     parser.add_argument("--window", type=float, default=120.0, help="measuring window, s")
-    parser.add_argument("--warmup", type=float, default=30.0, help="after all streams are up, s")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=75.0,
+        help="after all streams are up, s (the default covers the first quality round)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     store = BenchStore(workdir, cameras=args.cameras)
@@ -121,6 +126,7 @@ def main() -> int:
         ffmpeg_total, per_relay = sum(measured.values()), measured
         agent_rss = rss_mb(agent.pid)
         agent_hwm = _hwm_mb(agent.pid)
+        anon_mb = _rollup_mb(agent.pid, "Anonymous:")
         restarted = sorted(set(relays) ^ set(store.relays()))
         code = store.stop_agent()
     finally:
@@ -139,6 +145,10 @@ def main() -> int:
         f"                         RSS {agent_rss:6.1f} MB (peak {agent_hwm:.1f})  "
         f"goal < 150 MB: {rss_goal}"
     )
+    print(
+        f"                         of which {anon_mb:.1f} MB anonymous (heap, stacks), "
+        f"{agent_rss - anon_mb:.1f} MB mapped files (libraries' code and data)"
+    )
     print(f"  baseline (imports only) RSS {base_rss:6.1f} MB   agent {agent_rss / base_rss:.2f}x")
     print(
         f"  ffmpeg relays ({len(per_relay)})     CPU {ffmpeg_total:5.2f} % "
@@ -152,6 +162,13 @@ def main() -> int:
         print(f"  relays restarted during the window: {len(restarted) // 2}")
     print(f"  agent stopped with {code}")
     return 0 if cpu_goal == rss_goal == "met" else 1
+
+
+def _rollup_mb(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii").splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _hwm_mb(pid: int) -> float:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark in one command (each prints ratios against a baseline measured in the
-# same run): scripts/bench.sh [discovery|quality_accuracy|quality_speed|mqtt|streams|fleet ...]
+# same run): scripts/bench.sh [discovery|quality_accuracy|quality_speed|mqtt|streams|load|fleet ...]
+# The soak (30 minutes) runs only by name: scripts/bench.sh soak
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,7 +13,7 @@ if ! dpkg-query -W -f='${Status}' opencv-doc 2>/dev/null | grep -q "install ok i
 fi
 names=("$@")
 if ((${#names[@]} == 0)); then
-  names=(discovery quality_accuracy quality_speed mqtt streams footprint fleet)
+  names=(discovery quality_accuracy quality_speed mqtt streams footprint load fleet)
 fi
 for name in "${names[@]}"; do
   echo "===== benchmarks/$name.py"

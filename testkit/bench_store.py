@@ -148,8 +148,11 @@ class BenchStore:
         creds = self.home / "creds"
         creds.mkdir(parents=True, exist_ok=True)
         (creds / "camera-password").write_text(DEFAULT_PASSWORD, encoding="utf-8")
+        # Every camera's video comes from one RTSP server on 127.0.0.1, as cameras behind
+        # an NVR: their media host is listed (docs/security.md), else it is not followed.
         enrolled = "\n".join(
-            f"    - {{id: {camera_id(i)}, name: 摄像头{i}, kcps: [{{kcp: {KCPS[i % 6]}}}]}}"
+            f"    - {{id: {camera_id(i)}, name: 摄像头{i}, kcps: [{{kcp: {KCPS[i % 6]}}}], "
+            "media_hosts: [127.0.0.1]}"
             for i in range(self.cameras)
         )
         if self.discovery_scan:

@@ -63,6 +63,7 @@ class SoakReport:
     left: int = 0
     dropped: int = 0
     event_types: dict[str, int] = field(default_factory=dict)
+    rss_trend: list[tuple[float, float]] = field(default_factory=list)  # (minute, MB)
 
     @property
     def rss_growth(self) -> float:
@@ -96,6 +97,8 @@ class SoakReport:
             f"({self.rss_growth:+.1%}), peak {self.rss_peak_mb:.1f} MB   goal < +5 %",
             f"  events raised {self.emitted}, at the broker {self.received}, left {self.left}, "
             f"dropped {self.dropped}",
+            "  RSS by minute: "
+            + ", ".join(f"{minute:.0f}: {mb:.1f}" for minute, mb in self.rss_trend),
             f"  crashed: {'no' if self.same_process and self.exit_code == 0 else 'YES'}; "
             f"workers given up: {len(self.given_up)}; orphans: {len(self.orphans)}",
             f"  verdict: {'all held' if ok else 'FAILED: ' + '; '.join(self.problems)}",
@@ -268,6 +271,9 @@ class Soak:
             self.report.rss_warm_mb = statistics.median(warm)
             index = 0
             while True:
+                if index % len(self.FAULTS) == 0:  # memory at the start of each cycle
+                    minute = (time.monotonic() - started) / 60
+                    self.report.rss_trend.append((minute, rss_mb(agent.pid)))
                 name = self.FAULTS[index % len(self.FAULTS)]
                 try:
                     getattr(self, name)()
@@ -284,6 +290,7 @@ class Soak:
             self.report.same_process = agent.poll() is None
             tail = self.rss[-3:] or [0.0]
             self.report.rss_end_mb = statistics.median(tail)
+            self.report.rss_trend.append(((time.monotonic() - started) / 60, tail[-1]))
             self.report.rss_peak_mb = max(self.rss, default=0.0)
             relays = list(children(agent.pid)) if agent.poll() is None else []
             self.report.exit_code = store.stop_agent(30)

@@ -112,6 +112,17 @@ def test_install_lays_out_the_box(box: Box, bundle: Bundle) -> None:
     # The code is readable by the service user and by technicians running `status`.
     assert mode(version_dir / "bin/kitchen-agent") == 0o755
 
+    # The running service answers `kitchen-agent status` on the socket in its
+    # RuntimeDirectory=, and systemd's status line (STATUS=) is the same picture.
+    service = box.service()
+    sock = Path(service["RuntimeDirectory"]) / "status.sock"
+    answer = box.kitchen_agent("status", "--json", "--socket", str(sock))
+    assert answer.returncode == 0, answer.stderr
+    report = json.loads(answer.stdout)
+    assert (report["pid"], report["version"]) == (service["MainPID"], bundle.version)
+    assert report["store"]["id"] == "sh-xh-0001"
+    assert service["StatusText"].startswith("running; stage ")
+
 
 def test_running_install_again_refreshes_files_without_a_restart(
     box: Box, bundle: Bundle, upgrade_bundle: Bundle
