@@ -23,6 +23,7 @@ import structlog
 from agent import __version__
 from agent.config import AgentConfig, config_hash, load_config
 from agent.errors import ConfigError
+from agent.memory import limit_heaps
 from agent.model import (
     AgentStarted,
     AgentStopping,
@@ -276,6 +277,7 @@ class Daemon:
             config_hash=config_hash(self.config),
         )
         self._install_signal_handlers()
+        limit_heaps()  # before the workers start their threads
         self._start_workers()
         self.state.emit(AgentStarted(version=__version__, config_hash=config_hash(self.config)))
         self.phase = "running"

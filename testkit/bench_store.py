@@ -75,6 +75,7 @@ class BenchStore:
     discovery_scan: bool = False  # find cameras by a unicast scan (they may move)
     persistent_broker: bool = False  # sessions and queued messages survive its restart
     extra_config: str = ""
+    heartbeat_s: int = 30  # the agent's default
     broker: Mosquitto | None = None
     ingest: NginxRtmp | None = None
     video: list[RtspCamera] = field(default_factory=list)
@@ -171,7 +172,7 @@ class BenchStore:
         text = (
             f"store: {{id: {STORE}, name: 基准店, licence_number: JY0000000000BENCH, "
             f"district: xuhui, address: 上海市徐汇区基准路1号, kcps: [{', '.join(KCPS)}]}}\n"
-            f"broker: {{url: '{self.broker.url}'}}\n"
+            f"broker: {{url: '{self.broker.url}', heartbeat_interval_s: {self.heartbeat_s}}}\n"
             f"cameras:\n{finding}  enrolled:\n{enrolled}\n"
             f"{streams}"
             f"paths: {{state_dir: {self.home / 'state'}, credentials_dir: {creds}, "

@@ -13,18 +13,7 @@ KIT = Path(__file__).resolve().parents[1] / "testkit"
 pytest_plugins = sorted(f"testkit.{path.stem}" for path in KIT.glob("*_fixtures.py"))
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--run-soak",
-        action="store_true",
-        help="also run the tests marked soak (minutes long; not in the default run)",
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--run-soak"):
-        return
-    skip = pytest.mark.skip(reason="a soak: minutes long, run with --run-soak")
-    for item in items:
-        if "soak" in item.keywords:
-            item.add_marker(skip)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The soak's short form takes minutes: collected first, it starts on one worker at
+    # once while the others share the rest, instead of lengthening the run at its end.
+    items.sort(key=lambda item: "soak" not in item.keywords)

@@ -17,6 +17,10 @@ from agent.images import FORMATS, check_image, jpeg_size
 
 Image = npt.NDArray[np.uint8]
 
+# Frames are judged at a few hundred pixels: a thread per core would cost each its own
+# heap and stack for no gain, and compete with the ffmpeg relays for the box's cores.
+cv2.setNumThreads(1)
+
 _REDUCED_COLOR = {
     1: cv2.IMREAD_COLOR,
     2: cv2.IMREAD_REDUCED_COLOR_2,

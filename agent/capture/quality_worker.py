@@ -35,6 +35,7 @@ from agent.capture.quality import (
 )
 from agent.capture.reference import ReferenceStore, StoredReference
 from agent.errors import AgentError
+from agent.memory import release_free_memory
 from agent.model import (
     NATURAL_VIEW,
     NO_FRAME_ALARM,
@@ -150,6 +151,7 @@ class QualityWorker:
             views[camera.id] = self.sample(camera.id)
         self._update_coverage(views)
         self.rounds += 1
+        release_free_memory()  # the round's frames are freed: give their pages back
 
     # --- one camera ------------------------------------------------------------------------
 
