@@ -11,6 +11,7 @@ as its own process, measured from ``/proc``.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import sqlite3
@@ -157,7 +158,10 @@ class BenchStore:
             for i in range(self.cameras)
         )
         if self.discovery_scan:
-            finding = "  discovery: {multicast: false, timeout_s: 1.0, scan: [127.0.0.0/24]}\n"
+            finding = (
+                "  discovery: {multicast: false, timeout_s: 1.0, "
+                f"scan: [{', '.join(self.scan_ranges())}]}}\n"
+            )
         else:
             static = ", ".join(f"'{c.host}:{c.port}'" for c in self.sims)
             finding = f"  discovery: {{multicast: false, timeout_s: 1.0}}\n  static: [{static}]\n"
@@ -182,6 +186,16 @@ class BenchStore:
         for old, new in changes.items():
             text = text.replace(old, new)
         return text
+
+    def scan_ranges(self) -> list[str]:
+        """The /29 blocks where this store's cameras are or may move to. Not the whole
+        127.0.0.0/24: other tests' fake cameras answer on 127.0.0.1 while the soak runs
+        beside them, and the store's agent must neither find nor log into them."""
+        hosts = [camera_host(i, moved) for i in range(self.cameras) for moved in (False, True)]
+        return sorted(
+            {str(ipaddress.ip_network(f"{host}/29", strict=False)) for host in hosts},
+            key=ipaddress.ip_network,
+        )
 
     def start_agent(self, log_name: str = "agent.log") -> subprocess.Popen[bytes]:
         self.home.mkdir(parents=True, exist_ok=True)
