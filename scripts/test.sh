@@ -13,4 +13,6 @@ echo "== mypy (strict on agent/, checked on tests, testkit, benchmarks)" >&2
 echo "== pytest" >&2
 # Two workers, a test file's tests on one worker (they share its fixtures): the real
 # parts mostly wait on sockets and timers, so two workers halve the wall time on two cores.
-.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
+# Files go out in the order collected (tests/conftest.py puts the minutes-long soak first),
+# not by their number of tests, which would send the one-test soak last.
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

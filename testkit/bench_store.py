@@ -11,7 +11,6 @@ as its own process, measured from ``/proc``.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import signal
 import sqlite3
@@ -188,14 +187,13 @@ class BenchStore:
         return text
 
     def scan_ranges(self) -> list[str]:
-        """The /29 blocks where this store's cameras are or may move to. Not the whole
-        127.0.0.0/24: other tests' fake cameras answer on 127.0.0.1 while the soak runs
-        beside them, and the store's agent must neither find nor log into them."""
-        hosts = [camera_host(i, moved) for i in range(self.cameras) for moved in (False, True)]
-        return sorted(
-            {str(ipaddress.ip_network(f"{host}/29", strict=False)) for host in hosts},
-            key=ipaddress.ip_network,
-        )
+        """Where this store's cameras are or may move to, each address as a /32 range.
+        Not the whole 127.0.0.0/24: other tests' fake cameras answer on 127.0.0.1 while
+        the soak runs beside them, and the store's agent must neither find nor log into
+        them (a /29 around each would lose the addresses that fall on its broadcast)."""
+        return [
+            f"{camera_host(i, moved)}/32" for moved in (False, True) for i in range(self.cameras)
+        ]
 
     def start_agent(self, log_name: str = "agent.log") -> subprocess.Popen[bytes]:
         self.home.mkdir(parents=True, exist_ok=True)
