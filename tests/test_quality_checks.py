@@ -394,6 +394,8 @@ def test_threshold_boundaries(
         # Half the picture lost to white reads too bright whatever the mean; a window does not.
         ({"brightness": 210.0, "clipped": 0.6}, False, "too_bright", 0.6, 0.4),
         ({"brightness": 150.0, "clipped": 0.06}, False, None, None, None),
+        # Three quarters white with its blacks kept: a white backdrop exposed right.
+        ({"brightness": 222.0, "clipped": 0.77, "black_lift": 0.0}, False, None, None, None),
         ({"brightness": 210.0, "clipped_rise": 0.5}, True, "too_bright", 0.5, 0.3),
         # A window the reference shows too is not lost light.
         ({"brightness": 180.0, "clipped": 0.5, "clipped_rise": 0.0}, True, None, None, None),

@@ -38,6 +38,10 @@ _VEIL_LIFT_ALONE = 0.35  # low contrast with the blacks lifted this far towards 
 _UNIFORM_LIFT = 0.9  # a featureless view whose blacks reach its white: one uniform cover
 _UNDECIDED_SHARE = 0.5  # evidence from this share of a check's threshold up is undecided
 _ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
+# Light lost to white on one frame counts when the blacks are lifted at least this far:
+# too much light lifts everything that is not black, while a view exposed right on a
+# white backdrop (a product on white, a tiled wall) keeps its blacks and full colours.
+_GLARE_LIFT = 0.03
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,8 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
     # window it shows does not count); a moved view is another scene, judged on its own.
     bright = checks.too_bright
     if versus is None or moved:
-        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
+        lifted = light.black_lift >= _GLARE_LIFT
+        also("too_bright", light.clipped if lifted else None, bright.lost, low_is_bad=False)
     else:
         also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
     # Against the reference when the view is the enrolled one; a moved view is another
