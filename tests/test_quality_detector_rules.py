@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agent.capture.quality import colour
 from agent.capture.quality import stripes as bands
 
 SIZE = 180  # rows of a 320x180 analysis picture
@@ -71,3 +72,49 @@ def test_spread_allowed_grows_with_prominence_only() -> None:
     split = np.array([1.0, 0.0, 0.9, 0.0, 0.0, 0.0], np.float32)
     assert bands.narrow_bands(split, 2, np.full(6, 10.0, np.float32))[0]
     assert not bands.narrow_bands(split, 6, np.full(6, 10.0, np.float32))[0]
+
+
+# --- the white balance against the reference, region by region ---------------------------
+
+ENROLLED = np.random.default_rng(5).uniform(0.05, 0.3, (9, 3)).astype(np.float32)
+
+
+@pytest.mark.parametrize("exposure", [0.5, 0.8, 1.0, 1.7, 3.0])
+def test_a_change_of_exposure_is_no_cast(exposure: float) -> None:
+    assert colour.cast_shift(ENROLLED * exposure, ENROLLED) == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("gains", [(1.0, 1.0, 1.5), (0.7, 1.0, 1.0), (1.0, 1.3, 0.9)])
+def test_a_white_balance_that_moved_shifts_every_region(gains: tuple[float, float, float]) -> None:
+    shifted = ENROLLED * np.array(gains, np.float32)
+    expected = np.log(max(gains)) - np.log(min(gains))
+    assert colour.cast_shift(shifted, ENROLLED) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("region", range(9))
+@pytest.mark.parametrize("lit", [1, 2])
+def test_a_flame_or_lamp_in_part_of_the_view_is_outvoted(region: int, lit: int) -> None:
+    # A warm, bright source spreads red and green far more than blue where it is.
+    current = ENROLLED.copy()
+    for k in range(lit):
+        current[(region + k) % 9] *= np.array([1.2, 3.0, 6.0], np.float32)
+    assert colour.cast_shift(current, ENROLLED) < 0.05
+
+
+def test_regions_the_reference_shows_flat_are_left_out() -> None:
+    enrolled = ENROLLED.copy()
+    enrolled[:3] = 0.001  # a featureless wall along the top
+    current = ENROLLED.copy()
+    current[:3] = np.array([0.001, 0.001, 0.004], np.float32)  # its noise, tinted
+    assert colour.cast_shift(current, enrolled) < 0.05
+
+
+def test_region_spreads_are_each_regions_linear_spread() -> None:
+    thumb = np.random.default_rng(1).integers(0, 256, (45, 80, 3), dtype=np.uint8)
+    spreads = colour.region_spreads(thumb)
+    linear = colour._SRGB_TO_LINEAR[thumb]
+    first = linear[:15, :26].reshape(-1, 3).std(axis=0)
+    last = linear[30:45, 52:78].reshape(-1, 3).std(axis=0)
+    assert spreads.shape == (9, 3)
+    np.testing.assert_allclose(spreads[0], first, rtol=1e-4)
+    np.testing.assert_allclose(spreads[8], last, rtol=1e-4)

@@ -3,7 +3,8 @@
 - ``blur_rise``, ``contrast_kept``, ``noise_rise``: the frame's own measurements next to
   the reference's (noise beyond what exposure explains).
 - ``cast_shift``: the shift of white balance: log of the largest ratio between the colour
-  channels' gains against the reference, in linear light (exposure changes cancel out).
+  channels' gains against the reference, in linear light, the median over regions of the
+  view (exposure changes cancel out; a flame or a lamp in part of the view is outvoted).
 - ``view_lost`` (``scene_changed``): share of the frame the enrolled view no longer fills
   (1 when it cannot be matched). A quick check first looks for the reference's thumbnail
   tiles exactly in place (the usual case, nothing moved, at a few percent of the cost of
@@ -36,7 +37,7 @@ from agent.capture.quality.cells import (
     largest_region,
     percentile,
 )
-from agent.capture.quality.colour import Colour
+from agent.capture.quality.colour import cast_shift, region_spreads
 from agent.capture.quality.frame import Frame, Image, Mask, fit_to
 from agent.capture.quality.metrics import (
     FLAT_GRADIENT,
@@ -72,6 +73,7 @@ class Reference:
     blocks: BlockStats
     profiles: tuple[ProfileFit, ProfileFit]
     tiles: ViewTiles | None  # for the quick "nothing moved" check
+    colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -85,6 +87,7 @@ def make_reference(frame: Frame) -> Reference:
         blocks=measured.blocks,
         profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
         tiles=view_tiles(tile_picture(frame.thumb)),
+        colour_regions=region_spreads(frame.thumb),
     )
 
 
@@ -137,7 +140,9 @@ def compare(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
         noise_rise=measured.noise - (enrolled.noise or 0.0) * gain,
-        cast_shift=0.0 if greyscale else _cast_shift(own.colour, enrolled.own.colour),
+        cast_shift=(
+            0.0 if greyscale else cast_shift(region_spreads(frame.thumb), reference.colour_regions)
+        ),
         view_lost=view_lost,
         inliers=float(match.inliers) if match is not None and by_features else None,
         unmoved=float(match.unmoved) if match is not None and by_features else None,
@@ -152,22 +157,6 @@ def compare(
         layout_kept=layout,
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)
-
-
-def _cast_shift(colour: Colour, reference: Colour) -> float:
-    """How far the white balance moved from the reference's: log of the largest ratio
-    between the channels' gains, in linear light. Each gain is the ratio of the channel's
-    spread to the reference's, so a change of exposure (all gains alike) and a veil of
-    haze or steam (adds light, leaves the spreads' ratios) both cancel out."""
-    gains = [
-        math.log(max(current, 1e-4) / max(enrolled, 1e-4))
-        for current, enrolled in (
-            (colour.spread_b, reference.spread_b),
-            (colour.spread_g, reference.spread_g),
-            (colour.spread_r, reference.spread_r),
-        )
-    ]
-    return max(gains) - min(gains)
 
 
 def _blocked_with_gain(

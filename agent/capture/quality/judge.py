@@ -190,6 +190,11 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # The cover dominates the picture's colour and brightness profile.
         found.pop("color_cast", None)
         found.pop("stripes", None)
+    if "low_contrast" in found and versus is not None and not moved:
+        # A veil come over the enrolled view: its own light (warm steam, yellow grease)
+        # tints the view, but the camera's white balance is not what moved. (On one frame
+        # a flat grey scene turned colour may read as low contrast too; the tint stays.)
+        found.pop("color_cast", None)
     if "blurred" in found and versus is not None and not moved:
         # Defocus erases the detail that block comparison relies on.
         found.pop("occluded", None)
