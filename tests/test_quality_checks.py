@@ -345,6 +345,7 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
         "clipped_rise": 0.0,
         "clarity_kept": 1.0,
         "lift_rise": 0.0,
+        "detail_lost": 0.0,
     }
     colour = {"chroma_a": 0.0, "chroma_b": 0.0, "chroma": 2.0, "cast": 0.5}
     colour.update(colourfulness=5.0, lin_b=0.2, lin_g=0.2, lin_r=0.2)
@@ -441,6 +442,25 @@ def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
 ) -> None:
     codes = [i.code for i in judge(_metrics(**values), SETTINGS)]
     assert ("occluded" in codes) is occluded, codes
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"detail_lost": 0.08}, []),  # a nudged clean view loses a little at most
+        ({"detail_lost": 0.5}, ["blurred"]),  # defocus, motion, grease smeared over the lens
+        # A cover explains the detail it hides...
+        ({"detail_lost": 0.45, "occlusion": 0.4}, ["occluded"]),
+        # ...but not detail lost far beyond it (strokes of grease across the view).
+        ({"detail_lost": 0.7, "occlusion": 0.3}, ["blurred", "occluded"]),
+        # A veil explains it too.
+        ({"detail_lost": 0.9, "clarity_kept": 0.2}, ["low_contrast"]),
+    ],
+)
+def test_detail_lost_over_the_view_is_blurred_unless_a_cover_or_veil_explains_it(
+    values: dict[str, float], expected: list[str]
+) -> None:
+    assert [i.code for i in judge(_metrics(reference=True, **values), SETTINGS)] == expected
 
 
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.capture.quality import colour
+from agent.capture.quality import colour, compare
 from agent.capture.quality import stripes as bands
+from agent.capture.quality.cells import BlockStats
 
 SIZE = 180  # rows of a 320x180 analysis picture
 
@@ -118,3 +119,43 @@ def test_region_spreads_are_each_regions_linear_spread() -> None:
     assert spreads.shape == (9, 3)
     np.testing.assert_allclose(spreads[0], first, rtol=1e-4)
     np.testing.assert_allclose(spreads[8], last, rtol=1e-4)
+
+
+# --- detail lost against the reference, block by block -----------------------------------
+
+
+def blocks(gradient: np.ndarray, mean: float = 120.0) -> BlockStats:
+    return BlockStats(
+        mean=np.full(gradient.shape, mean, np.float32), gradient=gradient.astype(np.float32)
+    )
+
+
+REFERENCE_DETAIL = np.random.default_rng(2).uniform(4.0, 20.0, (11, 19))
+
+
+@pytest.mark.parametrize("exposure", [0.6, 1.0, 1.5])
+def test_a_clean_view_loses_no_detail_whatever_its_exposure(exposure: float) -> None:
+    enrolled = blocks(REFERENCE_DETAIL)
+    current = blocks(REFERENCE_DETAIL * exposure, 120.0 * exposure)
+    assert compare._detail_lost(current, enrolled, None) == 0.0
+
+
+@pytest.mark.parametrize("rows", range(12))
+def test_detail_lost_is_the_share_of_detailed_blocks_that_kept_under_half(rows: int) -> None:
+    # Grease strokes over the top rows: detail there kept at a third.
+    gradient = REFERENCE_DETAIL.copy()
+    gradient[:rows] *= 0.33
+    lost = compare._detail_lost(blocks(gradient), blocks(REFERENCE_DETAIL), None)
+    assert lost == pytest.approx(rows / 11)
+
+
+def test_blocks_without_detail_or_outside_a_moved_view_do_not_count() -> None:
+    enrolled = REFERENCE_DETAIL.copy()
+    enrolled[:, :10] = 1.0  # a bare wall on the left: nothing to lose
+    current = enrolled * 0.2
+    assert compare._detail_lost(blocks(current), blocks(enrolled), None) == 1.0
+    inside = np.zeros(enrolled.shape, bool)
+    inside[:, 10:] = True
+    current[:, 10:15] = enrolled[:, 10:15]  # ...and half of what is inside kept
+    lost = compare._detail_lost(blocks(current), blocks(enrolled), inside)
+    assert lost == pytest.approx(4 / 9)

@@ -16,6 +16,12 @@
   went flat, after compensating global exposure and global blur, on the reference's
   geometry when the view moved a little.
 - ``stripes_rise``: periodic bands in what the reference's profiles do not explain.
+- ``detail_lost``: the share of the reference's detailed blocks that lost more than half
+  their detail (after compensating exposure). A clean view, however nudged, noisy or
+  striped, loses none; defocus, motion blur and a veil lose it nearly everywhere, and
+  grease smeared over most of the lens loses it under the strokes while the clear glass
+  between them keeps the frame's best-kept detail (which ``occlusion`` and ``clarity``
+  compare against) as it was.
 
 What only depends on the reference (its profiles' shifted windows, its tiles, its
 features) is prepared once, at enrolment (``make_reference``).
@@ -155,6 +161,7 @@ def compare(
         clarity_kept=clarity_kept,
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
         layout_kept=layout,
+        detail_lost=_detail_lost(blocks, reference.blocks, valid),
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)
 
@@ -172,6 +179,25 @@ def _blocked_with_gain(
     flat_now = blocks.gradient * gain < FLAT_GRADIENT * 1.5
     changed = np.abs(blocks.mean * gain + offset - reference.mean) > 40.0
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
+
+
+_HALF_LOST = 0.5  # a block that kept less than this of its detail lost it
+
+
+def _detail_lost(blocks: BlockStats, reference: BlockStats, valid: Mask | None) -> float:
+    """The share of the reference's detailed blocks (inside the frame when the view moved a
+    little) that kept less than half their detail, after compensating exposure."""
+    detailed = reference.gradient >= _DETAIL_GRADIENT
+    if valid is not None:
+        detailed &= valid
+    count = int(detailed.sum())
+    if count < 4 or blocks.gradient.shape != reference.gradient.shape:
+        return 0.0
+    ref_mean = float(reference.mean.sum()) / reference.mean.size
+    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
+    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
+    return int((lost & detailed).sum()) / count
 
 
 def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:

@@ -38,6 +38,13 @@ _VEIL_LIFT_ALONE = 0.35  # low contrast with the blacks lifted this far towards 
 _UNIFORM_LIFT = 0.9  # a featureless view whose blacks reach its white: one uniform cover
 _UNDECIDED_SHARE = 0.5  # evidence from this share of a check's threshold up is undecided
 _ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
+# With a reference: detail lost (kept under half) in this share of the view's detailed
+# blocks is blurred when no cover or veil explains it: defocus, motion blur, grease
+# smeared over most of the lens with clear glass between the strokes. A clean view, even
+# nudged, noisy or striped, loses under a tenth.
+_DETAIL_LOST = 0.4
+_SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
+_SMEARED_BEYOND_COVER = 0.15  # ...this much beyond the covered region
 # Light lost to white on one frame counts when the blacks are lifted at least this far:
 # too much light lifts everything that is not black, while a view exposed right on a
 # white backdrop (a product on white, a tiled wall) keeps its blacks and full colours.
@@ -198,6 +205,17 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
     if "blurred" in found and versus is not None and not moved:
         # Defocus erases the detail that block comparison relies on.
         found.pop("occluded", None)
+    if versus is not None and not moved and "low_contrast" not in found:
+        # Detail lost over much of the view that no veil explains: the lens is out of
+        # focus, shaken or smeared, though the best-kept detail (clear glass between
+        # grease strokes) holds the frame-wide measures up. Where a cover was found, only
+        # when most of the view lost detail far beyond the covered region (strokes of
+        # grease across it; a hand is one region), and the cover is kept.
+        scattered = versus.detail_lost - versus.occlusion
+        if "occluded" not in found or (
+            versus.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
+        ):
+            also("blurred", versus.detail_lost, _DETAIL_LOST, low_is_bad=False)
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.

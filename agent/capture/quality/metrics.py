@@ -208,6 +208,7 @@ class Comparison:
     # Only when the view may be another scene now: correlation of the block brightness
     # with the reference's in place.
     layout_kept: float | None = None
+    detail_lost: float = 0.0  # share of the reference's detailed blocks that lost half of it
 
 
 @dataclass(frozen=True)
