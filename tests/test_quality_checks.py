@@ -3,6 +3,7 @@ quiet on the clean variants a camera produces every day."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -346,6 +347,7 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
         "clarity_kept": 1.0,
         "lift_rise": 0.0,
         "detail_lost": 0.0,
+        "detail_in_place": None,
     }
     colour = {"chroma_a": 0.0, "chroma_b": 0.0, "chroma": 2.0, "cast": 0.5}
     colour.update(colourfulness=5.0, lin_b=0.2, lin_g=0.2, lin_r=0.2)
@@ -461,6 +463,25 @@ def test_detail_lost_over_the_view_is_blurred_unless_a_cover_or_veil_explains_it
     values: dict[str, float], expected: list[str]
 ) -> None:
     assert [i.code for i in judge(_metrics(reference=True, **values), SETTINGS)] == expected
+
+
+@pytest.mark.parametrize(
+    ("in_place", "expected"),
+    [
+        (None, ["scene_changed"]),  # too little left to tell
+        (0.3, ["scene_changed"]),  # other detail elsewhere: turned away
+        (0.8, ["occluded"]),  # what is left is where it was: covered
+    ],
+)
+def test_an_unmatched_view_whose_remaining_detail_is_in_place_is_covered(
+    in_place: float | None, expected: list[str]
+) -> None:
+    values = {"view_lost": 1.0, "tiles_in_place": None, "unmoved": 0.0, "occlusion": 0.25}
+    metrics = _metrics(reference=True, **values)
+    assert metrics.versus is not None
+    versus = replace(metrics.versus, detail_in_place=in_place)
+    issues = judge(replace(metrics, versus=versus), SETTINGS)
+    assert [i.code for i in issues] == expected
 
 
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:

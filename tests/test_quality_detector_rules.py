@@ -11,6 +11,7 @@ import pytest
 from agent.capture.quality import colour, compare
 from agent.capture.quality import stripes as bands
 from agent.capture.quality.cells import BlockStats
+from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE
 
 SIZE = 180  # rows of a 320x180 analysis picture
 
@@ -159,3 +160,28 @@ def test_blocks_without_detail_or_outside_a_moved_view_do_not_count() -> None:
     current[:, 10:15] = enrolled[:, 10:15]  # ...and half of what is inside kept
     lost = compare._detail_lost(blocks(current), blocks(enrolled), inside)
     assert lost == pytest.approx(4 / 9)
+
+
+# --- a view mostly covered, told from a camera turned elsewhere ---------------------------
+
+
+@pytest.mark.parametrize("covered_rows", [6, 8, 9])
+def test_what_a_cover_leaves_is_detail_in_place(covered_rows: int) -> None:
+    # A hand over the top of the lens: flat there, the rest of the view as it was.
+    current = REFERENCE_DETAIL.copy()
+    current[:covered_rows] = 0.5
+    in_place = compare._detail_in_place(blocks(current), blocks(REFERENCE_DETAIL))
+    assert in_place is not None and in_place > 0.99
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_turned_camera_shows_other_detail_elsewhere(seed: int) -> None:
+    other = np.random.default_rng(100 + seed).uniform(4.0, 20.0, REFERENCE_DETAIL.shape)
+    in_place = compare._detail_in_place(blocks(other), blocks(REFERENCE_DETAIL))
+    assert in_place is not None and in_place < _COVERED_DETAIL_IN_PLACE
+
+
+def test_too_few_live_blocks_tell_nothing() -> None:
+    current = np.full(REFERENCE_DETAIL.shape, 0.5)
+    current[0, :11] = REFERENCE_DETAIL[0, :11]  # eleven blocks still show detail
+    assert compare._detail_in_place(blocks(current), blocks(REFERENCE_DETAIL)) is None

@@ -11,7 +11,9 @@
   matching); only when it is unsure is the reference mapped onto the frame by ORB +
   RANSAC homography (``view_match.py``). A view that cannot be matched but whose block
   brightness still correlates with the reference's in place (``layout_kept``) is the
-  enrolled view behind steam, grease or defocus, not a moved camera.
+  enrolled view behind steam, grease or defocus, not a moved camera. One whose blocks
+  that still show detail have it where the reference had it (``detail_in_place``) is
+  the enrolled view with most of it covered.
 - ``occlusion``: blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur, on the reference's
   geometry when the view moved a little.
@@ -131,6 +133,7 @@ def compare(
     # Possibly another scene now: the judgement may fall back to single-frame forms.
     view_gone = (view_lost or 0.0) > checks.scene_changed.limit(with_reference=True)
     layout = _layout_kept(blocks, reference.blocks) if view_gone else None
+    in_place = _detail_in_place(blocks, reference.blocks) if view_gone else None
     aligned, valid = _in_reference_geometry(fitted.grey, match)
     if valid is not None:
         blocks = block_stats(aligned, *differences(aligned))
@@ -162,6 +165,7 @@ def compare(
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
         layout_kept=layout,
         detail_lost=_detail_lost(blocks, reference.blocks, valid),
+        detail_in_place=in_place,
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)
 
@@ -198,6 +202,28 @@ def _detail_lost(blocks: BlockStats, reference: BlockStats, valid: Mask | None) 
     gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
     lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
     return int((lost & detailed).sum()) / count
+
+
+_LIVE_GRADIENT = 1.5 * FLAT_GRADIENT  # a block with this much gradient still shows detail
+_LIVE_BLOCKS = 12  # fewer live blocks than this tell nothing
+
+
+def _detail_in_place(blocks: BlockStats, reference: BlockStats) -> float | None:
+    """Correlation of the blocks' detail (mean gradient) with the reference's in place,
+    over the blocks that still show some. A cover over most of the lens leaves the rest
+    of the enrolled view where it was, too little of it for features to match; a camera
+    turned elsewhere shows other detail in other places. None when too few blocks are
+    left or the grids differ."""
+    current, enrolled = blocks.gradient.reshape(-1), reference.gradient.reshape(-1)
+    if current.shape != enrolled.shape:
+        return None
+    live = current >= _LIVE_GRADIENT
+    if int(live.sum()) < _LIVE_BLOCKS:
+        return None
+    current = current[live] - current[live].mean()
+    enrolled = enrolled[live] - enrolled[live].mean()
+    norm = math.sqrt(float(current @ current) * float(enrolled @ enrolled))
+    return float(current @ enrolled) / norm if norm > 1e-6 else None
 
 
 def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:

@@ -30,6 +30,10 @@ CHECK_CODES: tuple[str, ...] = tuple(check.value for check in QualityCheck)
 _COVERED_OCCLUSION = 0.3  # unmatched view this much unlike the reference is covered if...
 _COVERED_UNMOVED = 2  # ...this many features are still exactly where they were, or...
 _COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
+# An unmatched view whose remaining detail correlates this well with the reference's in
+# place is covered whatever the share: what is left is where it was (a turned camera's
+# view correlates up to about 0.55 by chance).
+_COVERED_DETAIL_IN_PLACE = 0.6
 _LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
 # with the reference's is the same view behind steam, grease or defocus, not another one
 _VEIL_LIFT = 0.35  # black level lifted this much over the reference's: a veil (with clarity)
@@ -150,7 +154,10 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # turned camera has nothing where it was) or the lens is covered whole.
             in_place = (versus.unmoved or 0.0) >= _COVERED_UNMOVED
             blank = alone is not None and alone.blank_edge >= _COVERED_BLANK
-            if unmatched and (in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION:
+            rest_in_place = (versus.detail_in_place or 0.0) >= _COVERED_DETAIL_IN_PLACE
+            if unmatched and (
+                rest_in_place or ((in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION)
+            ):
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
