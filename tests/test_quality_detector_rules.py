@@ -5,13 +5,17 @@ frequency, while tiles seen in perspective or a thin bright edge spread over sev
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from agent.capture.quality import colour, compare
+from agent.capture.quality import banding, colour, compare
 from agent.capture.quality import stripes as bands
 from agent.capture.quality.cells import BlockStats
+from agent.capture.quality.frame import prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE
+from testkit.images import read_bgr
 
 SIZE = 180  # rows of a 320x180 analysis picture
 
@@ -185,3 +189,63 @@ def test_too_few_live_blocks_tell_nothing() -> None:
     current = np.full(REFERENCE_DETAIL.shape, 0.5)
     current[0, :11] = REFERENCE_DETAIL[0, :11]  # eleven blocks still show detail
     assert compare._detail_in_place(blocks(current), blocks(REFERENCE_DETAIL)) is None
+
+
+# --- flicker and slanted bars against the reference ---------------------------------------
+
+PHOTOS = Path(__file__).parent / "data" / "quality"
+
+
+def scene_grey() -> np.ndarray:
+    return prepare(read_bgr(sorted(PHOTOS.glob("*.jpg"))[0]), 320).grey
+
+
+def rows_of(grey: np.ndarray) -> np.ndarray:
+    return grey.astype(np.float32).mean(axis=1)
+
+
+@pytest.mark.parametrize("cycles", [2.5, 3.3, 4.0, 5.5, 7.0, 9.5])
+@pytest.mark.parametrize("depth", [0.05, 0.1, 0.2])
+def test_mains_flicker_is_found_at_its_depth(cycles: float, depth: float) -> None:
+    enrolled = rows_of(scene_grey())
+    rows = np.arange(enrolled.shape[0])
+    ripple = 1.0 + depth * np.sin(2 * np.pi * cycles * rows / rows.shape[0] + 0.7)
+    found = banding.flicker_vs_reference((enrolled * ripple).astype(np.float32), enrolled)
+    assert found == pytest.approx(128.0 * depth, rel=0.25)
+
+
+@pytest.mark.parametrize("exposure", [0.6, 1.0, 1.4])
+def test_exposure_a_slow_trend_or_a_lamp_is_not_flicker(exposure: float) -> None:
+    enrolled = rows_of(scene_grey())
+    position = np.linspace(0.0, 1.0, enrolled.shape[0])
+    steam = exposure * enrolled * (0.7 + 0.3 * position) + 40.0 * (1 - position)
+    assert banding.flicker_vs_reference(steam.astype(np.float32), enrolled) == 0.0
+    lamp = enrolled * exposure + 60.0 * np.exp(-0.5 * ((position - 0.3) / 0.05) ** 2)
+    assert banding.flicker_vs_reference(lamp.astype(np.float32), enrolled) == 0.0
+
+
+def bars(grey: np.ndarray, amplitude: float, period: float, angle: float) -> np.ndarray:
+    """A sinusoid added to the video, ``period`` analysis pixels across its crests,
+    tilted ``angle`` degrees from vertical."""
+    ys, xs = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]].astype(np.float32)
+    theta = np.radians(angle)
+    wave = amplitude * np.sin(2 * np.pi * (xs * np.cos(theta) + ys * np.sin(theta)) / period)
+    return np.clip(grey.astype(np.float32) + wave, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("angle", [-25.0, -10.0, 0.0, 7.0, 20.0, 70.0, 90.0, 112.0])
+@pytest.mark.parametrize("period", [7.0, 12.0, 20.0, 30.0])
+def test_interference_bars_at_any_slant_are_found(angle: float, period: float) -> None:
+    grey = scene_grey()
+    noisy = np.random.default_rng(4).normal(0, 2.0, grey.shape)
+    current = np.clip(bars(grey, 10.0, period, angle) + noisy, 0, 255).astype(np.uint8)
+    found = banding.interference_vs_reference(banding.half(current), banding.half(grey))
+    assert found == pytest.approx(10.0, rel=0.5)
+
+
+@pytest.mark.parametrize("shift", [0, 1, 2])
+def test_noise_exposure_or_a_nudge_is_no_interference(shift: int) -> None:
+    grey = scene_grey()
+    noisy = np.random.default_rng(shift).normal(0, 4.0, grey.shape) + 0.8 * np.roll(grey, shift, 1)
+    current = np.clip(noisy, 0, 255).astype(np.uint8)
+    assert banding.interference_vs_reference(banding.half(current), banding.half(grey)) == 0.0

@@ -17,7 +17,8 @@
 - ``occlusion``: blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur, on the reference's
   geometry when the view moved a little.
-- ``stripes_rise``: periodic bands in what the reference's profiles do not explain.
+- ``stripes_rise``: periodic bands in what the reference's profiles do not explain, and
+  the mains flicker and slanted interference bars those profiles miss (``banding.py``).
 - ``detail_lost``: the share of the reference's detailed blocks that lost more than half
   their detail (after compensating exposure). A clean view, however nudged, noisy or
   striped, loses none; defocus, motion blur and a veil lose it nearly everywhere, and
@@ -38,6 +39,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.capture.quality.banding import (
+    flicker_vs_reference,
+    half,
+    interference_vs_reference,
+)
 from agent.capture.quality.cells import (
     BLOCK_PX,
     BlockStats,
@@ -82,6 +88,7 @@ class Reference:
     profiles: tuple[ProfileFit, ProfileFit]
     tiles: ViewTiles | None  # for the quick "nothing moved" check
     colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
+    half_grey: Image  # the grey picture at half size, for interference bars
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -96,6 +103,7 @@ def make_reference(frame: Frame) -> Reference:
         profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
         tiles=view_tiles(tile_picture(frame.thumb)),
         colour_regions=region_spreads(frame.thumb),
+        half_grey=half(frame.grey),
     )
 
 
@@ -159,7 +167,11 @@ def compare(
             None if match is None or match.tiles_in_place is None else float(match.tiles_in_place)
         ),
         occlusion=largest_region(blocked),
-        stripes_rise=stripes_vs_reference(shape, reference.profiles),
+        stripes_rise=max(
+            stripes_vs_reference(shape, reference.profiles),
+            flicker_vs_reference(shape[0], reference.profiles[0].profile),
+            interference_vs_reference(half(aligned), reference.half_grey),
+        ),
         clipped_rise=own.light.clipped - enrolled.own.light.clipped,
         clarity_kept=clarity_kept,
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
