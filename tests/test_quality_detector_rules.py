@@ -13,7 +13,7 @@ import pytest
 from agent.capture.quality import banding, colour, compare
 from agent.capture.quality import stripes as bands
 from agent.capture.quality.cells import BlockStats
-from agent.capture.quality.frame import prepare
+from agent.capture.quality.frame import half_size, prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE
 from testkit.images import read_bgr
 
@@ -239,7 +239,7 @@ def test_interference_bars_at_any_slant_are_found(angle: float, period: float) -
     grey = scene_grey()
     noisy = np.random.default_rng(4).normal(0, 2.0, grey.shape)
     current = np.clip(bars(grey, 10.0, period, angle) + noisy, 0, 255).astype(np.uint8)
-    found = banding.interference_vs_reference(banding.half(current), banding.half(grey))
+    found = banding.interference_vs_reference(half_size(current), half_size(grey))
     assert found == pytest.approx(10.0, rel=0.5)
 
 
@@ -248,4 +248,4 @@ def test_noise_exposure_or_a_nudge_is_no_interference(shift: int) -> None:
     grey = scene_grey()
     noisy = np.random.default_rng(shift).normal(0, 4.0, grey.shape) + 0.8 * np.roll(grey, shift, 1)
     current = np.clip(noisy, 0, 255).astype(np.uint8)
-    assert banding.interference_vs_reference(banding.half(current), banding.half(grey)) == 0.0
+    assert banding.interference_vs_reference(half_size(current), half_size(grey)) == 0.0

@@ -22,14 +22,15 @@ forms of ``stripes``.
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.quality.cells import percentile
-from agent.capture.quality.frame import Image
 from agent.capture.quality.stripes import Profile
+
+Picture = npt.NDArray[np.float32]  # a grey picture at half size, as Frame.half_grey
 
 _FLICKER_CYCLES = (2.4, 10.0)  # bands a frame mains flicker shows
 _FLICKER_STEP = 0.2  # cycles between the frequencies tried
@@ -39,99 +40,113 @@ _DARKEST = 8.0  # a row's fitted brightness is taken as at least this
 
 
 @functools.cache
-def _flicker_basis(size: int) -> tuple[npt.NDArray[np.float64], ...] | None:
-    """For a profile of ``size`` rows: the projection removing a slow (quadratic) trend,
-    and per frequency tried the trend-free sine and cosine (stacked, 2 rows each) with the
-    inverses of their 2x2 Gram matrices, so one product gives every fit."""
+def _flicker_basis(size: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """For a profile of ``size`` rows, two matrices whose products with a profile x give
+    what the fit needs. The first: T'x and T+x for the slow (quadratic) trend T, so the
+    energy left after the trend is x.x - T'x . T+x. The second: per frequency tried, the
+    products of x with the trend-free sine and cosine, then the least-squares coefficients
+    of those two (their 2x2 Gram matrix's inverse applied), all the products first."""
     if size < 32:
         return None
     position = np.linspace(-1.0, 1.0, size)
     trend = np.stack([np.ones(size), position, position * position], axis=1)
-    detrend = np.eye(size) - trend @ np.linalg.pinv(trend)
+    pseudo_inverse = np.linalg.pinv(trend)
+    detrend = np.eye(size) - trend @ pseudo_inverse
     cycles = np.arange(_FLICKER_CYCLES[0], _FLICKER_CYCLES[1] + 1e-9, _FLICKER_STEP)
     phase = 2.0 * np.pi * np.outer(cycles, np.arange(size)) / size
     waves = np.empty((2 * cycles.size, size))
     waves[0::2], waves[1::2] = np.sin(phase), np.cos(phase)
-    waves = waves @ detrend  # detrend is symmetric: each wave with the trend removed
+    # Each wave with the trend removed (detrend is a symmetric projection, so the product
+    # of a trend-free wave with x equals its product with x's trend-free part).
+    waves = waves @ detrend
     pairs = waves.reshape(cycles.size, 2, size)
-    inverses = np.asarray(np.linalg.inv(pairs @ pairs.transpose(0, 2, 1)), np.float64)
-    return np.asarray(detrend, np.float64), np.asarray(waves, np.float64), inverses
+    solve = np.linalg.inv(pairs @ pairs.transpose(0, 2, 1)) @ pairs
+    trend_part = np.asarray(np.vstack([trend.T, pseudo_inverse]), np.float64)
+    wave_part = np.asarray(np.vstack([waves, solve.reshape(-1, size)]), np.float64)
+    trend_part.setflags(write=False)
+    wave_part.setflags(write=False)
+    return trend_part, wave_part
 
 
-def flicker_vs_reference(current: Profile, enrolled: Profile) -> float:
+def flicker_vs_reference(current: Profile, enrolled: Profile, least: float = 0.0) -> float:
     """Mains flicker against the reference (pure): the amplitude, in grey levels at
     mid-grey, of the sinusoid of 2.4-10 cycles that best explains the row profile over the
     reference's (after exposure and a slow trend), when it explains at least
-    _FLICKER_FIT of it; else 0."""
+    _FLICKER_FIT of it; else 0. Flicker of ``least`` levels or more explains that share
+    of an energy of at least n (least / 128)^2 / 2 over n rows, so a profile that leaves
+    less is not fitted (the usual case)."""
     size = current.shape[0]
     basis = _flicker_basis(size)
     if basis is None or enrolled.shape[0] != size:
         return 0.0
-    detrend, waves, inverses = basis
-    now, before = current.astype(np.float64), enrolled.astype(np.float64)
-    spread = float(before.std())
+    trend_part, wave_part = basis
+    before = enrolled - float(enrolled.sum()) / size
+    spread = float(before @ before)
     if spread <= 1e-6:
         return 0.0
-    slope = float(np.mean((before - before.mean()) * (now - now.mean()))) / (spread * spread)
-    fitted = slope * (before - before.mean()) + now.mean()
-    relative = detrend @ (now / np.maximum(fitted, _DARKEST) - 1.0)
-    energy = float(relative @ relative)
-    if energy <= 1e-12:
+    slope = float(before @ current) / spread
+    fitted = np.maximum(slope * before + float(current.sum()) / size, _DARKEST)
+    relative = np.asarray(current / fitted - 1.0, np.float64)
+    trend = trend_part @ relative
+    energy = float(relative @ relative) - float(trend[:3] @ trend[3:])
+    smallest = _FLICKER_FIT * size * (least / _MID_GREY) ** 2 / 2.0
+    if energy <= max(smallest, 1e-12):
         return 0.0
-    projections = (waves @ relative).reshape(-1, 2)
-    coefficients = np.einsum("kij,kj->ki", inverses, projections)
-    explained = np.einsum("ki,ki->k", coefficients, projections) / energy
+    product = wave_part @ relative
+    half = product.shape[0] // 2
+    explained = (product[:half] * product[half:]).reshape(-1, 2).sum(axis=1)
     best = int(explained.argmax())
-    if explained[best] < _FLICKER_FIT:
+    if explained[best] < _FLICKER_FIT * energy:
         return 0.0
-    return float(np.hypot(*coefficients[best])) * _MID_GREY
+    return math.hypot(product[half + 2 * best], product[half + 2 * best + 1]) * _MID_GREY
 
 
 _BAR_PERIODS = (3.0, 16.0)  # at half the analysis width: 6-32 analysis pixels
-_BAR_PROMINENCE = 100.0  # the peak over the band's median magnitude
+_BAR_PROMINENCE = 80.0  # the peak over the band's mean magnitude
+_BAR_WINDOW = (64, 128)  # the centre of the half-size picture that is transformed
 
 
 @functools.cache
-def _bar_band(height: int, width: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-    """The 2-D Hann window and which frequencies of the real spectrum are in the band."""
+def _bar_band(height: int, width: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """The 2-D Hann window and the mask of the spectrum's frequencies in the band."""
     window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float32)
     vertical = np.fft.fftfreq(height)[:, None]
-    horizontal = np.fft.rfftfreq(width)[None, :]
+    horizontal = np.fft.fftfreq(width)[None, :]
     radius = np.hypot(vertical, horizontal)
-    band = (radius >= 1.0 / _BAR_PERIODS[1]) & (radius <= 1.0 / _BAR_PERIODS[0])
+    band = ((radius >= 1.0 / _BAR_PERIODS[1]) & (radius <= 1.0 / _BAR_PERIODS[0])).astype(np.uint8)
     window.setflags(write=False)
     band.setflags(write=False)
     return window, band
 
 
-def interference_vs_reference(current: Image, enrolled: Image) -> float:
+def interference_vs_reference(current: Picture, enrolled: Picture, least: float = 0.0) -> float:
     """Interference bars at any slant against the reference (pure; both grey pictures of
-    one size, best at half the analysis width): the amplitude in grey levels of the
-    sharpest sinusoid in what the reference does not explain (fitted for exposure), when
-    it stands _BAR_PROMINENCE times above the band's median; else 0."""
+    one size at half the analysis width, as ``Frame.half_grey``): the amplitude in grey
+    levels of the sharpest sinusoid in what the reference does not explain (scaled to the
+    frame's contrast), in the picture's centre (64x128), when it stands _BAR_PROMINENCE
+    times above the band's mean; else 0. Bars of amplitude A add A / sqrt(2) to the
+    spread of what is not explained, so when that spread is below ``least`` / sqrt(2)
+    there are none of ``least`` or more and the spectrum is not taken (the usual case:
+    nothing but sensor noise differs from the reference)."""
     height, width = current.shape[:2]
     if enrolled.shape[:2] != (height, width) or min(height, width) < 16:
         return 0.0
-    now = np.asarray(current, np.float32)
-    before = np.asarray(enrolled, np.float32)
+    rows, cols = min(height, _BAR_WINDOW[0]), min(width, _BAR_WINDOW[1])
+    top, left = (height - rows) // 2, (width - cols) // 2
+    now = current[top : top + rows, left : left + cols]
+    before = enrolled[top : top + rows, left : left + cols]
+    mean_now, spread_now = cv2.meanStdDev(now)
     mean_before, spread_before = cv2.meanStdDev(before)
-    mean_now = float(cv2.mean(now)[0])
-    variance = float(spread_before[0][0]) ** 2
-    covariance = float(cv2.mean(cv2.multiply(now - mean_now, before))[0])
-    slope = covariance / variance if variance > 1e-6 else 1.0
-    window, band = _bar_band(height, width)
-    residual = (now - mean_now - slope * (before - float(mean_before[0][0]))) * window
-    spectrum = cv2.dft(residual, flags=cv2.DFT_COMPLEX_OUTPUT)[:, : width // 2 + 1]
-    magnitude = np.asarray(cv2.magnitude(spectrum[..., 0], spectrum[..., 1]), np.float32)[band]
-    peak = float(magnitude.max())
-    if peak < _BAR_PROMINENCE * percentile(magnitude, 0.5):
+    slope = float(spread_now[0][0]) / max(float(spread_before[0][0]), 1e-3)
+    offset = float(mean_now[0][0]) - slope * float(mean_before[0][0])
+    residual = cv2.addWeighted(now, 1.0, before, -slope, -offset, dtype=cv2.CV_32F)
+    if least > 0.0 and float(cv2.meanStdDev(residual)[1][0][0]) < least / math.sqrt(2.0):
         return 0.0
-    # A sinusoid of amplitude A peaks at A * height * width / 8 under the 2-D Hann window.
-    return float(peak * 8.0 / (height * width))
-
-
-def half(grey: Image) -> Image:
-    """A grey picture at half size (the interference check's scale)."""
-    height, width = grey.shape[:2]
-    size = (max(1, width // 2), max(1, height // 2))
-    return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), np.uint8)
+    window, band = _bar_band(rows, cols)
+    spectrum = cv2.dft(cv2.multiply(residual, window), flags=cv2.DFT_COMPLEX_OUTPUT)
+    magnitude = cv2.magnitude(spectrum[..., 0], spectrum[..., 1])
+    peak = float(cv2.minMaxLoc(magnitude, band)[1])
+    if peak < _BAR_PROMINENCE * float(cv2.mean(magnitude, band)[0]):
+        return 0.0
+    # A sinusoid of amplitude A peaks at A * rows * cols / 8 under the 2-D Hann window.
+    return float(peak * 8.0 / (rows * cols))

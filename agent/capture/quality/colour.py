@@ -110,14 +110,20 @@ _REGIONS = 3  # the thumbnail is cut into this many regions along each side
 
 def region_spreads(thumb: Image) -> npt.NDArray[np.float32]:
     """Each channel's spread (B, G, R) in linear light in each region of a 3x3 grid over
-    the colour thumbnail: one row per region."""
-    linear = np.asarray(cv2.LUT(thumb, _SRGB_TO_LINEAR), np.float32)
+    the colour thumbnail (the right and bottom remainders left out): one row per region."""
+    linear = cv2.LUT(thumb, _SRGB_TO_LINEAR)
     height, width = linear.shape[:2]
     rows, cols = height // _REGIONS, width // _REGIONS
-    if rows < 2 or cols < 2:
-        return np.asarray(linear.reshape(-1, 3).std(axis=0, keepdims=True), np.float32)
-    cells = linear[: rows * _REGIONS, : cols * _REGIONS].reshape(_REGIONS, rows, _REGIONS, cols, 3)
-    return np.asarray(cells.std(axis=(1, 3)).reshape(-1, 3), np.float32)
+    if rows < 1 or cols < 1:
+        rows, cols, grid = height, width, 1
+    else:
+        grid = _REGIONS
+    cropped = np.ascontiguousarray(linear[: rows * grid, : cols * grid])
+    size = (grid, grid)
+    means = cv2.resize(cropped, size, interpolation=cv2.INTER_AREA)
+    squares = cv2.resize(cv2.multiply(cropped, cropped), size, interpolation=cv2.INTER_AREA)
+    spread = np.sqrt(np.maximum(squares - means * means, 0.0))
+    return np.asarray(spread, np.float32).reshape(-1, 3)
 
 
 _FLAT_REGION = 0.01  # a region whose channels spread less than this has no colour to judge
@@ -137,8 +143,12 @@ def cast_shift(current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float3
     coloured = enrolled.min(axis=1) > _FLAT_REGION
     if int(coloured.sum()) < 3:
         coloured[:] = True
-    gains = np.log(np.maximum(current[coloured], 1e-4) / np.maximum(enrolled[coloured], 1e-4))
-    channel = np.median(gains, axis=0)
+    gains = np.sort(
+        np.log(np.maximum(current[coloured], 1e-4) / np.maximum(enrolled[coloured], 1e-4)),
+        axis=0,
+    )
+    middle = gains.shape[0] // 2
+    channel = gains[middle] if gains.shape[0] % 2 else (gains[middle - 1] + gains[middle]) / 2
     return float(channel.max() - channel.min())
 
 

@@ -39,11 +39,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.quality.banding import (
-    flicker_vs_reference,
-    half,
-    interference_vs_reference,
-)
+from agent.capture.quality.banding import flicker_vs_reference, interference_vs_reference
 from agent.capture.quality.cells import (
     BLOCK_PX,
     BlockStats,
@@ -51,8 +47,8 @@ from agent.capture.quality.cells import (
     largest_region,
     percentile,
 )
-from agent.capture.quality.colour import cast_shift, region_spreads
-from agent.capture.quality.frame import Frame, Image, Mask, fit_to
+from agent.capture.quality.colour import Colour, cast_shift, region_spreads
+from agent.capture.quality.frame import Frame, Image, Mask, fit_to, half_size
 from agent.capture.quality.metrics import (
     FLAT_GRADIENT,
     Comparison,
@@ -88,7 +84,6 @@ class Reference:
     profiles: tuple[ProfileFit, ProfileFit]
     tiles: ViewTiles | None  # for the quick "nothing moved" check
     colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
-    half_grey: Image  # the grey picture at half size, for interference bars
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -103,7 +98,6 @@ def make_reference(frame: Frame) -> Reference:
         profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
         tiles=view_tiles(tile_picture(frame.thumb)),
         colour_regions=region_spreads(frame.thumb),
-        half_grey=half(frame.grey),
     )
 
 
@@ -153,13 +147,12 @@ def compare(
         or clarity_kept < veil_rule.clarity_vs_reference
     )
     blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
+    stripes_least = checks.stripes.limit(with_reference=True)
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
         noise_rise=measured.noise - (enrolled.noise or 0.0) * gain,
-        cast_shift=(
-            0.0 if greyscale else cast_shift(region_spreads(frame.thumb), reference.colour_regions)
-        ),
+        cast_shift=0.0 if greyscale else _cast_shift(frame, own.colour, reference, settings),
         view_lost=view_lost,
         inliers=float(match.inliers) if match is not None and by_features else None,
         unmoved=float(match.unmoved) if match is not None and by_features else None,
@@ -169,8 +162,12 @@ def compare(
         occlusion=largest_region(blocked),
         stripes_rise=max(
             stripes_vs_reference(shape, reference.profiles),
-            flicker_vs_reference(shape[0], reference.profiles[0].profile),
-            interference_vs_reference(half(aligned), reference.half_grey),
+            flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least),
+            interference_vs_reference(
+                frame.half_grey if aligned is frame.grey else half_size(aligned),
+                reference.frame.half_grey,
+                stripes_least,
+            ),
         ),
         clipped_rise=own.light.clipped - enrolled.own.light.clipped,
         clarity_kept=clarity_kept,
@@ -180,6 +177,31 @@ def compare(
         detail_in_place=in_place,
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)
+
+
+_WHOLE_VIEW_FIRST = 0.5  # share of the colour cast threshold the whole view must shift
+
+
+def _cast_shift(
+    frame: Frame, colour: Colour, reference: Reference, settings: QualityConfig
+) -> float:
+    """The shift of white balance: the whole view's first (each channel's spread in linear
+    light against the reference's, already measured), and region by region only when that
+    shows one: a lit lamp or flame shifts the whole view's, and the regions outvote it,
+    while a white balance that moved shifts both alike."""
+    enrolled = reference.metrics.own.colour
+    gains = [
+        math.log(max(current, 1e-4) / max(before, 1e-4))
+        for current, before in (
+            (colour.spread_b, enrolled.spread_b),
+            (colour.spread_g, enrolled.spread_g),
+            (colour.spread_r, enrolled.spread_r),
+        )
+    ]
+    whole = max(gains) - min(gains)
+    if whole < _WHOLE_VIEW_FIRST * settings.checks.color_cast.limit(with_reference=True):
+        return whole
+    return cast_shift(region_spreads(frame.thumb), reference.colour_regions)
 
 
 def _blocked_with_gain(
