@@ -146,7 +146,8 @@ def compare(
         contrast_kept < veil_rule.limit(with_reference=True)
         or clarity_kept < veil_rule.clarity_vs_reference
     )
-    blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
+    exposure = _exposure_gain(blocks, reference.blocks)
+    blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled, exposure)
     stripes_least = checks.stripes.limit(with_reference=True)
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
@@ -173,7 +174,7 @@ def compare(
         clarity_kept=clarity_kept,
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
         layout_kept=layout,
-        detail_lost=_detail_lost(blocks, reference.blocks, valid),
+        detail_lost=_detail_lost(blocks, reference.blocks, valid, exposure),
         detail_in_place=in_place,
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)
@@ -222,18 +223,29 @@ def _blocked_with_gain(
 _HALF_LOST = 0.5  # a block that kept less than this of its detail lost it
 
 
-def _detail_lost(blocks: BlockStats, reference: BlockStats, valid: Mask | None) -> float:
+def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:
+    """The gain that brings the frame's mean brightness to the reference's, within a stop:
+    auto-exposure rarely moves the mean further; a larger change is the fault itself (a
+    bright sheet over a night view) and must not be normalised away."""
+    ref_mean = float(reference.mean.sum()) / reference.mean.size
+    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
+    return min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+
+
+def _detail_lost(
+    blocks: BlockStats, reference: BlockStats, valid: Mask | None, gain: float | None = None
+) -> float:
     """The share of the reference's detailed blocks (inside the frame when the view moved a
-    little) that kept less than half their detail, after compensating exposure."""
+    little) that kept less than half their detail, after compensating exposure (``gain``,
+    when already known)."""
     detailed = reference.gradient >= _DETAIL_GRADIENT
     if valid is not None:
         detailed &= valid
     count = int(detailed.sum())
     if count < 4 or blocks.gradient.shape != reference.gradient.shape:
         return 0.0
-    ref_mean = float(reference.mean.sum()) / reference.mean.size
-    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
-    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    if gain is None:
+        gain = _exposure_gain(blocks, reference)
     lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
     return int((lost & detailed).sum()) / count
 
@@ -291,19 +303,18 @@ def _blocked_vs_reference(
     reference: BlockStats,
     valid: Mask | None = None,
     veiled: bool = False,
+    gain: float | None = None,
 ) -> Mask:
     """Blocks that lost the detail they had, or changed brightness and went flat.
 
     Whether the picture's exposure changed or a veil came over it (compensate) or a
     cover darkened part of it (do not) is unknown, so a block counts only when it is
     blocked under every reading.
-    ``valid`` leaves out blocks that are outside a moved view.
+    ``valid`` leaves out blocks that are outside a moved view; ``gain``: the exposure
+    compensation, when already known.
     """
-    ref_mean = float(reference.mean.sum()) / reference.mean.size
-    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
-    # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
-    # occluder itself (a bright sheet over a night view) and must not be normalised away.
-    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    if gain is None:
+        gain = _exposure_gain(blocks, reference)
     blocked = _blocked_with_gain(blocks, reference, 1.0)
     if abs(gain - 1.0) > 0.02:
         blocked &= _blocked_with_gain(blocks, reference, gain)
