@@ -455,8 +455,10 @@ def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
         ({"detail_lost": 0.45, "occlusion": 0.4}, ["occluded"]),
         # ...but not detail lost far beyond it (strokes of grease across the view).
         ({"detail_lost": 0.7, "occlusion": 0.3}, ["blurred", "occluded"]),
-        # A veil explains it too.
+        # A veil explains it too, and its own tint is not the camera's white balance.
         ({"detail_lost": 0.9, "clarity_kept": 0.2}, ["low_contrast"]),
+        ({"clarity_kept": 0.2, "cast_shift": 0.9}, ["low_contrast"]),
+        ({"cast_shift": 0.9}, ["color_cast"]),
     ],
 )
 def test_detail_lost_over_the_view_is_blurred_unless_a_cover_or_veil_explains_it(

@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.capture.quality import banding, colour, compare
+from agent.capture.decode import decode_for_analysis
+from agent.capture.quality import Frame, analyse, banding, colour, compare, make_reference
 from agent.capture.quality import stripes as bands
 from agent.capture.quality.cells import BlockStats
 from agent.capture.quality.frame import half_size, prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE
+from agent.config.quality import QualityConfig
+from testkit import quality_physical as qp
 from testkit.images import read_bgr
 
 SIZE = 180  # rows of a 320x180 analysis picture
@@ -249,3 +252,37 @@ def test_noise_exposure_or_a_nudge_is_no_interference(shift: int) -> None:
     noisy = np.random.default_rng(shift).normal(0, 4.0, grey.shape) + 0.8 * np.roll(grey, shift, 1)
     current = np.clip(noisy, 0, 255).astype(np.uint8)
     assert banding.interference_vs_reference(half_size(current), half_size(grey)) == 0.0
+
+
+# --- end to end, through a camera's sensor and JPEG: the kitchen's light sources ---------
+
+KITCHENS = Path(__file__).parent / "data" / "quality" / "kitchen"
+
+
+def judged_against(picture: np.ndarray, reference: np.ndarray) -> list[str]:
+    def frame(image: np.ndarray) -> Frame:
+        return prepare(decode_for_analysis(qp.encode(image), 320), 320)
+
+    enrolled = make_reference(frame(reference))
+    return [issue.code for issue in analyse(frame(picture), QualityConfig(), enrolled).issues]
+
+
+WARM_LIGHT = np.array([0.12, 0.55, 1.0], np.float32)  # (B, G, R): blue barely varies
+
+
+@pytest.mark.parametrize("name", ["cold_room_1", "cold_room_2", "cooking_1", "cooking_2"])
+@pytest.mark.parametrize("source", ["flame", "lamp"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_lit_flame_or_lamp_is_no_colour_cast_while_a_moved_white_balance_is(
+    name: str, source: str, seed: int
+) -> None:
+    # A kitchen under warm light: its blue channel barely varies, so a near-white flame
+    # or lamp lit in a corner multiplies the whole view's blue spread (which the whole
+    # view's white balance read as a cast), while the other regions keep theirs.
+    scene = qp.to_radiance(read_bgr(KITCHENS / f"{name}.jpg")) * WARM_LIGHT
+    rng = np.random.default_rng(seed)
+    reference = qp.capture(scene, rng)
+    lit = qp.capture(qp.with_light_source(scene, source, rng), rng)
+    assert "color_cast" not in judged_against(lit, reference)
+    cast = qp.capture(scene, rng, gains=qp.cast_gains("cool", "clear"))
+    assert "color_cast" in judged_against(cast, reference)
