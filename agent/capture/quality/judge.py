@@ -5,8 +5,11 @@ When the picture is gone (``no_signal``) nothing else is reported; a frame that 
 dark or too bright reports only that (darkness and glare flatten detail, colour and
 contrast and defeat matching); a frame that moved is not also called occluded (the block
 comparison is meaningless then), and an unmatched frame that is mostly blank is occluded
-rather than moved; an unmatched frame behind a veil (clarity lost, blacks lifted) is the
-enrolled view in steam, not a moved camera. On one frame, what the picture shows but
+rather than moved, and so is one whose remaining detail is where the reference had it;
+an unmatched frame behind a veil (clarity lost, blacks lifted) is the enrolled view in
+steam, not a moved camera. Against the reference, detail lost over much of the view that
+no veil or cover explains is blurred (defocus, motion, grease smeared over the lens), and
+a veil's tint is not a colour cast. On one frame, what the picture shows but
 cannot settle (a featureless area that may be a cover or a smooth surface, faint bands)
 is listed as undecided, "cannot judge without a reference", rather than guessed.
 """
