@@ -458,6 +458,8 @@ def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
         # A veil explains it too, and its own tint is not the camera's white balance.
         ({"detail_lost": 0.9, "clarity_kept": 0.2}, ["low_contrast"]),
         ({"clarity_kept": 0.2, "cast_shift": 0.9}, ["low_contrast"]),
+        ({"clarity_kept": 0.2, "stripes_rise": 9.0}, ["low_contrast"]),
+        ({"stripes_rise": 9.0}, ["stripes"]),
         ({"cast_shift": 0.9}, ["color_cast"]),
     ],
 )

@@ -209,9 +209,11 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         found.pop("stripes", None)
     if "low_contrast" in found and versus is not None and not moved:
         # A veil come over the enrolled view: its own light (warm steam, yellow grease)
-        # tints the view, but the camera's white balance is not what moved. (On one frame
-        # a flat grey scene turned colour may read as low contrast too; the tint stays.)
+        # tints the view and its uneven density (plumes, strokes) shapes the profiles, but
+        # neither the camera's white balance nor flicker is what changed. (On one frame a
+        # flat grey scene turned colour may read as low contrast too; the tint stays.)
         found.pop("color_cast", None)
+        found.pop("stripes", None)
     if "blurred" in found and versus is not None and not moved:
         # Defocus erases the detail that block comparison relies on.
         found.pop("occluded", None)
