@@ -21,7 +21,7 @@
   the mains flicker and slanted interference bars those profiles miss (``banding.py``).
 - ``detail_lost``: the share of the reference's detailed blocks that lost more than half
   their detail (after compensating exposure). A clean view, however nudged, noisy or
-  striped, loses none; defocus, motion blur and a veil lose it nearly everywhere, and
+  striped, loses little (a quarter at most, under heavy JPEG); defocus, motion blur and a veil lose it nearly everywhere, and
   grease smeared over most of the lens loses it under the strokes while the clear glass
   between them keeps the frame's best-kept detail (which ``occlusion`` and ``clarity``
   compare against) as it was.

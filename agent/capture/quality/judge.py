@@ -48,13 +48,14 @@ _ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
 # With a reference: detail lost (kept under half) in this share of the view's detailed
 # blocks is blurred when no cover or veil explains it: defocus, motion blur, grease
 # smeared over most of the lens with clear glass between the strokes. A clean view, even
-# nudged, noisy or striped, loses under a tenth.
+# nudged, noisy or striped, loses a tenth at most, a quarter under heavy JPEG (quality 18).
 _DETAIL_LOST = 0.4
 _SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
 _SMEARED_BEYOND_COVER = 0.15  # ...this much beyond the covered region
 # Light lost to white on one frame counts when the blacks are lifted at least this far:
 # too much light lifts everything that is not black, while a view exposed right on a
-# white backdrop (a product on white, a tiled wall) keeps its blacks and full colours.
+# white backdrop (a product on white) keeps its blacks and full colours. A view with
+# truly black parts (a night sky, an unlit doorway) overexposed is missed on one frame.
 _GLARE_LIFT = 0.03
 
 
