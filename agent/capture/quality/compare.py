@@ -21,10 +21,10 @@
   the mains flicker and slanted interference bars those profiles miss (``banding.py``).
 - ``detail_lost``: the share of the reference's detailed blocks that lost more than half
   their detail (after compensating exposure). A clean view, however nudged, noisy or
-  striped, loses little (a quarter at most, under heavy JPEG); defocus, motion blur and a veil lose it nearly everywhere, and
-  grease smeared over most of the lens loses it under the strokes while the clear glass
-  between them keeps the frame's best-kept detail (which ``occlusion`` and ``clarity``
-  compare against) as it was.
+  striped, loses little (a quarter at most, under heavy JPEG); defocus, motion blur and
+  a veil lose it nearly everywhere, and grease smeared over most of the lens loses it
+  under the strokes while the clear glass between them keeps the frame's best-kept
+  detail (which ``occlusion`` and ``clarity`` compare against) as it was.
 
 What only depends on the reference (its profiles' shifted windows, its tiles, its
 features) is prepared once, at enrolment (``make_reference``).
