@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -119,18 +120,24 @@ def _bar_band(height: int, width: int) -> tuple[npt.NDArray[np.float32], npt.NDA
     return window, band
 
 
-def interference_vs_reference(current: Picture, enrolled: Picture, least: float = 0.0) -> float:
-    """Interference bars at any slant against the reference (pure; both grey pictures of
-    one size at half the analysis width, as ``Frame.half_grey``): the amplitude in grey
-    levels of the sharpest sinusoid in what the reference does not explain (scaled to the
-    frame's contrast), in the picture's centre (64x128), when it stands _BAR_PROMINENCE
-    times above the band's mean; else 0. Bars of amplitude A add A / sqrt(2) to the
-    spread of what is not explained, so when that spread is below ``least`` / sqrt(2)
-    there are none of ``least`` or more and the spectrum is not taken (the usual case:
-    nothing but sensor noise differs from the reference)."""
+@dataclass(frozen=True, eq=False)
+class Unexplained:
+    """What the reference does not explain in the centre of the half-size picture
+    (_BAR_WINDOW): the residual after fitting the reference's brightness to the frame's,
+    its spread, and the frame's mean brightness there."""
+
+    residual: Picture
+    spread: float
+    level: float
+
+
+def unexplained_centre(current: Picture, enrolled: Picture) -> Unexplained | None:
+    """The frame's centre less the reference's, fitted (pure; both grey pictures of one
+    size at half the analysis width, as ``Frame.half_grey``). None when they differ in
+    size or are too small."""
     height, width = current.shape[:2]
     if enrolled.shape[:2] != (height, width) or min(height, width) < 16:
-        return 0.0
+        return None
     rows, cols = min(height, _BAR_WINDOW[0]), min(width, _BAR_WINDOW[1])
     top, left = (height - rows) // 2, (width - cols) // 2
     now = current[top : top + rows, left : left + cols]
@@ -138,15 +145,49 @@ def interference_vs_reference(current: Picture, enrolled: Picture, least: float 
     mean_now, spread_now = cv2.meanStdDev(now)
     mean_before, spread_before = cv2.meanStdDev(before)
     slope = float(spread_now[0][0]) / max(float(spread_before[0][0]), 1e-3)
-    offset = float(mean_now[0][0]) - slope * float(mean_before[0][0])
+    level = float(mean_now[0][0])
+    offset = level - slope * float(mean_before[0][0])
     residual = cv2.addWeighted(now, 1.0, before, -slope, -offset, dtype=cv2.CV_32F)
-    if least > 0.0 and float(cv2.meanStdDev(residual)[1][0][0]) < least / math.sqrt(2.0):
+    spread = float(cv2.meanStdDev(residual)[1][0][0])
+    return Unexplained(np.asarray(residual, np.float32), spread, level)
+
+
+def interference_in(left: Unexplained | None, least: float = 0.0) -> float:
+    """Interference bars at any slant in what the reference does not explain (pure): the
+    amplitude in grey levels of the sharpest sinusoid there, when it stands
+    _BAR_PROMINENCE times above the band's mean; else 0. Bars of amplitude A add
+    A / sqrt(2) to the spread of the residual, so when that spread is below
+    ``least`` / sqrt(2) there are none of ``least`` or more and the spectrum is not taken
+    (the usual case: nothing but sensor noise differs from the reference)."""
+    if left is None or (least > 0.0 and left.spread < least / math.sqrt(2.0)):
         return 0.0
+    rows, cols = left.residual.shape[:2]
     window, band = _bar_band(rows, cols)
-    spectrum = cv2.dft(cv2.multiply(residual, window), flags=cv2.DFT_COMPLEX_OUTPUT)
+    spectrum = cv2.dft(cv2.multiply(left.residual, window), flags=cv2.DFT_COMPLEX_OUTPUT)
     magnitude = cv2.magnitude(spectrum[..., 0], spectrum[..., 1])
     peak = float(cv2.minMaxLoc(magnitude, band)[1])
     if peak < _BAR_PROMINENCE * float(cv2.mean(magnitude, band)[0]):
         return 0.0
     # A sinusoid of amplitude A peaks at A * rows * cols / 8 under the 2-D Hann window.
     return float(peak * 8.0 / (rows * cols))
+
+
+def interference_vs_reference(current: Picture, enrolled: Picture, least: float = 0.0) -> float:
+    """Interference bars at any slant against the reference (pure; both grey pictures of
+    one size at half the analysis width, as ``Frame.half_grey``): ``interference_in``
+    what the reference does not explain in the picture's centre (64x128)."""
+    return interference_in(unexplained_centre(current, enrolled), least)
+
+
+_FLICKER_MARGIN = 0.5  # share of the spread flicker of the least amplitude would add
+
+
+def flicker_possible(left: Unexplained | None, least: float) -> bool:
+    """Whether what the reference does not explain could hold flicker of ``least`` levels
+    at mid-grey (pure): flicker multiplies the light by 1 + (least / 128) sin, which adds
+    about least / 128 * level / sqrt(2) to the residual's spread (with a margin of
+    _FLICKER_MARGIN for the fit absorbing part of it). True when unknown."""
+    if left is None or least <= 0.0:
+        return True
+    adds = least / _MID_GREY * max(left.level, _DARKEST) / math.sqrt(2.0)
+    return left.spread >= _FLICKER_MARGIN * adds

@@ -39,7 +39,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from agent.capture.quality.banding import flicker_vs_reference, interference_vs_reference
+from agent.capture.quality.banding import (
+    flicker_possible,
+    flicker_vs_reference,
+    interference_in,
+    unexplained_centre,
+)
 from agent.capture.quality.cells import (
     BLOCK_PX,
     BlockStats,
@@ -149,6 +154,12 @@ def compare(
     exposure = _exposure_gain(blocks, reference.blocks)
     blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled, exposure)
     stripes_least = checks.stripes.limit(with_reference=True)
+    # What the reference does not explain in the centre: interference bars are looked for
+    # in it, and flicker only when it could hold some.
+    left = unexplained_centre(
+        frame.half_grey if aligned is frame.grey else half_size(aligned),
+        reference.frame.half_grey,
+    )
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
@@ -163,12 +174,10 @@ def compare(
         occlusion=largest_region(blocked),
         stripes_rise=max(
             stripes_vs_reference(shape, reference.profiles),
-            flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least),
-            interference_vs_reference(
-                frame.half_grey if aligned is frame.grey else half_size(aligned),
-                reference.frame.half_grey,
-                stripes_least,
-            ),
+            flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least)
+            if flicker_possible(left, stripes_least)
+            else 0.0,
+            interference_in(left, stripes_least),
         ),
         clipped_rise=own.light.clipped - enrolled.own.light.clipped,
         clarity_kept=clarity_kept,
