@@ -3,6 +3,7 @@ quiet on the clean variants a camera produces every day."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -345,6 +346,8 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
         "clipped_rise": 0.0,
         "clarity_kept": 1.0,
         "lift_rise": 0.0,
+        "detail_lost": 0.0,
+        "detail_in_place": None,
     }
     colour = {"chroma_a": 0.0, "chroma_b": 0.0, "chroma": 2.0, "cast": 0.5}
     colour.update(colourfulness=5.0, lin_b=0.2, lin_g=0.2, lin_r=0.2)
@@ -394,6 +397,8 @@ def test_threshold_boundaries(
         # Half the picture lost to white reads too bright whatever the mean; a window does not.
         ({"brightness": 210.0, "clipped": 0.6}, False, "too_bright", 0.6, 0.4),
         ({"brightness": 150.0, "clipped": 0.06}, False, None, None, None),
+        # Three quarters white with its blacks kept: a white backdrop exposed right.
+        ({"brightness": 222.0, "clipped": 0.77, "black_lift": 0.0}, False, None, None, None),
         ({"brightness": 210.0, "clipped_rise": 0.5}, True, "too_bright", 0.5, 0.3),
         # A window the reference shows too is not lost light.
         ({"brightness": 180.0, "clipped": 0.5, "clipped_rise": 0.0}, True, None, None, None),
@@ -439,6 +444,48 @@ def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
 ) -> None:
     codes = [i.code for i in judge(_metrics(**values), SETTINGS)]
     assert ("occluded" in codes) is occluded, codes
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"detail_lost": 0.08}, []),  # a nudged clean view loses a little at most
+        ({"detail_lost": 0.5}, ["blurred"]),  # defocus, motion, grease smeared over the lens
+        # A cover explains the detail it hides...
+        ({"detail_lost": 0.45, "occlusion": 0.4}, ["occluded"]),
+        # ...but not detail lost far beyond it (strokes of grease across the view).
+        ({"detail_lost": 0.7, "occlusion": 0.3}, ["blurred", "occluded"]),
+        # A veil explains it too, and its own tint is not the camera's white balance.
+        ({"detail_lost": 0.9, "clarity_kept": 0.2}, ["low_contrast"]),
+        ({"clarity_kept": 0.2, "cast_shift": 0.9}, ["low_contrast"]),
+        ({"clarity_kept": 0.2, "stripes_rise": 9.0}, ["low_contrast"]),
+        ({"stripes_rise": 9.0}, ["stripes"]),
+        ({"cast_shift": 0.9}, ["color_cast"]),
+    ],
+)
+def test_detail_lost_over_the_view_is_blurred_unless_a_cover_or_veil_explains_it(
+    values: dict[str, float], expected: list[str]
+) -> None:
+    assert [i.code for i in judge(_metrics(reference=True, **values), SETTINGS)] == expected
+
+
+@pytest.mark.parametrize(
+    ("in_place", "expected"),
+    [
+        (None, ["scene_changed"]),  # too little left to tell
+        (0.3, ["scene_changed"]),  # other detail elsewhere: turned away
+        (0.8, ["occluded"]),  # what is left is where it was: covered
+    ],
+)
+def test_an_unmatched_view_whose_remaining_detail_is_in_place_is_covered(
+    in_place: float | None, expected: list[str]
+) -> None:
+    values = {"view_lost": 1.0, "tiles_in_place": None, "unmoved": 0.0, "occlusion": 0.25}
+    metrics = _metrics(reference=True, **values)
+    assert metrics.versus is not None
+    versus = replace(metrics.versus, detail_in_place=in_place)
+    issues = judge(replace(metrics, versus=versus), SETTINGS)
+    assert [i.code for i in issues] == expected
 
 
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:

@@ -207,7 +207,8 @@ class ChecksConfig(Section):
         "grey levels of the strongest periodic band across rows or columns; above "
         "threshold is bad. Without a reference, the band every one of six strips shows "
         "in phase (standing out of the spectrum), as amplitude at mid-grey; "
-        "vs_reference: the band in what the reference does not explain.",
+        "vs_reference: the band in what the reference does not explain, mains flicker "
+        "(2.5-10 bands a frame) or interference bars at any slant.",
     )
     occluded: OccludedRule = Field(
         default_factory=OccludedRule,

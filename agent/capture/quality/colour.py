@@ -8,7 +8,10 @@
   warm scene without a reference cannot be told from a cast. Greyscale (IR night) frames
   never fire.
 - With a reference, the white balance is compared (``compare.py``): each channel's spread
-  in linear light against the reference's.
+  in linear light against the reference's, region by region (``region_spreads``, a 3x3
+  grid), and the median over the regions taken: a white balance that moved shifts every
+  region alike, while a lit stove flame or a lamp in the view (warm, bright, a region or
+  two) is outvoted.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from agent.capture.quality.frame import Image
 
@@ -99,6 +103,53 @@ def tint(lab: Image) -> float:
     tint_spread = math.hypot(float(tint_std[0][0]), float(tint_std[1][0]))
     tint_size = math.hypot(float(tint_mean[0][0]), float(tint_mean[1][0]))
     return tint_size if tint_size >= _TINT_COHERENCE * max(tint_spread, 1.0) else 0.0
+
+
+_REGIONS = 3  # the thumbnail is cut into this many regions along each side
+
+
+def region_spreads(thumb: Image) -> npt.NDArray[np.float32]:
+    """Each channel's spread (B, G, R) in linear light in each region of a 3x3 grid over
+    the colour thumbnail (the right and bottom remainders left out): one row per region."""
+    linear = cv2.LUT(thumb, _SRGB_TO_LINEAR)
+    height, width = linear.shape[:2]
+    rows, cols = height // _REGIONS, width // _REGIONS
+    if rows < 1 or cols < 1:
+        rows, cols, grid = height, width, 1
+    else:
+        grid = _REGIONS
+    cropped = np.ascontiguousarray(linear[: rows * grid, : cols * grid])
+    size = (grid, grid)
+    means = cv2.resize(cropped, size, interpolation=cv2.INTER_AREA)
+    squares = cv2.resize(cv2.multiply(cropped, cropped), size, interpolation=cv2.INTER_AREA)
+    spread = np.sqrt(np.maximum(squares - means * means, 0.0))
+    return np.asarray(spread, np.float32).reshape(-1, 3)
+
+
+_FLAT_REGION = 0.01  # a region whose channels spread less than this has no colour to judge
+
+
+def cast_shift(current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32]) -> float:
+    """How far the white balance moved from the reference's (pure): per region, each
+    channel's gain is the ratio of its spread to the reference's there; per channel the
+    median over the regions; the log of the largest ratio between two channels' gains.
+    A change of exposure (all gains alike) and a veil of haze or steam (adds light,
+    leaves the spreads' ratios) cancel out; a light source in a region or two (a flame, a
+    lamp) is outvoted by the rest of the view. Regions the reference shows flat are left
+    out (their spreads are noise), unless too few are left."""
+    if current.shape != enrolled.shape:
+        current = current.mean(axis=0, keepdims=True)
+        enrolled = enrolled.mean(axis=0, keepdims=True)
+    coloured = enrolled.min(axis=1) > _FLAT_REGION
+    if int(coloured.sum()) < 3:
+        coloured[:] = True
+    gains = np.sort(
+        np.log(np.maximum(current[coloured], 1e-4) / np.maximum(enrolled[coloured], 1e-4)),
+        axis=0,
+    )
+    middle = gains.shape[0] // 2
+    channel = gains[middle] if gains.shape[0] % 2 else (gains[middle - 1] + gains[middle]) / 2
+    return float(channel.max() - channel.min())
 
 
 # --- the records ---------------------------------------------------------------------------

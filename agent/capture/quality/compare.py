@@ -3,18 +3,28 @@
 - ``blur_rise``, ``contrast_kept``, ``noise_rise``: the frame's own measurements next to
   the reference's (noise beyond what exposure explains).
 - ``cast_shift``: the shift of white balance: log of the largest ratio between the colour
-  channels' gains against the reference, in linear light (exposure changes cancel out).
+  channels' gains against the reference, in linear light, the median over regions of the
+  view (exposure changes cancel out; a flame or a lamp in part of the view is outvoted).
 - ``view_lost`` (``scene_changed``): share of the frame the enrolled view no longer fills
   (1 when it cannot be matched). A quick check first looks for the reference's thumbnail
   tiles exactly in place (the usual case, nothing moved, at a few percent of the cost of
   matching); only when it is unsure is the reference mapped onto the frame by ORB +
   RANSAC homography (``view_match.py``). A view that cannot be matched but whose block
   brightness still correlates with the reference's in place (``layout_kept``) is the
-  enrolled view behind steam, grease or defocus, not a moved camera.
+  enrolled view behind steam, grease or defocus, not a moved camera. One whose blocks
+  that still show detail have it where the reference had it (``detail_in_place``) is
+  the enrolled view with most of it covered.
 - ``occlusion``: blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur, on the reference's
   geometry when the view moved a little.
-- ``stripes_rise``: periodic bands in what the reference's profiles do not explain.
+- ``stripes_rise``: periodic bands in what the reference's profiles do not explain, and
+  the mains flicker and slanted interference bars those profiles miss (``banding.py``).
+- ``detail_lost``: the share of the reference's detailed blocks that lost more than half
+  their detail (after compensating exposure). A clean view, however nudged, noisy or
+  striped, loses little (a quarter at most, under heavy JPEG); defocus, motion blur and
+  a veil lose it nearly everywhere, and grease smeared over most of the lens loses it
+  under the strokes while the clear glass between them keeps the frame's best-kept
+  detail (which ``occlusion`` and ``clarity`` compare against) as it was.
 
 What only depends on the reference (its profiles' shifted windows, its tiles, its
 features) is prepared once, at enrolment (``make_reference``).
@@ -29,6 +39,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.capture.quality.banding import (
+    flicker_possible,
+    flicker_vs_reference,
+    interference_in,
+    unexplained_centre,
+)
 from agent.capture.quality.cells import (
     BLOCK_PX,
     BlockStats,
@@ -36,8 +52,8 @@ from agent.capture.quality.cells import (
     largest_region,
     percentile,
 )
-from agent.capture.quality.colour import Colour
-from agent.capture.quality.frame import Frame, Image, Mask, fit_to
+from agent.capture.quality.colour import Colour, cast_shift, region_spreads
+from agent.capture.quality.frame import Frame, Image, Mask, fit_to, half_size
 from agent.capture.quality.metrics import (
     FLAT_GRADIENT,
     Comparison,
@@ -72,6 +88,7 @@ class Reference:
     blocks: BlockStats
     profiles: tuple[ProfileFit, ProfileFit]
     tiles: ViewTiles | None  # for the quick "nothing moved" check
+    colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -85,6 +102,7 @@ def make_reference(frame: Frame) -> Reference:
         blocks=measured.blocks,
         profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
         tiles=view_tiles(tile_picture(frame.thumb)),
+        colour_regions=region_spreads(frame.thumb),
     )
 
 
@@ -122,6 +140,7 @@ def compare(
     # Possibly another scene now: the judgement may fall back to single-frame forms.
     view_gone = (view_lost or 0.0) > checks.scene_changed.limit(with_reference=True)
     layout = _layout_kept(blocks, reference.blocks) if view_gone else None
+    in_place = _detail_in_place(blocks, reference.blocks) if view_gone else None
     aligned, valid = _in_reference_geometry(fitted.grey, match)
     if valid is not None:
         blocks = block_stats(aligned, *differences(aligned))
@@ -132,12 +151,20 @@ def compare(
         contrast_kept < veil_rule.limit(with_reference=True)
         or clarity_kept < veil_rule.clarity_vs_reference
     )
-    blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled)
+    exposure = _exposure_gain(blocks, reference.blocks)
+    blocked = _blocked_vs_reference(blocks, reference.blocks, valid, veiled, exposure)
+    stripes_least = checks.stripes.limit(with_reference=True)
+    # What the reference does not explain in the centre: interference bars are looked for
+    # in it, and flicker only when it could hold some.
+    left = unexplained_centre(
+        frame.half_grey if aligned is frame.grey else half_size(aligned),
+        reference.frame.half_grey,
+    )
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
         noise_rise=measured.noise - (enrolled.noise or 0.0) * gain,
-        cast_shift=0.0 if greyscale else _cast_shift(own.colour, enrolled.own.colour),
+        cast_shift=0.0 if greyscale else _cast_shift(frame, own.colour, reference, settings),
         view_lost=view_lost,
         inliers=float(match.inliers) if match is not None and by_features else None,
         unmoved=float(match.unmoved) if match is not None and by_features else None,
@@ -145,29 +172,46 @@ def compare(
             None if match is None or match.tiles_in_place is None else float(match.tiles_in_place)
         ),
         occlusion=largest_region(blocked),
-        stripes_rise=stripes_vs_reference(shape, reference.profiles),
+        stripes_rise=max(
+            stripes_vs_reference(shape, reference.profiles),
+            flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least)
+            if flicker_possible(left, stripes_least)
+            else 0.0,
+            interference_in(left, stripes_least),
+        ),
         clipped_rise=own.light.clipped - enrolled.own.light.clipped,
         clarity_kept=clarity_kept,
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
         layout_kept=layout,
+        detail_lost=_detail_lost(blocks, reference.blocks, valid, exposure),
+        detail_in_place=in_place,
     )
     return ReferenceCheck(comparison, match, blocked, view_gone)
 
 
-def _cast_shift(colour: Colour, reference: Colour) -> float:
-    """How far the white balance moved from the reference's: log of the largest ratio
-    between the channels' gains, in linear light. Each gain is the ratio of the channel's
-    spread to the reference's, so a change of exposure (all gains alike) and a veil of
-    haze or steam (adds light, leaves the spreads' ratios) both cancel out."""
+_WHOLE_VIEW_FIRST = 0.5  # share of the colour cast threshold the whole view must shift
+
+
+def _cast_shift(
+    frame: Frame, colour: Colour, reference: Reference, settings: QualityConfig
+) -> float:
+    """The shift of white balance: the whole view's first (each channel's spread in linear
+    light against the reference's, already measured), and region by region only when that
+    shows one: a lit lamp or flame shifts the whole view's, and the regions outvote it,
+    while a white balance that moved shifts both alike."""
+    enrolled = reference.metrics.own.colour
     gains = [
-        math.log(max(current, 1e-4) / max(enrolled, 1e-4))
-        for current, enrolled in (
-            (colour.spread_b, reference.spread_b),
-            (colour.spread_g, reference.spread_g),
-            (colour.spread_r, reference.spread_r),
+        math.log(max(current, 1e-4) / max(before, 1e-4))
+        for current, before in (
+            (colour.spread_b, enrolled.spread_b),
+            (colour.spread_g, enrolled.spread_g),
+            (colour.spread_r, enrolled.spread_r),
         )
     ]
-    return max(gains) - min(gains)
+    whole = max(gains) - min(gains)
+    if whole < _WHOLE_VIEW_FIRST * settings.checks.color_cast.limit(with_reference=True):
+        return whole
+    return cast_shift(region_spreads(frame.thumb), reference.colour_regions)
 
 
 def _blocked_with_gain(
@@ -183,6 +227,58 @@ def _blocked_with_gain(
     flat_now = blocks.gradient * gain < FLAT_GRADIENT * 1.5
     changed = np.abs(blocks.mean * gain + offset - reference.mean) > 40.0
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
+
+
+_HALF_LOST = 0.5  # a block that kept less than this of its detail lost it
+
+
+def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:
+    """The gain that brings the frame's mean brightness to the reference's, within a stop:
+    auto-exposure rarely moves the mean further; a larger change is the fault itself (a
+    bright sheet over a night view) and must not be normalised away."""
+    ref_mean = float(reference.mean.sum()) / reference.mean.size
+    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
+    return min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+
+
+def _detail_lost(
+    blocks: BlockStats, reference: BlockStats, valid: Mask | None, gain: float | None = None
+) -> float:
+    """The share of the reference's detailed blocks (inside the frame when the view moved a
+    little) that kept less than half their detail, after compensating exposure (``gain``,
+    when already known)."""
+    detailed = reference.gradient >= _DETAIL_GRADIENT
+    if valid is not None:
+        detailed &= valid
+    count = int(detailed.sum())
+    if count < 4 or blocks.gradient.shape != reference.gradient.shape:
+        return 0.0
+    if gain is None:
+        gain = _exposure_gain(blocks, reference)
+    lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
+    return int((lost & detailed).sum()) / count
+
+
+_LIVE_GRADIENT = 1.5 * FLAT_GRADIENT  # a block with this much gradient still shows detail
+_LIVE_BLOCKS = 12  # fewer live blocks than this tell nothing
+
+
+def _detail_in_place(blocks: BlockStats, reference: BlockStats) -> float | None:
+    """Correlation of the blocks' detail (mean gradient) with the reference's in place,
+    over the blocks that still show some. A cover over most of the lens leaves the rest
+    of the enrolled view where it was, too little of it for features to match; a camera
+    turned elsewhere shows other detail in other places. None when too few blocks are
+    left or the grids differ."""
+    current, enrolled = blocks.gradient.reshape(-1), reference.gradient.reshape(-1)
+    if current.shape != enrolled.shape:
+        return None
+    live = current >= _LIVE_GRADIENT
+    if int(live.sum()) < _LIVE_BLOCKS:
+        return None
+    current = current[live] - current[live].mean()
+    enrolled = enrolled[live] - enrolled[live].mean()
+    norm = math.sqrt(float(current @ current) * float(enrolled @ enrolled))
+    return float(current @ enrolled) / norm if norm > 1e-6 else None
 
 
 def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:
@@ -216,19 +312,18 @@ def _blocked_vs_reference(
     reference: BlockStats,
     valid: Mask | None = None,
     veiled: bool = False,
+    gain: float | None = None,
 ) -> Mask:
     """Blocks that lost the detail they had, or changed brightness and went flat.
 
     Whether the picture's exposure changed or a veil came over it (compensate) or a
     cover darkened part of it (do not) is unknown, so a block counts only when it is
     blocked under every reading.
-    ``valid`` leaves out blocks that are outside a moved view.
+    ``valid`` leaves out blocks that are outside a moved view; ``gain``: the exposure
+    compensation, when already known.
     """
-    ref_mean = float(reference.mean.sum()) / reference.mean.size
-    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
-    # Auto-exposure rarely moves the mean by more than a stop; a larger change is the
-    # occluder itself (a bright sheet over a night view) and must not be normalised away.
-    gain = min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    if gain is None:
+        gain = _exposure_gain(blocks, reference)
     blocked = _blocked_with_gain(blocks, reference, 1.0)
     if abs(gain - 1.0) > 0.02:
         blocked &= _blocked_with_gain(blocks, reference, gain)

@@ -36,12 +36,17 @@ class Frame:
 
     @functools.cached_property
     def half_grey(self) -> npt.NDArray[np.float32]:
-        """The grey picture at half size in float, for view_shift (made once per sample,
-        though each sample is compared with the one before and the one after)."""
-        height, width = self.grey.shape[:2]
-        size = (max(1, width // 2), max(1, height // 2))
-        half = cv2.resize(self.grey, size, interpolation=cv2.INTER_AREA)
-        return np.asarray(half, np.float32)
+        """The grey picture at half size in float, for view_shift and interference bars
+        (made once per sample, though each sample is compared with the one before and the
+        one after, and with the reference)."""
+        return half_size(self.grey)
+
+
+def half_size(grey: Image) -> npt.NDArray[np.float32]:
+    """A grey picture at half size, in float."""
+    height, width = grey.shape[:2]
+    size = (max(1, width // 2), max(1, height // 2))
+    return np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), np.float32)
 
 
 def prepare(image: Image, analysis_width: int = 320) -> Frame:

@@ -5,8 +5,11 @@ When the picture is gone (``no_signal``) nothing else is reported; a frame that 
 dark or too bright reports only that (darkness and glare flatten detail, colour and
 contrast and defeat matching); a frame that moved is not also called occluded (the block
 comparison is meaningless then), and an unmatched frame that is mostly blank is occluded
-rather than moved; an unmatched frame behind a veil (clarity lost, blacks lifted) is the
-enrolled view in steam, not a moved camera. On one frame, what the picture shows but
+rather than moved, and so is one whose remaining detail is where the reference had it;
+an unmatched frame behind a veil (clarity lost, blacks lifted) is the enrolled view in
+steam, not a moved camera. Against the reference, detail lost over much of the view that
+no veil or cover explains is blurred (defocus, motion, grease smeared over the lens), and
+a veil's tint is not a colour cast. On one frame, what the picture shows but
 cannot settle (a featureless area that may be a cover or a smooth surface, faint bands)
 is listed as undecided, "cannot judge without a reference", rather than guessed.
 """
@@ -30,6 +33,10 @@ CHECK_CODES: tuple[str, ...] = tuple(check.value for check in QualityCheck)
 _COVERED_OCCLUSION = 0.3  # unmatched view this much unlike the reference is covered if...
 _COVERED_UNMOVED = 2  # ...this many features are still exactly where they were, or...
 _COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
+# An unmatched view whose remaining detail correlates this well with the reference's in
+# place is covered whatever the share: what is left is where it was (a turned camera's
+# view correlates up to about 0.55 by chance).
+_COVERED_DETAIL_IN_PLACE = 0.6
 _LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
 # with the reference's is the same view behind steam, grease or defocus, not another one
 _VEIL_LIFT = 0.35  # black level lifted this much over the reference's: a veil (with clarity)
@@ -38,6 +45,18 @@ _VEIL_LIFT_ALONE = 0.35  # low contrast with the blacks lifted this far towards 
 _UNIFORM_LIFT = 0.9  # a featureless view whose blacks reach its white: one uniform cover
 _UNDECIDED_SHARE = 0.5  # evidence from this share of a check's threshold up is undecided
 _ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
+# With a reference: detail lost (kept under half) in this share of the view's detailed
+# blocks is blurred when no cover or veil explains it: defocus, motion blur, grease
+# smeared over most of the lens with clear glass between the strokes. A clean view, even
+# nudged, noisy or striped, loses a tenth at most, a quarter under heavy JPEG (quality 18).
+_DETAIL_LOST = 0.4
+_SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
+_SMEARED_BEYOND_COVER = 0.15  # ...this much beyond the covered region
+# Light lost to white on one frame counts when the blacks are lifted at least this far:
+# too much light lifts everything that is not black, while a view exposed right on a
+# white backdrop (a product on white) keeps its blacks and full colours. A view with
+# truly black parts (a night sky, an unlit doorway) overexposed is missed on one frame.
+_GLARE_LIFT = 0.03
 
 
 @dataclass(frozen=True)
@@ -139,7 +158,10 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # turned camera has nothing where it was) or the lens is covered whole.
             in_place = (versus.unmoved or 0.0) >= _COVERED_UNMOVED
             blank = alone is not None and alone.blank_edge >= _COVERED_BLANK
-            if unmatched and (in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION:
+            rest_in_place = (versus.detail_in_place or 0.0) >= _COVERED_DETAIL_IN_PLACE
+            if unmatched and (
+                rest_in_place or ((in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION)
+            ):
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
@@ -158,7 +180,8 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
     # window it shows does not count); a moved view is another scene, judged on its own.
     bright = checks.too_bright
     if versus is None or moved:
-        also("too_bright", light.clipped, bright.lost, low_is_bad=False)
+        lifted = light.black_lift >= _GLARE_LIFT
+        also("too_bright", light.clipped if lifted else None, bright.lost, low_is_bad=False)
     else:
         also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
     # Against the reference when the view is the enrolled one; a moved view is another
@@ -185,9 +208,27 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # The cover dominates the picture's colour and brightness profile.
         found.pop("color_cast", None)
         found.pop("stripes", None)
+    if "low_contrast" in found and versus is not None and not moved:
+        # A veil come over the enrolled view: its own light (warm steam, yellow grease)
+        # tints the view and its uneven density (plumes, strokes) shapes the profiles, but
+        # neither the camera's white balance nor flicker is what changed. (On one frame a
+        # flat grey scene turned colour may read as low contrast too; the tint stays.)
+        found.pop("color_cast", None)
+        found.pop("stripes", None)
     if "blurred" in found and versus is not None and not moved:
         # Defocus erases the detail that block comparison relies on.
         found.pop("occluded", None)
+    if versus is not None and not moved and "low_contrast" not in found:
+        # Detail lost over much of the view that no veil explains: the lens is out of
+        # focus, shaken or smeared, though the best-kept detail (clear glass between
+        # grease strokes) holds the frame-wide measures up. Where a cover was found, only
+        # when most of the view lost detail far beyond the covered region (strokes of
+        # grease across it; a hand is one region), and the cover is kept.
+        scattered = versus.detail_lost - versus.occlusion
+        if "occluded" not in found or (
+            versus.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
+        ):
+            also("blurred", versus.detail_lost, _DETAIL_LOST, low_is_bad=False)
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.

@@ -208,6 +208,10 @@ class Comparison:
     # Only when the view may be another scene now: correlation of the block brightness
     # with the reference's in place.
     layout_kept: float | None = None
+    detail_lost: float = 0.0  # share of the reference's detailed blocks that lost half of it
+    # Only when the view may be another scene now: correlation of the detail of the blocks
+    # that still show some with the reference's in place.
+    detail_in_place: float | None = None
 
 
 @dataclass(frozen=True)
@@ -232,11 +236,15 @@ class FrameMetrics:
                 out.update(_flat(self.alone))
             return out
         compared = _flat(versus)
-        tail = {key: compared.pop(key) for key in ("layout_kept", "occlusion", "stripes_rise")}
+        tail = {
+            key: compared.pop(key)
+            for key in ("layout_kept", "detail_in_place", "occlusion", "stripes_rise")
+        }
         out.update(compared)
         if self.alone is not None:
             out.update(_flat(self.alone))
             out["layout_kept"] = tail["layout_kept"]
+            out["detail_in_place"] = tail["detail_in_place"]
         out["occlusion"] = tail["occlusion"]
         out["stripes_rise"] = tail["stripes_rise"]
         return out

@@ -8,7 +8,9 @@ chequered floor fill part of it or change phase between strips, and a counter's 
 edge spreads over every frequency. Regular structure spanning the whole view (a row of
 windows) can still read as stripes, and weak short-period bands are lost in the
 downscaling. With a reference, the band in what the reference's row and column profiles
-do not explain. Slanted interference lines average out of the profiles and are not caught.
+do not explain. Slanted interference lines average out of the profiles, and mains flicker
+(2.5-10 bands a frame) is longer than the band: with a reference both are judged by
+``banding.py``; on one frame they are not caught.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def profiles(grey: Image) -> tuple[Profile, Profile]:
 _STRIPE_STRIPS = 6  # the picture is cut into this many strips along the bands
 _STRIPE_PROMINENCE = 8.0  # a band must stand this far above the spectrum's median
 _STRIPE_DARKEST = 8.0  # a strip's brightness is taken as at least this (no division by ~0)
+_STRIPE_SPREAD = 0.5  # a band two frequency steps away may hold at most this share of it...
+_STRIPE_SPREAD_STANDOUT = (16.0, 0.65)  # ...or this, when the band stands this far out
 
 
 @functools.cache
@@ -161,8 +165,30 @@ def single_frame_stripes(grey_sums: npt.NDArray[np.int32]) -> float:
     floor = np.empty_like(common)
     floor[:row_bands] = percentile(common[:row_bands], 0.5)
     floor[row_bands:] = percentile(common[row_bands:], 0.5)
-    standing = weakest[weakest >= _STRIPE_PROMINENCE * floor]
-    return float(standing.max()) if standing.size else 0.0
+    standing = (weakest >= _STRIPE_PROMINENCE * floor) & narrow_bands(
+        common, row_bands, weakest / np.maximum(floor, 1e-9)
+    )
+    return float(weakest[standing].max()) if standing.any() else 0.0
+
+
+def narrow_bands(
+    spectrum: npt.NDArray[np.float32], split: int, prominence: npt.NDArray[np.float32]
+) -> npt.NDArray[np.bool_]:
+    """Which components stand alone in frequency (pure): the components two steps away on
+    either side (within the same direction: ``spectrum[:split]`` and ``spectrum[split:]``)
+    hold less than _STRIPE_SPREAD of them, or a little more for a component that stands
+    far out of the spectrum (``prominence``: its size over the spectrum's median). Flicker
+    and an interference bar are one frequency, which the Hann window spreads over the next
+    step (and a little beyond when it falls between two steps); shelving at uneven
+    spacing, tiles seen in perspective and a lamp's pool of light spread over several."""
+    beside = np.zeros_like(spectrum)
+    for start, stop in ((0, split), (split, spectrum.shape[0])):
+        part, near = spectrum[start:stop], beside[start:stop]
+        near[2:] = part[:-2]
+        near[:-2] = np.maximum(near[:-2], part[2:])
+    standout, wider = _STRIPE_SPREAD_STANDOUT
+    allowed = np.where(prominence >= standout, wider, _STRIPE_SPREAD)
+    return np.asarray(beside < allowed * spectrum, np.bool_)
 
 
 @dataclass(frozen=True, eq=False)
