@@ -75,7 +75,6 @@ from agent.capture.view_match import (
 from agent.config.quality import QualityConfig
 
 _GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
-_DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,11 +216,11 @@ def _cast_shift(
 def _blocked_with_gain(
     blocks: BlockStats, reference: BlockStats, gain: float, offset: float = 0.0
 ) -> Mask:
-    ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
-    detailed = reference.gradient >= _DETAIL_GRADIENT
+    ratio = blocks.gradient * gain / reference.gradient_floor
+    detailed = reference.detailed
     # A blurred or hazy frame loses detail everywhere; compare with the frame's own
     # best-kept detail so only local loss counts.
-    kept = percentile(ratio[detailed], 0.9) if int(detailed.sum()) >= 4 else 1.0
+    kept = percentile(ratio[detailed], 0.9) if reference.detailed_count >= 4 else 1.0
     kept = min(1.0, max(kept, 0.05))
     lost_detail = detailed & (ratio < 0.35 * kept)
     flat_now = blocks.gradient * gain < FLAT_GRADIENT * 1.5
@@ -236,9 +235,7 @@ def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:
     """The gain that brings the frame's mean brightness to the reference's, within a stop:
     auto-exposure rarely moves the mean further; a larger change is the fault itself (a
     bright sheet over a night view) and must not be normalised away."""
-    ref_mean = float(reference.mean.sum()) / reference.mean.size
-    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
-    return min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    return min(2.0, max(0.5, reference.level / max(blocks.level, 1.0)))
 
 
 def _detail_lost(
@@ -247,10 +244,12 @@ def _detail_lost(
     """The share of the reference's detailed blocks (inside the frame when the view moved a
     little) that kept less than half their detail, after compensating exposure (``gain``,
     when already known)."""
-    detailed = reference.gradient >= _DETAIL_GRADIENT
-    if valid is not None:
-        detailed &= valid
-    count = int(detailed.sum())
+    detailed = reference.detailed
+    if valid is None:
+        count = reference.detailed_count
+    else:
+        detailed = detailed & valid
+        count = int(detailed.sum())
     if count < 4 or blocks.gradient.shape != reference.gradient.shape:
         return 0.0
     if gain is None:

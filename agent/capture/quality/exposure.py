@@ -121,8 +121,9 @@ def black_lift(thumb: Image, white: float) -> float:
     if corners.size == 0:
         return 0.0
     darkest = np.minimum(np.minimum(corners[..., 0], corners[..., 1]), corners[..., 2])
-    darkest = darkest.reshape(-1).astype(np.float32)
-    return min(1.0, percentile(darkest, _DARK_SHARE) / max(white, 1.0))
+    # Whole levels: the order statistics are taken on them as they are (interpolated in
+    # Python floats by percentile).
+    return min(1.0, percentile(darkest.reshape(-1), _DARK_SHARE) / max(white, 1.0))
 
 
 def clarity(contrast_at_best: float, lift: float) -> float:
