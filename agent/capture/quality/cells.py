@@ -45,7 +45,7 @@ class BlockStats:
 
     @functools.cached_property
     def detailed_count(self) -> int:
-        return int(self.detailed.sum())
+        return int(np.count_nonzero(self.detailed))
 
     @functools.cached_property
     def gradient_floor(self) -> npt.NDArray[np.float32]:

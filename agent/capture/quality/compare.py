@@ -235,7 +235,9 @@ def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:
     """The gain that brings the frame's mean brightness to the reference's, within a stop:
     auto-exposure rarely moves the mean further; a larger change is the fault itself (a
     bright sheet over a night view) and must not be normalised away."""
-    return min(2.0, max(0.5, reference.level / max(blocks.level, 1.0)))
+    # The frame's level straight (its blocks are met once); the reference's kept.
+    level = float(blocks.mean.sum()) / blocks.mean.size
+    return min(2.0, max(0.5, reference.level / max(level, 1.0)))
 
 
 def _detail_lost(
@@ -249,13 +251,13 @@ def _detail_lost(
         count = reference.detailed_count
     else:
         detailed = detailed & valid
-        count = int(detailed.sum())
+        count = int(np.count_nonzero(detailed))
     if count < 4 or blocks.gradient.shape != reference.gradient.shape:
         return 0.0
     if gain is None:
         gain = _exposure_gain(blocks, reference)
     lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
-    return int((lost & detailed).sum()) / count
+    return int(np.count_nonzero(lost & detailed)) / count
 
 
 _LIVE_GRADIENT = 1.5 * FLAT_GRADIENT  # a block with this much gradient still shows detail
