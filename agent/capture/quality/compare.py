@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.quality.banding import (
+    centre_level,
     flicker_possible,
     flicker_vs_reference,
     interference_in,
@@ -88,6 +89,7 @@ class Reference:
     profiles: tuple[ProfileFit, ProfileFit]
     tiles: ViewTiles | None  # for the quick "nothing moved" check
     colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
+    centre_level: tuple[float, float]  # mean and spread of half_grey's centre (banding.py)
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -102,6 +104,7 @@ def make_reference(frame: Frame) -> Reference:
         profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
         tiles=view_tiles(tile_picture(frame.thumb)),
         colour_regions=region_spreads(frame.thumb),
+        centre_level=centre_level(frame.half_grey),
     )
 
 
@@ -158,6 +161,7 @@ def compare(
     left = unexplained_centre(
         frame.half_grey if aligned is frame.grey else half_size(aligned),
         reference.frame.half_grey,
+        reference.centre_level,
     )
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
