@@ -220,15 +220,19 @@ def _cast_shift(
 def _blocked_with_gain(
     blocks: BlockStats, reference: BlockStats, gain: float, offset: float = 0.0
 ) -> Mask:
-    ratio = blocks.gradient * gain / reference.gradient_floor
+    # At gain 1 and no offset (the usual reading) the products are the values themselves.
+    unit = gain == 1.0 and offset == 0.0
+    gradient = blocks.gradient if unit else blocks.gradient * gain
+    ratio = gradient / reference.gradient_floor
     detailed = reference.detailed
     # A blurred or hazy frame loses detail everywhere; compare with the frame's own
     # best-kept detail so only local loss counts.
     kept = percentile(ratio[detailed], 0.9) if reference.detailed_count >= 4 else 1.0
     kept = min(1.0, max(kept, 0.05))
     lost_detail = detailed & (ratio < 0.35 * kept)
-    flat_now = blocks.gradient * gain < FLAT_GRADIENT * 1.5
-    changed = np.abs(blocks.mean * gain + offset - reference.mean) > 40.0
+    flat_now = gradient < FLAT_GRADIENT * 1.5
+    level = blocks.mean if unit else blocks.mean * gain + offset
+    changed = np.abs(level - reference.mean) > 40.0
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
 
 
