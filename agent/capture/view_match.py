@@ -218,7 +218,7 @@ def tiles_in_place(reference: ViewTiles, small: Image) -> tuple[int, int]:
     peak = correlation.max(axis=1)
     found = reference.textured & (peak >= _TILE_FOUND)
     at_rest = correlation[:, _NO_SHIFT] >= peak
-    return int((found & at_rest).sum()), int((found & ~at_rest).sum())
+    return int(np.count_nonzero(found & at_rest)), int(np.count_nonzero(found & ~at_rest))
 
 
 def still_in_place(reference: ViewTiles | None, small: Image) -> ViewMatch | None:

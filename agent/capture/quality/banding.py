@@ -131,22 +131,39 @@ class Unexplained:
     level: float
 
 
-def unexplained_centre(current: Picture, enrolled: Picture) -> Unexplained | None:
+def _centre(picture: Picture) -> Picture:
+    height, width = picture.shape[:2]
+    rows, cols = min(height, _BAR_WINDOW[0]), min(width, _BAR_WINDOW[1])
+    top, left = (height - rows) // 2, (width - cols) // 2
+    return picture[top : top + rows, left : left + cols]
+
+
+def centre_level(enrolled: Picture) -> tuple[float, float]:
+    """The mean and spread of a picture's centre (_BAR_WINDOW): a reference's, taken once
+    for ``unexplained_centre``."""
+    mean, spread = cv2.meanStdDev(_centre(enrolled))
+    return float(mean[0][0]), float(spread[0][0])
+
+
+def unexplained_centre(
+    current: Picture, enrolled: Picture, enrolled_level: tuple[float, float] | None = None
+) -> Unexplained | None:
     """The frame's centre less the reference's, fitted (pure; both grey pictures of one
-    size at half the analysis width, as ``Frame.half_grey``). None when they differ in
-    size or are too small."""
+    size at half the analysis width, as ``Frame.half_grey``; ``enrolled_level``: the
+    reference's ``centre_level`` when already taken). None when they differ in size or
+    are too small."""
     height, width = current.shape[:2]
     if enrolled.shape[:2] != (height, width) or min(height, width) < 16:
         return None
-    rows, cols = min(height, _BAR_WINDOW[0]), min(width, _BAR_WINDOW[1])
-    top, left = (height - rows) // 2, (width - cols) // 2
-    now = current[top : top + rows, left : left + cols]
-    before = enrolled[top : top + rows, left : left + cols]
+    now = _centre(current)
+    before = _centre(enrolled)
     mean_now, spread_now = cv2.meanStdDev(now)
-    mean_before, spread_before = cv2.meanStdDev(before)
-    slope = float(spread_now[0][0]) / max(float(spread_before[0][0]), 1e-3)
+    mean_before, spread_before = (
+        centre_level(enrolled) if enrolled_level is None else enrolled_level
+    )
+    slope = float(spread_now[0][0]) / max(spread_before, 1e-3)
     level = float(mean_now[0][0])
-    offset = level - slope * float(mean_before[0][0])
+    offset = level - slope * mean_before
     residual = cv2.addWeighted(now, 1.0, before, -slope, -offset, dtype=cv2.CV_32F)
     spread = float(cv2.meanStdDev(residual)[1][0][0])
     return Unexplained(np.asarray(residual, np.float32), spread, level)

@@ -4,6 +4,7 @@ a percentile by partition."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ import numpy.typing as npt
 from agent.capture.quality.frame import Image, Mask
 
 BLOCK_PX = 16  # occlusion grid cell at the analysis width
+DETAIL_GRADIENT = 3.0  # a block with at least this much gradient has detail
 
 _Number = TypeVar("_Number", np.int32, np.float64)
 
@@ -25,6 +27,32 @@ class BlockStats:
 
     mean: npt.NDArray[np.float32]
     gradient: npt.NDArray[np.float32]
+
+    # What a frame is compared against, made once for a reference's blocks (every frame
+    # of the camera is compared with them).
+
+    @functools.cached_property
+    def level(self) -> float:
+        """The blocks' mean brightness."""
+        return float(self.mean.sum()) / self.mean.size
+
+    @functools.cached_property
+    def detailed(self) -> npt.NDArray[np.bool_]:
+        """The blocks with detail (DETAIL_GRADIENT)."""
+        detailed = np.asarray(self.gradient >= DETAIL_GRADIENT, np.bool_)
+        detailed.setflags(write=False)
+        return detailed
+
+    @functools.cached_property
+    def detailed_count(self) -> int:
+        return int(np.count_nonzero(self.detailed))
+
+    @functools.cached_property
+    def gradient_floor(self) -> npt.NDArray[np.float32]:
+        """The gradient, at least 1e-3 (a divisor)."""
+        floor = np.asarray(np.maximum(self.gradient, 1e-3), np.float32)
+        floor.setflags(write=False)
+        return floor
 
 
 def cell_corners(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
@@ -91,7 +119,7 @@ def largest_region(mask: Mask) -> float:
     return int(stats[1:count, cv2.CC_STAT_AREA].max()) / float(mask.size)
 
 
-def percentile(values: npt.NDArray[np.floating[Any]], fraction: float) -> float:
+def percentile(values: npt.NDArray[np.floating[Any] | np.integer[Any]], fraction: float) -> float:
     """``np.percentile(values, 100 * fraction)`` (linear interpolation) by partition."""
     last = int(values.shape[0]) - 1
     position = fraction * last

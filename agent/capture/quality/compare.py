@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.quality.banding import (
+    centre_level,
     flicker_possible,
     flicker_vs_reference,
     interference_in,
@@ -75,7 +76,6 @@ from agent.capture.view_match import (
 from agent.config.quality import QualityConfig
 
 _GREYSCALE_CHROMA = 2.5  # mean |a|+|b| below this: a greyscale (IR night) frame
-_DETAIL_GRADIENT = 3.0  # a reference block with at least this much gradient has detail
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +89,7 @@ class Reference:
     profiles: tuple[ProfileFit, ProfileFit]
     tiles: ViewTiles | None  # for the quick "nothing moved" check
     colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
+    centre_level: tuple[float, float]  # mean and spread of half_grey's centre (banding.py)
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -103,6 +104,7 @@ def make_reference(frame: Frame) -> Reference:
         profiles=(profile_fit(measured.profiles[0]), profile_fit(measured.profiles[1])),
         tiles=view_tiles(tile_picture(frame.thumb)),
         colour_regions=region_spreads(frame.thumb),
+        centre_level=centre_level(frame.half_grey),
     )
 
 
@@ -159,6 +161,7 @@ def compare(
     left = unexplained_centre(
         frame.half_grey if aligned is frame.grey else half_size(aligned),
         reference.frame.half_grey,
+        reference.centre_level,
     )
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
@@ -217,15 +220,19 @@ def _cast_shift(
 def _blocked_with_gain(
     blocks: BlockStats, reference: BlockStats, gain: float, offset: float = 0.0
 ) -> Mask:
-    ratio = blocks.gradient * gain / np.maximum(reference.gradient, 1e-3)
-    detailed = reference.gradient >= _DETAIL_GRADIENT
+    # At gain 1 and no offset (the usual reading) the products are the values themselves.
+    unit = gain == 1.0 and offset == 0.0
+    gradient = blocks.gradient if unit else blocks.gradient * gain
+    ratio = gradient / reference.gradient_floor
+    detailed = reference.detailed
     # A blurred or hazy frame loses detail everywhere; compare with the frame's own
     # best-kept detail so only local loss counts.
-    kept = percentile(ratio[detailed], 0.9) if int(detailed.sum()) >= 4 else 1.0
+    kept = percentile(ratio[detailed], 0.9) if reference.detailed_count >= 4 else 1.0
     kept = min(1.0, max(kept, 0.05))
     lost_detail = detailed & (ratio < 0.35 * kept)
-    flat_now = blocks.gradient * gain < FLAT_GRADIENT * 1.5
-    changed = np.abs(blocks.mean * gain + offset - reference.mean) > 40.0
+    flat_now = gradient < FLAT_GRADIENT * 1.5
+    level = blocks.mean if unit else blocks.mean * gain + offset
+    changed = np.abs(level - reference.mean) > 40.0
     return np.asarray(lost_detail | (changed & flat_now), dtype=np.bool_)
 
 
@@ -236,9 +243,9 @@ def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:
     """The gain that brings the frame's mean brightness to the reference's, within a stop:
     auto-exposure rarely moves the mean further; a larger change is the fault itself (a
     bright sheet over a night view) and must not be normalised away."""
-    ref_mean = float(reference.mean.sum()) / reference.mean.size
-    cur_mean = float(blocks.mean.sum()) / blocks.mean.size
-    return min(2.0, max(0.5, ref_mean / max(cur_mean, 1.0)))
+    # The frame's level straight (its blocks are met once); the reference's kept.
+    level = float(blocks.mean.sum()) / blocks.mean.size
+    return min(2.0, max(0.5, reference.level / max(level, 1.0)))
 
 
 def _detail_lost(
@@ -247,16 +254,18 @@ def _detail_lost(
     """The share of the reference's detailed blocks (inside the frame when the view moved a
     little) that kept less than half their detail, after compensating exposure (``gain``,
     when already known)."""
-    detailed = reference.gradient >= _DETAIL_GRADIENT
-    if valid is not None:
-        detailed &= valid
-    count = int(detailed.sum())
+    detailed = reference.detailed
+    if valid is None:
+        count = reference.detailed_count
+    else:
+        detailed = detailed & valid
+        count = int(np.count_nonzero(detailed))
     if count < 4 or blocks.gradient.shape != reference.gradient.shape:
         return 0.0
     if gain is None:
         gain = _exposure_gain(blocks, reference)
     lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
-    return int((lost & detailed).sum()) / count
+    return int(np.count_nonzero(lost & detailed)) / count
 
 
 _LIVE_GRADIENT = 1.5 * FLAT_GRADIENT  # a block with this much gradient still shows detail

@@ -67,9 +67,9 @@ def histogram_metrics(grey: Image) -> Histogram:
     sample = grey[::2, ::2]
     hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).reshape(-1)
     total = float(sample.shape[0] * sample.shape[1])
-    cumulative = np.cumsum(hist)
+    cumulative = hist.cumsum()
     p5, p95, p99 = (
-        float(v) for v in np.searchsorted(cumulative, (0.05 * total, 0.95 * total, 0.99 * total))
+        float(v) for v in cumulative.searchsorted((0.05 * total, 0.95 * total, 0.99 * total))
     )
     window = np.convolve(hist, _NINE, mode="same")
     level_sum, to_white, to_black = (v / total for v in (_WEIGHTS @ hist).tolist())
@@ -121,8 +121,9 @@ def black_lift(thumb: Image, white: float) -> float:
     if corners.size == 0:
         return 0.0
     darkest = np.minimum(np.minimum(corners[..., 0], corners[..., 1]), corners[..., 2])
-    darkest = darkest.reshape(-1).astype(np.float32)
-    return min(1.0, percentile(darkest, _DARK_SHARE) / max(white, 1.0))
+    # Whole levels: the order statistics are taken on them as they are (interpolated in
+    # Python floats by percentile).
+    return min(1.0, percentile(darkest.reshape(-1), _DARK_SHARE) / max(white, 1.0))
 
 
 def clarity(contrast_at_best: float, lift: float) -> float:
