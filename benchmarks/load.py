@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from testkit.bench_store import BenchStore, cpu_s, rss_mb
+from testkit.bench_store import BenchStore, cpu_s, rss_mb, status_mb
 from testkit.rtsp_camera import spawn, stop_process
 
 IMPORTS_ONLY = (
@@ -125,7 +125,7 @@ def main() -> int:
         agent_cpu = measured.pop(agent.pid)
         ffmpeg_total, per_relay = sum(measured.values()), measured
         agent_rss = rss_mb(agent.pid)
-        agent_hwm = _hwm_mb(agent.pid)
+        agent_hwm = status_mb(agent.pid, "VmHWM")
         anon_mb = _rollup_mb(agent.pid, "Anonymous:")
         restarted = sorted(set(relays) ^ set(store.relays()))
         code = store.stop_agent()
@@ -167,13 +167,6 @@ def main() -> int:
 def _rollup_mb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii").splitlines():
         if line.startswith(key):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
 

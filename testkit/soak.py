@@ -43,6 +43,7 @@ from testkit.bench_store import (
     camera_id,
     children,
     rss_mb,
+    status_mb,
 )
 from testkit.ops import final_result, send_command
 
@@ -186,7 +187,7 @@ class Soak:
         assert self.store.agent is not None
         if self.store.agent.poll() is None:
             self.rss.append(rss_mb(self.store.agent.pid))
-            self.anon.append(_anon_mb(self.store.agent.pid))
+            self.anon.append(status_mb(self.store.agent.pid, "RssAnon"))
             for pid, name in children(self.store.agent.pid).items():
                 started = _start_time(pid)
                 if started is not None:
@@ -348,8 +349,9 @@ class Soak:
             if self.long_form:
                 self._cycle(agent, started, None)
             self.wait(15)
-            self.report.rss_warm_mb = statistics.median(self.rss[-3:] or [rss_mb(agent.pid)])
-            self.report.anon_warm_mb = statistics.median(self.anon[-3:] or [_anon_mb(agent.pid)])
+            self.sample()
+            self.report.rss_warm_mb = statistics.median(self.rss[-3:] or [0.0])
+            self.report.anon_warm_mb = statistics.median(self.anon[-3:] or [0.0])
             deadline = time.monotonic() + self.minutes * 60
             self._cycle(agent, started, deadline)
             self.wait(max(15.0, deadline - time.monotonic()))
@@ -407,13 +409,6 @@ class Soak:
         ).stdout.split()
         found.update(f"ffmpeg {pid}" for pid in relays if _alive(int(pid)))
         return sorted(found)
-
-
-def _anon_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _start_time(pid: int) -> int | None:
