@@ -284,10 +284,7 @@ def _detail_in_place(blocks: BlockStats, reference: BlockStats) -> float | None:
     live = current >= _LIVE_GRADIENT
     if int(live.sum()) < _LIVE_BLOCKS:
         return None
-    current = current[live] - current[live].mean()
-    enrolled = enrolled[live] - enrolled[live].mean()
-    norm = math.sqrt(float(current @ current) * float(enrolled @ enrolled))
-    return float(current @ enrolled) / norm if norm > 1e-6 else None
+    return _correlation(current[live], enrolled[live])
 
 
 def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:
@@ -298,6 +295,13 @@ def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:
     current, enrolled = blocks.mean.reshape(-1), reference.mean.reshape(-1)
     if current.shape != enrolled.shape:
         return None
+    return _correlation(current, enrolled)
+
+
+def _correlation(
+    current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32]
+) -> float | None:
+    """Pearson correlation of two block measures in place (None when either is flat)."""
     current = current - current.mean()
     enrolled = enrolled - enrolled.mean()
     norm = math.sqrt(float(current @ current) * float(enrolled @ enrolled))
