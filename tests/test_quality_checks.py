@@ -348,6 +348,9 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
         "lift_rise": 0.0,
         "detail_lost": 0.0,
         "detail_in_place": None,
+        "layout_kept": None,
+        "uncovered_light": None,
+        "uncovered_blur_rise": None,
     }
     colour = {"chroma_a": 0.0, "chroma_b": 0.0, "chroma": 2.0, "cast": 0.5}
     colour.update(colourfulness=5.0, lin_b=0.2, lin_g=0.2, lin_r=0.2)
@@ -408,6 +411,9 @@ def test_threshold_boundaries(
         ({"clarity_kept": 0.3}, True, "low_contrast", 0.3, 0.45),
         # Pale and flat but with its blacks kept: a scene, not a veil.
         ({"contrast": 0.2, "black_lift": 0.1}, False, None, None, None),
+        # Little local contrast, blacks kept: a soft close-up or a smooth surface.
+        ({"clarity": 0.08, "black_lift": 0.04}, False, None, None, None),
+        ({"clarity": 0.08, "black_lift": 0.1}, False, "low_contrast", 0.08, 0.14),
     ],
 )
 def test_second_forms_of_exposure_and_contrast(
@@ -555,3 +561,62 @@ def test_frames_of_another_size_are_fitted_to_the_reference(references: dict[str
         image, (240, round(image.shape[0] * 240 / image.shape[1])), interpolation=cv2.INTER_AREA
     )
     assert codes(small, references["astronaut"]) == []
+
+
+# --- with a reference: which of two findings is the root cause --------------------------
+
+
+def _codes(**values: float | None) -> list[str]:
+    return [issue.code for issue in judge(_metrics(reference=True, **values), SETTINGS)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # Black tape over most of the lens: the view it leaves is as lit as it was.
+        ({"brightness": 20.0, "occlusion": 0.6, "uncovered_light": 0.9}, ["occluded"]),
+        # White paper: the picture is bright, the rest of the view is not.
+        ({"brightness": 235.0, "occlusion": 0.6, "uncovered_light": 1.2}, ["occluded"]),
+        # The lights went out (or the exposure blew): the rest of the view changed too.
+        ({"brightness": 20.0, "occlusion": 0.6, "uncovered_light": 0.2}, ["too_dark"]),
+        ({"brightness": 235.0, "occlusion": 0.6, "uncovered_light": 1.6}, ["too_bright"]),
+        ({"brightness": 20.0, "occlusion": 0.6, "uncovered_light": None}, ["too_dark"]),
+        # A cover's soft face raises the blur; the view it leaves is as sharp as it was.
+        (
+            {"blur_rise": 0.3, "occlusion": 0.4, "detail_lost": 0.45, "uncovered_blur_rise": 0.05},
+            ["occluded"],
+        ),
+        # Defocus everywhere: what read as a cover is the blur.
+        (
+            {"blur_rise": 0.3, "occlusion": 0.4, "detail_lost": 0.45, "uncovered_blur_rise": 0.3},
+            ["blurred"],
+        ),
+        # Bands over a view that kept its detail: not blur as well.
+        ({"blur_rise": 0.2, "stripes_rise": 8.0, "detail_lost": 0.02}, ["stripes"]),
+        ({"blur_rise": 0.2, "stripes_rise": 8.0, "detail_lost": 0.5}, ["blurred", "stripes"]),
+        # Dense steam took all the detail: a veil, not a cover where it is thickest.
+        (
+            {"clarity_kept": 0.1, "lift_rise": 0.5, "occlusion": 0.3, "detail_lost": 1.0},
+            ["low_contrast"],
+        ),
+        # A cover beside a thinner veil keeps the rest of the view: both are named.
+        (
+            {"clarity_kept": 0.3, "lift_rise": 0.2, "occlusion": 0.3, "detail_lost": 0.6},
+            ["low_contrast", "occluded"],
+        ),
+        # Unmatched, but light and dark still where they were, clarity lost: fog on the lens.
+        (
+            {"view_lost": 1.0, "layout_kept": 0.85, "clarity_kept": 0.2, "lift_rise": 0.1},
+            ["low_contrast"],
+        ),
+        # A turned camera: the layout went with it.
+        (
+            {"view_lost": 1.0, "layout_kept": 0.6, "clarity_kept": 0.2, "lift_rise": 0.1},
+            ["scene_changed"],
+        ),
+    ],
+)
+def test_the_root_cause_is_named_against_the_reference(
+    values: dict[str, float | None], expected: list[str]
+) -> None:
+    assert _codes(**values) == expected

@@ -33,7 +33,7 @@ features) is prepared once, at enrolment (``make_reference``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -60,6 +60,7 @@ from agent.capture.quality.metrics import (
     Comparison,
     FrameMetrics,
     Measured,
+    blur_where,
     differences,
     measure,
 )
@@ -163,6 +164,7 @@ def compare(
         reference.frame.half_grey,
         reference.centre_level,
     )
+    occlusion = largest_region(blocked)
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
@@ -174,7 +176,7 @@ def compare(
         tiles_in_place=(
             None if match is None or match.tiles_in_place is None else float(match.tiles_in_place)
         ),
-        occlusion=largest_region(blocked),
+        occlusion=occlusion,
         stripes_rise=max(
             stripes_vs_reference(shape, reference.profiles),
             flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least)
@@ -189,6 +191,18 @@ def compare(
         detail_lost=_detail_lost(blocks, reference.blocks, valid, exposure),
         detail_in_place=in_place,
     )
+    if occlusion >= checks.occluded.limit(with_reference=True):
+        uncovered = _left_by_cover(blocked, valid)
+        blurred = comparison.blur_rise > checks.blurred.limit(with_reference=True)
+        comparison = replace(
+            comparison,
+            uncovered_light=_uncovered_light(blocks, reference.blocks, uncovered),
+            uncovered_blur_rise=(
+                blur_where(aligned, uncovered) - blur_where(reference.frame.grey, uncovered)
+                if uncovered is not None and blurred
+                else None
+            ),
+        )
     return ReferenceCheck(comparison, match, blocked, view_gone)
 
 
@@ -285,6 +299,29 @@ def _detail_in_place(blocks: BlockStats, reference: BlockStats) -> float | None:
     if int(live.sum()) < _LIVE_BLOCKS:
         return None
     return _correlation(current[live], enrolled[live])
+
+
+_UNCOVERED_LEAST = 0.15  # share of the grid a cover must leave for its light to tell
+
+
+def _left_by_cover(blocked: Mask, valid: Mask | None) -> Mask | None:
+    """The blocks no cover hides (inside the frame when the view moved a little), or None
+    when too few are left to tell anything by."""
+    left = ~blocked if valid is None else ~blocked & valid
+    if int(np.count_nonzero(left)) < _UNCOVERED_LEAST * blocked.size:
+        return None
+    return np.asarray(left, np.bool_)
+
+
+def _uncovered_light(blocks: BlockStats, reference: BlockStats, left: Mask | None) -> float | None:
+    """The brightness of the blocks no cover hides (``left``), as a fraction of the
+    reference's there: a cover that darkens or brightens the picture leaves the rest of
+    the view as lit as it was, while a light switched off or a blown exposure changes it
+    too. None when too little is left or the grids differ."""
+    if left is None or blocks.mean.shape != reference.mean.shape:
+        return None
+    count = int(np.count_nonzero(left))
+    return float(blocks.mean[left].sum()) / max(float(reference.mean[left].sum()), count)
 
 
 def _layout_kept(blocks: BlockStats, reference: BlockStats) -> float | None:

@@ -3,15 +3,21 @@ one, judge) and comes out as issues.
 
 When the picture is gone (``no_signal``) nothing else is reported; a frame that is too
 dark or too bright reports only that (darkness and glare flatten detail, colour and
-contrast and defeat matching); a frame that moved is not also called occluded (the block
-comparison is meaningless then), and an unmatched frame that is mostly blank is occluded
-rather than moved, and so is one whose remaining detail is where the reference had it;
-an unmatched frame behind a veil (clarity lost, blacks lifted) is the enrolled view in
-steam, not a moved camera. Against the reference, detail lost over much of the view that
-no veil or cover explains is blurred (defocus, motion, grease smeared over the lens), and
-a veil's tint is not a colour cast. On one frame, what the picture shows but
-cannot settle (a featureless area that may be a cover or a smooth surface, faint bands)
-is listed as undecided, "cannot judge without a reference", rather than guessed.
+contrast and defeat matching), unless against the reference a cover made it so (black
+tape, white paper: the view it leaves is as lit as it was); a frame that moved is not
+also called occluded (the block comparison is meaningless then), and an unmatched frame
+that is mostly blank is occluded rather than moved, and so is one whose remaining detail
+is where the reference had it; an unmatched frame behind a veil (clarity lost, and blacks
+lifted or light and dark still where they were) is the enrolled view in steam or fog, not
+a moved camera. Against the reference, detail lost over much of the view that no veil or
+cover explains is blurred (defocus, motion, grease smeared over the lens), and a veil's
+tint is not a colour cast; detail lost only under a cover is the cover's, while lost all
+over it is defocus, not a cover; dense steam that took the whole view's detail is a veil,
+not a cover where it is thickest; bands over a view that kept its detail are not blur.
+On one frame, low clarity is a veil only with the blacks lifted (a soft close-up keeps
+them), and what the picture shows but cannot settle (a featureless area that may be a
+cover or a smooth surface, faint bands) is listed as undecided, "cannot judge without a
+reference", rather than guessed.
 """
 
 from __future__ import annotations
@@ -42,8 +48,16 @@ _COVERED_DETAIL_IN_PLACE = 0.6
 _LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
 # with the reference's is the same view behind steam, grease or defocus, not another one
 _VEIL_LIFT = 0.35  # black level lifted this much over the reference's: a veil (with clarity)
+# ...or light and dark still this much where they were (with clarity lost): fog on the lens
+# keeps the layout at 0.84 and more, a turned camera's view correlates 0.7 at most
+_LAYOUT_KEPT_VEILED = 0.8
 _SURROUNDED = 0.9  # a blank region taking this share of the frame's border surrounds the rest
 _VEIL_LIFT_ALONE = 0.35  # low contrast with the blacks lifted this far towards white: a veil
+# Low clarity on one frame is a veil only with the blacks lifted at least this far: steam,
+# grease and condensation scatter light into every pixel (a tenth of the white and more,
+# even after auto-exposure), while a soft close-up or a smooth surface filling the view has
+# little local contrast but keeps its blacks (under a twentieth).
+_VEIL_LIFT_CLARITY = 0.07
 _UNIFORM_LIFT = 0.9  # a featureless view whose blacks reach its white: one uniform cover
 _UNDECIDED_SHARE = 0.5  # evidence from this share of a check's threshold up is undecided
 _ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
@@ -52,6 +66,16 @@ _ROOT_CAUSES = frozenset({"no_signal", "too_dark", "too_bright"})
 # smeared over most of the lens with clear glass between the strokes. A clean view, even
 # nudged, noisy or striped, loses a tenth at most, a quarter under heavy JPEG (quality 18).
 _DETAIL_LOST = 0.4
+# A veil over the whole view: this share of the detailed blocks lost half their detail and
+# clarity fell under this fraction of the reference's (dense steam: all of them, under
+# 0.15; a cover keeps the rest of the view, at most 0.87 of the blocks lost, clarity 0.17
+# and more).
+_VEILED_WHOLE = (0.95, 0.2)
+# The view a cover leaves is as sharp as it was when its blur rose less than this: the
+# cover's soft, out-of-focus edge spills into it (up to 0.14 beside paper or a hand),
+# while defocus raises it as much as the whole view's (0.26 and more).
+_SHARP_BESIDE_COVER = 0.2
+_BANDS_KEEP_DETAIL = 0.1  # ...while bands over a sharp view leave almost all of it
 _SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
 _SMEARED_BEYOND_COVER = 0.15  # ...this much beyond the covered region
 # Light lost to white on one frame counts when the blacks are lifted at least this far:
@@ -59,6 +83,12 @@ _SMEARED_BEYOND_COVER = 0.15  # ...this much beyond the covered region
 # white backdrop (a product on white) keeps its blacks and full colours. A view with
 # truly black parts (a night sky, an unlit doorway) overexposed is missed on one frame.
 _GLARE_LIFT = 0.03
+# With a reference, a cover (not darkness or glare) is what changed when the view it leaves
+# keeps between half and 1.35 times the reference's brightness there: auto-exposure
+# answering a black or white cover moves the rest by about a quarter either way (0.6-1.3),
+# while too little light leaves it at a quarter or less and a blown exposure at 1.45 and
+# more.
+_COVER_KEEPS_LIGHT = (0.5, 1.35)
 
 
 @dataclass(frozen=True)
@@ -167,7 +197,9 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
-        veiled = versus.clarity_kept < veil.clarity_vs_reference and versus.lift_rise >= _VEIL_LIFT
+        veiled = versus.clarity_kept < veil.clarity_vs_reference and (
+            versus.lift_rise >= _VEIL_LIFT or (versus.layout_kept or 0.0) >= _LAYOUT_KEPT_VEILED
+        )
         if (
             "scene_changed" in found
             and unmatched
@@ -202,7 +234,8 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         if light.black_lift >= _VEIL_LIFT_ALONE:
             # Low contrast with the blacks kept is a pale, flat scene, not a veil.
             consider("low_contrast", own.contrast)
-        also("low_contrast", light.clarity, veil.clarity, low_is_bad=True)
+        if light.black_lift >= _VEIL_LIFT_CLARITY:
+            also("low_contrast", light.clarity, veil.clarity, low_is_bad=True)
         consider("color_cast", None if alone is None else alone.tint)
     if versus is None and alone is not None and _covered_alone(alone, light, veil.clarity):
         consider("occluded", alone.blank_edge)
@@ -217,9 +250,33 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # flat grey scene turned colour may read as low contrast too; the tint stays.)
         found.pop("color_cast", None)
         found.pop("stripes", None)
-    if "blurred" in found and versus is not None and not moved:
-        # Defocus erases the detail that block comparison relies on.
-        found.pop("occluded", None)
+        if versus.detail_lost >= _VEILED_WHOLE[0] and versus.clarity_kept < _VEILED_WHOLE[1]:
+            # Dense steam took the detail of the whole view: the region read as covered is
+            # only where the plume is thickest. A cover leaves the rest of the view clear.
+            found.pop("occluded", None)
+    if (
+        "blurred" in found
+        and "stripes" in found
+        and versus is not None
+        and not moved
+        and versus.detail_lost < _BANDS_KEEP_DETAIL
+    ):
+        # Bands laid over the view read as softness to the whole-frame blur measure, but
+        # every block kept the detail it had: the picture is as sharp as it was.
+        found.pop("blurred", None)
+    if "blurred" in found and "occluded" in found and versus is not None and not moved:
+        sharp_beside = (
+            versus.uncovered_blur_rise is not None
+            and versus.uncovered_blur_rise < _SHARP_BESIDE_COVER
+        )
+        if sharp_beside:
+            # The view the cover leaves is as sharp as it was: the blur is the cover's own
+            # soft face, far out of focus.
+            found.pop("blurred", None)
+        else:
+            # Defocus erases the detail that block comparison relies on, everywhere: the
+            # "cover" is the blur.
+            found.pop("occluded", None)
     if versus is not None and not moved and "low_contrast" not in found:
         # Detail lost over much of the view that no veil explains: the lens is out of
         # focus, shaken or smeared, though the best-kept detail (clear glass between
@@ -231,6 +288,16 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             versus.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
         ):
             also("blurred", versus.detail_lost, _DETAIL_LOST, low_is_bad=False)
+    if (
+        "occluded" in found
+        and versus is not None
+        and versus.uncovered_light is not None
+        and _COVER_KEEPS_LIGHT[0] <= versus.uncovered_light <= _COVER_KEEPS_LIGHT[1]
+    ):
+        # Black tape or white paper over much of the lens makes the picture dark or bright,
+        # but the view it leaves is as lit as at enrolment: the cover is the root cause.
+        found.pop("too_dark", None)
+        found.pop("too_bright", None)
     if "too_dark" in found or "too_bright" in found:
         # Darkness or glare is the root cause: it flattens detail, colour and contrast
         # everywhere and defeats view matching, so those findings would only be echoes.

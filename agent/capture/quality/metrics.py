@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.quality.cells import (
+    BLOCK_PX,
     BlockStats,
     block_stats,
     cell_sums,
@@ -49,7 +50,7 @@ from agent.capture.quality.cells import (
 )
 from agent.capture.quality.colour import Colour, chroma, tint
 from agent.capture.quality.exposure import Light, histogram_metrics, light
-from agent.capture.quality.frame import Frame, Image
+from agent.capture.quality.frame import Frame, Image, Mask
 from agent.capture.quality.stripes import Profile, profiles, single_frame_stripes
 
 Metrics = dict[str, float | None]  # the wire form: check-frame's "metrics", reference.json
@@ -92,6 +93,42 @@ def blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
             return 1.0
         kept = cv2.min(cv2.convertScaleAbs(d_image, alpha=float(span)), far)
         results.append(float(cv2.sumElems(kept)[0]) / span / total)
+    return max(results)
+
+
+def blur_where(grey: Image, keep: Mask) -> float:
+    """``blur`` over the BLOCK_PX cells of the block grid ``keep`` marks (the view a cover
+    leaves), each neighbour difference counted where it sits. Only asked for when a
+    cover and blur were both found, so it is written for clarity, not speed."""
+    rows, cols = keep.shape[:2]
+    span, half = _BLUR_SPAN, _BLUR_SPAN // 2
+    height, width = grey.shape[:2]
+    if height <= span or width <= span or not keep.any():
+        return 1.0
+    inside = np.zeros((height, width), np.bool_)
+    inside[: rows * BLOCK_PX, : cols * BLOCK_PX] = np.repeat(
+        np.repeat(keep, BLOCK_PX, axis=0), BLOCK_PX, axis=1
+    )
+    d_vertical, d_horizontal = differences(grey)
+    results = []
+    for d_image, far, where in (
+        (
+            d_vertical[half:-half, :],
+            cv2.absdiff(grey[span:, :], grey[:-span, :]),
+            inside[half : height - half - 1, :],
+        ),
+        (
+            d_horizontal[:, half:-half],
+            cv2.absdiff(grey[:, span:], grey[:, :-span]),
+            inside[:, half : width - half - 1],
+        ),
+    ):
+        near = d_image[where].astype(np.float64)
+        total = float(near.sum())
+        if total <= 0.0:
+            return 1.0
+        kept = np.minimum(near * span, np.asarray(far)[where].astype(np.float64))
+        results.append(float(kept.sum()) / span / total)
     return max(results)
 
 
@@ -212,6 +249,11 @@ class Comparison:
     # Only when the view may be another scene now: correlation of the detail of the blocks
     # that still show some with the reference's in place.
     detail_in_place: float | None = None
+    # Only when a cover was found: the brightness of the view it leaves, as a fraction of
+    # the reference's there.
+    uncovered_light: float | None = None
+    # Only when a cover and blur were both found: the rise in blur of the view it leaves.
+    uncovered_blur_rise: float | None = None
 
 
 @dataclass(frozen=True)
