@@ -14,7 +14,7 @@ import pytest
 from agent.capture.decode import decode_for_analysis
 from agent.capture.quality import Frame, analyse, banding, colour, compare, make_reference
 from agent.capture.quality import stripes as bands
-from agent.capture.quality.cells import BlockStats
+from agent.capture.quality.cells import BlockStats, joined_region
 from agent.capture.quality.frame import half_size, prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE, FrameReport
 from agent.config.quality import QualityConfig
@@ -454,3 +454,40 @@ def test_bars_over_a_sharp_view_are_stripes_and_not_blur(name: str, tilt: float)
     # Moderate defocus is blur, whatever else is on the picture.
     soft = shot(qp.disc_blur(scene, 6.0), 8)
     assert "blurred" in judged_against(soft, reference)
+
+
+def test_a_cover_is_one_region_through_the_featureless_blocks_it_hides() -> None:
+    # A hand over the top left: the shelf above and the counter below lost their detail,
+    # the smooth wall between them had none to lose and has none now.
+    blocked = np.zeros((8, 12), np.bool_)
+    blocked[0:2, 0:6] = True
+    blocked[5:8, 0:6] = True
+    wall = np.zeros_like(blocked)
+    wall[2:5, 0:6] = True
+    assert joined_region(blocked, wall) == pytest.approx(30 / 96)
+    # Without the wall between them they are two regions, the larger one counted.
+    assert joined_region(blocked, np.zeros_like(blocked)) == pytest.approx(18 / 96)
+    # Featureless blocks alone are no cover, and they never add to one's size.
+    assert joined_region(np.zeros_like(blocked), wall) == 0.0
+    everywhere_flat = ~blocked
+    assert joined_region(blocked, everywhere_flat) == pytest.approx(30 / 96)
+
+
+@pytest.mark.parametrize(
+    ("name", "material", "seed"),
+    [
+        ("cold_room_1", "hand", 1),
+        ("cooking_1", "blue_glove", 1),
+        ("dishwashing_2", "hand", 2),
+        ("packing_1", "grey_cloth", 1),
+        ("prep_2", "paper", 2),
+    ],
+)
+def test_a_cover_over_half_the_view_and_the_smooth_wall_behind_it_is_occluded(
+    name: str, material: str, seed: int
+) -> None:
+    # The cover hides shelving, counter and the plain tiles between: the tiles had no
+    # detail to lose, yet they are under the same cover.
+    scene = kitchen(name)
+    hidden, _ = qp.covered(scene, 0.45, material, np.random.default_rng(seed))
+    assert "occluded" in judged_against(shot(hidden, 3), shot(scene, 0))

@@ -111,12 +111,16 @@ def edge_region(mask: Mask) -> tuple[float, float]:
     return int(areas[largest]) / float(mask.size), int(on_border[largest]) / float(border.size)
 
 
-def largest_region(mask: Mask) -> float:
+def joined_region(mask: Mask, bridges: Mask) -> float:
+    """The most True cells of ``mask`` that one region holds, as a share of the grid, where
+    regions connect through ``mask`` cells and ``bridges`` cells alike (bridges themselves
+    are not counted)."""
     if not mask.any():
         return 0.0
-    count, _, stats_raw, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
-    stats = np.asarray(stats_raw)
-    return int(stats[1:count, cv2.CC_STAT_AREA].max()) / float(mask.size)
+    count, labels = cv2.connectedComponents((mask | bridges).astype(np.uint8), connectivity=4)
+    held = np.bincount(np.asarray(labels)[mask], minlength=count)
+    held[0] = 0
+    return int(held.max()) / float(mask.size)
 
 
 def percentile(values: npt.NDArray[np.floating[Any] | np.integer[Any]], fraction: float) -> float:

@@ -50,7 +50,7 @@ from agent.capture.quality.cells import (
     BLOCK_PX,
     BlockStats,
     block_stats,
-    largest_region,
+    joined_region,
     percentile,
 )
 from agent.capture.quality.colour import Colour, cast_shift, region_spreads
@@ -164,7 +164,14 @@ def compare(
         reference.frame.half_grey,
         reference.centre_level,
     )
-    occlusion = largest_region(blocked)
+    # A cover's region is what it hides: the blocks that lost their detail or light, joined
+    # through blocks that were featureless and still are (a cover over a smooth wall shows
+    # nothing there to lose), so one hand over a counter and the tiles behind it is one
+    # region. Only blocked blocks count towards its size.
+    unchanged_flat = ~reference.blocks.detailed & (blocks.gradient < FLAT_GRADIENT * 1.5)
+    if valid is not None:
+        unchanged_flat &= valid
+    occlusion = joined_region(blocked, unchanged_flat)
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
