@@ -44,6 +44,13 @@ class BlockStats:
         return detailed
 
     @functools.cached_property
+    def featureless(self) -> npt.NDArray[np.bool_]:
+        """The blocks without detail."""
+        featureless = np.asarray(~self.detailed, np.bool_)
+        featureless.setflags(write=False)
+        return featureless
+
+    @functools.cached_property
     def detailed_count(self) -> int:
         return int(np.count_nonzero(self.detailed))
 

@@ -168,10 +168,12 @@ def compare(
     # through blocks that were featureless and still are (a cover over a smooth wall shows
     # nothing there to lose), so one hand over a counter and the tiles behind it is one
     # region. Only blocked blocks count towards its size.
-    unchanged_flat = ~reference.blocks.detailed & (blocks.gradient < FLAT_GRADIENT * 1.5)
-    if valid is not None:
-        unchanged_flat &= valid
-    occlusion = joined_region(blocked, unchanged_flat)
+    occlusion = 0.0
+    if blocked.any():
+        unchanged_flat = reference.blocks.featureless & (blocks.gradient < FLAT_GRADIENT * 1.5)
+        if valid is not None:
+            unchanged_flat &= valid
+        occlusion = joined_region(blocked, unchanged_flat)
     comparison = Comparison(
         blur_rise=own.blur - enrolled.own.blur,
         contrast_kept=contrast_kept,
