@@ -16,7 +16,11 @@
   the enrolled view with most of it covered.
 - ``occlusion``: blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur, on the reference's
-  geometry when the view moved a little.
+  geometry when the view moved a little; the largest region of them, joined through
+  blocks that were featureless and still are (what a cover hides on a plain wall).
+  When it is a cover's size: ``uncovered_light``, the brightness of the view it leaves
+  against the reference's there, and, when blur rose too, ``uncovered_blur_rise``, the
+  blur of the view it leaves (the cover's or the lens's).
 - ``stripes_rise``: periodic bands in what the reference's profiles do not explain, and
   the mains flicker and slanted interference bars those profiles miss (``banding.py``).
 - ``detail_lost``: the share of the reference's detailed blocks that lost more than half
