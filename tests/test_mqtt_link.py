@@ -347,18 +347,24 @@ def _incoming(driver: Driver) -> list[bytes]:
         return [e.payload for e in driver.events if isinstance(e, Incoming)]
 
 
+def _received(driver: Driver, payload: bytes, timeout_s: float) -> bool:
+    """Whether the link has had ``payload`` within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while payload not in _incoming(driver):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _publish_until_received(broker: Mosquitto, driver: Driver, payload: bytes) -> None:
     """Publish a command until the link has it. The link subscribes as it connects, but
     the broker may take the test's publish (another connection) before that SUBSCRIBE,
     and a command nobody is subscribed to yet is dropped."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    for _ in range(10):
         _publish_cmd(broker, payload)
-        arrived = time.monotonic() + 1
-        while time.monotonic() < arrived:
-            if payload in _incoming(driver):
-                return
-            time.sleep(0.02)
+        if _received(driver, payload, timeout_s=1):
+            return
     raise TimeoutError(f"{payload!r} never reached the link")
 
 
@@ -371,9 +377,7 @@ def test_the_broker_is_told_not_to_send_a_packet_over_256_kib(
     _publish_until_received(broker, driver, b"ready")  # subscribed
     _publish_cmd(broker, b"x" * (MAX_INCOMING_PACKET + 1000))  # mosquitto drops it for us
     _publish_cmd(broker, b"small")
-    deadline = time.monotonic() + 10
-    while b"small" not in _incoming(driver) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert _received(driver, b"small", timeout_s=10)
     assert set(_incoming(driver)) == {b"ready", b"small"}
     with driver._lock:  # the connection itself was never at risk
         assert not [e for e in driver.events if isinstance(e, Disconnected)]

@@ -37,7 +37,7 @@ features) is prepared once, at enrolment (``make_reference``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -178,8 +178,19 @@ def compare(
         if valid is not None:
             unchanged_flat &= valid
         occlusion = joined_region(blocked, unchanged_flat)
+    blur_rise = own.blur - enrolled.own.blur
+    # Beside a cover's size only: the light and (when blur rose) the blur of what it leaves.
+    uncovered_light: float | None = None
+    uncovered_blur_rise: float | None = None
+    if occlusion >= checks.occluded.limit(with_reference=True):
+        uncovered = _left_by_cover(blocked, valid)
+        uncovered_light = _uncovered_light(blocks, reference.blocks, uncovered)
+        if uncovered is not None and blur_rise > checks.blurred.limit(with_reference=True):
+            uncovered_blur_rise = blur_where(aligned, uncovered) - blur_where(
+                reference.frame.grey, uncovered
+            )
     comparison = Comparison(
-        blur_rise=own.blur - enrolled.own.blur,
+        blur_rise=blur_rise,
         contrast_kept=contrast_kept,
         noise_rise=measured.noise - (enrolled.noise or 0.0) * gain,
         cast_shift=0.0 if greyscale else _cast_shift(frame, own.colour, reference, settings),
@@ -203,19 +214,9 @@ def compare(
         layout_kept=layout,
         detail_lost=_detail_lost(blocks, reference.blocks, valid, exposure),
         detail_in_place=in_place,
+        uncovered_light=uncovered_light,
+        uncovered_blur_rise=uncovered_blur_rise,
     )
-    if occlusion >= checks.occluded.limit(with_reference=True):
-        uncovered = _left_by_cover(blocked, valid)
-        blurred = comparison.blur_rise > checks.blurred.limit(with_reference=True)
-        comparison = replace(
-            comparison,
-            uncovered_light=_uncovered_light(blocks, reference.blocks, uncovered),
-            uncovered_blur_rise=(
-                blur_where(aligned, uncovered) - blur_where(reference.frame.grey, uncovered)
-                if uncovered is not None and blurred
-                else None
-            ),
-        )
     return ReferenceCheck(comparison, match, blocked, view_gone)
 
 

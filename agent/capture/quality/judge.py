@@ -210,23 +210,24 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # steam, grease or defocus, which the relative checks below name.
             del found["scene_changed"]
         moved = "scene_changed" in found
+    # The comparison when the view is the enrolled one (None without a reference or when it
+    # moved: another scene is judged on its own, like a frame without a reference).
+    same = None if moved else versus
     # Light lost to white: against the reference's when the view is the enrolled one (a
     # window it shows does not count); a moved view is another scene, judged on its own.
     bright = checks.too_bright
-    if versus is None or moved:
+    if same is None:
         lifted = light.black_lift >= _GLARE_LIFT
         also("too_bright", light.clipped if lifted else None, bright.lost, low_is_bad=False)
     else:
-        also("too_bright", versus.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
-    # Against the reference when the view is the enrolled one; a moved view is another
-    # scene, so it is judged on its own like a frame without a reference.
-    if versus is not None and not moved:
-        consider("blurred", versus.blur_rise, relative=True)
-        consider("noisy", versus.noise_rise, relative=True)
-        consider("stripes", versus.stripes_rise, relative=True)
-        consider("low_contrast", versus.contrast_kept, relative=True)
-        also("low_contrast", versus.clarity_kept, veil.clarity_vs_reference, low_is_bad=True)
-        consider("color_cast", versus.cast_shift, relative=True)
+        also("too_bright", same.clipped_rise, bright.lost_vs_reference, low_is_bad=False)
+    if same is not None:
+        consider("blurred", same.blur_rise, relative=True)
+        consider("noisy", same.noise_rise, relative=True)
+        consider("stripes", same.stripes_rise, relative=True)
+        consider("low_contrast", same.contrast_kept, relative=True)
+        also("low_contrast", same.clarity_kept, veil.clarity_vs_reference, low_is_bad=True)
+        consider("color_cast", same.cast_shift, relative=True)
     else:
         consider("blurred", own.blur)
         consider("noisy", None if alone is None else alone.noise_floor)
@@ -243,31 +244,29 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # The cover dominates the picture's colour and brightness profile.
         found.pop("color_cast", None)
         found.pop("stripes", None)
-    if "low_contrast" in found and versus is not None and not moved:
+    if "low_contrast" in found and same is not None:
         # A veil come over the enrolled view: its own light (warm steam, yellow grease)
         # tints the view and its uneven density (plumes, strokes) shapes the profiles, but
         # neither the camera's white balance nor flicker is what changed. (On one frame a
         # flat grey scene turned colour may read as low contrast too; the tint stays.)
         found.pop("color_cast", None)
         found.pop("stripes", None)
-        if versus.detail_lost >= _VEILED_WHOLE[0] and versus.clarity_kept < _VEILED_WHOLE[1]:
+        if same.detail_lost >= _VEILED_WHOLE[0] and same.clarity_kept < _VEILED_WHOLE[1]:
             # Dense steam took the detail of the whole view: the region read as covered is
             # only where the plume is thickest. A cover leaves the rest of the view clear.
             found.pop("occluded", None)
     if (
         "blurred" in found
         and "stripes" in found
-        and versus is not None
-        and not moved
-        and versus.detail_lost < _BANDS_KEEP_DETAIL
+        and same is not None
+        and same.detail_lost < _BANDS_KEEP_DETAIL
     ):
         # Bands laid over the view read as softness to the whole-frame blur measure, but
         # every block kept the detail it had: the picture is as sharp as it was.
         found.pop("blurred", None)
-    if "blurred" in found and "occluded" in found and versus is not None and not moved:
+    if "blurred" in found and "occluded" in found and same is not None:
         sharp_beside = (
-            versus.uncovered_blur_rise is not None
-            and versus.uncovered_blur_rise < _SHARP_BESIDE_COVER
+            same.uncovered_blur_rise is not None and same.uncovered_blur_rise < _SHARP_BESIDE_COVER
         )
         if sharp_beside:
             # The view the cover leaves is as sharp as it was: the blur is the cover's own
@@ -277,22 +276,22 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # Defocus erases the detail that block comparison relies on, everywhere: the
             # "cover" is the blur.
             found.pop("occluded", None)
-    if versus is not None and not moved and "low_contrast" not in found:
+    if same is not None and "low_contrast" not in found:
         # Detail lost over much of the view that no veil explains: the lens is out of
         # focus, shaken or smeared, though the best-kept detail (clear glass between
         # grease strokes) holds the frame-wide measures up. Where a cover was found, only
         # when most of the view lost detail far beyond the covered region (strokes of
         # grease across it; a hand is one region), and the cover is kept.
-        scattered = versus.detail_lost - versus.occlusion
+        scattered = same.detail_lost - same.occlusion
         if "occluded" not in found or (
-            versus.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
+            same.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
         ):
-            also("blurred", versus.detail_lost, _DETAIL_LOST, low_is_bad=False)
+            also("blurred", same.detail_lost, _DETAIL_LOST, low_is_bad=False)
     if (
         "occluded" in found
-        and versus is not None
-        and versus.uncovered_light is not None
-        and _COVER_KEEPS_LIGHT[0] <= versus.uncovered_light <= _COVER_KEEPS_LIGHT[1]
+        and same is not None
+        and same.uncovered_light is not None
+        and _COVER_KEEPS_LIGHT[0] <= same.uncovered_light <= _COVER_KEEPS_LIGHT[1]
     ):
         # Black tape or white paper over much of the lens makes the picture dark or bright,
         # but the view it leaves is as lit as at enrolment: the cover is the root cause.

@@ -69,6 +69,27 @@ def differences(grey: Image) -> tuple[Image, Image]:
 _BLUR_SPAN = 9  # the re-blur: a 9-pixel box along each axis
 
 
+def _reblur_axes(
+    grey: Image, d_vertical: Image, d_horizontal: Image
+) -> tuple[tuple[Image, Image], tuple[Image, Image]]:
+    """Per axis (vertical, horizontal): the neighbour differences 4 pixels in from the
+    edges, and the differences 9 pixels apart (9 times the box-blurred picture's)."""
+    span, half = _BLUR_SPAN, _BLUR_SPAN // 2
+    return (
+        (d_vertical[half:-half, :], np.asarray(cv2.absdiff(grey[span:, :], grey[:-span, :]))),
+        (d_horizontal[:, half:-half], np.asarray(cv2.absdiff(grey[:, span:], grey[:, :-span]))),
+    )
+
+
+def _axis_blur(d_image: Image, far: Image) -> float | None:
+    """sum(min(9 d, far)) / 9 / sum(d) over one axis, None when there is no difference."""
+    total = float(cv2.sumElems(d_image)[0])
+    if total <= 0.0:
+        return None
+    kept = cv2.min(cv2.convertScaleAbs(d_image, alpha=float(_BLUR_SPAN)), far)
+    return float(cv2.sumElems(kept)[0]) / _BLUR_SPAN / total
+
+
 def blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
     """Crete-Roffet et al. 2007 'The blur effect' (as in scikit-image), 0 sharp .. 1.
 
@@ -80,55 +101,38 @@ def blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
     are left out.
     """
     height, width = grey.shape[:2]
-    span, half = _BLUR_SPAN, _BLUR_SPAN // 2
-    if height <= span or width <= span:
+    if height <= _BLUR_SPAN or width <= _BLUR_SPAN:
         return 1.0
     results = []
-    for d_image, far in (
-        (d_vertical[half:-half, :], cv2.absdiff(grey[span:, :], grey[:-span, :])),
-        (d_horizontal[:, half:-half], cv2.absdiff(grey[:, span:], grey[:, :-span])),
-    ):
-        total = float(cv2.sumElems(d_image)[0])
-        if total <= 0.0:
+    for d_image, far in _reblur_axes(grey, d_vertical, d_horizontal):
+        result = _axis_blur(d_image, far)
+        if result is None:
             return 1.0
-        kept = cv2.min(cv2.convertScaleAbs(d_image, alpha=float(span)), far)
-        results.append(float(cv2.sumElems(kept)[0]) / span / total)
+        results.append(result)
     return max(results)
 
 
 def blur_where(grey: Image, keep: Mask) -> float:
     """``blur`` over the BLOCK_PX cells of the block grid ``keep`` marks (the view a cover
-    leaves), each neighbour difference counted where it sits. Only asked for when a
-    cover and blur were both found, so it is written for clarity, not speed."""
-    rows, cols = keep.shape[:2]
-    span, half = _BLUR_SPAN, _BLUR_SPAN // 2
+    leaves), each difference counted where it sits: outside them both differences are
+    zeroed, which adds nothing to either sum. Only asked for when a cover and blur were
+    both found."""
     height, width = grey.shape[:2]
-    if height <= span or width <= span or not keep.any():
+    if height <= _BLUR_SPAN or width <= _BLUR_SPAN or not keep.any():
         return 1.0
-    inside = np.zeros((height, width), np.bool_)
+    rows, cols = keep.shape[:2]
+    inside = np.zeros((height, width), np.uint8)
     inside[: rows * BLOCK_PX, : cols * BLOCK_PX] = np.repeat(
-        np.repeat(keep, BLOCK_PX, axis=0), BLOCK_PX, axis=1
+        np.repeat(keep.astype(np.uint8), BLOCK_PX, axis=0), BLOCK_PX, axis=1
     )
-    d_vertical, d_horizontal = differences(grey)
+    half = _BLUR_SPAN // 2
+    where = (inside[half : height - half - 1, :], inside[:, half : width - half - 1])
     results = []
-    for d_image, far, where in (
-        (
-            d_vertical[half:-half, :],
-            cv2.absdiff(grey[span:, :], grey[:-span, :]),
-            inside[half : height - half - 1, :],
-        ),
-        (
-            d_horizontal[:, half:-half],
-            cv2.absdiff(grey[:, span:], grey[:, :-span]),
-            inside[:, half : width - half - 1],
-        ),
-    ):
-        near = d_image[where].astype(np.float64)
-        total = float(near.sum())
-        if total <= 0.0:
+    for (d_image, far), mask in zip(_reblur_axes(grey, *differences(grey)), where, strict=True):
+        result = _axis_blur(d_image * mask, far * mask)
+        if result is None:
             return 1.0
-        kept = np.minimum(near * span, np.asarray(far)[where].astype(np.float64))
-        results.append(float(kept.sum()) / span / total)
+        results.append(result)
     return max(results)
 
 
