@@ -494,6 +494,38 @@ def test_an_unmatched_view_whose_remaining_detail_is_in_place_is_covered(
     assert [i.code for i in issues] == expected
 
 
+@pytest.mark.parametrize(
+    ("occlusion", "blank_edge", "in_place", "clarity_kept", "expected"),
+    [
+        # A cover over the part of the view that had detail: too few blocks had any to
+        # lose, but the frame is mostly featureless and what is left is where it was.
+        (0.05, 0.85, 0.8, 1.0, ["occluded"]),
+        (0.05, 0.85, 0.3, 1.0, ["scene_changed"]),  # other detail elsewhere: turned
+        (0.05, 0.85, None, 1.0, ["scene_changed"]),  # nothing left to tell by
+        (0.05, 0.3, 0.8, 1.0, []),  # in place and not covered: the camera did not move
+        # Steam over the enrolled view: a veil, named by the veil checks, not a cover.
+        (0.05, 0.85, 0.8, 0.1, ["low_contrast"]),
+        (0.2, 0.85, 0.8, 0.1, ["low_contrast"]),
+    ],
+)
+def test_an_unmatched_view_in_place_that_is_mostly_blank_is_covered(
+    occlusion: float,
+    blank_edge: float,
+    in_place: float | None,
+    clarity_kept: float,
+    expected: list[str],
+) -> None:
+    values = {"view_lost": 1.0, "tiles_in_place": None, "unmoved": 0.0, "occlusion": occlusion}
+    metrics = _metrics(reference=True, clarity_kept=clarity_kept, lift_rise=0.5, **values)
+    assert metrics.versus is not None
+    alone = SingleFrameForms(
+        noise_floor=1.0, stripes=0.0, blank_edge=blank_edge, tint=0.0, blank_border=blank_edge
+    )
+    versus = replace(metrics.versus, detail_in_place=in_place)
+    issues = judge(replace(metrics, versus=versus, alone=alone), SETTINGS)
+    assert [i.code for i in issues] == expected
+
+
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:
     threshold = SETTINGS.checks.no_signal.threshold
     issues = judge(_metrics(uniformity=threshold, brightness=5.0), SETTINGS)

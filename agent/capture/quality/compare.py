@@ -11,9 +11,9 @@
   matching); only when it is unsure is the reference mapped onto the frame by ORB +
   RANSAC homography (``view_match.py``). A view that cannot be matched but whose block
   brightness still correlates with the reference's in place (``layout_kept``) is the
-  enrolled view behind steam, grease or defocus, not a moved camera. One whose blocks
-  that still show detail have it where the reference had it (``detail_in_place``) is
-  the enrolled view with most of it covered.
+  enrolled view behind steam, grease or defocus, not a moved camera. One whose fine
+  detail, where it still shows any, is where the reference's was, pixel for pixel
+  (``detail_in_place``), is the enrolled view with most of it covered.
 - ``occlusion``: blocks that lost most of the detail they had, or changed brightness and
   went flat, after compensating global exposure and global blur, on the reference's
   geometry when the view moved a little; the largest region of them, joined through
@@ -36,6 +36,7 @@ features) is prepared once, at enrolment (``make_reference``).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -96,6 +97,12 @@ class Reference:
     colour_regions: npt.NDArray[np.float32]  # the white balance, region by region
     centre_level: tuple[float, float]  # mean and spread of half_grey's centre (banding.py)
 
+    @functools.cached_property
+    def fine(self) -> npt.NDArray[np.float32]:
+        """The enrolled view's fine detail (only needed when a view may be gone: made then,
+        once)."""
+        return fine_detail(self.frame.grey)
+
 
 def make_reference(frame: Frame) -> Reference:
     measured = measure(frame)
@@ -147,7 +154,7 @@ def compare(
     # Possibly another scene now: the judgement may fall back to single-frame forms.
     view_gone = (view_lost or 0.0) > checks.scene_changed.limit(with_reference=True)
     layout = _layout_kept(blocks, reference.blocks) if view_gone else None
-    in_place = _detail_in_place(blocks, reference.blocks) if view_gone else None
+    in_place = _detail_in_place(fitted.grey, reference) if view_gone else None
     aligned, valid = _in_reference_geometry(fitted.grey, match)
     if valid is not None:
         blocks = block_stats(aligned, *differences(aligned))
@@ -296,23 +303,38 @@ def _detail_lost(
     return int(np.count_nonzero(lost & detailed)) / count
 
 
-_LIVE_GRADIENT = 1.5 * FLAT_GRADIENT  # a block with this much gradient still shows detail
-_LIVE_BLOCKS = 12  # fewer live blocks than this tell nothing
+_FINE_SIGMA = 2.0  # fine detail: what a blur of this radius (analysis pixels) removes
+_LIVE_FINE = 1.6  # a block whose fine detail averages this much still shows some
+_LIVE_BLOCKS = 4  # fewer live blocks than this tell nothing
 
 
-def _detail_in_place(blocks: BlockStats, reference: BlockStats) -> float | None:
-    """Correlation of the blocks' detail (mean gradient) with the reference's in place,
-    over the blocks that still show some. A cover over most of the lens leaves the rest
-    of the enrolled view where it was, too little of it for features to match; a camera
-    turned elsewhere shows other detail in other places. None when too few blocks are
-    left or the grids differ."""
-    current, enrolled = blocks.gradient.reshape(-1), reference.gradient.reshape(-1)
-    if current.shape != enrolled.shape:
+def fine_detail(grey: Image) -> npt.NDArray[np.float32]:
+    """The picture's fine detail: itself less a blur of it (edges and texture, without the
+    light and shade a cover or auto-exposure moves)."""
+    picture = grey.astype(np.float32)
+    return np.asarray(picture - cv2.GaussianBlur(picture, (0, 0), _FINE_SIGMA), np.float32)
+
+
+def _detail_in_place(grey: Image, reference: Reference) -> float | None:
+    """Correlation, pixel by pixel, of the fine detail of the blocks that still show some
+    with the reference's in place. A cover over most of the lens leaves the rest of the
+    enrolled view exactly where it was (0.57 and more on the tune pictures, covers up to
+    nine tenths of the view), too little of it for features to match; a camera turned
+    elsewhere shows other detail in other places (0.08 at most; 0.2 turned along a wall
+    of tiles, whose joints repeat). None when too few blocks still show detail or the
+    sizes differ."""
+    enrolled = reference.fine
+    if grey.shape != enrolled.shape:
         return None
-    live = current >= _LIVE_GRADIENT
-    if int(live.sum()) < _LIVE_BLOCKS:
+    current = fine_detail(grey)
+    rows, columns = grey.shape[0] // BLOCK_PX, grey.shape[1] // BLOCK_PX
+    current = current[: rows * BLOCK_PX, : columns * BLOCK_PX]
+    cells = np.abs(current).reshape(rows, BLOCK_PX, columns, BLOCK_PX).mean(axis=(1, 3))
+    live = cells >= _LIVE_FINE
+    if int(np.count_nonzero(live)) < _LIVE_BLOCKS:
         return None
-    return _correlation(current[live], enrolled[live])
+    pixels = np.repeat(np.repeat(live, BLOCK_PX, axis=0), BLOCK_PX, axis=1)
+    return _correlation(current[pixels], enrolled[: rows * BLOCK_PX, : columns * BLOCK_PX][pixels])
 
 
 _UNCOVERED_LEAST = 0.15  # share of the grid a cover must leave for its light to tell

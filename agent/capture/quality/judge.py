@@ -6,18 +6,20 @@ dark or too bright reports only that (darkness and glare flatten detail, colour 
 contrast and defeat matching), unless against the reference a cover made it so (black
 tape, white paper: the view it leaves is as lit as it was); a frame that moved is not
 also called occluded (the block comparison is meaningless then), and an unmatched frame
-that is mostly blank is occluded rather than moved, and so is one whose remaining detail
-is where the reference had it; an unmatched frame behind a veil (clarity lost, and blacks
-lifted or light and dark still where they were) is the enrolled view in steam or fog, not
-a moved camera. Against the reference, detail lost over much of the view that no veil or
-cover explains is blurred (defocus, motion, grease smeared over the lens), and a veil's
-tint is not a colour cast; detail lost only under a cover is the cover's, while lost all
-over it is defocus, not a cover; dense steam that took the whole view's detail is a veil,
-not a cover where it is thickest; bands over a view that kept its detail are not blur.
-On one frame, low clarity is a veil only with the blacks lifted (a soft close-up keeps
-them), and what the picture shows but cannot settle (a featureless area that may be a
-cover or a smooth surface, faint bands) is listed as undecided, "cannot judge without a
-reference", rather than guessed.
+that is mostly blank is occluded rather than moved, and so is one whose remaining fine
+detail is where the reference had it (it did not move; mostly featureless, it is
+covered, even where what the cover hides had no detail for blocks to lose); an unmatched
+frame behind a veil (clarity lost, and blacks lifted or light and dark still where they
+were) is the enrolled view in steam or fog, not a moved camera. Against the reference,
+detail lost over much of the view that no veil or cover explains is blurred (defocus,
+motion, grease smeared over the lens), and a veil's tint is not a colour cast; detail
+lost only under a cover is the cover's, while lost all over it is defocus, not a cover;
+dense steam that took the whole view's detail is a veil, not a cover where it is
+thickest; bands over a view that kept its detail are not blur. On one frame, low clarity
+is a veil only with the blacks lifted (a soft close-up keeps them), and what the picture
+shows but cannot settle (a featureless area that may be a cover or a smooth surface,
+faint bands) is listed as undecided, "cannot judge without a reference", rather than
+guessed.
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ _CHECK_BY_CODE: dict[str, QualityCheck] = {check.value: check for check in Quali
 _COVERED_OCCLUSION = 0.3  # unmatched view this much unlike the reference is covered if...
 _COVERED_UNMOVED = 2  # ...this many features are still exactly where they were, or...
 _COVERED_BLANK = 0.9  # ...it is featureless almost edge to edge (the lens covered whole)
-# An unmatched view whose remaining detail correlates this well with the reference's in
-# place is covered whatever the share: what is left is where it was (a turned camera's
-# view correlates up to about 0.55 by chance).
-_COVERED_DETAIL_IN_PLACE = 0.6
+# An unmatched view whose remaining fine detail correlates this well with the reference's
+# in place has not moved: what is left is where it was (the rest of the view beside a
+# cover: 0.57 and more on the tune pictures; a turned camera's view: 0.08 at most, 0.2
+# when turned along a tiled wall whose joints repeat).
+_COVERED_DETAIL_IN_PLACE = 0.4
 _LAYOUT_KEPT = 0.9  # an unmatched view whose block brightness still correlates this well
 # with the reference's is the same view behind steam, grease or defocus, not another one
 _VEIL_LIFT = 0.35  # black level lifted this much over the reference's: a veil (with clarity)
@@ -184,22 +187,30 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         consider("scene_changed", versus.view_lost)
         consider("occluded", versus.occlusion, relative=True)
         unmatched = (versus.view_lost or 0.0) >= 1.0
+        veiled = versus.clarity_kept < veil.clarity_vs_reference and (
+            versus.lift_rise >= _VEIL_LIFT or (versus.layout_kept or 0.0) >= _LAYOUT_KEPT_VEILED
+        )
+        # Too little of the view is left to match, but its detail is where it was: the
+        # camera did not move (a turned camera has nothing where it was).
+        rest_in_place = unmatched and (versus.detail_in_place or 0.0) >= _COVERED_DETAIL_IN_PLACE
         if "scene_changed" in found and "occluded" in found:
             # An unmatched view that is largely unlike the reference is covered, not
-            # turned away, when what is left still matches the reference in place (a
-            # turned camera has nothing where it was) or the lens is covered whole.
+            # turned away, when what is left is in place or the lens is covered whole.
             in_place = (versus.unmoved or 0.0) >= _COVERED_UNMOVED
             blank = alone is not None and alone.blank_edge >= _COVERED_BLANK
-            rest_in_place = (versus.detail_in_place or 0.0) >= _COVERED_DETAIL_IN_PLACE
-            if unmatched and (
-                rest_in_place or ((in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION)
+            if (rest_in_place and not veiled) or (
+                unmatched and (in_place or blank) and versus.occlusion >= _COVERED_OCCLUSION
             ):
                 del found["scene_changed"]
             else:
                 del found["occluded"]  # block comparison is meaningless on a moved view
-        veiled = versus.clarity_kept < veil.clarity_vs_reference and (
-            versus.lift_rise >= _VEIL_LIFT or (versus.layout_kept or 0.0) >= _LAYOUT_KEPT_VEILED
-        )
+        elif "scene_changed" in found and rest_in_place:
+            # A cover over the part of the view that had detail leaves too few blocks to
+            # have lost any for the block comparison (what is left was a bare wall), but
+            # the frame shows it: mostly featureless, the rest where it was.
+            del found["scene_changed"]
+            if alone is not None and not veiled:
+                also("occluded", alone.blank_edge, checks.occluded.threshold, low_is_bad=False)
         if (
             "scene_changed" in found
             and unmatched
