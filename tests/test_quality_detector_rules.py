@@ -564,3 +564,19 @@ def test_a_camera_turned_along_the_kitchen_or_to_another_is_still_a_scene_change
     for moved in (turned, elsewhere):
         codes = judged_against(moved, reference)
         assert "scene_changed" in codes and "occluded" not in codes
+
+
+# --- one frame: noise at high gain over bright parts -------------------------------------
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "coffee", "cooking_1"])
+def test_noise_at_high_gain_is_seen_in_the_shadows_of_a_bright_picture(name: str) -> None:
+    # A dim room brought up 48 times by the camera's gain: the bright parts (a white
+    # suit, the sky, a cup) look smooth after the tone curve, the shadows do not.
+    path = KITCHENS / f"{name}.jpg"
+    scene = qp.to_radiance(read_bgr(path if path.exists() else PHOTOS / f"{name}.jpg"))
+    grainy = qp.capture(scene, np.random.default_rng(3), light=1 / 48)
+    assert judged_alone(grainy)[0] == ["noisy"]
+    # An evening's twice the gain is the camera working as it should.
+    evening = qp.capture(scene, np.random.default_rng(3), light=0.5)
+    assert judged_alone(evening)[0] == []

@@ -81,7 +81,8 @@ def test_noise_is_immerkaers_median(grey: np.ndarray) -> None:
 
 def noise_floor_definition(grey: np.ndarray) -> float:
     """Immerkaer's mean form, sigma = sqrt(pi/2) / 6 * mean |response|, per 8x8 cell of
-    the inner pixels; the 5th percentile over cells whose mean grey is within 16..240."""
+    the inner pixels; the 5th percentile over cells whose mean grey is within 16..128
+    when there are at least 40 of them, else within 16..240."""
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     response = cv2.filter2D(grey, cv2.CV_32F, kernel)[1:-1, 1:-1]
     magnitude = np.minimum(np.abs(np.round(response)), 255).astype(np.float64)
@@ -93,7 +94,10 @@ def noise_floor_definition(grey: np.ndarray) -> float:
 
     noise, levels = cells(magnitude), cells(inner)
     unclipped = (levels >= 16) & (levels <= 240)
-    if unclipped.sum() >= 8:
+    shadows = unclipped & (levels <= 128)
+    if shadows.sum() >= 40:
+        noise = noise[shadows]
+    elif unclipped.sum() >= 8:
         noise = noise[unclipped]
     return float(np.percentile(noise, 5)) * np.sqrt(np.pi / 2) / 6
 
@@ -117,6 +121,33 @@ def test_noise_floor_tells_snow_from_detail() -> None:
 
     assert floor(photo) < 1.0
     assert floor(noisy) == pytest.approx(8.0, rel=0.25)
+
+
+def grain(level: float, sigma: float, seed: int) -> np.ndarray:
+    return level + np.random.default_rng(seed).normal(0.0, sigma, (180, 320))
+
+
+def noise_floor_of(picture: np.ndarray) -> float:
+    grey = np.clip(np.round(picture), 0, 255).astype(np.uint8)
+    integral = np.asarray(cv2.integral(grey), np.int32)
+    return metrics.noise_floor(metrics.noise_response(grey), integral)
+
+
+@pytest.mark.parametrize("shadow_rows", [40, 80, 120])
+def test_noise_floor_is_read_in_the_shadows_where_noise_shows(shadow_rows: int) -> None:
+    """High gain over a bright smooth wall: the tone curve squeezes the noise in the
+    highlights to a fraction of what it is in the shadows. The shadows tell."""
+    picture = grain(215.0, 1.0, 7)
+    picture[-shadow_rows:] = grain(70.0, 5.0, 8)[-shadow_rows:]
+    in_shadow = noise_floor_of(grain(70.0, 5.0, 9))
+    assert noise_floor_of(picture) == pytest.approx(in_shadow, rel=0.15)
+    assert noise_floor_of(grain(215.0, 1.0, 10)) < in_shadow / 3
+
+
+def test_a_bright_picture_without_shadows_reads_its_highlights() -> None:
+    picture = grain(215.0, 3.0, 11)
+    picture[:8, :64] = grain(70.0, 9.0, 12)[:8, :64]  # too few dark cells to go by
+    assert noise_floor_of(picture) == pytest.approx(noise_floor_of(grain(215.0, 3.0, 13)), rel=0.15)
 
 
 def band_peak_definition(profile: np.ndarray) -> float:
