@@ -347,6 +347,7 @@ def _metrics(reference: bool = False, **values: float) -> FrameMetrics:
         "clarity_kept": 1.0,
         "lift_rise": 0.0,
         "detail_lost": 0.0,
+        "lost_beyond_cover": None,
         "detail_in_place": None,
         "layout_kept": None,
         "uncovered_light": None,
@@ -461,6 +462,14 @@ def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
         ({"detail_lost": 0.45, "occlusion": 0.4}, ["occluded"]),
         # ...but not detail lost far beyond it (strokes of grease across the view).
         ({"detail_lost": 0.7, "occlusion": 0.3}, ["blurred", "occluded"]),
+        # Where the blocks beyond the cover and its edge were counted, they decide: a
+        # hand over a kitchen whose detail is mostly under it...
+        ({"detail_lost": 0.7, "occlusion": 0.3, "lost_beyond_cover": 0.01}, ["occluded"]),
+        # ...and grease strokes that reach beyond it.
+        (
+            {"detail_lost": 0.7, "occlusion": 0.6, "lost_beyond_cover": 0.2},
+            ["blurred", "occluded"],
+        ),
         # A veil explains it too, and its own tint is not the camera's white balance.
         ({"detail_lost": 0.9, "clarity_kept": 0.2}, ["low_contrast"]),
         ({"clarity_kept": 0.2, "cast_shift": 0.9}, ["low_contrast"]),

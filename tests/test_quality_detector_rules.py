@@ -502,13 +502,33 @@ def test_a_cover_is_one_region_through_the_featureless_blocks_it_hides() -> None
     blocked[5:8, 0:6] = True
     wall = np.zeros_like(blocked)
     wall[2:5, 0:6] = True
-    assert joined_region(blocked, wall) == pytest.approx(30 / 96)
+    share, region = joined_region(blocked, wall)
+    assert share == pytest.approx(30 / 96)
+    assert region is not None and np.array_equal(region, blocked | wall)
     # Without the wall between them they are two regions, the larger one counted.
-    assert joined_region(blocked, np.zeros_like(blocked)) == pytest.approx(18 / 96)
+    share, region = joined_region(blocked, np.zeros_like(blocked))
+    assert share == pytest.approx(18 / 96)
+    assert region is not None and region[5:8, 0:6].all() and not region[0:2].any()
     # Featureless blocks alone are no cover, and they never add to one's size.
-    assert joined_region(np.zeros_like(blocked), wall) == 0.0
+    assert joined_region(np.zeros_like(blocked), wall) == (0.0, None)
     everywhere_flat = ~blocked
-    assert joined_region(blocked, everywhere_flat) == pytest.approx(30 / 96)
+    assert joined_region(blocked, everywhere_flat)[0] == pytest.approx(30 / 96)
+
+
+def test_detail_lost_beyond_a_cover_leaves_out_its_region_and_the_ring_around_it() -> None:
+    enrolled = blocks(REFERENCE_DETAIL)
+    current = REFERENCE_DETAIL.copy()
+    current[:6] *= 0.2  # the cover over the top six rows...
+    current[6] *= 0.4  # ...took the detail of the row under its soft edge too
+    region = np.zeros(REFERENCE_DETAIL.shape, np.bool_)
+    region[:6] = True
+    beyond = compare._beyond(region)
+    assert not beyond[:7].any() and beyond[7:].all()
+    lost = compare._detail_lost(blocks(current), enrolled, None, 1.0, beyond)
+    assert lost == 0.0
+    current[9:] *= 0.3  # grease strokes across the bottom rows, apart from the cover
+    lost = compare._detail_lost(blocks(current), enrolled, None, 1.0, beyond)
+    assert lost == pytest.approx(2 / 11)
 
 
 @pytest.mark.parametrize(
@@ -580,3 +600,18 @@ def test_noise_at_high_gain_is_seen_in_the_shadows_of_a_bright_picture(name: str
     # An evening's twice the gain is the camera working as it should.
     evening = qp.capture(scene, np.random.default_rng(3), light=0.5)
     assert judged_alone(evening)[0] == []
+
+
+@pytest.mark.parametrize("name", ["cooking_1", "prep_2", "packing_1", "dishwashing_1"])
+def test_a_cover_over_most_of_the_view_is_not_also_blur_while_grease_strokes_are(
+    name: str,
+) -> None:
+    # The detail a hand or a sheet hides is the cover's, its soft edge included; grease
+    # smeared across the lens takes detail in strokes all over the view.
+    scene = kitchen(name)
+    reference = shot(scene, 0)
+    for material in ("hand", "paper", "grey_cloth"):
+        hidden, _ = qp.covered(scene, 0.65, material, np.random.default_rng(4))
+        assert judged_against(shot(hidden, 2), reference) == ["occluded"]
+    smeared = qp.grease_smear(scene, 0.6, np.random.default_rng(5))
+    assert "blurred" in judged_against(shot(smeared, 3), reference)

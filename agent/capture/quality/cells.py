@@ -118,16 +118,18 @@ def edge_region(mask: Mask) -> tuple[float, float]:
     return int(areas[largest]) / float(mask.size), int(on_border[largest]) / float(border.size)
 
 
-def joined_region(mask: Mask, bridges: Mask) -> float:
-    """The most True cells of ``mask`` that one region holds, as a share of the grid, where
-    regions connect through ``mask`` cells and ``bridges`` cells alike (bridges themselves
-    are not counted)."""
+def joined_region(mask: Mask, bridges: Mask) -> tuple[float, Mask | None]:
+    """The region that holds the most True cells of ``mask``, where regions connect
+    through ``mask`` cells and ``bridges`` cells alike: how many ``mask`` cells it holds,
+    as a share of the grid (bridges themselves are not counted), and its cells (bridges
+    included; None when ``mask`` has none)."""
     if not mask.any():
-        return 0.0
+        return 0.0, None
     count, labels = cv2.connectedComponents((mask | bridges).astype(np.uint8), connectivity=4)
     held = np.bincount(np.asarray(labels)[mask], minlength=count)
     held[0] = 0
-    return int(held.max()) / float(mask.size)
+    largest = int(held.argmax())
+    return int(held[largest]) / float(mask.size), np.asarray(labels == largest, np.bool_)
 
 
 def percentile(values: npt.NDArray[np.floating[Any] | np.integer[Any]], fraction: float) -> float:

@@ -179,12 +179,12 @@ def compare(
     # through blocks that were featureless and still are (a cover over a smooth wall shows
     # nothing there to lose), so one hand over a counter and the tiles behind it is one
     # region. Only blocked blocks count towards its size.
-    occlusion = 0.0
+    occlusion, region = 0.0, None
     if blocked.any():
         unchanged_flat = reference.blocks.featureless & (blocks.gradient < FLAT_GRADIENT * 1.5)
         if valid is not None:
             unchanged_flat &= valid
-        occlusion = joined_region(blocked, unchanged_flat)
+        occlusion, region = joined_region(blocked, unchanged_flat)
     blur_rise = own.blur - enrolled.own.blur
     # Beside a cover's size only: the light and (when blur rose) the blur of what it leaves.
     uncovered_light: float | None = None
@@ -220,6 +220,9 @@ def compare(
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,
         layout_kept=layout,
         detail_lost=_detail_lost(blocks, reference.blocks, valid, exposure),
+        lost_beyond_cover=None
+        if region is None
+        else _detail_lost(blocks, reference.blocks, valid, exposure, _beyond(region)),
         detail_in_place=in_place,
         uncovered_light=uncovered_light,
         uncovered_blur_rise=uncovered_blur_rise,
@@ -284,11 +287,15 @@ def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:
 
 
 def _detail_lost(
-    blocks: BlockStats, reference: BlockStats, valid: Mask | None, gain: float | None = None
+    blocks: BlockStats,
+    reference: BlockStats,
+    valid: Mask | None,
+    gain: float | None = None,
+    outside: Mask | None = None,
 ) -> float:
     """The share of the reference's detailed blocks (inside the frame when the view moved a
     little) that kept less than half their detail, after compensating exposure (``gain``,
-    when already known)."""
+    when already known); only those in ``outside`` counted, when given."""
     detailed = reference.detailed
     if valid is None:
         count = reference.detailed_count
@@ -299,8 +306,17 @@ def _detail_lost(
         return 0.0
     if gain is None:
         gain = _exposure_gain(blocks, reference)
-    lost = blocks.gradient * gain < _HALF_LOST * reference.gradient
-    return int(np.count_nonzero(lost & detailed)) / count
+    lost = (blocks.gradient * gain < _HALF_LOST * reference.gradient) & detailed
+    if outside is not None:
+        lost &= outside
+    return int(np.count_nonzero(lost)) / count
+
+
+def _beyond(region: Mask) -> Mask:
+    """The blocks beyond a cover's region and the ring of blocks around it (its soft,
+    out-of-focus edge takes detail there too)."""
+    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.asarray(near == 0, np.bool_)
 
 
 _FINE_SIGMA = 2.0  # fine detail: what a blur of this radius (analysis pixels) removes

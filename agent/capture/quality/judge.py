@@ -80,7 +80,7 @@ _VEILED_WHOLE = (0.95, 0.2)
 _SHARP_BESIDE_COVER = 0.2
 _BANDS_KEEP_DETAIL = 0.1  # ...while bands over a sharp view leave almost all of it
 _SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
-_SMEARED_BEYOND_COVER = 0.15  # ...this much beyond the covered region
+_SMEARED_BEYOND_COVER = 0.04  # ...this much beyond the covered region and its edge
 # Light lost to white on one frame counts when the blacks are lifted at least this far:
 # too much light lifts everything that is not black, while a view exposed right on a
 # white backdrop (a product on white) keeps its blacks and full colours. A view with
@@ -293,7 +293,11 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # grease strokes) holds the frame-wide measures up. Where a cover was found, only
         # when most of the view lost detail far beyond the covered region (strokes of
         # grease across it; a hand is one region), and the cover is kept.
-        scattered = same.detail_lost - same.occlusion
+        scattered = (
+            same.detail_lost - same.occlusion
+            if same.lost_beyond_cover is None
+            else same.lost_beyond_cover
+        )
         if "occluded" not in found or (
             same.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
         ):

@@ -261,6 +261,9 @@ class Comparison:
     # with the reference's in place.
     layout_kept: float | None = None
     detail_lost: float = 0.0  # share of the reference's detailed blocks that lost half of it
+    # Only when blocks were blocked: the same share counting only the blocks beyond the
+    # largest blocked region and the ring around it (what a cover does not explain).
+    lost_beyond_cover: float | None = None
     # Only when the view may be another scene now: correlation of the detail of the blocks
     # that still show some with the reference's in place.
     detail_in_place: float | None = None
