@@ -28,7 +28,9 @@
   striped, loses little (a quarter at most, under heavy JPEG); defocus, motion blur and
   a veil lose it nearly everywhere, and grease smeared over most of the lens loses it
   under the strokes while the clear glass between them keeps the frame's best-kept
-  detail (which ``occlusion`` and ``clarity`` compare against) as it was.
+  detail (which ``occlusion`` and ``clarity`` compare against) as it was. Where blocks
+  were blocked, ``lost_beyond_cover`` counts only the blocks beyond the largest region
+  and the ring around it: what a cover and its soft edge do not explain.
 
 What only depends on the reference (its profiles' shifted windows, its tiles, its
 features) is prepared once, at enrolment (``make_reference``).

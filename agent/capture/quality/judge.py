@@ -291,8 +291,9 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # Detail lost over much of the view that no veil explains: the lens is out of
         # focus, shaken or smeared, though the best-kept detail (clear glass between
         # grease strokes) holds the frame-wide measures up. Where a cover was found, only
-        # when most of the view lost detail far beyond the covered region (strokes of
-        # grease across it; a hand is one region), and the cover is kept.
+        # when most of the view lost detail and some of it beyond the covered region and
+        # its soft edge (strokes of grease across it; a hand is one region), and the
+        # cover is kept.
         scattered = (
             same.detail_lost - same.occlusion
             if same.lost_beyond_cover is None
