@@ -470,6 +470,14 @@ def test_single_frame_cover_is_told_from_a_dark_background_and_a_veil(
             {"detail_lost": 0.7, "occlusion": 0.6, "lost_beyond_cover": 0.2},
             ["blurred", "occluded"],
         ),
+        # A cover over most of the view takes the picture's contrast with it; beyond it
+        # and its soft edge the view kept its detail, so no veil came over the lens...
+        ({"occlusion": 0.6, "contrast_kept": 0.4, "lost_beyond_cover": 0.0}, ["occluded"]),
+        # ...unless detail was lost there too.
+        (
+            {"occlusion": 0.6, "contrast_kept": 0.4, "lost_beyond_cover": 0.1},
+            ["low_contrast", "occluded"],
+        ),
         # A veil explains it too, and its own tint is not the camera's white balance.
         ({"detail_lost": 0.9, "clarity_kept": 0.2}, ["low_contrast"]),
         ({"clarity_kept": 0.2, "cast_shift": 0.9}, ["low_contrast"]),

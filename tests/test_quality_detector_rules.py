@@ -615,3 +615,14 @@ def test_a_cover_over_most_of_the_view_is_not_also_blur_while_grease_strokes_are
         assert judged_against(shot(hidden, 2), reference) == ["occluded"]
     smeared = qp.grease_smear(scene, 0.6, np.random.default_rng(5))
     assert "blurred" in judged_against(shot(smeared, 3), reference)
+
+
+@pytest.mark.parametrize("name", ["cooking_1", "prep_2", "cold_room_1", "prep_1"])
+def test_a_cover_over_three_quarters_of_the_view_is_not_also_a_veil(name: str) -> None:
+    # The cover fills most of the picture, so the picture's contrast fell; the view it
+    # leaves kept every bit of its detail, which a veil over the lens would not.
+    scene = kitchen(name)
+    reference = shot(scene, 0)
+    for material in ("hand", "grey_cloth", "blue_glove"):
+        hidden, _ = qp.covered(scene, 0.75, material, np.random.default_rng(6))
+        assert judged_against(shot(hidden, 2), reference) == ["occluded"]

@@ -14,12 +14,13 @@ were) is the enrolled view in steam or fog, not a moved camera. Against the refe
 detail lost over much of the view that no veil or cover explains is blurred (defocus,
 motion, grease smeared over the lens), and a veil's tint is not a colour cast; detail
 lost only under a cover is the cover's, while lost all over it is defocus, not a cover;
-dense steam that took the whole view's detail is a veil, not a cover where it is
-thickest; bands over a view that kept its detail are not blur. On one frame, low clarity
-is a veil only with the blacks lifted (a soft close-up keeps them), and what the picture
-shows but cannot settle (a featureless area that may be a cover or a smooth surface,
-faint bands) is listed as undecided, "cannot judge without a reference", rather than
-guessed.
+the contrast a cover takes from the picture is not a veil when the view beyond it kept
+its detail; dense steam that took the whole view's detail is a veil, not a cover where
+it is thickest; bands over a view that kept its detail are not blur. On one frame, low
+clarity is a veil only with the blacks lifted (a soft close-up keeps them), and what the
+picture shows but cannot settle (a featureless area that may be a cover or a smooth
+surface, faint bands) is listed as undecided, "cannot judge without a reference", rather
+than guessed.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ _VEILED_WHOLE = (0.95, 0.2)
 _SHARP_BESIDE_COVER = 0.2
 _BANDS_KEEP_DETAIL = 0.1  # ...while bands over a sharp view leave almost all of it
 _SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
-_SMEARED_BEYOND_COVER = 0.04  # ...this much beyond the covered region and its edge
+# ...some of it beyond the covered region and the ring of blocks around it (its soft
+# edge): a cover leaves 2 % of the detailed blocks lost there at most, grease strokes and
+# veils 5 % and more. Under it, the view beyond the cover kept its detail: not a veil.
+_LOST_BEYOND_COVER = 0.03
 # Light lost to white on one frame counts when the blacks are lifted at least this far:
 # too much light lifts everything that is not black, while a view exposed right on a
 # white backdrop (a product on white) keeps its blacks and full colours. A view with
@@ -267,6 +271,16 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             # only where the plume is thickest. A cover leaves the rest of the view clear.
             found.pop("occluded", None)
     if (
+        "low_contrast" in found
+        and "occluded" in found
+        and same is not None
+        and same.lost_beyond_cover is not None
+        and same.lost_beyond_cover < _LOST_BEYOND_COVER
+    ):
+        # Beyond the cover and its soft edge the view kept its detail: no veil came over
+        # it; the contrast lost is the cover's (it fills most of the picture).
+        found.pop("low_contrast", None)
+    if (
         "blurred" in found
         and "stripes" in found
         and same is not None
@@ -300,7 +314,7 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
             else same.lost_beyond_cover
         )
         if "occluded" not in found or (
-            same.detail_lost >= _SMEARED and scattered >= _SMEARED_BEYOND_COVER
+            same.detail_lost >= _SMEARED and scattered >= _LOST_BEYOND_COVER
         ):
             also("blurred", same.detail_lost, _DETAIL_LOST, low_is_bad=False)
     if (
