@@ -99,6 +99,17 @@ def block_stats(
     return BlockStats(mean=mean.astype(np.float32), gradient=gradient.astype(np.float32))
 
 
+def block_pixels(blocks: Mask, shape: tuple[int, ...]) -> Mask:
+    """A mask on the block grid as a mask of a picture of ``shape``: each BLOCK_PX cell's
+    pixels take its value; the remainders beyond the grid are False."""
+    rows, cols = blocks.shape[:2]
+    pixels = np.zeros(shape[:2], np.bool_)
+    pixels[: rows * BLOCK_PX, : cols * BLOCK_PX] = np.repeat(
+        np.repeat(blocks, BLOCK_PX, axis=0), BLOCK_PX, axis=1
+    )
+    return pixels
+
+
 def edge_region(mask: Mask) -> tuple[float, float]:
     """The largest True region that touches the frame edge: its share of the grid, and the
     share of the grid's border cells it takes (1: it runs all round the frame)."""

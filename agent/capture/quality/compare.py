@@ -56,6 +56,7 @@ from agent.capture.quality.banding import (
 from agent.capture.quality.cells import (
     BLOCK_PX,
     BlockStats,
+    block_pixels,
     block_stats,
     joined_region,
     percentile,
@@ -344,15 +345,18 @@ def _detail_in_place(grey: Image, reference: Reference) -> float | None:
     enrolled = reference.fine
     if grey.shape != enrolled.shape:
         return None
-    current = fine_detail(grey)
+    fine = fine_detail(grey)
     rows, columns = grey.shape[0] // BLOCK_PX, grey.shape[1] // BLOCK_PX
-    current = current[: rows * BLOCK_PX, : columns * BLOCK_PX]
-    cells = np.abs(current).reshape(rows, BLOCK_PX, columns, BLOCK_PX).mean(axis=(1, 3))
+    cells = (
+        np.abs(fine[: rows * BLOCK_PX, : columns * BLOCK_PX])
+        .reshape(rows, BLOCK_PX, columns, BLOCK_PX)
+        .mean(axis=(1, 3))
+    )
     live = cells >= _LIVE_FINE
     if int(np.count_nonzero(live)) < _LIVE_BLOCKS:
         return None
-    pixels = np.repeat(np.repeat(live, BLOCK_PX, axis=0), BLOCK_PX, axis=1)
-    return _correlation(current[pixels], enrolled[: rows * BLOCK_PX, : columns * BLOCK_PX][pixels])
+    pixels = block_pixels(live, enrolled.shape)
+    return _correlation(fine[pixels], enrolled[pixels])
 
 
 _UNCOVERED_LEAST = 0.15  # share of the grid a cover must leave for its light to tell

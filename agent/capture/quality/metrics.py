@@ -43,8 +43,8 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.quality.cells import (
-    BLOCK_PX,
     BlockStats,
+    block_pixels,
     block_stats,
     cell_sums,
     edge_region,
@@ -122,11 +122,7 @@ def blur_where(grey: Image, keep: Mask) -> float:
     height, width = grey.shape[:2]
     if height <= _BLUR_SPAN or width <= _BLUR_SPAN or not keep.any():
         return 1.0
-    rows, cols = keep.shape[:2]
-    inside = np.zeros((height, width), np.uint8)
-    inside[: rows * BLOCK_PX, : cols * BLOCK_PX] = np.repeat(
-        np.repeat(keep.astype(np.uint8), BLOCK_PX, axis=0), BLOCK_PX, axis=1
-    )
+    inside = block_pixels(keep, grey.shape).astype(np.uint8)
     half = _BLUR_SPAN // 2
     where = (inside[half : height - half - 1, :], inside[:, half : width - half - 1])
     results = []
@@ -264,8 +260,8 @@ class Comparison:
     # Only when blocks were blocked: the same share counting only the blocks beyond the
     # largest blocked region and the ring around it (what a cover does not explain).
     lost_beyond_cover: float | None = None
-    # Only when the view may be another scene now: correlation of the detail of the blocks
-    # that still show some with the reference's in place.
+    # Only when the view may be another scene now: correlation, pixel by pixel, of the fine
+    # detail of the blocks that still show some with the reference's in place.
     detail_in_place: float | None = None
     # Only when a cover was found: the brightness of the view it leaves, as a fraction of
     # the reference's there.
