@@ -75,6 +75,7 @@ REPORT_ORDER = (
 class Judgement:
     codes: list[str]
     metrics: dict[str, float | None]
+    undecided: list[str]  # single frame: the checks it says it cannot judge without a reference
 
 
 class QualityAdapter:
@@ -102,7 +103,11 @@ class QualityAdapter:
                 reference = self._make_reference(self._frame(reference_jpeg))
                 self._references[reference_jpeg] = reference
         report = self._analyse(self._frame(jpeg), self._settings, reference)
-        return Judgement([issue.code for issue in report.issues], dict(report.metrics))
+        return Judgement(
+            [issue.code for issue in report.issues],
+            dict(report.metrics),
+            [item.code for item in report.undecided],
+        )
 
     def judge_sequence(self, jpegs: Iterable[bytes]) -> list[str]:
         frames = [self._frame(jpeg) for jpeg in jpegs]
@@ -143,12 +148,21 @@ class Result:
     accepted: frozenset[str]
     codes: list[str]
     metrics: dict[str, float | None] = field(default_factory=dict)
+    undecided: list[str] = field(default_factory=list)  # "cannot judge without a reference"
 
     @property
     def correct(self) -> bool:
         if self.kind == "clean":
             return not self.codes
         return bool(self.accepted & set(self.codes))
+
+    @property
+    def said_undecided(self) -> bool:
+        """A fault missed, but the check said one frame cannot settle it: the user is told
+        to judge against a reference, not that the view is fine."""
+        return (
+            not self.correct and self.kind != "clean" and bool(self.accepted & set(self.undecided))
+        )
 
 
 def _first_modes(item: quality_evalset.Item) -> tuple[str, ...]:
@@ -218,6 +232,7 @@ def evaluate(cases: Iterable[Case], adapter: QualityAdapter, keep_metrics: bool)
                     case.accepted,
                     codes,
                     judgement.metrics if keep_metrics else {},
+                    judgement.undecided,
                 )
             )
     return results
@@ -294,7 +309,29 @@ def table(results: list[Result], model: str, split: str) -> tuple[list[str], dic
         if alarms:
             listed = ", ".join(f"{code} {n}" for code, n in sorted(alarms.items()))
             lines.append(f"  false alarms on clean samples ({mode}): {listed}")
+    lines.extend(_undecided_lines(rows))
     return lines, met
+
+
+def _undecided_lines(rows: list[Result]) -> list[str]:
+    """Where one frame cannot tell, the check says so (issue 15): of each class's misses on
+    one frame, how many it said it cannot judge without a reference, and how many clean
+    views carry that note (a note, not an alarm: they still count as clean)."""
+    single = [r for r in rows if r.mode == "single frame" and r.severity != "mild"]
+    clean = [r for r in single if r.kind == "clean"]
+    noted = sum(bool(r.undecided) for r in clean)
+    said = []
+    for kind in REPORT_ORDER:
+        missed = [r for r in single if r.kind == kind and not r.correct]
+        told = sum(r.said_undecided for r in missed)
+        if told:
+            said.append(f"{kind} {told} of {len(missed)}")
+    if not said and not noted:
+        return []
+    return [
+        "  cannot judge without a reference (single frame): said for the misses of "
+        f"{', '.join(said) or 'no class'}; noted on {noted} of {len(clean)} clean samples"
+    ]
 
 
 def misses(results: list[Result]) -> list[str]:
@@ -304,6 +341,9 @@ def misses(results: list[Result]) -> list[str]:
         if r.correct:
             continue
         reported = ", ".join(r.codes) if r.codes else "nothing (ok)"
+        if r.said_undecided:
+            told = ", ".join(code for code in r.undecided if code in r.accepted)
+            reported += f"; said {told}: cannot judge without a reference"
         out.append(
             f"{r.model}\t{r.split}\t{r.mode}\t{r.photo}\t{r.kind}\t{r.severity}\t{r.variant}"
             f"\t{reported}"

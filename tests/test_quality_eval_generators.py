@@ -281,7 +281,13 @@ def test_low_bitrate_clean_case_shows_blocking(kitchen_samples: list[qp.Sample])
     assert blockiness(low) > 1.2 * blockiness(usual)
 
 
-def _result(kind: str, severity: str, codes: list[str], mode: str = "single frame") -> bench.Result:
+def _result(
+    kind: str,
+    severity: str,
+    codes: list[str],
+    mode: str = "single frame",
+    undecided: tuple[str, ...] = (),
+) -> bench.Result:
     return bench.Result(
         "physical",
         "kitchen/x.jpg",
@@ -292,6 +298,7 @@ def _result(kind: str, severity: str, codes: list[str], mode: str = "single fram
         severity,
         frozenset({kind, "blurred"} if kind == "low_contrast" else {kind}),
         codes,
+        undecided=list(undecided),
     )
 
 
@@ -323,3 +330,62 @@ def test_report_counts_recall_and_clean_apart_and_lists_every_miss() -> None:
         "physical\treport\tsingle frame\tkitchen/x.jpg\tclean\tclean\tclean_v\toccluded" in missed
     )
     assert any(line.endswith("too_bright\tclear\ttoo_bright_v\tnothing (ok)") for line in missed)
+
+
+def test_report_counts_the_misses_one_frame_said_it_cannot_judge() -> None:
+    results = [
+        _result("occluded", "clear", [], undecided=("occluded",)),  # missed, but said so
+        _result("occluded", "severe", []),  # missed in silence
+        _result("occluded", "severe", ["occluded"]),  # caught
+        _result("stripes", "clear", ["blurred"], undecided=("stripes",)),  # said, beside blur
+        _result("stripes", "severe", [], undecided=("occluded",)),  # said, but of another check
+        _result("stripes", "mild", [], undecided=("stripes",)),  # mild: not counted
+        _result("clean", "clean", [], undecided=("occluded",)),  # a note: still clean
+        _result("clean", "clean", []),
+    ]
+    lines, _ = bench.table(results, "physical", "report")
+    assert "  2/2   100.0 % met" in next(line for line in lines if "clean" in line)
+    assert (
+        "  cannot judge without a reference (single frame): said for the misses of "
+        "stripes 1 of 2, occluded 1 of 2; noted on 1 of 2 clean samples"
+    ) in lines
+    missed = bench.misses(results)
+    assert any(
+        line.endswith(
+            "occluded\tclear\toccluded_v\tnothing (ok); said occluded: cannot judge "
+            "without a reference"
+        )
+        for line in missed
+    )
+    assert any(line.endswith("occluded\tsevere\toccluded_v\tnothing (ok)") for line in missed)
+    assert any(line.endswith("stripes\tsevere\tstripes_v\tnothing (ok)") for line in missed)
+    assert all(len(line.split("\t")) == 8 for line in missed)
+
+
+def test_the_benchmark_hears_what_the_agent_says_it_cannot_judge() -> None:
+    """Through the agent's own decode and checks: a hand over 45 % of a kitchen is told
+    apart only with a reference; on one frame the agent says it cannot judge, and the
+    benchmark counts that miss as said, not silent."""
+    scene = qp.to_radiance(
+        cv2.resize(read_bgr(KITCHENS / "cooking_1.jpg"), (640, 360), interpolation=cv2.INTER_AREA)
+    )
+    hidden, _ = qp.covered(scene, 0.45, "hand", rng(3))
+    case = bench.Case(
+        "physical",
+        "kitchen/cooking_1.jpg",
+        "occluded",
+        "hand_0.45",
+        "clear",
+        qp.encode(qp.capture(hidden, rng(4))),
+        qp.encode(qp.capture(scene, rng(5))),
+        None,
+        frozenset({"occluded"}),
+        bench.MODES,
+    )
+    results = bench.evaluate([case], bench.QualityAdapter(), keep_metrics=False)
+    by_mode = {r.mode: r for r in results}
+    assert by_mode["with reference"].correct and not by_mode["with reference"].undecided
+    alone = by_mode["single frame"]
+    assert not alone.correct and alone.undecided == ["occluded"] and alone.said_undecided
+    (missed,) = bench.misses(results)[1:]
+    assert missed.endswith("said occluded: cannot judge without a reference")
