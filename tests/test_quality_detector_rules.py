@@ -432,6 +432,81 @@ def test_faint_bands_on_one_frame_are_undecided_and_strong_ones_are_stripes(
     assert "stripes" in codes and "stripes" not in undecided
 
 
+@pytest.mark.parametrize("period", [4.0, 8.0, 14.0])
+@pytest.mark.parametrize("slant", [0.0, 0.3, 1.2])
+def test_bars_alone_measures_a_sharp_sinusoid_and_ignores_shading(
+    period: float, slant: float
+) -> None:
+    # A wall lit unevenly, with a sensor's noise, in whole grey levels.
+    ys, xs = np.mgrid[0:90, 0:160].astype(np.float32)
+    noise = np.random.default_rng(int(period)).normal(0.0, 1.5, xs.shape)
+    shading = 128 + 40 * np.sin(xs / 160 * 3) + 20 * np.cos(ys / 90 * 2) + noise
+    along = xs * np.cos(slant) + ys * np.sin(slant)
+    barred = shading + 6.0 * np.sin(2 * np.pi * along / period)
+    assert 0.7 * 6.0 <= banding.bars_alone(np.round(barred).astype(np.float32)) <= 1.1 * 6.0
+    assert banding.bars_alone(np.round(shading).astype(np.float32)) == 0.0
+
+
+@pytest.mark.parametrize("name", ["packing_1", "storage_1", "cold_room_2", "dishwashing_1"])
+def test_bars_on_one_frame_are_said_to_need_a_reference(name: str) -> None:
+    # Slanted interference bars average out of the row and column profiles the one-frame
+    # stripes check reads; a sharp peak in the picture's own spectrum shows them, but a
+    # grille or tiles seen square on make one too: said, not raised.
+    base = qp.capture(kitchen(name), np.random.default_rng(1))
+
+    def said(picture: np.ndarray) -> tuple[list[str], dict[str, str]]:
+        frame = prepare(decode_for_analysis(qp.encode(picture), 320), 320)
+        report = analyse(frame, QualityConfig())
+        return [i.code for i in report.issues], {u.code: u.reason for u in report.undecided}
+
+    codes, undecided = said(base)
+    assert "stripes" not in codes and "stripes" not in undecided
+    for amplitude, cycles, tilt in ((10.0, 30.0, 20.0), (20.0, 45.0, 100.0)):
+        codes, undecided = said(qp.interference_bars(base, amplitude, cycles, tilt, 0.3))
+        assert "stripes" not in codes
+        assert "sharp periodic pattern" in undecided["stripes"]
+        assert "cannot judge without a reference" in undecided["stripes"]
+
+
+def one_frame_blur_state(picture: np.ndarray) -> int:
+    """0: nothing said of blur; 1: "cannot judge without a reference"; 2: blurred."""
+    report = analyse(prepare(decode_for_analysis(qp.encode(picture), 320), 320), QualityConfig())
+    if "blurred" in [issue.code for issue in report.issues]:
+        assert "blurred" not in [item.code for item in report.undecided]
+        return 2
+    return int("blurred" in [item.code for item in report.undecided])
+
+
+@pytest.mark.parametrize("name", ["cooking_1", "storage_1", "prep_2"])
+def test_a_softening_lens_on_one_frame_goes_from_unsaid_to_undecided_to_blurred(
+    name: str,
+) -> None:
+    # Defocus growing on a kitchen: a clean view says nothing of blur; a lens going soft
+    # reads like a soft scene on one frame, so the check says it needs a reference before
+    # it is sure enough to call it blurred, and never goes back as the blur grows.
+    radiance = qp.to_radiance(read_bgr(KITCHENS / f"{name}.jpg"))
+    states = [
+        one_frame_blur_state(
+            qp.capture(
+                qp.disc_blur(radiance, radius) if radius else radiance, np.random.default_rng(1)
+            )
+        )
+        for radius in (0, 2, 3, 4, 5, 6, 8)
+    ]
+    assert states[0] == 0 and states[-1] == 2
+    assert 1 in states
+    assert states == sorted(states)
+
+
+def test_a_veil_is_named_not_left_as_a_soft_picture() -> None:
+    radiance = qp.to_radiance(read_bgr(KITCHENS / "cooking_1.jpg"))
+    hazy, _ = qp.steam(radiance, 0.3, np.random.default_rng(2))
+    picture = qp.capture(hazy, np.random.default_rng(1))
+    report = analyse(prepare(decode_for_analysis(qp.encode(picture), 320), 320), QualityConfig())
+    assert "low_contrast" in [issue.code for issue in report.issues]
+    assert "blurred" not in [item.code for item in report.undecided]
+
+
 # --- with a reference: which finding is the root cause ------------------------------------
 
 SCENES = ["cooking_1", "prep_2", "packing_1", "dishwashing_1"]

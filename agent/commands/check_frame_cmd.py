@@ -27,9 +27,9 @@ def register(subparsers: Any) -> None:
         "was found, 1 when any was. With --reference, REF is the camera's enrolled view "
         "(relative checks, occlusion and scene change use it). Without one, what a single "
         "picture shows but cannot settle (a featureless area that may be a cover or a "
-        "smooth surface, faint bands) is listed as 'cannot judge without a reference' "
-        "rather than guessed. With --sequence, the images are consecutive samples of one "
-        "camera (frozen picture, a shaking mount).",
+        "smooth surface, a soft picture, faint bands or a sharp periodic pattern) is listed "
+        "as 'cannot judge without a reference' rather than guessed. With --sequence, the "
+        "images are consecutive samples of one camera (frozen picture, a shaking mount).",
     )
     add_json_flag(parser)
     parser.add_argument(

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.capture.quality.banding import bars_alone
 from agent.capture.quality.cells import (
     BlockStats,
     block_pixels,
@@ -226,14 +227,15 @@ class Measurements:
 @dataclass(frozen=True)
 class SingleFrameForms:
     """What one frame can judge on its own (without a reference, or when the view moved
-    away from it): noise floor, coherent stripes, the blank region joined to the edge and
-    a tint."""
+    away from it): noise floor, coherent stripes, the blank region joined to the edge, a
+    tint and a sharp periodic pattern (bars or the scene's, only ever undecided)."""
 
     noise_floor: float
     stripes: float
     blank_edge: float
     tint: float
     blank_border: float = 0.0  # share of the frame's border the blank region takes
+    bars: float = 0.0  # a sharp periodic pattern: interference bars or the scene's own
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,7 @@ class Measured:
     noise_magnitude: Image
     grey_sums: npt.NDArray[np.int32]
     lab: Image  # the colour thumbnail in Lab
+    frame: Frame  # what was measured (its half-size picture is made once, when needed)
 
     @functools.cached_property
     def noise(self) -> float:
@@ -332,6 +335,7 @@ class Measured:
             blank_edge=blank,
             tint=tint(self.lab),
             blank_border=border,
+            bars=bars_alone(self.frame.half_grey),
         )
 
 
@@ -352,4 +356,4 @@ def measure(frame: Frame) -> Measured:
         colour,
         light(levels, frame.thumb, blocks.mean, np.asarray(squares, np.float64)),
     )
-    return Measured(values, blocks, profiles(grey), noise_response(grey), grey_sums, lab)
+    return Measured(values, blocks, profiles(grey), noise_response(grey), grey_sums, lab, frame)
