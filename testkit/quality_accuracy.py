@@ -320,6 +320,10 @@ def _undecided_lines(rows: list[Result]) -> list[str]:
     single = [r for r in rows if r.mode == "single frame" and r.severity != "mild"]
     clean = [r for r in single if r.kind == "clean"]
     noted = sum(bool(r.undecided) for r in clean)
+    by_check: dict[str, int] = defaultdict(int)
+    for r in clean:
+        for code in r.undecided:
+            by_check[code] += 1
     said = []
     for kind in REPORT_ORDER:
         missed = [r for r in single if r.kind == kind and not r.correct]
@@ -328,9 +332,11 @@ def _undecided_lines(rows: list[Result]) -> list[str]:
             said.append(f"{kind} {told} of {len(missed)}")
     if not said and not noted:
         return []
+    checks = ", ".join(f"{code} {n}" for code, n in sorted(by_check.items()))
     return [
         "  cannot judge without a reference (single frame): said for the misses of "
         f"{', '.join(said) or 'no class'}; noted on {noted} of {len(clean)} clean samples"
+        + (f" ({checks})" if checks else "")
     ]
 
 
