@@ -443,7 +443,8 @@ def test_bars_alone_measures_a_sharp_sinusoid_and_ignores_shading(
     shading = 128 + 40 * np.sin(xs / 160 * 3) + 20 * np.cos(ys / 90 * 2) + noise
     along = xs * np.cos(slant) + ys * np.sin(slant)
     barred = shading + 6.0 * np.sin(2 * np.pi * along / period)
-    assert 0.7 * 6.0 <= banding.bars_alone(np.round(barred).astype(np.float32)) <= 1.1 * 6.0
+    # Between frequency bins the Hann window's peak reads low, down to about two thirds.
+    assert 0.6 * 6.0 <= banding.bars_alone(np.round(barred).astype(np.float32)) <= 1.05 * 6.0
     assert banding.bars_alone(np.round(shading).astype(np.float32)) == 0.0
 
 

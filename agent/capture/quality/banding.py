@@ -192,36 +192,49 @@ def interference_in(left: Unexplained | None, least: float = 0.0) -> float:
     return float(peak * 8.0 / (rows * cols))
 
 
-# On one frame the scene is still in the picture. In the fine detail of its centre (less a
-# 2-pixel blur, which keeps bars of every period in the band and drops the scene's shading)
-# the sharpest peak stands at most 13.5 times above the band's mean on the tune pictures
-# (the rendered kitchens' shelving and tiles, a building's windows), interference bars 16
-# and more on 20 of 50. A grille or a tiled wall seen square on can stand as far out, so on
-# one frame this only says "cannot judge without a reference".
+# On one frame the scene is still in the picture. In its fine detail (its spectrum weighted
+# as a 2-pixel Gaussian high-pass would, which keeps bars of every period in the band and
+# drops the scene's shading) the sharpest peak stands at most 13.4 times above the band's
+# mean on the tune pictures (the rendered kitchens' shelving and tiles, a building's
+# windows), interference bars 16 and more on 20 of 50. A grille or a tiled wall seen square
+# on can stand as far out, so on one frame this only says "cannot judge without a
+# reference".
 _BAR_PROMINENCE_ALONE = 16.0
 _ALONE_DETAIL_SIGMA = 2.0
+
+
+@functools.cache
+def _fine_detail_weights(height: int, width: int) -> npt.NDArray[np.float32]:
+    """What a Gaussian high-pass (the picture less its _ALONE_DETAIL_SIGMA blur) keeps of
+    each frequency of the spectrum: done as one product in the spectrum, not a blur."""
+    vertical = np.fft.fftfreq(height)[:, None]
+    horizontal = np.fft.fftfreq(width)[None, :]
+    spread = 2.0 * (math.pi * _ALONE_DETAIL_SIGMA) ** 2
+    weights = (1.0 - np.exp(-spread * (vertical**2 + horizontal**2))).astype(np.float32)
+    weights.setflags(write=False)
+    return weights
 
 
 def bars_alone(half_grey: Picture) -> float:
     """Interference bars on one frame (pure; the grey picture at half size, as
     ``Frame.half_grey``): the amplitude in grey levels of the sharpest sinusoid in the fine
     detail of the picture's centre, when it stands _BAR_PROMINENCE_ALONE times above the
-    band's mean; else 0. The amplitude is the bar's, before the blur took part of it."""
+    band's mean there; else 0."""
     centre = _centre(half_grey)
     rows, cols = centre.shape[:2]
     if min(rows, cols) < 16:
         return 0.0
-    detail = cv2.subtract(centre, cv2.GaussianBlur(centre, (0, 0), _ALONE_DETAIL_SIGMA))
     window, band = _bar_band(rows, cols)
-    spectrum = cv2.dft(cv2.multiply(detail, window), flags=cv2.DFT_COMPLEX_OUTPUT)
+    centred = centre - np.float32(cv2.mean(centre)[0])
+    spectrum = cv2.dft(cv2.multiply(centred, window), flags=cv2.DFT_COMPLEX_OUTPUT)
     magnitude = cv2.magnitude(spectrum[..., 0], spectrum[..., 1])
-    _, peak, _, (column, row) = cv2.minMaxLoc(magnitude, band)
-    if peak < _BAR_PROMINENCE_ALONE * float(cv2.mean(magnitude, band)[0]):
+    detail = cv2.multiply(magnitude, _fine_detail_weights(rows, cols))
+    _, peak, _, (column, row) = cv2.minMaxLoc(detail, band)
+    if peak < _BAR_PROMINENCE_ALONE * float(cv2.mean(detail, band)[0]):
         return 0.0
-    # The blur kept 1 - exp(-2 pi^2 sigma^2 f^2) of a sinusoid of f cycles a pixel.
-    frequency = math.hypot(np.fft.fftfreq(rows)[row], np.fft.fftfreq(cols)[column])
-    kept = 1.0 - math.exp(-2.0 * (math.pi * _ALONE_DETAIL_SIGMA * frequency) ** 2)
-    return float(peak * 8.0 / (rows * cols) / max(kept, 1e-3))
+    # A sinusoid of amplitude A peaks at A * rows * cols / 8 under the 2-D Hann window (down
+    # to two thirds of that between frequency bins, as against the reference).
+    return float(magnitude[row, column] * 8.0 / (rows * cols))
 
 
 def interference_vs_reference(current: Picture, enrolled: Picture, least: float = 0.0) -> float:
