@@ -26,13 +26,19 @@ surface, a soft picture, faint bands, a sharp periodic pattern) is listed as und
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from agent.capture.quality.compare import Reference, compare
 from agent.capture.quality.exposure import Light
 from agent.capture.quality.frame import Frame, Mask
-from agent.capture.quality.metrics import FrameMetrics, Metrics, SingleFrameForms, measure
+from agent.capture.quality.metrics import (
+    FrameMetrics,
+    Measured,
+    Metrics,
+    SingleFrameForms,
+    measure,
+)
 from agent.capture.view_match import ViewMatch
 from agent.config.quality import CheckRule, QualityConfig
 from agent.model import QualityCheck, QualityIssue, Severity, Verdict, worst_verdict
@@ -122,7 +128,13 @@ class FrameReport:
     issues: list[QualityIssue]
     match: ViewMatch | None = None
     blocked: Mask | None = None  # occlusion grid on the reference's geometry, True: blocked
-    undecided: tuple[Undecided, ...] = ()  # single frame: what cannot be judged without one
+    # Single frame: what cannot be judged without a reference, worked out only when read
+    # (check-frame shows it to a person; the daemon never reads it).
+    notes: Callable[[], tuple[Undecided, ...]] | None = None
+
+    @functools.cached_property
+    def undecided(self) -> tuple[Undecided, ...]:
+        return () if self.notes is None else self.notes()
 
     @functools.cached_property
     def metrics(self) -> Metrics:
@@ -143,7 +155,8 @@ def analyse(
     if reference is None:
         alone = FrameMetrics(measured.values, alone=measured.single_frame)
         issues = judge(alone, config)
-        return FrameReport(alone, issues, undecided=undecided(alone, issues, config))
+        notes = functools.partial(_notes, measured, alone, issues, config)
+        return FrameReport(alone, issues, notes=notes)
     check = compare(frame, measured, reference, config)
     metrics = FrameMetrics(
         measured.values,
@@ -376,16 +389,26 @@ def _covered_alone(alone: SingleFrameForms, light: Light, clarity: float) -> boo
 WITHOUT_REFERENCE = "cannot judge without a reference"
 
 
+def _notes(
+    measured: Measured, alone: FrameMetrics, issues: list[QualityIssue], settings: QualityConfig
+) -> tuple[Undecided, ...]:
+    return undecided(alone, issues, settings, bars=lambda: measured.bars)
+
+
 def undecided(
-    metrics: FrameMetrics, issues: Sequence[QualityIssue], settings: QualityConfig
+    metrics: FrameMetrics,
+    issues: Sequence[QualityIssue],
+    settings: QualityConfig,
+    bars: Callable[[], float] = lambda: 0.0,
 ) -> tuple[Undecided, ...]:
     """What one frame shows but cannot settle (pure): a featureless area joined to the
     edge that is too small, or too like a smooth surface, to be called a cover, a soft
     picture that a soft scene and a lens out of focus make alike, faint bands that
     flicker and the scene's own pattern draw alike, and a sharp periodic pattern that
-    interference bars and a grille or tiles make alike. Said instead of
-    guessing; nothing when the frame is judged against a reference, when the check
-    raised an issue, or when darkness, glare or a lost signal explain the picture."""
+    interference bars and a grille or tiles make alike. Said instead of guessing;
+    nothing when the frame is judged against a reference, when the check raised an
+    issue, or when darkness, glare or a lost signal explain the picture. ``bars``: the
+    sharp periodic pattern's amplitude (``bars_alone``), measured only when needed."""
     alone = metrics.alone
     raised = {issue.code for issue in issues}
     if metrics.versus is not None or alone is None or raised & _ROOT_CAUSES:
@@ -436,13 +459,13 @@ def undecided(
                     f"scene's own pattern; {WITHOUT_REFERENCE}",
                 )
             )
-        elif alone.bars >= least:
+        elif (pattern := bars()) >= least:
             found.append(
                 Undecided(
                     "stripes",
-                    alone.bars,
-                    f"a sharp periodic pattern ({alone.bars:.1f} levels): interference bars "
-                    f"or the scene's own (a grille, tiles); {WITHOUT_REFERENCE}",
+                    pattern,
+                    f"a sharp periodic pattern ({pattern:.1f} levels): interference bars or "
+                    f"the scene's own (a grille, tiles); {WITHOUT_REFERENCE}",
                 )
             )
     return tuple(found)

@@ -227,15 +227,14 @@ class Measurements:
 @dataclass(frozen=True)
 class SingleFrameForms:
     """What one frame can judge on its own (without a reference, or when the view moved
-    away from it): noise floor, coherent stripes, the blank region joined to the edge, a
-    tint and a sharp periodic pattern (bars or the scene's, only ever undecided)."""
+    away from it): noise floor, coherent stripes, the blank region joined to the edge and
+    a tint."""
 
     noise_floor: float
     stripes: float
     blank_edge: float
     tint: float
     blank_border: float = 0.0  # share of the frame's border the blank region takes
-    bars: float = 0.0  # a sharp periodic pattern: interference bars or the scene's own
 
 
 @dataclass(frozen=True)
@@ -335,8 +334,13 @@ class Measured:
             blank_edge=blank,
             tint=tint(self.lab),
             blank_border=border,
-            bars=bars_alone(self.frame.half_grey),
         )
+
+    @functools.cached_property
+    def bars(self) -> float:
+        """A sharp periodic pattern in the picture's own fine detail (interference bars or
+        the scene's: only ever "cannot judge" on one frame), read only for that note."""
+        return bars_alone(self.frame.half_grey)
 
 
 def measure(frame: Frame) -> Measured:
