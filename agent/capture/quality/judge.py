@@ -32,13 +32,7 @@ from dataclasses import dataclass, replace
 from agent.capture.quality.compare import Reference, compare
 from agent.capture.quality.exposure import Light
 from agent.capture.quality.frame import Frame, Mask
-from agent.capture.quality.metrics import (
-    FrameMetrics,
-    Measured,
-    Metrics,
-    SingleFrameForms,
-    measure,
-)
+from agent.capture.quality.metrics import FrameMetrics, Metrics, SingleFrameForms, measure
 from agent.capture.view_match import ViewMatch
 from agent.config.quality import CheckRule, QualityConfig
 from agent.model import QualityCheck, QualityIssue, Severity, Verdict, worst_verdict
@@ -155,7 +149,7 @@ def analyse(
     if reference is None:
         alone = FrameMetrics(measured.values, alone=measured.single_frame)
         issues = judge(alone, config)
-        notes = functools.partial(_notes, measured, alone, issues, config)
+        notes = functools.partial(undecided, alone, issues, config, lambda: measured.bars)
         return FrameReport(alone, issues, notes=notes)
     check = compare(frame, measured, reference, config)
     metrics = FrameMetrics(
@@ -387,12 +381,6 @@ def _covered_alone(alone: SingleFrameForms, light: Light, clarity: float) -> boo
 
 
 WITHOUT_REFERENCE = "cannot judge without a reference"
-
-
-def _notes(
-    measured: Measured, alone: FrameMetrics, issues: list[QualityIssue], settings: QualityConfig
-) -> tuple[Undecided, ...]:
-    return undecided(alone, issues, settings, bars=lambda: measured.bars)
 
 
 def undecided(
