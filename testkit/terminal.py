@@ -93,14 +93,13 @@ class Terminal:
             pass
         return self._status
 
-    def interrupt(self) -> int:
-        """Ctrl-C; the exit status."""
+    def interrupt(self, timeout_s: float = 30.0) -> int:
+        """Ctrl-C; the exit status. What the child draws meanwhile is read: a child whose
+        last redraw or goodbye met a full terminal would otherwise never exit."""
         os.kill(self.pid, signal.SIGINT)
-        _, status = os.waitpid(self.pid, 0)
-        os.close(self.fd)
-        self.fd = -1
-        self._status = os.waitstatus_to_exitcode(status)
-        return self._status
+        status = self.wait(timeout_s)
+        self.close()
+        return status
 
     def close(self) -> None:
         if self._status is None:

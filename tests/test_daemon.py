@@ -14,10 +14,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from testkit.configs import VALID
+from testkit.mosquitto import wait_until
 from testkit.notify import LogReader, NotifySocket
 
 
@@ -80,10 +82,16 @@ def test_ready_status_reload_and_clean_stop(tmp_path: Path, notify: NotifySocket
         notify.wait_for("READY=1")
         logs.wait_for(lambda e: e.get("event") == "agent_starting")
 
-        # The agent answers for itself while its broker and its camera are both down.
-        status = agent_cli("status", "--json", "--config", str(config))
-        assert status.returncode == 0, status.stderr
-        report = json.loads(status.stdout)
+        # The agent answers for itself while its broker and its camera are both down. The
+        # static address is listed once the discovery worker has probed it: on a loaded
+        # machine that can be after the first answer.
+        def both_cameras_listed() -> dict[str, Any] | None:
+            status = agent_cli("status", "--json", "--config", str(config))
+            assert status.returncode == 0, status.stderr
+            answer: dict[str, Any] = json.loads(status.stdout)
+            return answer if len(answer["cameras"]) == 2 else None
+
+        report = wait_until(both_cameras_listed, 30.0, interval_s=0.2)
         assert report["pid"] == process.pid
         assert report["store"]["id"] == "sh-xh-0001"
         assert report["phase"] == "running"
