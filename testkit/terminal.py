@@ -28,6 +28,9 @@ class Terminal:
         if pid == 0:  # the child: the CLI on a terminal
             if cwd is not None:
                 os.chdir(cwd)
+            # As a person's shell starts it: Ctrl-C interrupts. A test run started in the
+            # background of a script inherits SIGINT ignored, and so would the child.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.execv(sys.executable, [sys.executable, "-m", "agent", *args])
         self.pid, self.fd = pid, fd
         self.screen = b""
