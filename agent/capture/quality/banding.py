@@ -181,15 +181,27 @@ def interference_in(left: Unexplained | None, least: float = 0.0) -> float:
     (the usual case: nothing but sensor noise differs from the reference)."""
     if left is None or (least > 0.0 and left.spread < least / math.sqrt(2.0)):
         return 0.0
-    rows, cols = left.residual.shape[:2]
+    return _sharpest_sinusoid(left.residual, _BAR_PROMINENCE)
+
+
+def _sharpest_sinusoid(
+    picture: Picture, prominence: float, weights: npt.NDArray[np.float32] | None = None
+) -> float:
+    """The amplitude in grey levels of the sharpest sinusoid in the band of ``picture``'s
+    spectrum (under the 2-D Hann window; ``weights``: what of each frequency counts when
+    finding it), when it stands ``prominence`` times above the band's mean; else 0."""
+    rows, cols = picture.shape[:2]
     window, band = _bar_band(rows, cols)
-    spectrum = cv2.dft(cv2.multiply(left.residual, window), flags=cv2.DFT_COMPLEX_OUTPUT)
+    spectrum = cv2.dft(cv2.multiply(picture, window), flags=cv2.DFT_COMPLEX_OUTPUT)
     magnitude = cv2.magnitude(spectrum[..., 0], spectrum[..., 1])
-    peak = float(cv2.minMaxLoc(magnitude, band)[1])
-    if peak < _BAR_PROMINENCE * float(cv2.mean(magnitude, band)[0]):
+    weighted = magnitude if weights is None else cv2.multiply(magnitude, weights)
+    _, peak, _, (column, row) = cv2.minMaxLoc(weighted, band)
+    if peak < prominence * float(cv2.mean(weighted, band)[0]):
         return 0.0
-    # A sinusoid of amplitude A peaks at A * rows * cols / 8 under the 2-D Hann window.
-    return float(peak * 8.0 / (rows * cols))
+    # A sinusoid of amplitude A peaks at A * rows * cols / 8 under the 2-D Hann window (down
+    # to two thirds of that between frequency bins).
+    amplitude: float = float(magnitude[row, column]) * 8.0 / (rows * cols)
+    return amplitude
 
 
 # On one frame the scene is still in the picture. In its fine detail (its spectrum weighted
@@ -224,17 +236,8 @@ def bars_alone(half_grey: Picture) -> float:
     rows, cols = centre.shape[:2]
     if min(rows, cols) < 16:
         return 0.0
-    window, band = _bar_band(rows, cols)
     centred = centre - np.float32(cv2.mean(centre)[0])
-    spectrum = cv2.dft(cv2.multiply(centred, window), flags=cv2.DFT_COMPLEX_OUTPUT)
-    magnitude = cv2.magnitude(spectrum[..., 0], spectrum[..., 1])
-    detail = cv2.multiply(magnitude, _fine_detail_weights(rows, cols))
-    _, peak, _, (column, row) = cv2.minMaxLoc(detail, band)
-    if peak < _BAR_PROMINENCE_ALONE * float(cv2.mean(detail, band)[0]):
-        return 0.0
-    # A sinusoid of amplitude A peaks at A * rows * cols / 8 under the 2-D Hann window (down
-    # to two thirds of that between frequency bins, as against the reference).
-    return float(magnitude[row, column] * 8.0 / (rows * cols))
+    return _sharpest_sinusoid(centred, _BAR_PROMINENCE_ALONE, _fine_detail_weights(rows, cols))
 
 
 def interference_vs_reference(current: Picture, enrolled: Picture, least: float = 0.0) -> float:
