@@ -628,6 +628,86 @@ def test_a_cover_over_half_the_view_and_the_smooth_wall_behind_it_is_occluded(
 
 
 @pytest.mark.parametrize(
+    ("name", "material", "seed"),
+    [
+        ("cold_room_1", "hand", 0),
+        ("cold_room_1", "grey_cloth", 0),
+        ("cold_room_1", "blue_glove", 1),
+        ("prep_1", "grey_cloth", 0),
+        ("prep_1", "blue_glove", 0),
+        ("packing_2", "blue_glove", 1),
+        ("packing_2", "grey_cloth", 1),
+        ("packing_1", "grey_cloth", 1),
+    ],
+)
+def test_a_cover_over_plain_tiles_and_a_dim_counter_is_occluded(
+    name: str, material: str, seed: int
+) -> None:
+    # A third of the view under a hand, a cloth or a glove, where it shows little detail:
+    # pale tiles, a dim counter, brushed steel. What texture it had (tile joints, edges)
+    # is gone under the cover's smooth face.
+    scene = kitchen(name)
+    hidden, _ = qp.covered(scene, 0.3, material, np.random.default_rng(seed))
+    assert judged_against(shot(hidden, 3), shot(scene, 0)) == ["occluded"]
+
+
+@pytest.mark.parametrize("name", ["cold_room_1", "prep_1", "packing_2", "storage_2", "packing_1"])
+def test_the_faint_texture_of_a_clean_view_is_kept_noisy_nudged_or_dimmer(name: str) -> None:
+    scene = kitchen(name)
+    reference = shot(qp.view(scene), 0)
+    for clean in (
+        shot(qp.view(scene), 3),
+        shot(qp.view(scene, 0.01, 0.005), 2),
+        qp.capture(qp.view(scene), np.random.default_rng(4), light=0.5),
+    ):
+        assert "occluded" not in judged_against(clean, reference)
+
+
+def plain_wall(texture: float) -> np.ndarray:
+    """A plain wall with faint texture (plaster, brushed steel: under the detail of a block)
+    below a shelf of boxes, as a camera would encode it (BGR)."""
+    rng = np.random.default_rng(0)
+    grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, (360, 640)).astype(np.float32), (0, 0), 2.0)
+    wall = 140.0 + texture * grain / float(grain.std())
+    wall[20:80, 40:600] = 60.0 + 120.0 * ((np.indices((60, 560)).sum(axis=0) // 6) % 2)
+    return cv2.cvtColor(np.clip(wall, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def judged_jpeg(picture: np.ndarray, reference: np.ndarray, quality: int) -> list[str]:
+    def frame(image: np.ndarray, seed: int, jpeg: int) -> Frame:
+        noisy = image + np.random.default_rng(seed).normal(0.0, 1.5, image.shape)
+        encoded = cv2.imencode(
+            ".jpg", np.clip(noisy, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, jpeg]
+        )[1]
+        return prepare(decode_for_analysis(bytes(encoded), 320), 320)
+
+    enrolled = make_reference(frame(reference, 1, 85))
+    report = analyse(frame(picture, 2, quality), QualityConfig(), enrolled)
+    return [issue.code for issue in report.issues]
+
+
+@pytest.mark.parametrize("texture", [3.0, 5.0])
+def test_a_starved_stream_flattening_a_plain_wall_is_no_cover(texture: float) -> None:
+    # The substream's bitrate cut after enrolment: JPEG at quality 18 or 10 smooths the
+    # wall's faint texture everywhere at once.
+    wall = plain_wall(texture)
+    for quality in (30, 18, 10):
+        assert judged_jpeg(wall, wall, quality) == []
+
+
+@pytest.mark.parametrize("level", [120.0, 140.0, 160.0])
+def test_a_smooth_cover_over_a_plain_wall_is_occluded(level: float) -> None:
+    # A sheet over the bottom third, as light as the wall or a little darker or lighter:
+    # there was no detail under it to lose, only the wall's faint texture.
+    wall = plain_wall(3.0)
+    edge = np.zeros(wall.shape[:2], np.float32)
+    edge[240:] = 1.0
+    sheet = cv2.GaussianBlur(edge, (0, 0), 12.0)[..., None]
+    covered = wall.astype(np.float32) * (1.0 - sheet) + level * sheet
+    assert judged_jpeg(covered, wall, 85) == ["occluded"]
+
+
+@pytest.mark.parametrize(
     ("name", "material"),
     [
         ("cooking_1", "blue_glove"),

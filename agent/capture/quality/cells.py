@@ -17,6 +17,7 @@ from agent.capture.quality.frame import Image, Mask
 
 BLOCK_PX = 16  # occlusion grid cell at the analysis width
 DETAIL_GRADIENT = 3.0  # a block with at least this much gradient has detail
+FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
 
 _Number = TypeVar("_Number", np.int32, np.float64)
 
@@ -51,8 +52,19 @@ class BlockStats:
         return featureless
 
     @functools.cached_property
+    def faint(self) -> npt.NDArray[np.bool_]:
+        """The blocks without detail that still show some texture (FLAT_GRADIENT up)."""
+        faint = np.asarray(self.featureless & (self.gradient >= FLAT_GRADIENT), np.bool_)
+        faint.setflags(write=False)
+        return faint
+
+    @functools.cached_property
     def detailed_count(self) -> int:
         return int(np.count_nonzero(self.detailed))
+
+    @functools.cached_property
+    def faint_count(self) -> int:
+        return int(np.count_nonzero(self.faint))
 
     @functools.cached_property
     def gradient_floor(self) -> npt.NDArray[np.float32]:

@@ -44,6 +44,7 @@ import numpy.typing as npt
 
 from agent.capture.quality.banding import bars_alone
 from agent.capture.quality.cells import (
+    FLAT_GRADIENT,
     BlockStats,
     block_pixels,
     block_stats,
@@ -57,8 +58,6 @@ from agent.capture.quality.frame import Frame, Image, Mask
 from agent.capture.quality.stripes import Profile, profiles, single_frame_stripes
 
 Metrics = dict[str, float | None]  # the wire form: check-frame's "metrics", reference.json
-
-FLAT_GRADIENT = 1.6  # mean |gradient| per block below this: featureless
 
 
 def differences(grey: Image) -> tuple[Image, Image]:
