@@ -640,6 +640,28 @@ def _codes(**values: float | None) -> list[str]:
             {"blur_rise": 0.3, "occlusion": 0.4, "detail_lost": 0.45, "uncovered_blur_rise": 0.3},
             ["blurred"],
         ),
+        # A cover over most of the view: what it leaves is mostly its soft edge, whose blur
+        # rose far more than the whole view's; defocus raises both alike.
+        (
+            {
+                "blur_rise": 0.14,
+                "occlusion": 0.5,
+                "detail_lost": 0.8,
+                "lost_beyond_cover": 0.0,
+                "uncovered_blur_rise": 0.28,
+            },
+            ["occluded"],
+        ),
+        (
+            {
+                "blur_rise": 0.25,
+                "occlusion": 0.5,
+                "detail_lost": 0.8,
+                "lost_beyond_cover": 0.0,
+                "uncovered_blur_rise": 0.3,
+            },
+            ["blurred"],
+        ),
         # Bands over a view that kept its detail: not blur as well.
         ({"blur_rise": 0.2, "stripes_rise": 8.0, "detail_lost": 0.02}, ["stripes"]),
         ({"blur_rise": 0.2, "stripes_rise": 8.0, "detail_lost": 0.5}, ["blurred", "stripes"]),

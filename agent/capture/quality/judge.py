@@ -84,6 +84,10 @@ _VEILED_WHOLE = (0.95, 0.2)
 # cover's soft, out-of-focus edge spills into it (up to 0.14 beside paper or a hand),
 # while defocus raises it as much as the whole view's (0.26 and more).
 _SHARP_BESIDE_COVER = 0.2
+# ...or when it rose much more than the whole view's: where a large cover leaves little,
+# its soft edge is most of what is measured there (1.7 times the whole view's rise and more
+# on the tune pictures), while defocus and motion blur raise both alike (0.85-1.05 times).
+_EDGE_BESIDE_COVER = 1.4
 _BANDS_KEEP_DETAIL = 0.1  # ...while bands over a sharp view leave almost all of it
 _SMEARED = 0.6  # ...and beside a cover, when this share lost detail...
 # ...some of it beyond the covered region and the ring of blocks around it (its soft
@@ -302,12 +306,14 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # every block kept the detail it had: the picture is as sharp as it was.
         found.pop("blurred", None)
     if "blurred" in found and "occluded" in found and same is not None:
-        sharp_beside = (
-            same.uncovered_blur_rise is not None and same.uncovered_blur_rise < _SHARP_BESIDE_COVER
+        sharp_beside = same.uncovered_blur_rise is not None and (
+            same.uncovered_blur_rise < _SHARP_BESIDE_COVER
+            or same.uncovered_blur_rise > _EDGE_BESIDE_COVER * same.blur_rise
         )
         if sharp_beside:
-            # The view the cover leaves is as sharp as it was: the blur is the cover's own
-            # soft face, far out of focus.
+            # The view the cover leaves is as sharp as it was, or blurred only by the
+            # cover's soft edge beside it: the blur is the cover's own soft face, far out
+            # of focus.
             found.pop("blurred", None)
         else:
             # Defocus erases the detail that block comparison relies on, everywhere: the
