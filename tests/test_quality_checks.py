@@ -543,6 +543,30 @@ def test_an_unmatched_view_in_place_that_is_mostly_blank_is_covered(
     assert [i.code for i in issues] == expected
 
 
+@pytest.mark.parametrize(
+    ("lost_beyond", "expected"),
+    [
+        # A cover over three quarters of the lens: the picture's clarity fell and its
+        # blacks rose as under a veil, but beyond the cover the view kept its detail.
+        (0.0, ["occluded"]),
+        # Dense steam: the view lost its detail beyond the thickest plume too.
+        (0.6, ["low_contrast"]),
+        (None, ["low_contrast"]),
+    ],
+)
+def test_an_unmatched_view_that_kept_its_detail_beyond_a_large_cover_is_not_veiled(
+    lost_beyond: float | None, expected: list[str]
+) -> None:
+    values = {"view_lost": 1.0, "tiles_in_place": None, "unmoved": 0.0, "occlusion": 0.7}
+    metrics = _metrics(
+        reference=True, clarity_kept=0.1, lift_rise=0.45, contrast_kept=0.3, **values
+    )
+    assert metrics.versus is not None
+    versus = replace(metrics.versus, detail_in_place=0.8, lost_beyond_cover=lost_beyond)
+    issues = judge(replace(metrics, versus=versus), SETTINGS)
+    assert [i.code for i in issues] == expected
+
+
 def test_no_signal_boundary_is_inclusive_and_silences_the_rest() -> None:
     threshold = SETTINGS.checks.no_signal.threshold
     issues = judge(_metrics(uniformity=threshold, brightness=5.0), SETTINGS)

@@ -10,7 +10,8 @@ that is mostly blank is occluded rather than moved, and so is one whose remainin
 detail is where the reference had it (it did not move; mostly featureless, it is
 covered, even where what the cover hides had no detail for blocks to lose); an unmatched
 frame behind a veil (clarity lost, and blacks lifted or light and dark still where they
-were) is the enrolled view in steam or fog, not a moved camera. Against the reference,
+were) is the enrolled view in steam or fog, not a moved camera, unless beyond a large
+cover the view kept its detail (the cover took the clarity). Against the reference,
 detail lost over much of the view that no veil or cover explains is blurred (defocus,
 motion, grease smeared over the lens), and a veil's tint is not a colour cast; detail
 lost only under a cover is the cover's, while lost all over it is defocus, not a cover;
@@ -213,6 +214,16 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # Too little of the view is left to match, but its detail is where it was: the
         # camera did not move (a turned camera has nothing where it was).
         rest_in_place = unmatched and (versus.detail_in_place or 0.0) >= _COVERED_DETAIL_IN_PLACE
+        if (
+            veiled
+            and versus.occlusion >= _COVERED_OCCLUSION
+            and versus.lost_beyond_cover is not None
+            and versus.lost_beyond_cover < _LOST_BEYOND_COVER
+        ):
+            # A cover over most of the lens lowers the picture's clarity and lifts its
+            # blacks as a veil does, but beyond it and its soft edge the view kept its
+            # detail, which a veil over the lens would not have left.
+            veiled = False
         if "scene_changed" in found and "occluded" in found:
             # An unmatched view that is largely unlike the reference is covered, not
             # turned away, when what is left is in place or the lens is covered whole.
