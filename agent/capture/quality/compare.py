@@ -272,19 +272,7 @@ def _blocked_with_gain(
     kept = percentile(ratio[detailed], 0.9) if reference.detailed_count >= 4 else 1.0
     kept = min(1.0, max(kept, 0.05))
     lost_detail = detailed & (ratio < 0.35 * kept)
-    # Faint texture gone flat (tile joints, brushed steel, a dim counter's edges): a cover
-    # over a plain part of the view hides little detail, but its smooth face takes what
-    # texture there was, which a clean view keeps, nudged, noisy or re-exposed. Heavy
-    # compression and blur flatten faint texture all over the view: only loss against the
-    # typical faint block counts, and none when that one went flat too.
-    faint = reference.faint
-    lost_faint = faint & (ratio < _FAINT_KEPT * kept)
-    if reference.faint_count >= _FAINT_LEAST and lost_faint.any():
-        typical = min(1.0, percentile(ratio[faint], 0.5))
-        if typical < _FAINT_FLAT_ALL_OVER:
-            lost_faint[:] = False
-        else:
-            lost_faint &= ratio < _FAINT_KEPT * typical
+    lost_faint = _faint_gone_flat(ratio, kept, reference)
     flat_now = gradient < FLAT_GRADIENT * 1.5
     level = blocks.mean if unit else blocks.mean * gain + offset
     changed = np.abs(level - reference.mean) > 40.0
@@ -305,6 +293,24 @@ _FAINT_LEAST = 8  # fewer faint blocks than this have no typical one
 # most of a view's faint blocks is left to the other signs (none of 2,250 tune covers is
 # lost to this).
 _FAINT_FLAT_ALL_OVER = 0.6
+
+
+def _faint_gone_flat(ratio: npt.NDArray[np.float32], kept: float, reference: BlockStats) -> Mask:
+    """Faint blocks whose texture went flat (tile joints, brushed steel, a dim counter's
+    edges): a cover over a plain part of the view hides little detail, but its smooth face
+    takes what texture there was, which a clean view keeps, nudged, noisy or re-exposed.
+    ``ratio``: each block's gradient against the reference's; ``kept``: the frame's
+    best-kept detail. Heavy compression and blur flatten faint texture all over the view:
+    only loss against the typical faint block counts, and none when that one went flat
+    too."""
+    faint = reference.faint
+    flat = faint & (ratio < _FAINT_KEPT * kept)
+    if reference.faint_count < _FAINT_LEAST or not flat.any():
+        return flat
+    typical = min(1.0, percentile(ratio[faint], 0.5))
+    if typical < _FAINT_FLAT_ALL_OVER:
+        return np.zeros_like(flat)
+    return np.asarray(flat & (ratio < _FAINT_KEPT * typical), np.bool_)
 
 
 def _exposure_gain(blocks: BlockStats, reference: BlockStats) -> float:

@@ -33,7 +33,13 @@ from dataclasses import dataclass, replace
 from agent.capture.quality.compare import Reference, compare
 from agent.capture.quality.exposure import Light
 from agent.capture.quality.frame import Frame, Mask
-from agent.capture.quality.metrics import FrameMetrics, Metrics, SingleFrameForms, measure
+from agent.capture.quality.metrics import (
+    Comparison,
+    FrameMetrics,
+    Metrics,
+    SingleFrameForms,
+    measure,
+)
 from agent.capture.view_match import ViewMatch
 from agent.config.quality import CheckRule, QualityConfig
 from agent.model import QualityCheck, QualityIssue, Severity, Verdict, worst_verdict
@@ -208,22 +214,20 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         consider("scene_changed", versus.view_lost)
         consider("occluded", versus.occlusion, relative=True)
         unmatched = (versus.view_lost or 0.0) >= 1.0
-        veiled = versus.clarity_kept < veil.clarity_vs_reference and (
-            versus.lift_rise >= _VEIL_LIFT or (versus.layout_kept or 0.0) >= _LAYOUT_KEPT_VEILED
+        # A cover over most of the lens lowers the picture's clarity and lifts its blacks
+        # as a veil does, but beyond it and its soft edge the view kept its detail, which a
+        # veil over the lens would not have left.
+        large_cover = versus.occlusion >= _COVERED_OCCLUSION and _kept_beyond_cover(versus)
+        veiled = (
+            versus.clarity_kept < veil.clarity_vs_reference
+            and (
+                versus.lift_rise >= _VEIL_LIFT or (versus.layout_kept or 0.0) >= _LAYOUT_KEPT_VEILED
+            )
+            and not large_cover
         )
         # Too little of the view is left to match, but its detail is where it was: the
         # camera did not move (a turned camera has nothing where it was).
         rest_in_place = unmatched and (versus.detail_in_place or 0.0) >= _COVERED_DETAIL_IN_PLACE
-        if (
-            veiled
-            and versus.occlusion >= _COVERED_OCCLUSION
-            and versus.lost_beyond_cover is not None
-            and versus.lost_beyond_cover < _LOST_BEYOND_COVER
-        ):
-            # A cover over most of the lens lowers the picture's clarity and lifts its
-            # blacks as a veil does, but beyond it and its soft edge the view kept its
-            # detail, which a veil over the lens would not have left.
-            veiled = False
         if "scene_changed" in found and "occluded" in found:
             # An unmatched view that is largely unlike the reference is covered, not
             # turned away, when what is left is in place or the lens is covered whole.
@@ -301,8 +305,7 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         "low_contrast" in found
         and "occluded" in found
         and same is not None
-        and same.lost_beyond_cover is not None
-        and same.lost_beyond_cover < _LOST_BEYOND_COVER
+        and _kept_beyond_cover(same)
     ):
         # Beyond the cover and its soft edge the view kept its detail: no veil came over
         # it; the contrast lost is the cover's (it fills most of the picture).
@@ -379,6 +382,13 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # or fog on the lens takes the detail too, and the kitchen is gone behind it.
         found["low_contrast"] = replace(veil_issue, severity=Severity.FAIL)
     return [found[code] for code in CHECK_CODES if code in found]
+
+
+def _kept_beyond_cover(versus: Comparison) -> bool:
+    """Whether beyond the largest blocked region and the ring of blocks around it (a
+    cover's soft edge) the view kept its detail: true of a cover, not of a veil or grease
+    smeared across the lens."""
+    return versus.lost_beyond_cover is not None and versus.lost_beyond_cover < _LOST_BEYOND_COVER
 
 
 def _covered_alone(alone: SingleFrameForms, light: Light, clarity: float) -> bool:
