@@ -638,14 +638,24 @@ def test_a_cover_over_half_the_view_and_the_smooth_wall_behind_it_is_occluded(
         ("packing_2", "blue_glove", 1),
         ("packing_2", "grey_cloth", 1),
         ("packing_1", "grey_cloth", 1),
+        # Over the darker parts a cover moves the brightness by less than 40 levels, but
+        # by a third of it and more.
+        ("prep_1", "black_tape", 1),
+        ("prep_1", "blue_glove", 1),
+        ("storage_2", "black_tape", 1),
+        ("storage_2", "blue_glove", 1),
+        ("storage_2", "grey_cloth", 1),
+        ("storage_2", "grey_cloth", 3),
+        ("packing_1", "black_tape", 1),
+        ("packing_1", "blue_glove", 1),
     ],
 )
 def test_a_cover_over_plain_tiles_and_a_dim_counter_is_occluded(
     name: str, material: str, seed: int
 ) -> None:
-    # A third of the view under a hand, a cloth or a glove, where it shows little detail:
-    # pale tiles, a dim counter, brushed steel. What texture it had (tile joints, edges)
-    # is gone under the cover's smooth face.
+    # A third of the view under a hand, a cloth, a glove or black tape, where it shows
+    # little detail: pale tiles, a dim counter, brushed steel. What texture it had (tile
+    # joints, edges) is gone under the cover's smooth face, and its light changed.
     scene = kitchen(name)
     hidden, _ = qp.covered(scene, 0.3, material, np.random.default_rng(seed))
     assert judged_against(shot(hidden, 3), shot(scene, 0)) == ["occluded"]
@@ -661,6 +671,18 @@ def test_the_faint_texture_of_a_clean_view_is_kept_noisy_nudged_or_dimmer(name: 
         qp.capture(qp.view(scene), np.random.default_rng(4), light=0.5),
     ):
         assert "occluded" not in judged_against(clean, reference)
+
+
+def test_a_block_changed_its_light_by_a_third_of_the_brighter_level_within_20_to_40() -> None:
+    before = np.array([[30.0, 30.0, 60.0, 100.0, 100.0, 200.0, 200.0, 10.0]], np.float32)
+    after = np.array([[9.0, 11.0, 39.0, 69.0, 71.0, 161.0, 159.0, 40.0]], np.float32)
+    # 30 -> 9 moved 21 (over the least, 20); 30 -> 11 only 19; 60 -> 39 moved 21, over a
+    # third of 60; 100 -> 69 moved 31, over a third of 100, 100 -> 71 only 29; 200 moved
+    # 39 and 41 against the most, 40; 10 -> 40 moved 30, over a third of 40.
+    expected = [True, False, True, True, False, False, True, True]
+    assert compare._level_changed(after, before).tolist() == [expected]
+    assert compare._level_changed(before, after).tolist() == [expected]
+    assert not compare._level_changed(before, before).any()
 
 
 def plain_wall(texture: float) -> np.ndarray:
