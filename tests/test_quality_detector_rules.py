@@ -391,9 +391,12 @@ def test_a_soft_close_up_that_keeps_its_blacks_is_no_veil_while_steam_over_it_is
 
 
 def banded(grey: np.ndarray, amplitude: float, cycles: float) -> np.ndarray:
-    """Flicker of ``amplitude`` levels at mid-grey across the rows (light modulated)."""
+    """Flicker of ``amplitude`` levels at mid-grey across the rows (light modulated), on a
+    grey or colour picture."""
     rows = np.arange(grey.shape[0], dtype=np.float32)[:, None]
     ripple = 1.0 + amplitude / 128.0 * np.sin(2 * np.pi * cycles * rows / grey.shape[0] + 0.4)
+    if grey.ndim == 3:
+        ripple = ripple[..., None]
     return np.clip(grey.astype(np.float32) * ripple, 0, 255).astype(np.uint8)
 
 
@@ -683,6 +686,39 @@ def test_a_block_changed_its_light_by_a_third_of_the_brighter_level_within_20_to
     assert compare._level_changed(after, before).tolist() == [expected]
     assert compare._level_changed(before, after).tolist() == [expected]
     assert not compare._level_changed(before, before).any()
+
+
+def lamp_off(scene: np.ndarray, side: str, light: float) -> np.ndarray:
+    """The light over one side of the view down to ``light`` of what it was (a hood lamp
+    switched off), fading across the middle third."""
+    height, width = scene.shape[:2]
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    across = {
+        "left": columns / width,
+        "right": 1 - columns / width,
+        "top": rows / height,
+        "bottom": 1 - rows / height,
+    }[side]
+    lit = np.clip((across - 0.35) / 0.3, 0, 1)
+    return np.asarray(scene * (light + (1 - light) * lit)[..., None], np.float32)
+
+
+@pytest.mark.parametrize("name", ["prep_1", "packing_1"])
+def test_a_lamp_gone_off_over_one_side_of_the_kitchen_is_not_stripes(name: str) -> None:
+    # The shelving and tiles on the darkened side keep their period and lose part of
+    # their light: one gain for the whole profile left that period behind as bands.
+    scene = kitchen(name)
+    reference = shot(scene, 0)
+    for side in ("left", "right", "top", "bottom"):
+        for light in (0.5, 0.65, 0.8):
+            assert judged_against(shot(lamp_off(scene, side, light), 3), reference) == []
+
+
+@pytest.mark.parametrize("cycles", [8.0, 14.0, 24.0])
+def test_bands_over_a_view_whose_lamp_went_off_are_still_stripes(cycles: float) -> None:
+    scene = kitchen("prep_1")
+    darker = shot(lamp_off(scene, "top", 0.65), 3)
+    assert "stripes" in judged_against(banded(darker, 8.0, cycles), shot(scene, 0))
 
 
 def plain_wall(texture: float) -> np.ndarray:

@@ -243,6 +243,44 @@ def unexplained_definition(current: np.ndarray, enrolled: np.ndarray, reach: int
     return best
 
 
+def relit_definition(current: np.ndarray, enrolled: np.ndarray, reach: int = 8) -> np.ndarray:
+    size = current.shape[0]
+    target = current[reach : size - reach].astype(np.float64)
+    position = np.linspace(-1.0, 1.0, target.shape[0])
+    slow = np.stack([position**power for power in range(4)], axis=1)
+    best, best_norm = None, np.inf
+    for shift in range(-reach, reach + 1):
+        x = enrolled[reach + shift : size - reach + shift].astype(np.float64)
+        design = np.hstack([slow * x[:, None], slow])
+        coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
+        residual = target - design @ coefficients
+        if np.abs(residual).sum() < best_norm:
+            best, best_norm = residual, np.abs(residual).sum()
+    assert best is not None
+    return best
+
+
+def test_relit_reference_fit_is_the_best_shifted_fit_with_slow_light(grey: np.ndarray) -> None:
+    moved = np.roll(grey, 3, axis=0).astype(np.float32)
+    rows = np.linspace(0.0, 1.0, moved.shape[0], dtype=np.float32)[:, None]
+    relit = moved * (0.6 + 0.4 * rows)  # the light fades towards the top
+    for current, enrolled in zip(bands.profiles(relit), bands.profiles(grey), strict=True):
+        fast = bands.unexplained_relit(current, bands.profile_fit(enrolled))
+        assert np.allclose(fast, relit_definition(current, enrolled), atol=1e-2)
+
+
+def test_a_ramp_of_light_over_shelving_is_explained_and_a_band_over_it_is_not() -> None:
+    rows = np.arange(180, dtype=np.float32)
+    shelving = np.where(np.sin(2 * np.pi * rows / 20.0) > 0, 140.0, 60.0).astype(np.float32)
+    fit = bands.profile_fit(shelving)
+    ramp = shelving * np.linspace(0.5, 1.0, rows.shape[0], dtype=np.float32)
+    # One gain for the whole profile leaves the shelving's period behind as a band.
+    assert bands.band_peak(bands.unexplained(ramp, fit)) > 2.0
+    assert bands.band_peak(bands.unexplained_relit(ramp, fit)) < 0.5
+    flicker = 6.0 * np.sin(2 * np.pi * rows / 12.0)
+    assert bands.band_peak(bands.unexplained_relit(ramp + flicker, fit)) > 4.5
+
+
 def test_reference_fit_is_the_best_shifted_affine_fit(grey: np.ndarray) -> None:
     moved = np.roll(grey, 3, axis=0)
     for current, enrolled in zip(bands.profiles(moved), bands.profiles(grey), strict=True):

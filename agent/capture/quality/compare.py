@@ -213,7 +213,7 @@ def compare(
         ),
         occlusion=occlusion,
         stripes_rise=max(
-            stripes_vs_reference(shape, reference.profiles),
+            stripes_vs_reference(shape, reference.profiles, stripes_least),
             flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least)
             if flicker_possible(left, stripes_least)
             else 0.0,

@@ -191,14 +191,34 @@ def narrow_bands(
     return np.asarray(beside < allowed * spectrum, np.bool_)
 
 
+# A light that changed across the view: a cubic in the position along the profile (a
+# quadratic still read a lamp gone off over one side of 6 of 25 tune pictures as bands;
+# a quartic began to fit a small lamp's pool of light into them).
+_RELIT_DEGREE = 3
+
+
+@functools.cache
+def _slow_terms(size: int) -> npt.NDArray[np.float64]:
+    """1, t, .. t^_RELIT_DEGREE over ``size`` samples (t from -1 to 1): a slow change
+    across the view, one column per power."""
+    position = np.linspace(-1.0, 1.0, size)
+    terms = np.stack([position**power for power in range(_RELIT_DEGREE + 1)], axis=1)
+    terms.setflags(write=False)
+    return terms
+
+
 @dataclass(frozen=True, eq=False)
 class ProfileFit:
     """A reference profile prepared once for ``unexplained``: row k of ``windows`` is the
-    profile shifted by k - reach with its mean removed; ``energy`` their sums of squares."""
+    profile shifted by k - reach with its mean removed; ``energy`` their sums of squares.
+    For ``unexplained_relit``: row k of ``shifted`` is the profile shifted by k - reach,
+    ``inverse`` row k the inverse of the normal equations of its fit at that shift."""
 
     profile: Profile
     windows: npt.NDArray[np.float32] | None
     energy: npt.NDArray[np.float32] | None
+    shifted: npt.NDArray[np.float64] | None = None
+    inverse: npt.NDArray[np.float64] | None = None
 
 
 def profile_fit(enrolled: Profile, reach: int = _STRIPE_REACH) -> ProfileFit:
@@ -208,7 +228,24 @@ def profile_fit(enrolled: Profile, reach: int = _STRIPE_REACH) -> ProfileFit:
     shifted = np.lib.stride_tricks.sliding_window_view(enrolled, size - 2 * reach)
     windows = np.ascontiguousarray(shifted - shifted.mean(axis=1, keepdims=True))
     energy = np.maximum((windows * windows).sum(axis=1), 1e-6)
-    return ProfileFit(enrolled, windows, energy)
+    raw = np.asarray(shifted, np.float64)
+    slow = _slow_terms(raw.shape[1])
+    # The design at a shift is [slow * shifted, slow]; its Gram matrix in four blocks.
+    gain_gain = np.einsum("nk,sn,nl->skl", slow, raw * raw, slow)
+    gain_offset = np.einsum("nk,sn,nl->skl", slow, raw, slow)
+    offset_offset = np.broadcast_to(slow.T @ slow, gain_gain.shape)
+    gram = np.concatenate(
+        [
+            np.concatenate([gain_gain, gain_offset], axis=2),
+            np.concatenate([gain_offset.transpose(0, 2, 1), offset_offset], axis=2),
+        ],
+        axis=1,
+    )
+    # A pseudo-inverse: along a flat stretch of profile gain and offset are the same terms.
+    inverse = np.linalg.pinv(gram)
+    for prepared in (windows, energy, raw, inverse):
+        prepared.setflags(write=False)
+    return ProfileFit(enrolled, windows, energy, raw, inverse)
 
 
 def unexplained(
@@ -227,15 +264,47 @@ def unexplained(
     return np.asarray(residuals[best], dtype=np.float32)
 
 
+def unexplained_relit(
+    current: Profile, fit: ProfileFit, reach: int = _STRIPE_REACH
+) -> npt.NDArray[np.float32]:
+    """What is left of ``current`` after the best fit ``g(t) * enrolled + h(t)`` over
+    shifts of +-reach pixels, with g and h cubics in the position t along the profile:
+    besides exposure and haze, a light that changed across the view (a lamp gone off over
+    one side of the kitchen multiplies the scene's shelving and tiles by a slow ramp,
+    which a single gain leaves in the residual at the scene's own period). Bands are
+    faster than any cubic."""
+    if fit.shifted is None or fit.inverse is None:
+        return unexplained(current, fit, reach)
+    target = np.asarray(current[reach : current.shape[0] - reach], np.float64)
+    slow = _slow_terms(target.shape[0])
+    terms = slow.shape[1]
+    moments = np.empty((fit.shifted.shape[0], 2 * terms))
+    moments[:, :terms] = (fit.shifted * target) @ slow
+    moments[:, terms:] = target @ slow
+    coefficients = np.einsum("skl,sl->sk", fit.inverse, moments)
+    gain = coefficients[:, :terms] @ slow.T
+    offset = coefficients[:, terms:] @ slow.T
+    residuals = target[None, :] - gain * fit.shifted - offset
+    best = int(np.abs(residuals).sum(axis=1).argmin())
+    return np.asarray(residuals[best], dtype=np.float32)
+
+
 def stripes_vs_reference(
-    profiles: tuple[Profile, Profile], reference: tuple[ProfileFit, ProfileFit]
+    profiles: tuple[Profile, Profile],
+    reference: tuple[ProfileFit, ProfileFit],
+    least: float = 0.0,
 ) -> float:
-    """Periodic bands in what the reference does not explain: the scene cancels out."""
+    """Periodic bands in what the reference does not explain: the scene cancels out.
+    Bands of ``least`` levels or more in what one gain leaves must also be in what a light
+    changed across the view leaves (only then is that fit made: rarely on a clean frame)."""
     best = 0.0
     for current, enrolled in zip(profiles, reference, strict=True):
         if current.shape != enrolled.profile.shape:
             return 0.0
-        best = max(best, band_peak(unexplained(current, enrolled)))
+        peak = band_peak(unexplained(current, enrolled))
+        if peak >= least:
+            peak = min(peak, band_peak(unexplained_relit(current, enrolled)))
+        best = max(best, peak)
     return best
 
 
