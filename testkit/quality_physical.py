@@ -23,7 +23,8 @@ camera, then the picture is captured again:
 Each source picture gives mild, clear and severe strengths of every fault, and clean
 pictures that must raise nothing, among them the cases a kitchen camera sees every
 day and a detector easily mistakes: a small clipped flame, lamp or window; a dim view of
-a lit subject against a dark, out-of-focus background; a low-bitrate stream. Every sample
+a lit subject against a dark, out-of-focus background; a low-bitrate stream; a lamp over
+part of the kitchen switched off since enrolment. Every sample
 carries the reference a camera would have enrolled (the clean view through the same
 camera, with its own noise).
 
@@ -307,6 +308,21 @@ def with_light_source(radiance: Radiance, kind: str, rng: np.random.Generator) -
     # Veiling glare: a fraction of a percent of the source's light spread widely.
     glare = cv2.GaussianBlur(emitted, (0, 0), 0.03 * width) * 0.004 * 40.0
     return np.asarray(scene + emitted + glare, np.float32)
+
+
+def part_lit(radiance: Radiance, rng: np.random.Generator) -> Radiance:
+    """A lamp over part of the kitchen switched off since enrolment (a hood light, the
+    lights over the far end): light falls to 45-80 % of what it was on one side of a line
+    across the view at any angle, fading smoothly over 15-45 % of the view's width."""
+    height, width = radiance.shape[:2]
+    heading = rng.uniform(0.0, 2.0 * np.pi)
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    along = (columns / width - 0.5) * np.cos(heading) + (rows / width - 0.5) * np.sin(heading)
+    fade = rng.uniform(0.15, 0.45)
+    lit = np.clip((along - rng.uniform(-0.2, 0.2)) / fade + 0.5, 0.0, 1.0)
+    lit = lit * lit * (3.0 - 2.0 * lit)  # smoothstep: light has no corners
+    kept = rng.uniform(0.45, 0.8)
+    return np.asarray(radiance * (kept + (1.0 - kept) * lit)[..., None], np.float32)
 
 
 def dim_subject_dark_background(
@@ -724,6 +740,9 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
     )
     yield sample("clean", "low_bitrate_q18", "clean", shot(scene, "low_bitrate"), quality=18)
     yield sample("clean", "dimmer_evening_gain", "clean", shot(scene, "evening", light=0.5))
+    yield sample(
+        "clean", "lamp_off_part", "clean", shot(part_lit(scene, _rng(name, "lamp_off")), "lamp_off")
+    )
     still = view(scene)
     still_reference = encode(shot(still, "view_reference"))
     nudge = _rng(name, "nudge")

@@ -231,7 +231,12 @@ def test_the_set_covers_every_check_at_every_strength(kitchen_samples: list[qp.S
         assert {(kind, severity) for severity in qp.SEVERITIES} <= kinds, kind
     assert {("no_signal", "clear"), ("frozen", "clear"), ("jitter", "clear")} <= kinds
     variants = {s.variant for s in kitchen_samples if s.kind == "clean"}
-    assert {"small_bright_flame", "dim_subject_dark_background", "low_bitrate_q18"} <= variants
+    assert {
+        "small_bright_flame",
+        "dim_subject_dark_background",
+        "low_bitrate_q18",
+        "lamp_off_part",
+    } <= variants
     # Samples do not depend on the order they are made in: the same draw gives the same bytes.
     again = next(
         qp.samples_for(
@@ -279,6 +284,19 @@ def test_low_bitrate_clean_case_shows_blocking(kitchen_samples: list[qp.Sample])
         return float(steps[:, 7::8].mean() / max(steps.mean(), 1e-6))
 
     assert blockiness(low) > 1.2 * blockiness(usual)
+
+
+def test_a_lamp_off_over_part_of_the_view_darkens_one_side_only(
+    kitchen_samples: list[qp.Sample],
+) -> None:
+    sample = next(s for s in kitchen_samples if s.variant == "lamp_off_part")
+    now, before = decoded(sample.jpeg), decoded(sample.reference_jpeg)
+
+    def cells(grey: np.ndarray) -> np.ndarray:
+        return cv2.resize(grey.astype(np.float32), (8, 6), interpolation=cv2.INTER_AREA)
+
+    ratio = cells(now) / np.maximum(cells(before), 1.0)
+    assert ratio.min() < 0.85 and ratio.max() > 0.9  # one side lost light, one kept it
 
 
 def _result(
