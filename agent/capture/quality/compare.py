@@ -296,8 +296,12 @@ _CHANGED_MOST = 40.0
 def _level_changed(level: npt.NDArray[np.float32], before: npt.NDArray[np.float32]) -> Mask:
     """Blocks whose mean brightness changed (pure): by _CHANGED_SHARE of the brighter of
     ``level`` and ``before``, within _CHANGED_LEAST.._CHANGED_MOST grey levels."""
-    least = np.clip(_CHANGED_SHARE * np.maximum(level, before), _CHANGED_LEAST, _CHANGED_MOST)
-    return np.asarray(np.abs(level - before) > least, np.bool_)
+    moved = np.abs(level - before)
+    changed = np.asarray(moved > _CHANGED_LEAST, np.bool_)
+    if not changed.any():  # the usual reading: spare the share's arithmetic
+        return changed
+    share = np.minimum(_CHANGED_SHARE * np.maximum(level, before), _CHANGED_MOST)
+    return np.asarray(changed & (moved > share), np.bool_)
 
 
 _HALF_LOST = 0.5  # a block that kept less than this of its detail lost it
