@@ -681,7 +681,7 @@ def test_a_block_changed_its_light_by_a_third_of_the_brighter_level_within_20_to
     after = np.array([[9.0, 11.0, 39.0, 69.0, 71.0, 161.0, 159.0, 40.0]], np.float32)
     # 30 -> 9 moved 21 (over the least, 20); 30 -> 11 only 19; 60 -> 39 moved 21, over a
     # third of 60; 100 -> 69 moved 31, over a third of 100, 100 -> 71 only 29; 200 moved
-    # 39 and 41 against the most, 40; 10 -> 40 moved 30, over a third of 40.
+    # 39 and 41 against the most, 40; 10 -> 40 moved 30, over the least.
     expected = [True, False, True, True, False, False, True, True]
     assert compare._level_changed(after, before).tolist() == [expected]
     assert compare._level_changed(before, after).tolist() == [expected]

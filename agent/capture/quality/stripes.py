@@ -8,7 +8,8 @@ chequered floor fill part of it or change phase between strips, and a counter's 
 edge spreads over every frequency. Regular structure spanning the whole view (a row of
 windows) can still read as stripes, and weak short-period bands are lost in the
 downscaling. With a reference, the band in what the reference's row and column profiles
-do not explain. Slanted interference lines average out of the profiles, and mains flicker
+do not explain, a light changed slowly across the view (a lamp gone off over one side)
+included. Slanted interference lines average out of the profiles, and mains flicker
 (2.5-10 bands a frame) is longer than the band: with a reference both are judged by
 ``banding.py``; on one frame they are not caught.
 """
