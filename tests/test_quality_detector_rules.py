@@ -641,24 +641,21 @@ def test_a_cover_over_half_the_view_and_the_smooth_wall_behind_it_is_occluded(
         ("packing_2", "blue_glove", 1),
         ("packing_2", "grey_cloth", 1),
         ("packing_1", "grey_cloth", 1),
-        # Over the darker parts a cover moves the brightness by less than 40 levels, but
-        # by a third of it and more.
-        ("prep_1", "black_tape", 1),
+        # Over the darker parts a pale cover lifts the brightness by less than 40 levels,
+        # but by a third of it and more.
         ("prep_1", "blue_glove", 1),
-        ("storage_2", "black_tape", 1),
         ("storage_2", "blue_glove", 1),
         ("storage_2", "grey_cloth", 1),
         ("storage_2", "grey_cloth", 3),
-        ("packing_1", "black_tape", 1),
         ("packing_1", "blue_glove", 1),
     ],
 )
 def test_a_cover_over_plain_tiles_and_a_dim_counter_is_occluded(
     name: str, material: str, seed: int
 ) -> None:
-    # A third of the view under a hand, a cloth, a glove or black tape, where it shows
-    # little detail: pale tiles, a dim counter, brushed steel. What texture it had (tile
-    # joints, edges) is gone under the cover's smooth face, and its light changed.
+    # A third of the view under a hand, a cloth or a glove, where it shows little detail:
+    # pale tiles, a dim counter, brushed steel. What texture it had (tile joints, edges)
+    # is gone under the cover's smooth face, and a dim part is lit by it.
     scene = kitchen(name)
     hidden, _ = qp.covered(scene, 0.3, material, np.random.default_rng(seed))
     assert judged_against(shot(hidden, 3), shot(scene, 0)) == ["occluded"]
@@ -676,16 +673,28 @@ def test_the_faint_texture_of_a_clean_view_is_kept_noisy_nudged_or_dimmer(name: 
         assert "occluded" not in judged_against(clean, reference)
 
 
-def test_a_block_changed_its_light_by_a_third_of_the_brighter_level_within_20_to_40() -> None:
-    before = np.array([[30.0, 30.0, 60.0, 100.0, 100.0, 200.0, 200.0, 10.0]], np.float32)
-    after = np.array([[9.0, 11.0, 39.0, 69.0, 71.0, 161.0, 159.0, 40.0]], np.float32)
-    # 30 -> 9 moved 21 (over the least, 20); 30 -> 11 only 19; 60 -> 39 moved 21, over a
-    # third of 60; 100 -> 69 moved 31, over a third of 100, 100 -> 71 only 29; 200 moved
-    # 39 and 41 against the most, 40; 10 -> 40 moved 30, over the least.
-    expected = [True, False, True, True, False, False, True, True]
-    assert compare._level_changed(after, before).tolist() == [expected]
-    assert compare._level_changed(before, after).tolist() == [expected]
-    assert not compare._level_changed(before, before).any()
+@pytest.mark.parametrize(
+    ("before", "after", "changed"),
+    [
+        (30.0, 51.0, True),  # brighter by 21: over 20 and over a third of 51
+        (30.0, 49.0, False),  # brighter by 19
+        (60.0, 90.0, True),  # brighter by 30, over a third of 90
+        (60.0, 85.0, False),  # brighter by 25, under a third of 85
+        (10.0, 40.0, True),
+        (100.0, 139.0, False),  # brighter by 39, under a third of 139 and under 40
+        (100.0, 145.0, True),  # brighter by 45, over 40
+        (30.0, 9.0, False),  # darker by 21: lights going off look the same
+        (100.0, 65.0, False),  # darker by 35
+        (200.0, 159.0, True),  # darker by 41, over 40
+        (200.0, 161.0, False),
+    ],
+)
+def test_a_block_changed_its_light_by_40_levels_or_brighter_by_a_third(
+    before: float, after: float, changed: bool
+) -> None:
+    level = np.full((2, 3), after, np.float32)
+    assert compare._level_changed(level, np.full((2, 3), before, np.float32)).all() == changed
+    assert not compare._level_changed(level, level).any()
 
 
 def lamp_off(scene: np.ndarray, side: str, light: float) -> np.ndarray:
@@ -703,14 +712,18 @@ def lamp_off(scene: np.ndarray, side: str, light: float) -> np.ndarray:
     return np.asarray(scene * (light + (1 - light) * lit)[..., None], np.float32)
 
 
-@pytest.mark.parametrize("name", ["prep_1", "packing_1"])
-def test_a_lamp_gone_off_over_one_side_of_the_kitchen_is_not_stripes(name: str) -> None:
+@pytest.mark.parametrize("name", ["prep_1", "packing_1", "cold_room_1", "packing_2"])
+def test_a_lamp_gone_off_over_one_side_of_the_kitchen_is_not_stripes_nor_a_cover(
+    name: str,
+) -> None:
     # The shelving and tiles on the darkened side keep their period and lose part of
-    # their light: one gain for the whole profile left that period behind as bands.
+    # their light: one gain for the whole profile left that period behind as bands. The
+    # counter under it falls towards sensor noise, as under black tape, but that is not
+    # a cover.
     scene = kitchen(name)
     reference = shot(scene, 0)
     for side in ("left", "right", "top", "bottom"):
-        for light in (0.5, 0.65, 0.8):
+        for light in (0.35, 0.5, 0.65, 0.8):
             assert judged_against(shot(lamp_off(scene, side, light), 3), reference) == []
 
 
