@@ -299,11 +299,12 @@ def _level_changed(level: npt.NDArray[np.float32], before: npt.NDArray[np.float3
     """Blocks whose mean brightness changed (pure): by _CHANGED_MOST levels either way, or
     brighter by _CHANGED_LEAST levels and _CHANGED_SHARE of ``level``."""
     moved = level - before
-    changed = np.asarray(np.abs(moved) > _CHANGED_MOST, np.bool_)
     lifted = moved > _CHANGED_LEAST
-    if not lifted.any():  # the usual reading: spare the share's arithmetic
-        return changed
-    return np.asarray(changed | (lifted & (moved > _CHANGED_SHARE * level)), np.bool_)
+    if not lifted.any():  # the usual reading: only darker by _CHANGED_MOST can be left
+        return np.asarray(moved < -_CHANGED_MOST, np.bool_)
+    return np.asarray(
+        (np.abs(moved) > _CHANGED_MOST) | (lifted & (moved > _CHANGED_SHARE * level)), np.bool_
+    )
 
 
 _HALF_LOST = 0.5  # a block that kept less than this of its detail lost it
