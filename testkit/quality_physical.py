@@ -312,7 +312,7 @@ def with_light_source(radiance: Radiance, kind: str, rng: np.random.Generator) -
 
 def part_lit(radiance: Radiance, rng: np.random.Generator) -> Radiance:
     """A lamp over part of the kitchen switched off since enrolment (a hood light, the
-    lights over the far end): light falls to 45-80 % of what it was on one side of a line
+    lights over the far end): light falls to 25-80 % of what it was on one side of a line
     across the view at any angle, fading smoothly over 15-45 % of the view's width."""
     height, width = radiance.shape[:2]
     heading = rng.uniform(0.0, 2.0 * np.pi)
@@ -321,7 +321,7 @@ def part_lit(radiance: Radiance, rng: np.random.Generator) -> Radiance:
     fade = rng.uniform(0.15, 0.45)
     lit = np.clip((along - rng.uniform(-0.2, 0.2)) / fade + 0.5, 0.0, 1.0)
     lit = lit * lit * (3.0 - 2.0 * lit)  # smoothstep: light has no corners
-    kept = rng.uniform(0.45, 0.8)
+    kept = rng.uniform(0.25, 0.8)
     return np.asarray(radiance * (kept + (1.0 - kept) * lit)[..., None], np.float32)
 
 

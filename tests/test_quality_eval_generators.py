@@ -296,7 +296,8 @@ def test_a_lamp_off_over_part_of_the_view_darkens_one_side_only(
         return cv2.resize(grey.astype(np.float32), (8, 6), interpolation=cv2.INTER_AREA)
 
     ratio = cells(now) / np.maximum(cells(before), 1.0)
-    assert ratio.min() < 0.85 and ratio.max() > 0.9  # one side lost light, one kept it
+    # One side kept most of its light, the other lost a good part of it.
+    assert ratio.max() > 0.8 and ratio.min() < ratio.max() - 0.2
 
 
 def _result(
