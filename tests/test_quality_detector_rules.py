@@ -111,6 +111,21 @@ def test_a_flame_or_lamp_in_part_of_the_view_is_outvoted(region: int, lit: int) 
     assert colour.cast_shift(current, ENROLLED) < 0.05
 
 
+@pytest.mark.parametrize("light", [0.3, 0.5, 1.8])
+def test_light_changed_over_part_of_the_view_is_no_cast(light: float) -> None:
+    # A lamp gone off (or on) over four of the nine regions scales every channel there
+    # alike, and a red crate moved in a fifth halves its red. Each channel's own median
+    # then fell on a different side of the change: red's among the four, blue's and
+    # green's among the rest, a cast of log(light) that no white balance made.
+    current = ENROLLED.copy()
+    current[:4] *= light
+    current[4] *= np.array([1.0, 1.0, light], np.float32)
+    assert colour.cast_shift(current, ENROLLED) < 0.05
+    # The white balance moving as well still shows, on both sides of the change.
+    moved = current * np.array([1.0, 1.0, 1.5], np.float32)
+    assert colour.cast_shift(moved, ENROLLED) == pytest.approx(np.log(1.5), abs=0.01)
+
+
 def test_regions_the_reference_shows_flat_are_left_out() -> None:
     enrolled = ENROLLED.copy()
     enrolled[:3] = 0.001  # a featureless wall along the top

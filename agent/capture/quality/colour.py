@@ -131,22 +131,23 @@ _FLAT_REGION = 0.01  # a region whose channels spread less than this has no colo
 
 def cast_shift(current: npt.NDArray[np.float32], enrolled: npt.NDArray[np.float32]) -> float:
     """How far the white balance moved from the reference's (pure): per region, each
-    channel's gain is the ratio of its spread to the reference's there; per channel the
-    median over the regions; the log of the largest ratio between two channels' gains.
-    A change of exposure (all gains alike) and a veil of haze or steam (adds light,
-    leaves the spreads' ratios) cancel out; a light source in a region or two (a flame, a
-    lamp) is outvoted by the rest of the view. Regions the reference shows flat are left
-    out (their spreads are noise), unless too few are left."""
+    channel's gain is the ratio of its spread to the reference's there, taken against
+    the region's green gain; per channel the median over the regions; the log of the
+    largest ratio between two channels' gains. A change of exposure (all gains alike) and
+    a veil of haze or steam (adds light, leaves the spreads' ratios) cancel out, in the
+    whole view and region by region (a lamp gone off over part of the kitchen: medians
+    of the channels' own gains could each fall on a different side of it); a light
+    source in a region or two (a flame, a lamp) is outvoted by the rest of the view.
+    Regions the reference shows flat are left out (their spreads are noise), unless too
+    few are left."""
     if current.shape != enrolled.shape:
         current = current.mean(axis=0, keepdims=True)
         enrolled = enrolled.mean(axis=0, keepdims=True)
     coloured = enrolled.min(axis=1) > _FLAT_REGION
     if int(coloured.sum()) < 3:
         coloured[:] = True
-    gains = np.sort(
-        np.log(np.maximum(current[coloured], 1e-4) / np.maximum(enrolled[coloured], 1e-4)),
-        axis=0,
-    )
+    gains = np.log(np.maximum(current[coloured], 1e-4) / np.maximum(enrolled[coloured], 1e-4))
+    gains = np.sort(gains - gains[:, 1:2], axis=0)
     middle = gains.shape[0] // 2
     channel = gains[middle] if gains.shape[0] % 2 else (gains[middle - 1] + gains[middle]) / 2
     return float(channel.max() - channel.min())
