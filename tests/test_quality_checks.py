@@ -25,6 +25,7 @@ from agent.capture.quality import (
 )
 from agent.capture.quality.colour import Colour
 from agent.capture.quality.exposure import Light
+from agent.capture.quality.judge import undecided
 from agent.capture.quality.metrics import Comparison, Measurements, SingleFrameForms
 from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
@@ -429,6 +430,53 @@ def test_second_forms_of_exposure_and_contrast(
         assert [(i.code, i.value, i.threshold) for i in issues] == [
             (check, metric_value, threshold)
         ]
+
+
+def _soft_notes(
+    soft: float | None, settings: QualityConfig = SETTINGS, **values: float
+) -> list[str]:
+    """The blur notes one frame carries when its lit blocks read ``soft``."""
+    metrics = _metrics(**values)
+    issues = judge(metrics, settings)
+    notes = undecided(metrics, issues, settings, soft=lambda: soft)
+    return [note.reason for note in notes if note.code == "blurred"]
+
+
+@pytest.mark.parametrize(
+    ("soft", "values", "said"),
+    [
+        (0.6, {}, "most of the lit picture is soft"),  # grease over most of the lens
+        (0.55, {}, "most of the lit picture is soft"),  # the level itself is said
+        (0.54, {}, None),
+        (None, {}, None),  # too little lit detail to judge
+        # A soft picture as a whole is said once, in its own words.
+        (0.7, {"blur": 0.44}, "the picture is soft (blur 0.44)"),
+        (0.7, {"blur": 0.5}, None),  # blurred is raised: nothing left to say
+        (0.7, {"contrast": 0.1, "black_lift": 0.5}, None),  # a veil is named
+        (0.7, {"brightness": 20.0}, None),  # darkness explains it
+    ],
+)
+def test_lit_blocks_soft_on_one_frame_are_said_to_need_a_reference(
+    soft: float | None, values: dict[str, float], said: str | None
+) -> None:
+    notes = _soft_notes(soft, **values)
+    if said is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1
+        assert notes[0].startswith(said)
+        assert notes[0].endswith("cannot judge without a reference")
+
+
+def test_soft_blocks_are_read_only_when_the_whole_picture_is_not_soft() -> None:
+    def never() -> float:
+        raise AssertionError("soft_blocks read though the blur note was already said")
+
+    metrics = _metrics(blur=0.44)
+    notes = undecided(metrics, judge(metrics, SETTINGS), SETTINGS, soft=never)
+    assert [note.code for note in notes] == ["blurred"]
+    disabled = QualityConfig.model_validate({"checks": {"blurred": {"enabled": False}}})
+    assert _soft_notes(0.9, disabled) == []
 
 
 @pytest.mark.parametrize(

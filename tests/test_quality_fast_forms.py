@@ -64,6 +64,64 @@ def test_blur_of_a_flat_or_tiny_picture_is_one() -> None:
     assert metrics.blur(tiny, *metrics.differences(tiny)) == 1.0
 
 
+def soft_blocks_definition(grey: np.ndarray) -> float | None:
+    """The median, over the 32-pixel blocks from 4 pixels in whose grey level averages 90
+    and more with a spread of 12 and more, of each block's Crete-Roffet measure (the
+    larger of its two axes, in floating point); None under six such blocks."""
+    image = grey.astype(np.float64)
+    height, width = grey.shape
+    rows, cols = (height - 9) // 32, (width - 9) // 32
+    per_axis = []
+    for axis in (0, 1):
+        blurred = cv2.blur(image, (1, 9) if axis == 0 else (9, 1))
+        d = np.abs(np.diff(image, axis=axis))
+        d_blurred = np.abs(np.diff(blurred, axis=axis))
+        # Differences 4 in from where the box leaves the picture, on the pixels from 4 in.
+        inner = (slice(4, -4), slice(4, None)) if axis == 0 else (slice(4, None), slice(4, -4))
+        per_axis.append((d[inner], d_blurred[inner]))
+    values = []
+    for row in range(rows):
+        for col in range(cols):
+            at = (slice(32 * row, 32 * row + 32), slice(32 * col, 32 * col + 32))
+            block = image[4:, 4:][at]
+            if block.mean() < 90.0 or block.std() < 12.0:
+                continue
+            measures = []
+            for d, d_blurred in per_axis:
+                lost = np.maximum(0.0, d[at] - d_blurred[at]).sum()
+                measures.append(1.0 - lost / max(d[at].sum(), 1.0))
+            values.append(max(measures))
+    return float(np.median(values)) if len(values) >= 6 else None
+
+
+def soft_blocks_of(grey: np.ndarray) -> float | None:
+    sums, squares = cv2.integral2(grey, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+    axes = metrics.reblurred(grey, *metrics.differences(grey))
+    return metrics.soft_blocks(axes, sums, np.asarray(squares, np.float64))
+
+
+def test_soft_blocks_is_the_median_of_the_lit_blocks_measure(grey: np.ndarray) -> None:
+    fast, plain = soft_blocks_of(grey), soft_blocks_definition(grey)
+    assert (fast is None) == (plain is None)
+    if plain is not None:
+        assert fast == pytest.approx(plain, abs=1e-9)
+
+
+def test_soft_blocks_tell_a_lens_smeared_over_most_of_the_view() -> None:
+    sharp = greys()[2]
+    assert soft_blocks_definition(sharp) is not None
+    # Blur over the lower two thirds: most of the lit blocks go soft.
+    smeared = sharp.copy()
+    smeared[60:] = cv2.GaussianBlur(sharp, (0, 0), 3.0)[60:]
+    before, after = soft_blocks_of(sharp), soft_blocks_of(smeared)
+    assert before is not None and after is not None
+    assert after > before + 0.15
+    # Too dark to judge (sensor noise would pass for detail): nothing is said.
+    assert soft_blocks_of((sharp // 3).astype(np.uint8)) is None
+    tiny = sharp[:60, :100]
+    assert soft_blocks_of(tiny) is None
+
+
 def noise_definition(grey: np.ndarray) -> float:
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     response = cv2.filter2D(grey, cv2.CV_32F, kernel)[1:-1, 1:-1]

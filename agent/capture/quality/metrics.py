@@ -11,6 +11,10 @@ records. What each measurement catches, and what it cannot:
   much, blurring a blurred one changes it little), 0 sharp .. 1 flat. Scene-dependent
   without a reference: a close-up on a smooth surface reads as soft; against the camera's
   reference the rise in blur is judged.
+- ``soft_blocks`` (only ever "cannot judge" on one frame): the median re-blur of the lit,
+  structured 32-pixel blocks. Grease strokes or fog over most of the lens leave most of
+  them soft while the glass between keeps the whole-frame measure low; a soft scene does
+  the same, so one frame only says so.
 - ``noise_floor`` (``noisy`` without a reference): the 5th percentile of Immerkaer's fast
   noise estimate over 8-pixel cells that are not clipped black or white, in the darker
   half of the tones when the picture has enough of them (the tone curve squeezes noise
@@ -83,13 +87,43 @@ def _reblur_axes(
     )
 
 
-def _axis_blur(d_image: Image, far: Image) -> float | None:
+# Per axis (vertical, horizontal): the neighbour differences d 4 pixels in from the
+# edges, and min(9 d, far), far being the differences 9 pixels apart.
+Reblurred = tuple[tuple[Image, Image], tuple[Image, Image]]
+
+
+def reblurred(grey: Image, d_vertical: Image, d_horizontal: Image) -> Reblurred | None:
+    """What the re-blur measures are summed from (None: the picture is too small)."""
+    height, width = grey.shape[:2]
+    if height <= _BLUR_SPAN or width <= _BLUR_SPAN:
+        return None
+    (d_down, far_down), (d_across, far_across) = _reblur_axes(grey, d_vertical, d_horizontal)
+    nine = float(_BLUR_SPAN)
+    return (
+        (d_down, np.asarray(cv2.min(cv2.convertScaleAbs(d_down, alpha=nine), far_down))),
+        (d_across, np.asarray(cv2.min(cv2.convertScaleAbs(d_across, alpha=nine), far_across))),
+    )
+
+
+def _axis_blur(d_image: Image, kept: Image) -> float | None:
     """sum(min(9 d, far)) / 9 / sum(d) over one axis, None when there is no difference."""
     total = float(cv2.sumElems(d_image)[0])
     if total <= 0.0:
         return None
-    kept = cv2.min(cv2.convertScaleAbs(d_image, alpha=float(_BLUR_SPAN)), far)
     return float(cv2.sumElems(kept)[0]) / _BLUR_SPAN / total
+
+
+def blur_of(axes: Reblurred | None) -> float:
+    """``blur`` from what ``reblurred`` made."""
+    if axes is None:
+        return 1.0
+    results = []
+    for d_image, kept in axes:
+        result = _axis_blur(d_image, kept)
+        if result is None:
+            return 1.0
+        results.append(result)
+    return max(results)
 
 
 def blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
@@ -102,16 +136,7 @@ def blur(grey: Image, d_vertical: Image, d_horizontal: Image) -> float:
     at most 255). The 4 rows (columns) each side, where the box would leave the picture,
     are left out.
     """
-    height, width = grey.shape[:2]
-    if height <= _BLUR_SPAN or width <= _BLUR_SPAN:
-        return 1.0
-    results = []
-    for d_image, far in _reblur_axes(grey, d_vertical, d_horizontal):
-        result = _axis_blur(d_image, far)
-        if result is None:
-            return 1.0
-        results.append(result)
-    return max(results)
+    return blur_of(reblurred(grey, d_vertical, d_horizontal))
 
 
 def blur_where(grey: Image, keep: Mask) -> float:
@@ -119,19 +144,77 @@ def blur_where(grey: Image, keep: Mask) -> float:
     leaves), each difference counted where it sits: outside them both differences are
     zeroed, which adds nothing to either sum. Only asked for when a cover and blur were
     both found."""
-    height, width = grey.shape[:2]
-    if height <= _BLUR_SPAN or width <= _BLUR_SPAN or not keep.any():
+    axes = reblurred(grey, *differences(grey))
+    if axes is None or not keep.any():
         return 1.0
+    height, width = grey.shape[:2]
     inside = block_pixels(keep, grey.shape).astype(np.uint8)
     half = _BLUR_SPAN // 2
     where = (inside[half : height - half - 1, :], inside[:, half : width - half - 1])
-    results = []
-    for (d_image, far), mask in zip(_reblur_axes(grey, *differences(grey)), where, strict=True):
-        result = _axis_blur(d_image * mask, far * mask)
-        if result is None:
-            return 1.0
-        results.append(result)
-    return max(results)
+    return blur_of(
+        (
+            (axes[0][0] * where[0], axes[0][1] * where[0]),
+            (axes[1][0] * where[1], axes[1][1] * where[1]),
+        )
+    )
+
+
+# The soft view: blocks large enough for the 9-pixel re-blur to tell a soft edge from a
+# sharp one (at the analysis width of 320, a 9 x 5 grid), lit enough that sensor noise
+# does not pass for detail (grease and fog on the lens glow, and what is lit is what the
+# view is for), with structure at the re-blur's scale (a smooth wall has none to judge).
+_SOFT_BLOCK_PX = 32
+_SOFT_LIT = 90.0  # a block's mean grey level
+_SOFT_STRUCTURE = 12.0  # a block's standard deviation of grey levels
+_SOFT_LEAST_BLOCKS = 6  # fewer such blocks: the view has too little lit detail to judge
+
+
+def _block_sums(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
+    """The sum of each block of an image cropped to ``rows`` x ``cols`` whole blocks."""
+    span = _SOFT_BLOCK_PX
+    corners = cv2.integral(image[: rows * span, : cols * span], sdepth=cv2.CV_32S)
+    return cell_sums(np.asarray(corners, np.int32)[::span, ::span])
+
+
+def soft_blocks(
+    axes: Reblurred | None,
+    grey_sums: npt.NDArray[np.int32],
+    grey_squares: npt.NDArray[np.float64],
+) -> float | None:
+    """The median re-blur (``blur``'s measure, 0 sharp .. 1) of the lit, structured
+    32-pixel blocks; None when fewer than six are.
+
+    The whole-frame ``blur`` is held down by whatever stayed sharp: the clear glass between
+    grease strokes, the clear drops in condensation, and on a soft scene the few edges a
+    defocused lens still leaves. Block by block, most of the lit view is soft then. A
+    healthy kitchen camera's wide lens keeps the whole room in focus (the rendered kitchens
+    read 0.33-0.48, smeared over 60 % of the lens mostly 0.55-0.7), but a photograph's soft
+    background, or a soft scene, reads as soft too. ``grey_sums``, ``grey_squares``: the
+    grey picture's integral images."""
+    if axes is None:
+        return None
+    (d_down, kept_down), (d_across, kept_across) = axes
+    span, half = _SOFT_BLOCK_PX, _BLUR_SPAN // 2
+    rows, cols = d_down.shape[0] // span, d_across.shape[1] // span
+    if rows * cols < _SOFT_LEAST_BLOCKS:
+        return None
+    # Both axes and the light on the same pixels: from 4 in on either axis, where the
+    # re-blur's differences sit.
+    down = _block_sums(kept_down[:, half:], rows, cols) / np.maximum(
+        _block_sums(d_down[:, half:], rows, cols), 1
+    )
+    across = _block_sums(kept_across[half:, :], rows, cols) / np.maximum(
+        _block_sums(d_across[half:, :], rows, cols), 1
+    )
+    block_blur = np.maximum(down, across) / _BLUR_SPAN
+    pixels = float(span * span)
+    on_grid = (slice(half, half + rows * span + 1, span), slice(half, half + cols * span + 1, span))
+    mean = cell_sums(grey_sums[on_grid]) / pixels
+    spread = np.sqrt(np.maximum(cell_sums(grey_squares[on_grid]) / pixels - mean**2, 0.0))
+    judged = (mean >= _SOFT_LIT) & (spread >= _SOFT_STRUCTURE)
+    if int(np.count_nonzero(judged)) < _SOFT_LEAST_BLOCKS:
+        return None
+    return percentile(block_blur[judged], 0.5)
 
 
 _SECOND_DIFFERENCE = np.array([1, -2, 1], dtype=np.float32)
@@ -316,6 +399,8 @@ class Measured:
     profiles: tuple[Profile, Profile]
     noise_magnitude: Image
     grey_sums: npt.NDArray[np.int32]
+    grey_squares: npt.NDArray[np.float64]  # integral image of the squared grey levels
+    reblur: Reblurred | None  # what the blur was summed from, summed again block by block
     lab: Image  # the colour thumbnail in Lab
     frame: Frame  # what was measured (its half-size picture is made once, when needed)
 
@@ -341,22 +426,38 @@ class Measured:
         the scene's: only ever "cannot judge" on one frame), read only for that note."""
         return bars_alone(self.frame.half_grey)
 
+    @functools.cached_property
+    def soft(self) -> float | None:
+        """How soft the lit parts of the picture are block by block (``soft_blocks``), read
+        only for the "cannot judge" note."""
+        return soft_blocks(self.reblur, self.grey_sums, self.grey_squares)
+
 
 def measure(frame: Frame) -> Measured:
     grey = frame.grey
     levels = histogram_metrics(grey)
     d_vertical, d_horizontal = differences(grey)
-    sharpness = blur(grey, d_vertical, d_horizontal)
+    reblur = reblurred(grey, d_vertical, d_horizontal)
     sums, squares = cv2.integral2(grey, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
-    grey_sums = np.asarray(sums, np.int32)
+    grey_sums, grey_squares = np.asarray(sums, np.int32), np.asarray(squares, np.float64)
     blocks = block_stats(grey, d_vertical, d_horizontal, grey_sums)
     colour, lab = chroma(frame.thumb)
     values = Measurements(
         levels.brightness,
         levels.contrast,
         levels.uniformity,
-        sharpness,
+        blur_of(reblur),
         colour,
-        light(levels, frame.thumb, blocks.mean, np.asarray(squares, np.float64)),
+        light(levels, frame.thumb, blocks.mean, grey_squares),
     )
-    return Measured(values, blocks, profiles(grey), noise_response(grey), grey_sums, lab, frame)
+    return Measured(
+        values,
+        blocks,
+        profiles(grey),
+        noise_response(grey),
+        grey_sums,
+        grey_squares,
+        reblur,
+        lab,
+        frame,
+    )
