@@ -3,8 +3,10 @@ pictures (one may have a greasy lens, one may refuse the site password), each st
 the session's real RTSP video, and a box provisioned with ``config init`` like an
 installer does it.
 
-- ``site_kitchen(*specs)``: start cameras; a spec is ``"clean"``, ``"greasy"`` or
-  ``"wrong_password"``; returns :class:`SiteCamera` objects (stopped at the end).
+- ``site_kitchen(*specs)``: start cameras; a spec is ``"clean"``, ``"greasy"``,
+  ``"smeared"`` (grease strokes over most of the lens, clear glass between: nothing raised
+  on one frame, but a soft picture said) or ``"wrong_password"``; returns
+  :class:`SiteCamera` objects (stopped at the end).
 - ``provision(home, cameras, kcps, broker=None, ingest=None, **sets)``: ``config init``
   through the CLI, credentials written; returns the config path.
 - ``agent_cli(*args, config=...)``: run ``kitchen-agent`` (as ``python -m agent``).
@@ -20,13 +22,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
+from testkit import quality_physical as qp
 from testkit.fake_onvif import DEFAULT_PASSWORD
+from testkit.images import read_bgr
 from testkit.kitchen_sim import SimCamera, kitchen_photo
 from testkit.rtsp_camera import RtspCamera
 
 AGENT = [sys.executable, "-m", "agent"]
+PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "quality"
+
+
+def smeared_counter() -> np.ndarray:
+    """A counter (a committed photograph, 640x360) seen through grease smeared over 60 % of
+    the lens: clear glass between the strokes, so one frame raises nothing, while most of
+    its lit picture is soft."""
+    photo = read_bgr(PHOTOS / "coffee.jpg")
+    photo = cv2.resize(photo, (640, 360), interpolation=cv2.INTER_AREA).astype(np.uint8)
+    strokes = qp.grease_smear(qp.to_radiance(photo), 0.6, np.random.default_rng(3))
+    return qp.to_signal(strokes)
 
 
 @dataclass
@@ -58,7 +75,9 @@ def site_kitchen(rtsp_camera: RtspCamera) -> Iterator[Callable[..., list[SiteCam
                 rtsp_main=rtsp_camera.url("main"),
                 rtsp_sub=rtsp_camera.url("sub"),
             )
-            camera.scene = kitchen_photo(len(started) + 1)
+            camera.scene = (
+                smeared_counter() if spec == "smeared" else kitchen_photo(len(started) + 1)
+            )
             camera.degrade_after_s = 0.0 if spec == "greasy" else None
             started.append(camera.start())
             made.append(SiteCamera(camera, spec))

@@ -176,6 +176,31 @@ def test_a_fogged_lens_is_refused_with_what_to_do_unless_forced(
     assert {c.id for c in load_config(config).cameras.enrolled} == {clean.id, greasy.id}
 
 
+def test_what_one_picture_cannot_settle_is_put_to_the_installer(
+    site_kitchen: Kitchen, tmp_path: Path
+) -> None:
+    # Grease over most of the lens with clear glass between: nothing is raised, so the
+    # picture becomes the reference, but the installer is told to look at the lens.
+    clean, smeared = site_kitchen("clean", "smeared")
+    config = provision(tmp_path, [clean, smeared], "cooking,packing")
+    code, out = enroll(
+        config, "--assign", f"{clean.address}=cooking", "--assign", f"{smeared.address}=packing"
+    )
+    assert code == 0, out
+    cameras = {c["id"]: c for c in out["cameras"]}  # type: ignore[attr-defined]
+    taken = cameras[smeared.id]
+    assert taken["reference_taken"] and taken["issues"] == []
+    soft = [note for note in taken["notes"] if "soft" in note]
+    assert len(soft) == 1, taken["notes"]
+    assert soft[0].startswith("check on site, one picture cannot tell")
+    assert "smeared" in soft[0] and "cannot judge without a reference" not in soft[0]
+    assert not any("soft" in note for note in cameras[clean.id]["notes"])
+
+    human = agent_cli("enroll", "--config", str(config), "--assign", f"{smeared.id}=packing")
+    assert human.returncode == 0, human.stderr
+    assert "  note: check on site, one picture cannot tell (this picture is now its" in human.stdout
+
+
 def test_mistakes_are_told_before_anything_is_written(
     site_kitchen: Kitchen, tmp_path: Path
 ) -> None:
@@ -196,7 +221,7 @@ def test_mistakes_are_told_before_anything_is_written(
 
 
 def test_interactive_enrolment_in_a_pseudo_terminal(site_kitchen: Kitchen, tmp_path: Path) -> None:
-    wok, cold, greasy = site_kitchen("clean", "clean", "greasy")
+    wok, cold, greasy = site_kitchen("clean", "smeared", "greasy")
     config = provision(tmp_path, [wok, cold, greasy], "cooking,cold_room,dishwashing")
     with Terminal("enroll", "--config", str(config), cwd=tmp_path) as term:
         term.expect(r"1 cooking 烹饪区")
@@ -210,6 +235,10 @@ def test_interactive_enrolment_in_a_pseudo_terminal(site_kitchen: Kitchen, tmp_p
                 term.expect(r"Name, e\.g\. 热菜区 \(Enter: none\): $")
                 term.send_line("热菜区")
             elif camera_id == cold.id:
+                # Grease over most of its lens: taken, but the installer is asked to look.
+                term.expect(
+                    r"picture: ok\s+check on site, one picture cannot tell: most of the lit"
+                )
                 term.expect(r"Key control points it shows .*: $")
                 term.send_line("cold_room")
                 term.expect(r"Name.*: $")

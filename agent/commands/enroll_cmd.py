@@ -256,7 +256,7 @@ def _take_reference(
 ) -> Outcome:
     """Make the picture the camera's reference, or say why not."""
     from agent.capture.reference import ReferenceStore, camera_dir_name
-    from agent.site.look import refusal
+    from agent.site.look import CHECK_ON_SITE, refusal
     from agent.site.pictures import draw, file_name, give_to_owner_of, save_picture, snapshot_dir
 
     outcome = Outcome(camera_id, look)
@@ -294,6 +294,12 @@ def _take_reference(
             "the view has too little detail to tell later whether the camera moved or a "
             "region left the picture"
         )
+    # Nothing was raised, but one frame cannot tell a greasy lens from a soft scene or a
+    # cover from a smooth wall; the installer, standing there, can, and this picture is the
+    # camera's reference from now on.
+    outcome.notes += [
+        f"{CHECK_ON_SITE} (this picture is now its reference): {what}" for what in look.to_check
+    ]
     return outcome
 
 

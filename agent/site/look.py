@@ -31,6 +31,8 @@ from agent.model import (
 from agent.site.pictures import Image, Polygon, decode
 
 PICTURE_TIMEOUT_S = 8.0
+# How what one frame cannot settle (Look.to_check) is put to the installer, who can.
+CHECK_ON_SITE = "check on site, one picture cannot tell"
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Look:
     # fine against a fogged reference); and the same of the stored reference itself.
     vetoed: list[str] = field(default_factory=list)
     reference_vetoed: list[str] = field(default_factory=list)
+    # What the picture judged alone shows but one frame cannot settle (a soft picture, a
+    # featureless area, faint bands), said without "cannot judge without a reference": at
+    # enrolment a person on site can settle it, and this picture becomes the reference.
+    to_check: tuple[str, ...] = ()
     # Where the reference lies in the picture: reference pixels -> picture pixels, both at
     # the reference's analysis size (None: not matched, or no reference).
     homography: list[list[float]] | None = None
@@ -103,7 +109,7 @@ def judge(
     """Judge ``image`` into ``look``: against the stored reference under ``reference_dir``
     (the state directory) when there is one, and locate each KCP region."""
     from agent.capture.coverage import roi_visible_fraction
-    from agent.capture.quality import analyse, prepare
+    from agent.capture.quality import WITHOUT_REFERENCE, analyse, prepare
     from agent.capture.reference import ReferenceStore
 
     width = settings.analysis_width
@@ -119,6 +125,9 @@ def judge(
     look.issues = tuple(report.issues)
     alone = report if stored is None else analyse(frame, settings)
     look.vetoed = refusal(alone.issues, accept_view)
+    look.to_check = tuple(
+        note.reason.removesuffix(f"; {WITHOUT_REFERENCE}") for note in alone.undecided
+    )
     if stored is None:
         look.roi_visible = dict.fromkeys(rois)
         return

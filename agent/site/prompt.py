@@ -17,7 +17,7 @@ from agent.model import NATURAL_VIEW, Camera, LoginResolver
 from agent.site.advice import ACCEPT_VIEW, for_camera_error, for_quality
 from agent.site.cameras import CameraDirectory
 from agent.site.enrolment import Request, kcp_label, parse_kcps, rois_of
-from agent.site.look import Look, look_at, look_at_all, refusal
+from agent.site.look import CHECK_ON_SITE, Look, look_at, look_at_all, refusal
 from agent.site.pictures import ascii_thumbnail, draw, file_name, save_picture, snapshot_dir
 
 Answer = tuple[Request, dict[str, Look], set[str]]
@@ -69,6 +69,8 @@ class _Session:
             _say(f"      {advice.en}\n      {advice.zh}")
         else:
             _say(f"      picture: {look.verdict.value}" + (f" ({issues})" if issues else ""))
+            for what in look.to_check:
+                _say(f"      {CHECK_ON_SITE}: {what}")
         target = snapshot_dir(self.path) / f"{file_name(camera.id)}.jpg"
         rois = rois_of(entry) if entry else {}
         notes = [issue.code for issue in look.issues]
