@@ -85,6 +85,16 @@ def enroll(config: Path, *args: str) -> tuple[int, dict[str, object]]:
     return result.returncode, json.loads(result.stdout)
 
 
+def enroll_each(
+    config: Path, *assignments: tuple[SiteCamera, str]
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Assign each camera (by address) to its KCP in one call: the exit code, the JSON and
+    its cameras by id."""
+    args = [f"--assign={camera.address}={kcp}" for camera, kcp in assignments]
+    code, out = enroll(config, *args)
+    return code, out, {camera["id"]: camera for camera in out["cameras"]}  # type: ignore[attr-defined]
+
+
 def test_enroll_by_address_takes_each_reference_and_keeps_the_rest(
     site_kitchen: Kitchen, tmp_path: Path
 ) -> None:
@@ -147,11 +157,8 @@ def test_a_fogged_lens_is_refused_with_what_to_do_unless_forced(
 ) -> None:
     clean, greasy = site_kitchen("clean", "greasy")
     config = provision(tmp_path, [clean, greasy], "cooking,dishwashing")
-    code, out = enroll(
-        config, "--assign", f"{clean.address}=cooking", "--assign", f"{greasy.address}=dishwashing"
-    )
+    code, out, cameras = enroll_each(config, (clean, "cooking"), (greasy, "dishwashing"))
     assert code == 1
-    cameras = {c["id"]: c for c in out["cameras"]}  # type: ignore[attr-defined]
     refused = cameras[greasy.id]
     assert not refused["enrolled"] and not refused["reference_taken"]
     assert "low_contrast" in refused["refused"]
@@ -183,11 +190,8 @@ def test_what_one_picture_cannot_settle_is_put_to_the_installer(
     # picture becomes the reference, but the installer is told to look at the lens.
     clean, smeared = site_kitchen("clean", "smeared")
     config = provision(tmp_path, [clean, smeared], "cooking,packing")
-    code, out = enroll(
-        config, "--assign", f"{clean.address}=cooking", "--assign", f"{smeared.address}=packing"
-    )
+    code, out, cameras = enroll_each(config, (clean, "cooking"), (smeared, "packing"))
     assert code == 0, out
-    cameras = {c["id"]: c for c in out["cameras"]}  # type: ignore[attr-defined]
     taken = cameras[smeared.id]
     assert taken["reference_taken"] and taken["issues"] == []
     soft = [note for note in taken["notes"] if "soft" in note]
