@@ -74,10 +74,11 @@ class BlockStats:
         return floor
 
 
-def cell_corners(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
-    """The integral image at the corners of the BLOCK_PX cells."""
-    integral = cv2.integral(image[: rows * BLOCK_PX, : cols * BLOCK_PX], sdepth=cv2.CV_32S)
-    return np.asarray(integral, np.int32)[::BLOCK_PX, ::BLOCK_PX]
+def cell_corners(image: Image, rows: int, cols: int, span: int = BLOCK_PX) -> npt.NDArray[np.int32]:
+    """The integral image at the corners of ``rows`` x ``cols`` cells of ``span`` pixels
+    (the BLOCK_PX cells unless told)."""
+    integral = cv2.integral(image[: rows * span, : cols * span], sdepth=cv2.CV_32S)
+    return np.asarray(integral, np.int32)[::span, ::span]
 
 
 def cell_sums(corners: npt.NDArray[_Number]) -> npt.NDArray[_Number]:

@@ -52,6 +52,7 @@ from agent.capture.quality.cells import (
     BlockStats,
     block_pixels,
     block_stats,
+    cell_corners,
     cell_sums,
     edge_region,
     percentile,
@@ -144,8 +145,10 @@ def blur_where(grey: Image, keep: Mask) -> float:
     leaves), each difference counted where it sits: outside them both differences are
     zeroed, which adds nothing to either sum. Only asked for when a cover and blur were
     both found."""
+    if not keep.any():
+        return 1.0
     axes = reblurred(grey, *differences(grey))
-    if axes is None or not keep.any():
+    if axes is None:
         return 1.0
     height, width = grey.shape[:2]
     inside = block_pixels(keep, grey.shape).astype(np.uint8)
@@ -167,13 +170,6 @@ _SOFT_BLOCK_PX = 32
 _SOFT_LIT = 90.0  # a block's mean grey level
 _SOFT_STRUCTURE = 12.0  # a block's standard deviation of grey levels
 _SOFT_LEAST_BLOCKS = 6  # fewer such blocks: the view has too little lit detail to judge
-
-
-def _block_sums(image: Image, rows: int, cols: int) -> npt.NDArray[np.int32]:
-    """The sum of each block of an image cropped to ``rows`` x ``cols`` whole blocks."""
-    span = _SOFT_BLOCK_PX
-    corners = cv2.integral(image[: rows * span, : cols * span], sdepth=cv2.CV_32S)
-    return cell_sums(np.asarray(corners, np.int32)[::span, ::span])
 
 
 def soft_blocks(
@@ -198,14 +194,14 @@ def soft_blocks(
     rows, cols = d_down.shape[0] // span, d_across.shape[1] // span
     if rows * cols < _SOFT_LEAST_BLOCKS:
         return None
+
     # Both axes and the light on the same pixels: from 4 in on either axis, where the
     # re-blur's differences sit.
-    down = _block_sums(kept_down[:, half:], rows, cols) / np.maximum(
-        _block_sums(d_down[:, half:], rows, cols), 1
-    )
-    across = _block_sums(kept_across[half:, :], rows, cols) / np.maximum(
-        _block_sums(d_across[half:, :], rows, cols), 1
-    )
+    def block_sums(image: Image) -> npt.NDArray[np.int32]:
+        return cell_sums(cell_corners(image, rows, cols, span))
+
+    down = block_sums(kept_down[:, half:]) / np.maximum(block_sums(d_down[:, half:]), 1)
+    across = block_sums(kept_across[half:, :]) / np.maximum(block_sums(d_across[half:, :]), 1)
     block_blur = np.maximum(down, across) / _BLUR_SPAN
     pixels = float(span * span)
     on_grid = (slice(half, half + rows * span + 1, span), slice(half, half + cols * span + 1, span))
@@ -268,9 +264,7 @@ def noise_floor(magnitude: Image, grey_sums: npt.NDArray[np.int32]) -> float:
         return noise_estimate(magnitude) if magnitude.size else 0.0
     span = _FLOOR_PX
     area = float(span * span)
-    cropped = magnitude[: rows * span, : cols * span]
-    response_sums = np.asarray(cv2.integral(cropped), np.int32)[::span, ::span]
-    response = cell_sums(response_sums).reshape(-1) / area
+    response = cell_sums(cell_corners(magnitude, rows, cols, span)).reshape(-1) / area
     corners = grey_sums[1 : 2 + rows * span : span, 1 : 2 + cols * span : span]
     levels = cell_sums(corners).reshape(-1) / area
     unclipped = (levels >= _FLOOR_LEVELS[0]) & (levels <= _FLOOR_LEVELS[1])
