@@ -49,10 +49,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+from testkit.servers import QuietHTTPServer
 
 MULTICAST_GROUP = "239.255.255.250"
 DISCOVERY_PORT = 3702
@@ -217,7 +219,7 @@ class FakeCamera:
             self.behaviour.clock_offset_s = self.clock_offset_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._http: ThreadingHTTPServer | None = None
+        self._http: QuietHTTPServer | None = None
         self._udp: list[socket.socket] = []
         self._lock = threading.Lock()
         self.endpoint_uuid = self.endpoint_uuid or str(uuid.uuid4())
@@ -256,8 +258,7 @@ class FakeCamera:
         return self.xaddr
 
     def start(self) -> Self:
-        self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        self._http.daemon_threads = True
+        self._http = QuietHTTPServer((self.host, self.port), _handler_for(self))
         self.port = self._http.server_address[1]
         server = self._http
         self._spawn(lambda: server.serve_forever(poll_interval=0.05), "http")

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from testkit.fake_onvif import DISCOVERY_PORT, MULTICAST_GROUP, NS, FakeCamera
+from testkit.servers import QuietTCPServer
 
 RECORDER_PORTS = (80, 554, 8080)
 SERVER_PORTS = {"slow_headers": 8100, "slow_body": 8101, "huge": 8102, "bomb_snapshot": 8103}
@@ -106,11 +107,6 @@ def _digest_made_with(token: ET.Element, secret: str) -> bool:
 # --- TCP servers -------------------------------------------------------------------------------
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 def _read_request(conn: socket.socket) -> bytes:
     conn.settimeout(5)
     data = b""
@@ -131,12 +127,12 @@ def _read_request(conn: socket.socket) -> bytes:
     return data
 
 
-def serve(host: str, port: int, handle: Any) -> _Server:
+def serve(host: str, port: int, handle: Any) -> QuietTCPServer:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             handle(self.request, self.client_address)
 
-    server = _Server((host, port), Handler)
+    server = QuietTCPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -16,6 +16,7 @@ from agent.errors import CameraAuthFailed, CameraTimeout, CameraUnreachable, Sna
 from agent.model import CameraLogin
 from testkit.fake_onvif import DEFAULT_PASSWORD
 from testkit.onvif_fixtures import FakeCameraFactory
+from testkit.servers import QuietHTTPServer
 
 
 @pytest.mark.parametrize("persona", ["hikvision", "generic"])  # Digest, Basic
@@ -60,8 +61,7 @@ class _Trickle(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def trickle_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
-    server.daemon_threads = True
+    server = QuietHTTPServer(("127.0.0.1", 0), _Trickle)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/snap.jpg"

@@ -30,6 +30,7 @@ from agent.supervisor import WorkerContext
 from testkit import quality_evalset as ev
 from testkit import quality_physical as qp
 from testkit.images import read_bgr
+from testkit.servers import QuietHTTPServer
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NOON = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -452,7 +453,7 @@ def snapshot_server() -> Iterator[tuple[str, list[int]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", hits
