@@ -239,12 +239,20 @@ def test_interactive_enrolment_in_a_pseudo_terminal(site_kitchen: Kitchen, tmp_p
                 term.expect(r"Name, e\.g\. 热菜区 \(Enter: none\): $")
                 term.send_line("热菜区")
             elif camera_id == cold.id:
-                # Grease over most of its lens: taken, but the installer is asked to look.
+                # Grease over most of its lens: nothing is raised, but the installer is
+                # asked to look before it becomes the reference, and may take it again.
                 term.expect(
                     r"picture: ok\s+check on site, one picture cannot tell: most of the lit"
                 )
                 term.expect(r"Key control points it shows .*: $")
                 term.send_line("cold_room")
+                doubt = r"Is the view as it should be \(lens clean, nothing in front\)\? .*: $"
+                term.expect(doubt)
+                term.send_line("r")
+                term.expect(r"taking the picture again")
+                term.expect(r"check on site, one picture cannot tell")
+                term.expect(doubt)
+                term.send_line("")
                 term.expect(r"Name.*: $")
                 term.send_line("")
             else:

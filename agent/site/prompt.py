@@ -102,7 +102,9 @@ class _Session:
 
     def settle_picture(self, camera: Camera) -> bool:
         """Make sure the camera's picture can be its reference: retake, accept the view or
-        force it. False: skip the camera."""
+        force it. A picture that passed but shows what one picture cannot settle (a soft
+        view that may be a greasy lens) is put to the installer, who can look, before it
+        becomes the reference. False: skip the camera."""
         while True:
             look = self.looks[camera.id]
             refused = (
@@ -110,26 +112,35 @@ class _Session:
                 if look.image is not None
                 else ["no picture"]
             )
-            if not refused:
+            if not refused and not look.to_check:
                 return True
             natural = look.image is not None and set(refused) <= NATURAL_VIEW
-            options = "[r] take the picture again"
-            options += ", [a] the view is like this by nature" if natural else ""
-            options += ", [f] enrol it anyway, [s] skip it: "
-            answer = self.read(f"  Its picture is refused ({', '.join(refused)}). {options}")
+            if refused:
+                options = "[r] take the picture again"
+                options += ", [a] the view is like this by nature" if natural else ""
+                options += ", [f] enrol it anyway, [s] skip it: "
+                answer = self.read(f"  Its picture is refused ({', '.join(refused)}). {options}")
+            else:
+                answer = self.read(
+                    "  Is the view as it should be (lens clean, nothing in front)? "
+                    "[Enter] yes, take it as the reference, [r] take the picture again, "
+                    "[s] skip it: "
+                )
             choice = answer.strip().lower()[:1]
             if choice == "r":
                 _say("  taking the picture again ...")
                 self.looks[camera.id] = look_at(camera, self.logins(camera.id), self.config.quality)
                 self.show(camera, self.looks[camera.id])
-            elif choice == "a" and natural:
-                self.request.accept_view.add(camera.id)
-                _say(f"  {ACCEPT_VIEW.en}")
-            elif choice == "f":
-                self.forced.add(camera.id)
-                return True
             elif choice == "s":
                 return False
+            elif not refused and choice in ("", "y", "是"):
+                return True
+            elif refused and choice == "a" and natural:
+                self.request.accept_view.add(camera.id)
+                _say(f"  {ACCEPT_VIEW.en}")
+            elif refused and choice == "f":
+                self.forced.add(camera.id)
+                return True
 
     def ask_name(self, camera: Camera) -> None:
         entry = self.enrolled.get(camera.id) or {}
