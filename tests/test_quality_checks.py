@@ -31,6 +31,7 @@ from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
 from testkit import quality_evalset as ev
 from testkit.images import read_bgr
+from testkit.kitchen_sim import greasy_lens
 
 PHOTOS = Path(__file__).parent / "data" / "quality"
 NAMES = ("astronaut", "camera", "coffee", "rocket")
@@ -294,6 +295,9 @@ def test_view_shift_measures_how_far_the_view_moved(name: str) -> None:
     assert view_shift(base, moved) == pytest.approx(float(np.hypot(12, 6)) * scale, abs=0.3)
     still = as_camera_frame(ev.add_noise(image, 1.5, rng(3), 1.0))
     assert view_shift(base, still) == pytest.approx(0.0, abs=0.2)
+    # A move of one pixel, not far over the jitter threshold, is a move too.
+    nudged = as_camera_frame(ev.add_noise(ev.translate(image, 1, 0), 1.5, rng(4), 1.0))
+    assert (view_shift(base, nudged) or 0.0) > SETTINGS.checks.jitter.threshold
     elsewhere = ev.view_crop(photo("coffee" if name != "coffee" else "rocket"))
     other = as_camera_frame(cv2.resize(elsewhere, (image.shape[1], image.shape[0])))
     assert view_shift(base, other) is None  # another view: not a shake
@@ -321,6 +325,30 @@ def test_jitter_is_a_view_that_keeps_moving(name: str) -> None:
     assert [i.code for i in pair_issues(shaking[0], shaking[1], SETTINGS)] == ["jitter"]
     assert pair_issues(still[0], still[1], SETTINGS) == []
     assert [i.code for i in pair_issues(still[0], still[0], SETTINGS)] == ["frozen"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_lens_fogging_up_is_not_a_shaking_mount(name: str) -> None:
+    """Steam and grease coming over the lens of a still camera (the simulated kitchen's
+    fogged lens, as the demo shows it): the finest detail phase correlation weighs is then
+    the sensor's fresh noise, and it read sub-pixel 'moves' of up to a pixel between a
+    clear sample and a fogged one. No jitter is reported, in either form."""
+    image = ev.view_crop(photo(name))
+    fogged = greasy_lens(image)
+
+    def sample(picture: np.ndarray, seed: int) -> Frame:
+        return as_camera_frame(ev.add_noise(picture, 2.5, rng(seed), 1.0))
+
+    for seed in range(0, 16, 2):  # the moment the fog comes, and the first fogged samples
+        clear, foggy, foggier = (
+            sample(image, seed),
+            sample(fogged, seed + 1),
+            sample(fogged, seed + 2),
+        )
+        for before, after in ((clear, foggy), (foggy, foggier)):
+            assert "jitter" not in [i.code for i in pair_issues(before, after, SETTINGS)]
+    steaming = [sample(image, 100), *(sample(fogged, 101 + k) for k in range(5))]
+    assert check_sequence(steaming, SETTINGS) == []
 
 
 # --- thresholds, boundaries, configuration ---------------------------------------------------
