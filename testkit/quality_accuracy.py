@@ -16,7 +16,9 @@ For each model, mode and check: recall on clear and severe degradations (mild on
 reported apart: a mild defect need not be flagged) and the share of clean samples that
 raise nothing, set against the targets of issue 15. Every miss (a fault not named, a
 clean sample that raised something) is written to a file naming the picture, class,
-strength, model, mode and what was reported instead.
+strength, model, mode and what was reported instead. With the physical model, a still
+camera's lens fogging up (``quality_physical.fogging_up``) is also counted: the pairs of
+samples read as shaken, which must be none (each is a miss in the file).
 
 Run: ``.venv/bin/python benchmarks/quality_accuracy.py`` (needs Debian's opencv-doc
 package for the photographs: ``apt-get install opencv-doc``; about 6 minutes on one core).
@@ -27,6 +29,7 @@ tune pictures, from which thresholds are chosen.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections import defaultdict
@@ -84,7 +87,13 @@ class QualityAdapter:
 
     def __init__(self) -> None:
         from agent.capture.decode import decode_for_analysis
-        from agent.capture.quality import analyse, check_sequence, make_reference, prepare
+        from agent.capture.quality import (
+            analyse,
+            check_sequence,
+            make_reference,
+            pair_issues,
+            prepare,
+        )
         from agent.config.quality import QualityConfig
 
         self._settings = QualityConfig()
@@ -92,6 +101,7 @@ class QualityAdapter:
         self._frame = lambda jpeg: prepare(decode_for_analysis(jpeg, width), width)
         self._analyse = analyse
         self._check_sequence = check_sequence
+        self._pair_issues = pair_issues
         self._make_reference = make_reference
         self._references: dict[bytes, Any] = {}
 
@@ -112,6 +122,17 @@ class QualityAdapter:
     def judge_sequence(self, jpegs: Iterable[bytes]) -> list[str]:
         frames = [self._frame(jpeg) for jpeg in jpegs]
         return [issue.code for issue in self._check_sequence(frames, self._settings)]
+
+    def shaken(self, jpegs: Iterable[bytes]) -> tuple[int, bool]:
+        """How many consecutive pairs the daemon reads as shaken (its per-sample form),
+        and whether the samples as a sequence raise jitter (``check-frame --sequence``)."""
+        frames = [self._frame(jpeg) for jpeg in jpegs]
+        pairs = sum(
+            any(issue.code == "jitter" for issue in self._pair_issues(a, b, self._settings))
+            for a, b in itertools.pairwise(frames)
+        )
+        sequence = self._check_sequence(frames, self._settings)
+        return pairs, any(issue.code == "jitter" for issue in sequence)
 
     def forget_references(self) -> None:
         self._references.clear()
@@ -236,6 +257,56 @@ def evaluate(cases: Iterable[Case], adapter: QualityAdapter, keep_metrics: bool)
                 )
             )
     return results
+
+
+@dataclass(frozen=True)
+class Fogging:
+    """A still camera's lens fogging up (``quality_physical.fogging_up``): nothing moved."""
+
+    photo: str
+    split: str
+    veil: str
+    pairs: int
+    shaken_pairs: int
+    sequence_jitter: bool
+
+
+def fogging_up(photos: dict[str, np.ndarray], adapter: QualityAdapter) -> list[Fogging]:
+    out = []
+    for name in sorted(photos):
+        for veil, jpegs in quality_physical.fogging_up(name, photos[name]):
+            shaken, sequence = adapter.shaken(jpegs)
+            split = quality_evalset.split_of(name)
+            out.append(Fogging(name, split, veil, len(jpegs) - 1, shaken, sequence))
+    return out
+
+
+def fogging_lines(results: list[Fogging]) -> list[str]:
+    lines = [
+        "--- a still camera's lens fogging up (the physical model's steam, grease film, smear "
+        "and condensation, severe): no pair may read as a shake"
+    ]
+    for split, label in (("report", "held out"), ("tune", "used for tuning")):
+        rows = [r for r in results if r.split == split]
+        pairs = sum(r.pairs for r in rows)
+        shaken = sum(r.shaken_pairs for r in rows)
+        raised = sum(r.sequence_jitter for r in rows)
+        lines.append(
+            f"  {label:15s}: pairs read as shaken {shaken}/{pairs}; sequences raising "
+            f"jitter {raised}/{len(rows)}"
+        )
+    return lines
+
+
+def fogging_misses(results: list[Fogging]) -> list[str]:
+    return [
+        f"physical\t{r.split}\tsequence\t{r.photo}\tfogging_up\tsevere\t{r.veil}"
+        f"\tjitter ({r.shaken_pairs} of {r.pairs} pairs"
+        + (", and the sequence" if r.sequence_jitter else "")
+        + ")"
+        for r in results
+        if r.shaken_pairs or r.sequence_jitter
+    ]
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -439,9 +510,11 @@ def main() -> int:
         # photographs stay as they were before the second set was added.
         for photos in (first_photos, second_photos):
             results += evaluate(first_cases(photos), adapter, args.suggest)
+    fogging: list[Fogging] = []
     if "physical" in models:
         every = {**first_photos, **second_photos}
         results += evaluate(physical_cases(every), adapter, args.suggest)
+        fogging = fogging_up(every, adapter)
     pictures = sorted({r.photo for r in results})
     counts = {
         s: sum(quality_evalset.split_of(p) == s for p in pictures) for s in ("tune", "report")
@@ -475,10 +548,12 @@ def main() -> int:
                     f"{model} model {mode}: {'met' if ok else 'NOT met'}"
                     for mode, ok in met.items()
                 ]
+    if fogging:
+        block.extend(fogging_lines(fogging))
     block.append("targets on held-out pictures: " + "; ".join(verdicts))
     block.append("```")
     print("\n".join(block))
-    missed = misses(results)
+    missed = misses(results) + fogging_misses(fogging)
     args.misses.parent.mkdir(parents=True, exist_ok=True)
     args.misses.write_text("\n".join(missed) + "\n", encoding="utf-8")
     print(f"{len(missed) - 1} misses written to {args.misses}", file=sys.stderr)

@@ -926,6 +926,23 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
     )
 
 
+def fogging_up(name: str, photo: Picture) -> Iterator[tuple[str, tuple[bytes, ...]]]:
+    """A still camera whose lens fogs between its first sample and its second and stays
+    fogged, under each veil at severe strength: (veil, four samples). Nothing moved, so no
+    pair may read as a shake (the veil itself is the frames' business)."""
+    scene = to_radiance(photo)
+    veils = {
+        "steam": steam(scene, 0.22, _rng(name, "fogging", "steam"))[0],
+        "grease_film": greasy_film(scene, 0.25),
+        "grease_smear": grease_smear(scene, 0.85, _rng(name, "fogging", "smear")),
+        "condensation": condensation(scene, 0.15, _rng(name, "fogging", "fog")),
+    }
+    clear = encode(capture(scene, _rng(name, "fogging", "clear")))
+    for veil, veiled in veils.items():
+        fogged = (encode(capture(veiled, _rng(name, "fogging", veil, k))) for k in range(3))
+        yield veil, (clear, *fogged)
+
+
 def samples(photos: dict[str, Picture] | None = None) -> Iterator[Sample]:
     """The whole set: every source picture's samples, in name order."""
     photos = photos if photos is not None else load_photos()

@@ -263,6 +263,26 @@ def test_sequences_freeze_or_shake_as_labelled(kitchen_samples: list[qp.Sample])
         assert np.hypot(dx, dy) > 0.015 * width  # every sample moved from the last
 
 
+def test_a_fogging_lens_is_a_still_camera_losing_contrast() -> None:
+    image = read_bgr(KITCHENS / "cooking_1.jpg")
+    assert image is not None
+    photo = cv2.resize(image, (320, 180), interpolation=cv2.INTER_AREA)
+    sequences = dict(qp.fogging_up("kitchen/cooking_1.jpg", photo))
+    assert sorted(sequences) == ["condensation", "grease_film", "grease_smear", "steam"]
+    clear = {jpegs[0] for jpegs in sequences.values()}
+    assert len(clear) == 1  # one clear first sample, then the lens fogs
+
+    def contrast(jpeg: bytes) -> float:
+        grey = decoded(jpeg)[:176, :320]
+        return float(np.median(grey.reshape(11, 16, 20, 16).std(axis=(1, 3))))
+
+    before = contrast(next(iter(clear)))
+    for veil, jpegs in sequences.items():
+        assert len(jpegs) == 4 and len(set(jpegs)) == 4, veil  # fresh noise: a live camera
+        for jpeg in jpegs[1:]:
+            assert contrast(jpeg) < 0.8 * before, veil
+
+
 def test_turned_camera_shows_less_of_the_enrolled_view(kitchen_samples: list[qp.Sample]) -> None:
     turned = {s.severity: s for s in kitchen_samples if s.kind == "scene_changed"}
     reference = decoded(turned["clear"].reference_jpeg)
@@ -349,6 +369,23 @@ def test_report_counts_recall_and_clean_apart_and_lists_every_miss() -> None:
         "physical\treport\tsingle frame\tkitchen/x.jpg\tclean\tclean\tclean_v\toccluded" in missed
     )
     assert any(line.endswith("too_bright\tclear\ttoo_bright_v\tnothing (ok)") for line in missed)
+
+
+def test_report_counts_a_fogging_lens_read_as_shaken_and_lists_it() -> None:
+    rows = [
+        bench.Fogging("kitchen/x.jpg", "report", "steam", 3, 0, False),
+        bench.Fogging("kitchen/x.jpg", "report", "grease_smear", 3, 2, True),
+        bench.Fogging("kitchen/y.jpg", "tune", "steam", 3, 1, False),
+    ]
+    lines = bench.fogging_lines(rows)
+    assert "  held out       : pairs read as shaken 2/6; sequences raising jitter 1/2" in lines
+    assert "  used for tuning: pairs read as shaken 1/3; sequences raising jitter 0/1" in lines
+    missed = bench.fogging_misses(rows)
+    assert missed == [
+        "physical\treport\tsequence\tkitchen/x.jpg\tfogging_up\tsevere\tgrease_smear"
+        "\tjitter (2 of 3 pairs, and the sequence)",
+        "physical\ttune\tsequence\tkitchen/y.jpg\tfogging_up\tsevere\tsteam\tjitter (1 of 3 pairs)",
+    ]
 
 
 def test_report_counts_the_misses_one_frame_said_it_cannot_judge() -> None:
