@@ -61,6 +61,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["garbage"] = folder / "garbage.jpg"
     out["missing"] = folder / "nope.jpg"
     save("placeholder", np.zeros((1, 1, 3), np.uint8))  # what some cameras send instead
+    save("no_video", qp.no_video_screen(640, 360, 2))  # a recorder's card for a dead camera
     view = ev.view_crop(coffee)
     for k, (dx, dy) in enumerate(((0, 0), (8, -4), (-5, 6))):  # a shaking mount
         save(f"shaken{k}", ev.translate(view, dx, dy))
@@ -145,6 +146,15 @@ def test_sequence_detects_a_frozen_picture(images: dict[str, Path]) -> None:
     live = run("--json", "--sequence", str(images["clean"]), str(images["clean2"]))
     assert live.returncode == 0, live.stdout
     assert json.loads(live.stdout)["sequence"]["issues"] == []
+
+
+def test_a_no_video_card_in_a_row_is_no_signal_not_frozen(images: dict[str, Path]) -> None:
+    card = str(images["no_video"])
+    result = run("--json", "--sequence", card, card)
+    assert result.returncode == 1
+    payload = json.loads(result.stdout)
+    assert [[i["code"] for i in f["issues"]] for f in payload["frames"]] == [["no_signal"]] * 2
+    assert payload["sequence"]["issues"] == []
 
 
 def test_sequence_detects_a_shaking_camera(images: dict[str, Path]) -> None:

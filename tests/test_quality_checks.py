@@ -30,6 +30,7 @@ from agent.capture.quality.metrics import Comparison, Measurements, SingleFrameF
 from agent.config.quality import QualityConfig
 from agent.model import QualityIssue, Severity, worst_verdict
 from testkit import quality_evalset as ev
+from testkit import quality_physical as qp
 from testkit.images import read_bgr
 from testkit.kitchen_sim import greasy_lens
 
@@ -284,6 +285,24 @@ def test_frozen_sequence() -> None:
     assert [issue.code for issue in issues] == ["frozen"]
     assert issues[0].severity == "fail"
     assert check_sequence([frame], SETTINGS) == []
+
+
+@pytest.mark.parametrize("style", range(4))
+def test_a_no_video_screen_is_no_signal_not_also_frozen(style: int) -> None:
+    """A recorder's "no video" card is the same at every sample: frozen would only echo
+    no_signal, with the wrong fix (power-cycle a stuck encoder)."""
+    screen = qp.encode(qp.no_video_screen(640, 360, style))
+    before, after = (prepare(decode_for_analysis(screen, 320), 320) for _ in range(2))
+    raised = analyse(after, SETTINGS).issues
+    assert [issue.code for issue in raised] == ["no_signal"]
+    assert [i.code for i in pair_issues(before, after, SETTINGS)] == ["frozen"]  # alone
+    assert pair_issues(before, after, SETTINGS, raised) == []
+    assert check_sequence([before, after, after], SETTINGS, [raised] * 3) == []
+    # A picture that is really stuck still is frozen, its own issues given or not.
+    stuck = as_camera_frame(photo("rocket"))
+    own = analyse(stuck, SETTINGS).issues
+    assert [i.code for i in pair_issues(stuck, stuck, SETTINGS, own)] == ["frozen"]
+    assert [i.code for i in check_sequence([stuck] * 3, SETTINGS, [own] * 3)] == ["frozen"]
 
 
 @pytest.mark.parametrize("name", NAMES)

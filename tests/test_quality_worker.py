@@ -276,21 +276,41 @@ def test_closed_kitchen_at_night_is_not_an_alarm(
     ]
 
 
+def serve_always(worker: QualityWorker, scene: Scene, camera_id: str, jpeg: bytes) -> None:
+    """From now on ``camera_id`` sends the very same picture at every sample."""
+    same = decode_for_analysis(jpeg, 320)
+
+    def grab(camera: Camera, *args: Any) -> np.ndarray:
+        return same.copy() if camera.id == camera_id else scene.grab(camera, *args)
+
+    worker.grab = grab
+
+
 def test_frozen_picture_is_an_alarm(tmp_path: Path, scene: Scene, events: list[Event]) -> None:
     worker, state = make_worker(tmp_path, scene, events, [NOON])
     worker.sample_all()
-    stuck = decode_for_analysis(ev.encode(scene.pictures["cam-sink"]), 320)
-    original = scene.grab
-
-    def grab_stuck(camera: Camera, *args: Any) -> np.ndarray:
-        return stuck.copy() if camera.id == "cam-sink" else original(camera, *args)
-
-    worker.grab = grab_stuck
+    serve_always(worker, scene, "cam-sink", ev.encode(scene.pictures["cam-sink"]))
     for _ in range(3):
         worker.sample_all()
     assert "frozen" in [i.code for i in state.quality()["cam-sink"].issues]
     assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
         ("cam-sink", "frozen")
+    ]
+
+
+def test_a_no_video_screen_raises_no_signal_only(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    """A recorder channel whose camera died serves the same "no video" card every time:
+    one alarm, no_signal (check the cable and power), not also frozen (a stuck encoder)."""
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()
+    serve_always(worker, scene, "cam-sink", qp.encode(qp.no_video_screen(640, 360, 1)))
+    for _ in range(4):
+        worker.sample_all()
+    assert [i.code for i in state.quality()["cam-sink"].issues] == ["no_signal"]
+    assert [(e["camera_id"], e["code"]) for e in of_type(events, "quality_alarm")] == [
+        ("cam-sink", "no_signal")
     ]
 
 

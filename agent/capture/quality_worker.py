@@ -223,7 +223,7 @@ class QualityWorker:
         report = analyse(frame, self.settings, reference)
         issues = list(report.issues)
         if track.previous is not None:
-            issues.extend(pair_issues(track.previous, frame, self.settings))
+            issues.extend(pair_issues(track.previous, frame, self.settings, report.issues))
         track.previous = frame
         samples = [Sample(NO_FRAME, False), *_samples(issues)]
         self._feed(camera_id, track, samples, moment)

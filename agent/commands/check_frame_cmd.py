@@ -90,10 +90,12 @@ def check_frame(args: argparse.Namespace) -> int:
     reference = make_reference(load(args.reference)) if args.reference is not None else None
     frames_out: list[dict[str, Any]] = []
     prepared = []
+    raised = []
     for path in args.images:
         current = load(path)
         prepared.append(current)
         report = analyse(current, settings, reference)
+        raised.append(report.issues)
         frames_out.append(
             {
                 "image": str(path),
@@ -104,7 +106,9 @@ def check_frame(args: argparse.Namespace) -> int:
             }
         )
     sequence_issues = (
-        [issue.to_json() for issue in check_sequence(prepared, settings)] if args.sequence else []
+        [issue.to_json() for issue in check_sequence(prepared, settings, raised)]
+        if args.sequence
+        else []
     )
     found = bool(sequence_issues) or any(out["issues"] for out in frames_out)
     payload = {"frames": frames_out, "sequence": {"issues": sequence_issues}}

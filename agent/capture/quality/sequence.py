@@ -111,15 +111,27 @@ def _frozen(pairs: Sequence[tuple[Frame, Frame]], rule: CheckRule) -> QualityIss
     )
 
 
+def _signal_lost(raised: Sequence[QualityIssue]) -> bool:
+    """A sample that raised ``no_signal`` (a recorder's "no video" card, a flat screen)
+    shows the same picture every time: ``frozen`` would only echo it, and send the
+    technician to the wrong fix (power-cycling a stuck encoder instead of checking the
+    camera's cable and power), and there is no view to have moved."""
+    return any(issue.code == "no_signal" for issue in raised)
+
+
 def check_sequence(
-    frames: Sequence[Frame], settings: QualityConfig | None = None
+    frames: Sequence[Frame],
+    settings: QualityConfig | None = None,
+    raised: Sequence[Sequence[QualityIssue]] = (),
 ) -> list[QualityIssue]:
     """Issues of consecutive samples of one camera: ``frozen`` when no pair changed,
     ``jitter`` when the view shook: at least two pairs, and half of them, moved by more
-    than the threshold (one move alone is a camera knocked aside, for scene_changed)."""
+    than the threshold (one move alone is a camera knocked aside, for scene_changed).
+    ``raised``: what each frame raised on its own, when known; nothing when every frame
+    has no signal."""
     config = settings if settings is not None else QualityConfig()
     pairs = list(itertools.pairwise(frames))
-    if not pairs:
+    if not pairs or (len(raised) == len(frames) and all(map(_signal_lost, raised))):
         return []
     frozen = _frozen(pairs, config.checks.frozen) if config.checks.frozen.enabled else None
     if frozen is not None:
@@ -134,10 +146,18 @@ def check_sequence(
     return []
 
 
-def pair_issues(previous: Frame, current: Frame, settings: QualityConfig) -> list[QualityIssue]:
+def pair_issues(
+    previous: Frame,
+    current: Frame,
+    settings: QualityConfig,
+    raised: Sequence[QualityIssue] = (),
+) -> list[QualityIssue]:
     """The daemon's per-sample form: ``frozen`` when nothing changed since the previous
     sample, ``jitter`` when the whole view moved (the alarm's raise_after then asks for
-    several shaken samples in a row)."""
+    several shaken samples in a row). ``raised``: what the current sample raised on its
+    own; nothing when it has no signal."""
+    if _signal_lost(raised):
+        return []
     checks = settings.checks
     frozen = _frozen([(previous, current)], checks.frozen) if checks.frozen.enabled else None
     if frozen is not None:
