@@ -225,6 +225,17 @@ class NginxRtmp:
         )
         return result
 
+    def wait_video(self, name: str, timeout_s: float = 20.0) -> IngestStream:
+        """``name`` publishing with its video's codec and size known: nginx-rtmp learns
+        them from the stream's metadata, a moment after the publish itself shows."""
+
+        def described() -> IngestStream | None:
+            stream = self.publishing(name)
+            return stream if stream is not None and stream.codec is not None else None
+
+        result: IngestStream = wait_for(described, timeout_s, what=f"stream {name}'s video")
+        return result
+
     def measure_kbps(self, name: str, window_s: float = 6.0) -> float:
         """Average bitrate of ``name`` arriving over ``window_s`` (kbit/s, RTMP payload)."""
         first = self.wait_publishing(name)

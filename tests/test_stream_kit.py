@@ -50,7 +50,7 @@ def test_looped_clip_reaches_the_ingest_with_its_bitrate(
         stderr=subprocess.DEVNULL,
     )
     try:
-        stream = nginx_rtmp.wait_publishing("kit-check")
+        stream = nginx_rtmp.wait_video("kit-check")
         assert (stream.codec, stream.width, stream.height) == ("H264", 640, 360)
         kbps = nginx_rtmp.measure_kbps("kit-check", window_s=4)
         assert 200 < kbps < 600
