@@ -672,7 +672,7 @@ def no_video_screen(width: int, height: int, style: int) -> Picture:
 # --- the set -----------------------------------------------------------------------------
 
 
-def _rng(*parts: object) -> np.random.Generator:
+def rng_for(*parts: object) -> np.random.Generator:
     """A generator seeded by what the draw is for, so that samples do not depend on the
     order they are made in (adding one leaves the others as they were)."""
     return np.random.default_rng(zlib.crc32("/".join(map(str, parts)).encode()))
@@ -697,7 +697,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
         light: float = 1.0,
         gains: npt.NDArray[np.float32] | None = None,
     ) -> Picture:
-        return capture(what, _rng(name, tag, "noise"), light=light, gains=gains)
+        return capture(what, rng_for(name, tag, "noise"), light=light, gains=gains)
 
     reference = encode(shot(scene, "reference"))
 
@@ -726,11 +726,11 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
     # --- clean: nothing may fire -------------------------------------------------------
     yield sample("clean", "as_is", "clean", shot(scene, "as_is"))
     for source in ("flame", "lamp", "window"):
-        lit = with_light_source(scene, source, _rng(name, source))
+        lit = with_light_source(scene, source, rng_for(name, source))
         # A stove or a lamp may have been off at enrolment; a window was there already.
         enrolled = encode(shot(lit, "window_reference")) if source == "window" else reference
         yield sample("clean", f"small_bright_{source}", "clean", shot(lit, source), ref=enrolled)
-    dim, _ = dim_subject_dark_background(scene, _rng(name, "dim"))
+    dim, _ = dim_subject_dark_background(scene, rng_for(name, "dim"))
     yield sample(
         "clean",
         "dim_subject_dark_background",
@@ -741,11 +741,14 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
     yield sample("clean", "low_bitrate_q18", "clean", shot(scene, "low_bitrate"), quality=18)
     yield sample("clean", "dimmer_evening_gain", "clean", shot(scene, "evening", light=0.5))
     yield sample(
-        "clean", "lamp_off_part", "clean", shot(part_lit(scene, _rng(name, "lamp_off")), "lamp_off")
+        "clean",
+        "lamp_off_part",
+        "clean",
+        shot(part_lit(scene, rng_for(name, "lamp_off")), "lamp_off"),
     )
     still = view(scene)
     still_reference = encode(shot(still, "view_reference"))
-    nudge = _rng(name, "nudge")
+    nudge = rng_for(name, "nudge")
     nudged = view(scene, nudge.choice((-1, 1)) * 0.015, nudge.uniform(-0.01, 0.01), 0.5)
     yield sample("clean", "nudged_1.5pct", "clean", shot(nudged, "nudged"), ref=still_reference)
     live = tuple(encode(shot(still, f"live{k}")) for k in range(3))
@@ -759,23 +762,23 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             "too_bright",
             f"clipped_{share:g}",
             severity,
-            overexposed(scene, share, _rng(*tag, "over")),
+            overexposed(scene, share, rng_for(*tag, "over")),
         )
         yield sample(
             "too_dark",
             f"crushed_{share:g}",
             severity,
-            underexposed(scene, share, _rng(*tag, "under")),
+            underexposed(scene, share, rng_for(*tag, "under")),
         )
 
         t = _strength(severity, 0.7, 0.4, 0.22)
-        hazy, _ = steam(scene, t, _rng(*tag, "steam"))
+        hazy, _ = steam(scene, t, rng_for(*tag, "steam"))
         exposure = auto_exposure(hazy, scene)
         yield sample(
             "low_contrast",
             f"steam_t{t:g}",
             severity,
-            capture(hazy, _rng(*tag, "steam_noise"), exposure=exposure),
+            capture(hazy, rng_for(*tag, "steam_noise"), exposure=exposure),
             also_accept=_HAZE,
         )
         t = _strength(severity, 0.75, 0.45, 0.25)
@@ -791,7 +794,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             "low_contrast",
             f"grease_smear_{coverage:g}",
             severity,
-            shot(grease_smear(scene, coverage, _rng(*tag, "smear")), f"smear{severity}"),
+            shot(grease_smear(scene, coverage, rng_for(*tag, "smear")), f"smear{severity}"),
             also_accept=_HAZE,
         )
         t = _strength(severity, 0.6, 0.3, 0.15)
@@ -799,7 +802,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             "low_contrast",
             f"condensation_t{t:g}",
             severity,
-            shot(condensation(scene, t, _rng(*tag, "fog")), f"fog{severity}"),
+            shot(condensation(scene, t, rng_for(*tag, "fog")), f"fog{severity}"),
             also_accept=_HAZE,
         )
 
@@ -811,7 +814,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             shot(disc_blur(scene, radius * scale), f"defocus{severity}"),
         )
         length = _strength(severity, 3.0, 8.0, 16.0)
-        angle = float(_rng(*tag, "motion").uniform(0, 180))
+        angle = float(rng_for(*tag, "motion").uniform(0, 180))
         yield sample(
             "blurred",
             f"motion_{length:g}px_{angle:.0f}deg",
@@ -825,10 +828,10 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             "noisy",
             f"low_light_gain_x{1 / light:g}",
             severity,
-            capture(scene, _rng(*tag, "gain"), light=light),
+            capture(scene, rng_for(*tag, "gain"), light=light),
         )
 
-        pick = _rng(*tag, "cast")
+        pick = rng_for(*tag, "cast")
         cast = str(pick.choice(("warm", "cool", "green", "magenta")))
         gains = cast_gains(cast, severity)
         yield sample(
@@ -847,7 +850,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             ref=encode(shot(grey, "grey_reference")),
         )
 
-        pick = _rng(*tag, "bands")
+        pick = rng_for(*tag, "bands")
         depth = _strength(severity, 0.05, 0.15, 0.3)
         bands = float(pick.uniform(2.5, 7.0))
         flickering = flicker_bands(scene, depth, bands, float(pick.uniform(0, 2 * np.pi)))
@@ -873,7 +876,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             ),
         )
 
-        pick = _rng(*tag, "cover")
+        pick = rng_for(*tag, "cover")
         coverage = _strength(severity, 0.15, 0.45, 0.75)
         material = str(pick.choice([*sorted(_COVERS), "plastic_bag"]))
         hidden, _ = covered(scene, coverage, material, pick)
@@ -884,7 +887,7 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             shot(hidden, f"cover{severity}"),
         )
 
-        pick = _rng(*tag, "turned")
+        pick = rng_for(*tag, "turned")
         if severity == "severe":
             moved = view(to_radiance(other))
         else:
@@ -904,11 +907,11 @@ def samples_for(name: str, photo: Picture, other: Picture) -> Iterator[Sample]:
             single_frame=False,
         )
 
-    style = int(_rng(name, "screen").integers(4))
+    style = int(rng_for(name, "screen").integers(4))
     yield sample("no_signal", f"screen_{style}", "clear", no_video_screen(width, height, style))
     frozen = encode(shot(scene, "frozen"))
     yield Sample(name, "frozen", "repeated_frame", "clear", frozen, reference, (frozen,) * 3)
-    shake = _rng(name, "shake")
+    shake = rng_for(name, "shake")
     shaken = []
     swing = shake.uniform(0, np.pi)  # the direction the mount swings in
     for k in range(3):
@@ -932,14 +935,14 @@ def fogging_up(name: str, photo: Picture) -> Iterator[tuple[str, tuple[bytes, ..
     pair may read as a shake (the veil itself is the frames' business)."""
     scene = to_radiance(photo)
     veils = {
-        "steam": steam(scene, 0.22, _rng(name, "fogging", "steam"))[0],
+        "steam": steam(scene, 0.22, rng_for(name, "fogging", "steam"))[0],
         "grease_film": greasy_film(scene, 0.25),
-        "grease_smear": grease_smear(scene, 0.85, _rng(name, "fogging", "smear")),
-        "condensation": condensation(scene, 0.15, _rng(name, "fogging", "fog")),
+        "grease_smear": grease_smear(scene, 0.85, rng_for(name, "fogging", "smear")),
+        "condensation": condensation(scene, 0.15, rng_for(name, "fogging", "fog")),
     }
-    clear = encode(capture(scene, _rng(name, "fogging", "clear")))
+    clear = encode(capture(scene, rng_for(name, "fogging", "clear")))
     for veil, veiled in veils.items():
-        fogged = (encode(capture(veiled, _rng(name, "fogging", veil, k))) for k in range(3))
+        fogged = (encode(capture(veiled, rng_for(name, "fogging", veil, k))) for k in range(3))
         yield veil, (clear, *fogged)
 
 

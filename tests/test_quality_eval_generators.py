@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from testkit import kitchen_textures
 from testkit import quality_accuracy as bench
 from testkit import quality_physical as qp
 from testkit.images import read_bgr
@@ -386,6 +387,41 @@ def test_report_counts_a_fogging_lens_read_as_shaken_and_lists_it() -> None:
         "\tjitter (2 of 3 pairs, and the sequence)",
         "physical\ttune\tsequence\tkitchen/y.jpg\tfogging_up\tsevere\tsteam\tjitter (1 of 3 pairs)",
     ]
+
+
+def test_report_counts_textured_views_read_as_noisy_and_lists_them() -> None:
+    rows = [
+        bench.Textured("rice", 4, 0.08, "as_is", "clean", ["color_cast"]),  # not noise: clean
+        bench.Textured("rice", 4, 0.08, "dimmer_evening_gain", "clean", ["noisy"]),
+        bench.Textured("rice", 4, 0.08, "low_light_gain_x48", "clear", ["noisy"]),
+        bench.Textured("rice", 5, 0.08, "low_light_gain_x120", "severe", []),
+        bench.Textured("herbs", 1, 0.0, "as_is", "clean", ["noisy"]),
+    ]
+    lines = bench.textured_lines(rows)
+    assert "  held out        plate   8%: clean read as noisy 1/2; noisy caught 1/2" in lines
+    assert "  used for tuning plate   0%: clean read as noisy 1/1; noisy caught 0/0" in lines
+    assert bench.textured_misses(rows) == [
+        "physical\treport\tsingle frame\ttexture/rice_4_plate0.08\tclean\tclean"
+        "\tdimmer_evening_gain\tnoisy",
+        "physical\treport\tsingle frame\ttexture/rice_5_plate0.08\tnoisy\tsevere"
+        "\tlow_light_gain_x120\tnothing (ok)",
+        "physical\ttune\tsingle frame\ttexture/herbs_1_plate0\tclean\tclean\tas_is\tnoisy",
+    ]
+
+
+def test_textured_scenes_are_fine_grained_over_most_of_the_view() -> None:
+    # At the analysis width the texture's grain is a pixel or two, as snow is: no 8-pixel
+    # cell outside the plate is smooth. The plate is, and takes the share asked for.
+    for texture in kitchen_textures.TEXTURES:
+        picture = kitchen_textures.scene(texture, 0, 0.08)
+        grey = cv2.cvtColor(cv2.resize(picture, (320, 180), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_BGR2GRAY).astype(np.float32)  # fmt: skip
+        cells = grey[:176].reshape(22, 8, 40, 8).std(axis=(1, 3))
+        plate = cells < 2.0
+        assert 0.04 < plate.mean() < 0.10, texture
+        assert np.percentile(cells[~plate], 5) > 4.0, texture
+        assert float(np.median(grey)) < 128, texture  # texture sits in the darker tones
+        assert kitchen_textures.scene(texture, 0, 0.08).tobytes() == picture.tobytes()
 
 
 def test_report_counts_the_misses_one_frame_said_it_cannot_judge() -> None:
