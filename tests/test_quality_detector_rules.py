@@ -18,6 +18,7 @@ from agent.capture.quality.cells import BlockStats, joined_region
 from agent.capture.quality.frame import fit_to, half_size, prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE, FrameReport
 from agent.config.quality import QualityConfig
+from testkit import kitchen_textures
 from testkit import quality_physical as qp
 from testkit.images import read_bgr
 
@@ -880,6 +881,21 @@ def test_noise_at_high_gain_is_seen_in_the_shadows_of_a_bright_picture(name: str
     # An evening's twice the gain is the camera working as it should.
     evening = qp.capture(scene, np.random.default_rng(3), light=0.5)
     assert judged_alone(evening)[0] == []
+
+
+@pytest.mark.parametrize("texture", ["rice", "herbs", "granite"])
+def test_fine_texture_over_most_of_the_view_is_not_noise_when_a_plate_shows_the_truth(
+    texture: str,
+) -> None:
+    # A tray of rice or a heap of herbs seen from the ceiling: at the analysis width its
+    # grains are a pixel or two, like snow. A plate over a twelfth of the view is smooth
+    # and brighter than the texture; it shows the camera's true noise.
+    scene = qp.to_radiance(kitchen_textures.scene(texture, 7, 0.08))
+    for light in (1.0, 0.5):
+        clean = qp.capture(scene, np.random.default_rng(4), light=light)
+        assert "noisy" not in judged_alone(clean)[0]
+    grainy = qp.capture(scene, np.random.default_rng(4), light=1 / 48)
+    assert "noisy" in judged_alone(grainy)[0]
 
 
 @pytest.mark.parametrize("name", ["cooking_1", "prep_2", "packing_1", "dishwashing_1"])

@@ -206,8 +206,8 @@ class ChecksConfig(Section):
         default_factory=NoisyRule,
         description="Noise / snow: estimated noise sigma in grey levels at analysis size; "
         "above threshold is bad. Without a reference, the noise where the picture is "
-        "quietest (5th percentile over 8-pixel cells, in the darker half of the tones "
-        "when there are enough: noise shows most there); vs_reference: rise of the "
+        "quietest (5th percentile over 8-pixel cells, a bright cell's noise raised by "
+        "what the tone curve squeezes in the highlights); vs_reference: rise of the "
         "whole-frame estimate over the reference's.",
     )
     stripes: StripesRule = Field(

@@ -16,13 +16,14 @@ records. What each measurement catches, and what it cannot:
   them soft while the glass between keeps the whole-frame measure low; a soft scene does
   the same, so one frame only says so.
 - ``noise_floor`` (``noisy`` without a reference): the 5th percentile of Immerkaer's fast
-  noise estimate over 8-pixel cells that are not clipped black or white, in the darker
-  half of the tones when the picture has enough of them (the tone curve squeezes noise
-  in the highlights: a bright wall looks smooth at high gain). Texture raises the
-  estimate only where there is texture, while snow is everywhere, so a busy scene still
-  has quiet cells that show its true noise; a scene textured edge to edge (fur, gravel)
-  can read as noisy. ``noise``: the whole-frame median form (robust to edges),
-  compared with the reference's.
+  noise estimate over 8-pixel cells that are not clipped black or white, a bright cell's
+  estimate raised by as much as the camera's tone curve and the nearness of white squeeze
+  noise there (a bright wall looks smooth at high gain). Texture raises the estimate only
+  where there is texture, while snow is everywhere, so a busy scene still has quiet cells
+  that show its true noise, dark or bright: herbs, granite or fur over most of the view
+  with a plate or a steel pot in it read the plate. A scene textured edge to edge with no
+  smooth part at all can still read as noisy. ``noise``: the whole-frame median form
+  (robust to edges), compared with the reference's.
 - ``blank_edge`` (``occluded`` without a reference): the largest featureless region joined
   to the frame edge, and how much of the frame's border it takes (``blank_border``):
   a cover comes in from a side or a corner and leaves the rest of the view reaching the
@@ -241,17 +242,18 @@ def noise_estimate(magnitude: Image) -> float:
 _FLOOR_PX = 8  # cell of the noise floor
 _FLOOR_SHARE = 0.05  # the floor: this percentile of the cells' noise
 _FLOOR_LEVELS = (16.0, 240.0)  # cells darker or brighter than this are clipped, not quiet
-# Sensor noise shows most in the darker half of the tones: the camera's tone curve
-# compresses the highlights, so a bright smooth wall looks quiet in a noisy picture. The
-# floor is taken there when the picture has this many cells of it (a twentieth).
-_FLOOR_SHADOWS = 128.0
-_FLOOR_SHADOW_CELLS = 40
+# Sensor noise shows less in the highlights: the tone curve's shoulder compresses them and
+# white clips the top of the noise. Above mid-grey a cell's estimate is divided by the
+# square root of its headroom to white (as a share of mid-grey's), so a bright smooth wall
+# at high gain is not the quietest part of a noisy picture, while a plate or a steel pot
+# that is really smooth still is the quietest part of a textured one.
+_FLOOR_MID = 128.0
 
 
 def noise_floor(magnitude: Image, grey_sums: npt.NDArray[np.int32]) -> float:
     """Noise where the picture is quietest: Immerkaer's estimate (mean form) per 8-pixel
-    cell, 5th percentile over the cells that are not clipped black or white, and of
-    those the darker half of the tones when there are enough of them.
+    cell, raised in the highlights by what the tone curve squeezes there, 5th percentile
+    over the cells that are not clipped black or white.
 
     Texture raises the estimate only where there is texture, while sensor noise and
     snow are everywhere, so even a busy scene has cells that show its true noise. One
@@ -268,11 +270,9 @@ def noise_floor(magnitude: Image, grey_sums: npt.NDArray[np.int32]) -> float:
     corners = grey_sums[1 : 2 + rows * span : span, 1 : 2 + cols * span : span]
     levels = cell_sums(corners).reshape(-1) / area
     unclipped = (levels >= _FLOOR_LEVELS[0]) & (levels <= _FLOOR_LEVELS[1])
-    shadows = unclipped & (levels <= _FLOOR_SHADOWS)
-    if int(np.count_nonzero(shadows)) >= _FLOOR_SHADOW_CELLS:
-        response = response[shadows]
-    elif int(np.count_nonzero(unclipped)) >= 8:
-        response = response[unclipped]
+    if int(np.count_nonzero(unclipped)) >= 8:
+        headroom = (255.0 - levels[unclipped]) / (255.0 - _FLOOR_MID)
+        response = response[unclipped] / np.sqrt(np.minimum(headroom, 1.0))
     return percentile(response, _FLOOR_SHARE) * _MEAN_TO_SIGMA
 
 
