@@ -19,8 +19,9 @@ clean sample that raised something) is written to a file naming the picture, cla
 strength, model, mode and what was reported instead. With the physical model, a still
 camera's lens fogging up (``quality_physical.fogging_up``) is also counted: the pairs of
 samples read as shaken, which must be none (each is a miss in the file); and kitchen
-views textured over most of the picture (``kitchen_textures``), on one frame: clean ones
-must not read as noisy, noisy ones must.
+views textured over most of the picture (``kitchen_textures``) or filled with regular
+structure (``kitchen_patterns``), on one frame: clean ones must not read as noisy or
+striped, noisy or flickering ones must.
 
 Run: ``.venv/bin/python benchmarks/quality_accuracy.py`` (needs Debian's opencv-doc
 package for the photographs: ``apt-get install opencv-doc``; about 10 minutes on one core).
@@ -312,34 +313,32 @@ def fogging_misses(results: list[Fogging]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Textured:
-    """One textured kitchen view (``kitchen_textures``) through the physical camera,
-    judged on one frame: clean (at daylight and evening gain) or at a noisy gain."""
+class ProbeView:
+    """A view made for one check (``kitchen_textures``, ``kitchen_patterns``) through the
+    physical camera, judged on one frame. Only that check (``watched``) is counted: a
+    heap of herbs is green all over, which one frame may call a colour cast (a cast is
+    only judged on grey scenes), and a pale tiled wall is not what the stripes line
+    measures."""
 
-    texture: str
-    seed: int
-    plate_share: float
+    name: str  # the picture: scene, draw and setting
+    group: str  # the line it is counted in (a plate's share, a pattern)
+    split: str
     variant: str
-    severity: str  # "clean", or the noisy gain's strength
+    severity: str  # "clean", or the fault's strength
+    watched: str  # the check measured
     codes: list[str]
 
     @property
-    def noisy(self) -> bool:
+    def faulty(self) -> bool:
         return self.severity != "clean"
 
     @property
-    def split(self) -> str:
-        # Seeds 0-2 were made to decide the noise floor's rule; 3-5 were first seen in
-        # the benchmark's figures.
-        return "tune" if self.seed < TEXTURE_TUNE_SEEDS else "report"
-
-    @property
     def missed(self) -> bool:
-        # Only the noise check is measured here: a heap of herbs is green all over, which
-        # one frame may call a colour cast (a cast is only judged on grey scenes).
-        return self.noisy != ("noisy" in self.codes)
+        return self.faulty != (self.watched in self.codes)
 
 
+# Textured views: seeds 0-2 were made to decide the noise floor's rule; 3-5 were first
+# seen in the benchmark's figures.
 TEXTURE_TUNE_SEEDS = 3
 TEXTURE_SEEDS = 6
 TEXTURE_SHOTS = (  # variant, light (under 1: a dimmer scene brought back by gain), severity
@@ -348,49 +347,86 @@ TEXTURE_SHOTS = (  # variant, light (under 1: a dimmer scene brought back by gai
     ("low_light_gain_x48", 1 / 48, "clear"),
     ("low_light_gain_x120", 1 / 120, "severe"),
 )
+# Patterned views: the stripes rule was decided on a draft of the same four structures
+# (other pictures); seeds 0-5 are labelled tune all the same, 6-11 are held out.
+PATTERN_TUNE_SEEDS = 6
+PATTERN_SEEDS = 12
+PATTERN_SHOTS = (  # variant, flicker bands a frame (0: none), depth, severity
+    ("as_is", 0.0, 0.0, "clean"),
+    ("flicker_0.15_12.5bands", 12.5, 0.15, "clear"),
+    ("flicker_0.3_19.5bands", 19.5, 0.3, "severe"),
+)
 
 
-def textured_views(adapter: QualityAdapter) -> list[Textured]:
+def textured_views(adapter: QualityAdapter) -> list[ProbeView]:
     from testkit import kitchen_textures
 
     out = []
     for texture, seed, share, picture in kitchen_textures.scenes(TEXTURE_SEEDS):
         scene = quality_physical.to_radiance(picture)
+        split = "tune" if seed < TEXTURE_TUNE_SEEDS else "report"
         for variant, light, severity in TEXTURE_SHOTS:
             rng = quality_physical.rng_for(texture, seed, share, variant)
             shot = quality_physical.capture(scene, rng, light=light)
             codes = adapter.judge(quality_physical.encode(shot), None).codes
-            out.append(Textured(texture, seed, share, variant, severity, codes))
+            name = f"texture/{texture}_{seed}_plate{share:g}"
+            group = f"plate {share:4.0%}"
+            out.append(ProbeView(name, group, split, variant, severity, "noisy", codes))
     return out
 
 
-def textured_lines(results: list[Textured]) -> list[str]:
-    lines = [
-        "--- kitchen views textured over most of the picture (rice, herbs, granite, a coir "
-        "mat, a grease filter; single frame; only `noisy` counted), by the share of a "
-        "smooth plate in the view"
-    ]
+def patterned_views(adapter: QualityAdapter) -> list[ProbeView]:
+    from testkit import kitchen_patterns
+
+    out = []
+    for pattern, seed, roll, picture in kitchen_patterns.scenes(range(PATTERN_SEEDS)):
+        scene = quality_physical.to_radiance(picture)
+        split = "tune" if seed < PATTERN_TUNE_SEEDS else "report"
+        for variant, bands, depth, severity in PATTERN_SHOTS:
+            phase = float(seed)  # where the bands fall differs from view to view
+            lit = quality_physical.flicker_bands(scene, depth, bands, phase) if bands else scene
+            rng = quality_physical.rng_for(pattern, seed, roll, variant)
+            shot = quality_physical.capture(lit, rng)
+            codes = adapter.judge(quality_physical.encode(shot), None).codes
+            name = f"pattern/{pattern}_{seed}_roll{roll:g}"
+            out.append(ProbeView(name, pattern, split, variant, severity, "stripes", codes))
+    return out
+
+
+def probe_lines(title: str, results: list[ProbeView]) -> list[str]:
+    lines = [f"--- {title}"]
     for split, label in (("report", "held out"), ("tune", "used for tuning")):
-        for share in sorted({r.plate_share for r in results}):
-            rows = [r for r in results if r.split == split and r.plate_share == share]
-            clean = [r for r in rows if not r.noisy]
-            noisy = [r for r in rows if r.noisy]
+        for group in dict.fromkeys(r.group for r in results):
+            rows = [r for r in results if r.split == split and r.group == group]
+            clean = [r for r in rows if not r.faulty]
+            faulty = [r for r in rows if r.faulty]
+            watched = rows[0].watched if rows else ""
             lines.append(
-                f"  {label:15s} plate {share:4.0%}: clean read as noisy "
-                f"{sum(r.missed for r in clean)}/{len(clean)}; noisy caught "
-                f"{sum('noisy' in r.codes for r in noisy)}/{len(noisy)}"
+                f"  {label:15s} {group:12s}: clean read as {watched} "
+                f"{sum(r.missed for r in clean)}/{len(clean)}; {watched} caught "
+                f"{sum(not r.missed for r in faulty)}/{len(faulty)}"
             )
     return lines
 
 
-def textured_misses(results: list[Textured]) -> list[str]:
+def probe_misses(results: list[ProbeView]) -> list[str]:
     return [
-        f"physical\t{r.split}\tsingle frame\ttexture/{r.texture}_{r.seed}_plate{r.plate_share:g}"
-        f"\t{'noisy' if r.noisy else 'clean'}\t{r.severity}\t{r.variant}"
+        f"physical\t{r.split}\tsingle frame\t{r.name}"
+        f"\t{r.watched if r.faulty else 'clean'}\t{r.severity}\t{r.variant}"
         f"\t{', '.join(r.codes) or 'nothing (ok)'}"
         for r in results
         if r.missed
     ]
+
+
+TEXTURED_TITLE = (
+    "kitchen views textured over most of the picture (rice, herbs, granite, a coir mat, a "
+    "grease filter; single frame; only `noisy` counted), by the share of a smooth plate"
+)
+PATTERNED_TITLE = (
+    "kitchen views filled with regular structure (a tiled wall, shelving, louvres, drawer "
+    "fronts; single frame; only `stripes` counted), clean and under flicker"
+)
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -595,12 +631,15 @@ def main() -> int:
         for photos in (first_photos, second_photos):
             results += evaluate(first_cases(photos), adapter, args.suggest)
     fogging: list[Fogging] = []
-    textured: list[Textured] = []
+    probes: list[tuple[str, list[ProbeView]]] = []
     if "physical" in models:
         every = {**first_photos, **second_photos}
         results += evaluate(physical_cases(every), adapter, args.suggest)
         fogging = fogging_up(every, adapter)
-        textured = textured_views(adapter)
+        probes = [
+            (TEXTURED_TITLE, textured_views(adapter)),
+            (PATTERNED_TITLE, patterned_views(adapter)),
+        ]
     pictures = sorted({r.photo for r in results})
     counts = {
         s: sum(quality_evalset.split_of(p) == s for p in pictures) for s in ("tune", "report")
@@ -636,12 +675,14 @@ def main() -> int:
                 ]
     if fogging:
         block.extend(fogging_lines(fogging))
-    if textured:
-        block.extend(textured_lines(textured))
+    for title, views in probes:
+        block.extend(probe_lines(title, views))
     block.append("targets on held-out pictures: " + "; ".join(verdicts))
     block.append("```")
     print("\n".join(block))
-    missed = misses(results) + fogging_misses(fogging) + textured_misses(textured)
+    missed = misses(results) + fogging_misses(fogging)
+    for _, views in probes:
+        missed += probe_misses(views)
     args.misses.parent.mkdir(parents=True, exist_ok=True)
     args.misses.write_text("\n".join(missed) + "\n", encoding="utf-8")
     print(f"{len(missed) - 1} misses written to {args.misses}", file=sys.stderr)

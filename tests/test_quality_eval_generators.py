@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from testkit import kitchen_textures
+from testkit import kitchen_patterns, kitchen_textures
 from testkit import quality_accuracy as bench
 from testkit import quality_physical as qp
 from testkit.images import read_bgr
@@ -389,23 +389,25 @@ def test_report_counts_a_fogging_lens_read_as_shaken_and_lists_it() -> None:
     ]
 
 
-def test_report_counts_textured_views_read_as_noisy_and_lists_them() -> None:
+def test_report_counts_probe_views_by_group_and_lists_their_misses() -> None:
+    def view(name: str, group: str, split: str, severity: str, codes: list[str]) -> bench.ProbeView:
+        return bench.ProbeView(name, group, split, "v", severity, "noisy", codes)
+
     rows = [
-        bench.Textured("rice", 4, 0.08, "as_is", "clean", ["color_cast"]),  # not noise: clean
-        bench.Textured("rice", 4, 0.08, "dimmer_evening_gain", "clean", ["noisy"]),
-        bench.Textured("rice", 4, 0.08, "low_light_gain_x48", "clear", ["noisy"]),
-        bench.Textured("rice", 5, 0.08, "low_light_gain_x120", "severe", []),
-        bench.Textured("herbs", 1, 0.0, "as_is", "clean", ["noisy"]),
+        view("rice_4", "plate 8%", "report", "clean", ["color_cast"]),  # not noise: clean
+        view("rice_4", "plate 8%", "report", "clean", ["noisy"]),
+        view("rice_4", "plate 8%", "report", "clear", ["noisy"]),
+        view("rice_5", "plate 8%", "report", "severe", []),
+        view("herbs_1", "plate 0%", "tune", "clean", ["noisy"]),
     ]
-    lines = bench.textured_lines(rows)
-    assert "  held out        plate   8%: clean read as noisy 1/2; noisy caught 1/2" in lines
-    assert "  used for tuning plate   0%: clean read as noisy 1/1; noisy caught 0/0" in lines
-    assert bench.textured_misses(rows) == [
-        "physical\treport\tsingle frame\ttexture/rice_4_plate0.08\tclean\tclean"
-        "\tdimmer_evening_gain\tnoisy",
-        "physical\treport\tsingle frame\ttexture/rice_5_plate0.08\tnoisy\tsevere"
-        "\tlow_light_gain_x120\tnothing (ok)",
-        "physical\ttune\tsingle frame\ttexture/herbs_1_plate0\tclean\tclean\tas_is\tnoisy",
+    lines = bench.probe_lines("title", rows)
+    assert lines[0] == "--- title"
+    assert "  held out        plate 8%    : clean read as noisy 1/2; noisy caught 1/2" in lines
+    assert "  used for tuning plate 0%    : clean read as noisy 1/1; noisy caught 0/0" in lines
+    assert bench.probe_misses(rows) == [
+        "physical\treport\tsingle frame\trice_4\tclean\tclean\tv\tnoisy",
+        "physical\treport\tsingle frame\trice_5\tnoisy\tsevere\tv\tnothing (ok)",
+        "physical\ttune\tsingle frame\therbs_1\tclean\tclean\tv\tnoisy",
     ]
 
 
@@ -422,6 +424,23 @@ def test_textured_scenes_are_fine_grained_over_most_of_the_view() -> None:
         assert np.percentile(cells[~plate], 5) > 4.0, texture
         assert float(np.median(grey)) < 128, texture  # texture sits in the darker tones
         assert kitchen_textures.scene(texture, 0, 0.08).tobytes() == picture.tobytes()
+
+
+def test_patterned_scenes_repeat_across_the_whole_view() -> None:
+    # Every pattern crosses the view in phase: the row profiles of the left and right
+    # thirds of a square-on view are alike, and the structure is steps and thin lines
+    # (its profile's spectrum has a strong second harmonic), not a smooth wave.
+    for pattern in kitchen_patterns.PATTERNS:
+        picture = kitchen_patterns.scene(pattern, 0, 0.0)
+        grey = cv2.cvtColor(cv2.resize(picture, (320, 180), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_BGR2GRAY).astype(np.float64)  # fmt: skip
+        left, right = grey[:, :100].mean(axis=1), grey[:, -100:].mean(axis=1)
+        assert np.corrcoef(left, right)[0, 1] > 0.5, pattern
+        spectrum = np.abs(np.fft.rfft(left - left.mean()))
+        peak = int(spectrum[4:60].argmax()) + 4
+        if 2 * peak + 1 < spectrum.size:
+            assert spectrum[2 * peak - 1 : 2 * peak + 2].max() > 0.2 * spectrum[peak], pattern
+        assert kitchen_patterns.scene(pattern, 0, 0.0).tobytes() == picture.tobytes()
 
 
 def test_report_counts_the_misses_one_frame_said_it_cannot_judge() -> None:
