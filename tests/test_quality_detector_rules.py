@@ -18,7 +18,7 @@ from agent.capture.quality.cells import BlockStats, joined_region
 from agent.capture.quality.frame import fit_to, half_size, prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE, FrameReport
 from agent.config.quality import QualityConfig
-from testkit import kitchen_textures
+from testkit import kitchen_patterns, kitchen_textures
 from testkit import quality_physical as qp
 from testkit.images import read_bgr
 
@@ -896,6 +896,44 @@ def test_fine_texture_over_most_of_the_view_is_not_noise_when_a_plate_shows_the_
         assert "noisy" not in judged_alone(clean)[0]
     grainy = qp.capture(scene, np.random.default_rng(4), light=1 / 48)
     assert "noisy" in judged_alone(grainy)[0]
+
+
+def repeat_rows(picture: np.ndarray) -> float:
+    """The period, in analysis rows, of the strongest repeat of a picture's row profile."""
+    grey = prepare(picture, 320).grey.astype(np.float64)
+    profile = grey.mean(axis=1)
+    spectrum = np.abs(np.fft.rfft(profile - profile.mean()))
+    return grey.shape[0] / (int(spectrum[4:].argmax()) + 4)
+
+
+@pytest.mark.parametrize("pattern", ["tiled_wall", "shelving", "louvres"])
+def test_structure_seen_square_on_is_not_stripes_on_one_frame(pattern: str) -> None:
+    # Slats, shelf edges and grout lines cross the whole view in phase, as flicker does,
+    # but as steps and thin lines: every harmonic of them is there too. Below a repeat of
+    # 6 analysis rows the second harmonic is past the bands measured, so one frame
+    # cannot tell (a louvre 5.5 rows apart still reads as stripes).
+    judged = 0
+    for seed in range(20, 26):
+        picture = kitchen_patterns.scene(pattern, seed, 0.0)
+        if repeat_rows(picture) < 6.0:
+            continue
+        shot = qp.capture(qp.to_radiance(picture), np.random.default_rng(seed))
+        assert "stripes" not in judged_alone(shot)[0], seed
+        judged += 1
+    assert judged >= 3
+
+
+def test_flicker_over_a_wall_of_drawers_is_stripes_on_one_frame() -> None:
+    # The drawer fronts' grid repeats too, with every harmonic: a flicker band that falls
+    # on one of the grid's harmonics is taken for the grid (1 of these 12 walls). Any
+    # other flicker over them is still seen on one frame.
+    caught = 0
+    for seed in range(20, 32):
+        scene = qp.to_radiance(kitchen_patterns.scene("drawers", seed, 0.0))
+        flickering = qp.flicker_bands(scene, 0.15, 12.5, float(seed))
+        shot = qp.capture(flickering, np.random.default_rng(seed))
+        caught += "stripes" in judged_alone(shot)[0]
+    assert caught >= 11
 
 
 @pytest.mark.parametrize("name", ["cooking_1", "prep_2", "packing_1", "dishwashing_1"])

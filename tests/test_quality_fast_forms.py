@@ -295,6 +295,23 @@ def test_stripes_across_the_picture_are_found_scene_structure_is_not() -> None:
     assert bands.band_peak(bands.profiles(floor[:, :53])[0]) > 20.0  # each strip has it
 
 
+@pytest.mark.parametrize("period", [6.5, 9.0, 14.0, 20.0])
+def test_slats_across_the_picture_are_not_stripes_a_smooth_wave_is(period: float) -> None:
+    """Slats (a sawtooth: lit towards one edge, a dark gap) and a smooth wave of the same
+    period and amplitude, both crossing the whole picture in phase: only the wave is
+    flicker. The slats' second harmonic is half of them, and that harmonic, which may
+    stand on its own, is theirs too. (From 6 rows down the second harmonic is past the
+    bands measured: one frame cannot tell.)"""
+    rows = np.arange(180, dtype=np.float64)[:, None]
+    phase = (rows % period) / period
+    slats = np.where(phase < 0.75, 100.0 + 80.0 * phase, 60.0) * np.ones((1, 320))
+    grain = np.random.default_rng(3).normal(0.0, 1.0, (180, 320))
+    swing = float(np.ptp(slats)) / 2
+    wave = 120.0 + swing * np.sin(2 * np.pi * rows / period) * np.ones((1, 320))
+    assert stripes(np.clip(slats + grain, 0, 255).astype(np.uint8)) < 1.0
+    assert stripes(np.clip(wave + grain, 0, 255).astype(np.uint8)) > 4.5
+
+
 def unexplained_definition(current: np.ndarray, enrolled: np.ndarray, reach: int = 8) -> np.ndarray:
     size = current.shape[0]
     target = current[reach : size - reach].astype(np.float64)

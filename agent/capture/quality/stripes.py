@@ -4,12 +4,16 @@ flicker of fluorescent tubes beating with the shutter and interference bars.
 Without a reference, the band that each of six strips along it shows in phase and that
 stands out of the spectrum around it, as amplitude at mid-grey (flicker modulates light):
 interference crosses the whole picture with one phase, while shelving, tiles or a
-chequered floor fill part of it or change phase between strips, and a counter's straight
-edge spreads over every frequency. Regular structure spanning the whole view (a row of
-windows) can still read as stripes, and weak short-period bands are lost in the
-downscaling. With a reference, the band in what the reference's row and column profiles
-do not explain, a light changed slowly across the view (a lamp gone off over one side)
-included. Slanted interference lines average out of the profiles, and mains flicker
+chequered floor fill part of it or change phase between strips, a counter's straight
+edge spreads over every frequency, and slats, shelves or grout lines spanning the view
+repeat with every harmonic where bands are smooth waves (told when the second harmonic
+is within the band: a repeat of 6 analysis pixels or more). Regular structure spanning
+the whole view with a smooth profile (a row of windows, soft in the distance), finer
+than that, or rolled so that its harmonics spread can still read as stripes; flicker
+that falls on a harmonic of such structure is taken for it; and weak short-period bands
+are lost in the downscaling. With a reference, the band in what the reference's row and
+column profiles do not explain, a light changed slowly across the view (a lamp gone off
+over one side) included. Slanted interference lines average out of the profiles, and mains flicker
 (2.5-10 bands a frame) is longer than the band: with a reference both are judged by
 ``banding.py``; on one frame they are not caught.
 """
@@ -33,6 +37,14 @@ _STRIPE_REACH = 8  # shifts (pixels) over which the reference profile is fitted
 Profile = npt.NDArray[np.float32]
 
 
+def _band_bins(size: int) -> npt.NDArray[np.intp]:
+    """The DFT bins of a ``size``-sample profile whose periods are stripe periods."""
+    frequencies = np.fft.rfftfreq(size)
+    return np.flatnonzero(
+        (frequencies >= 1.0 / _STRIPE_PERIODS[1]) & (frequencies <= 1.0 / _STRIPE_PERIODS[0])
+    )
+
+
 @functools.cache
 def band_operator(size: int) -> npt.NDArray[np.float32] | None:
     """The linear map from a brightness profile of ``size`` samples to its stripe-band
@@ -41,10 +53,7 @@ def band_operator(size: int) -> npt.NDArray[np.float32] | None:
     parts. One matrix product per profile then replaces filter, window and FFT."""
     if size < 32:
         return None
-    frequencies = np.fft.rfftfreq(size)
-    band = np.flatnonzero(
-        (frequencies >= 1.0 / _STRIPE_PERIODS[1]) & (frequencies <= 1.0 / _STRIPE_PERIODS[0])
-    )
+    band = _band_bins(size)
     if band.size == 0:
         return None
     identity = np.eye(size, dtype=np.float64)
@@ -86,6 +95,12 @@ _STRIPE_PROMINENCE = 8.0  # a band must stand this far above the spectrum's medi
 _STRIPE_DARKEST = 8.0  # a strip's brightness is taken as at least this (no division by ~0)
 _STRIPE_SPREAD = 0.5  # a band two frequency steps away may hold at most this share of it...
 _STRIPE_SPREAD_STANDOUT = (16.0, 0.65)  # ...or this, when the band stands this far out
+# A band whose second and third harmonics (root sum of squares) hold this share of it is
+# the scene's own edges (slats, shelves, grout lines: steps and thin lines repeat with
+# every harmonic), not flicker or interference, whose bands are smooth waves: the tune
+# pictures' bands of both models hold 0.37 at most, slats, shelving and a tiled wall seen
+# square on 0.52 and more.
+_STRIPE_EDGES = 0.45
 
 
 @functools.cache
@@ -121,6 +136,49 @@ def _stripe_operator(height: int, width: int) -> tuple[npt.NDArray[np.float32], 
     return operator, rows_half
 
 
+@functools.cache
+def _harmonics(
+    height: int, width: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Harmonic tables of ``_stripe_operator``'s band components (row profiles' bands,
+    then column profiles'), each within its own direction: per component, the components
+    at and next to twice its frequency, and at and next to three times it (3 x bands
+    each; the Hann window spreads a harmonic over its neighbours; -1 where that multiple
+    is past the band); and which components lie at or next to any whole multiple of
+    which (bands x bands: row k marks the harmonics of component k)."""
+    near: dict[int, list[list[int]]] = {2: [], 3: []}
+    members: list[list[int]] = []
+    count = 0
+    for size in (height, width):
+        bins = [int(b) for b in _band_bins(size)]
+        position = {b: count + k for k, b in enumerate(bins)}
+        for b in bins:
+            for multiple, rows in near.items():
+                centre = multiple * b
+                rows.append(
+                    [
+                        position.get(centre + step, -1) if centre in position else -1
+                        for step in (-1, 0, 1)
+                    ]
+                )
+            members.append(
+                [
+                    position[around]
+                    for multiple in range(2 * b, bins[-1] + 2, b)
+                    for around in (multiple - 1, multiple, multiple + 1)
+                    if around in position
+                ]
+            )
+        count += len(bins)
+    twice, thrice = (np.asarray(near[m], np.intp).T for m in (2, 3))
+    family = np.zeros((count, count), np.bool_)
+    for k, harmonics in enumerate(members):
+        family[k, harmonics] = True
+    for table in (twice, thrice, family):
+        table.setflags(write=False)
+    return twice, thrice, family
+
+
 def single_frame_stripes(grey_sums: npt.NDArray[np.int32]) -> float:
     """Bands across the whole picture (mains flicker of kitchen tubes under a rolling
     shutter, interference bars), judged on one frame: the strongest periodic component
@@ -133,8 +191,12 @@ def single_frame_stripes(grey_sums: npt.NDArray[np.int32]) -> float:
     the amplitude in grey levels at mid-grey (128): the weakest strip's in-phase part.
     A band counts only when it stands out of the spectrum around it (_STRIPE_PROMINENCE
     times the median): a straight edge across the view, such as a counter's, is coherent
-    too but spreads over every frequency. ``grey_sums``: the grey picture's integral
-    image; each strip's brightness profile is a difference of its differences."""
+    too but spreads over every frequency. Nor when its second and third harmonics hold
+    _STRIPE_EDGES of it, nor when it is a harmonic of such a band: slats, shelves and
+    grout lines seen square on cross the view in phase too, but as steps and thin lines,
+    which repeat with every harmonic, while flicker and interference are smooth waves.
+    ``grey_sums``: the grey picture's integral image; each strip's brightness profile is
+    a difference of its differences."""
     height, width = grey_sums.shape[0] - 1, grey_sums.shape[1] - 1
     prepared = _stripe_operator(height, width) if min(height, width) >= _STRIPE_STRIPS else None
     if prepared is None:
@@ -169,6 +231,15 @@ def single_frame_stripes(grey_sums: npt.NDArray[np.int32]) -> float:
     standing = (weakest >= _STRIPE_PROMINENCE * floor) & narrow_bands(
         common, row_bands, weakest / np.maximum(floor, 1e-9)
     )
+    if standing.any():
+        # The scene's edges: a band with a strong second harmonic, and every harmonic of
+        # it (which may stand on its own when its own harmonics are past the band).
+        twice, thrice, family = _harmonics(height, width)
+        second = np.where(twice >= 0, common[twice], 0.0).max(axis=0)
+        third = np.where(thrice >= 0, common[thrice], 0.0).max(axis=0)
+        edges = standing & (twice[1] >= 0) & (np.hypot(second, third) >= _STRIPE_EDGES * common)
+        if edges.any():
+            standing &= ~(edges | family[edges].any(axis=0))
     return float(weakest[standing].max()) if standing.any() else 0.0
 
 
