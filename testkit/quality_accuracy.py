@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from testkit import quality_evalset, quality_physical
+from testkit import kitchen_patterns, kitchen_textures, quality_evalset, quality_physical
 
 MODES = ("with reference", "single frame")
 MODELS = ("first", "physical")
@@ -359,8 +359,6 @@ PATTERN_SHOTS = (  # variant, flicker bands a frame (0: none), depth, severity
 
 
 def textured_views(adapter: QualityAdapter) -> list[ProbeView]:
-    from testkit import kitchen_textures
-
     out = []
     for texture, seed, share, picture in kitchen_textures.scenes(TEXTURE_SEEDS):
         scene = quality_physical.to_radiance(picture)
@@ -376,8 +374,6 @@ def textured_views(adapter: QualityAdapter) -> list[ProbeView]:
 
 
 def patterned_views(adapter: QualityAdapter) -> list[ProbeView]:
-    from testkit import kitchen_patterns
-
     out = []
     for pattern, seed, roll, picture in kitchen_patterns.scenes(range(PATTERN_SEEDS)):
         scene = quality_physical.to_radiance(picture)
