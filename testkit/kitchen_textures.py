@@ -82,12 +82,12 @@ def herbs(rng: np.random.Generator) -> Canvas:
     return _strokes(
         canvas,
         rng,
-        14000,
-        lambda: float(rng.uniform(0, np.pi)),
-        (4.0, 18.0),
-        lambda g: (g * 0.35, g, g * 0.45),
-        (40.0, 150.0),
-        (1, 2),
+        count=14000,
+        angle=lambda: float(rng.uniform(0, np.pi)),
+        length=(4.0, 18.0),
+        colour=lambda g: (g * 0.35, g, g * 0.45),
+        brightness=(40.0, 150.0),
+        widths=(1, 2),
     )
 
 
@@ -97,11 +97,11 @@ def coir_mat(rng: np.random.Generator) -> Canvas:
     return _strokes(
         canvas,
         rng,
-        9000,
-        lambda: float(rng.normal(0.6, 0.5)),
-        (15.0, 45.0),
-        lambda b: (b * 0.6, b * 0.8, b),
-        (50.0, 140.0),
+        count=9000,
+        angle=lambda: float(rng.normal(0.6, 0.5)),
+        length=(15.0, 45.0),
+        colour=lambda b: (b * 0.6, b * 0.8, b),
+        brightness=(50.0, 140.0),
     )
 
 

@@ -52,6 +52,7 @@ DEFAULT_MISSES = (
 )
 
 # Targets of issue 15 (item 4), on the held-out pictures at clear + severe strength.
+SPLIT_LABELS = (("report", "held out"), ("tune", "used for tuning"))  # report order
 RECALL_GOAL = 0.95
 CLEAN_GOAL = {"with reference": 0.98, "single frame": 0.97}
 SINGLE_FRAME_TARGETED = frozenset(
@@ -289,7 +290,7 @@ def fogging_lines(results: list[Fogging]) -> list[str]:
         "--- a still camera's lens fogging up (the physical model's steam, grease film, smear "
         "and condensation, severe): no pair may read as a shake"
     ]
-    for split, label in (("report", "held out"), ("tune", "used for tuning")):
+    for split, label in SPLIT_LABELS:
         rows = [r for r in results if r.split == split]
         pairs = sum(r.pairs for r in rows)
         shaken = sum(r.shaken_pairs for r in rows)
@@ -391,7 +392,7 @@ def patterned_views(adapter: QualityAdapter) -> list[ProbeView]:
 
 def probe_lines(title: str, results: list[ProbeView]) -> list[str]:
     lines = [f"--- {title}"]
-    for split, label in (("report", "held out"), ("tune", "used for tuning")):
+    for split, label in SPLIT_LABELS:
         for group in dict.fromkeys(r.group for r in results):
             rows = [r for r in results if r.split == split and r.group == group]
             clean = [r for r in rows if not r.faulty]
@@ -657,8 +658,7 @@ def main() -> int:
         f"scene), clean >= {CLEAN_GOAL['single frame']:.0%}; occluded, stripes: as is",
     ]
     verdicts = []
-    for split in ("report", "tune"):
-        label = "held out" if split == "report" else "used for tuning"
+    for split, label in SPLIT_LABELS:
         for model in models:
             shown = sorted({r.photo for r in results if r.model == model and r.split == split})
             block.append(f"--- {model} model, {split} pictures ({len(shown)}, {label})")

@@ -237,7 +237,7 @@ def single_frame_stripes(grey_sums: npt.NDArray[np.int32]) -> float:
         twice, thrice, family = _harmonics(height, width)
         second = np.where(twice >= 0, common[twice], 0.0).max(axis=0)
         third = np.where(thrice >= 0, common[thrice], 0.0).max(axis=0)
-        edges = standing & (twice[1] >= 0) & (np.hypot(second, third) >= _STRIPE_EDGES * common)
+        edges = standing & (np.hypot(second, third) >= _STRIPE_EDGES * common)
         if edges.any():
             standing &= ~(edges | family[edges].any(axis=0))
     return float(weakest[standing].max()) if standing.any() else 0.0
