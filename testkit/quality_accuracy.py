@@ -98,9 +98,11 @@ class QualityAdapter:
             pair_issues,
             prepare,
         )
+        from agent.capture.quality.renewal import renewal
         from agent.config.quality import QualityConfig
 
         self._settings = QualityConfig()
+        self._renewal = renewal
         width = self._settings.analysis_width
         self._frame = lambda jpeg: prepare(decode_for_analysis(jpeg, width), width)
         self._analyse = analyse
@@ -122,6 +124,15 @@ class QualityAdapter:
             dict(report.metrics),
             [item.code for item in report.undecided],
         )
+
+    def renewal(self, reference_jpeg: bytes, jpeg: bytes) -> tuple[str, ...]:
+        """What the daemon does with a sample ``jpeg`` of a camera whose reference is
+        ``reference_jpeg``: the codes the old reference showed when the sample replaces it,
+        () when it stays (references made here are not kept: there are thousands)."""
+        reference = self._make_reference(self._frame(reference_jpeg))
+        frame = self._frame(jpeg)
+        report = self._analyse(frame, self._settings, reference)
+        return tuple(self._renewal(frame, report, reference, self._settings))
 
     def judge_sequence(self, jpegs: Iterable[bytes]) -> list[str]:
         frames = [self._frame(jpeg) for jpeg in jpegs]
@@ -311,6 +322,119 @@ def fogging_misses(results: list[Fogging]) -> list[str]:
         for r in results
         if r.shaken_pairs or r.sequence_jitter
     ]
+
+
+RENEWED_KINDS = ("low_contrast", "blurred")  # a reference taken through these must heal
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A camera enrolled on one sample of a picture, then shown another of the same scene
+    (``renewal.py``): a reference taken through a veil or a soft lens, then the clean
+    view (it should be replaced); or a clean reference, then any other sample (it must
+    not be). A reference taken through another fault (a cover, bands) may be replaced
+    by the clean view too; that is counted apart."""
+
+    model: str
+    split: str
+    photo: str
+    reference: str  # kind/variant/severity of the enrolled sample
+    reference_kind: str
+    severity: str
+    view: str  # kind/variant of the later sample
+    codes: tuple[str, ...]  # what the old reference showed; (): it stayed
+
+    @property
+    def should_renew(self) -> bool:
+        return self.reference_kind in RENEWED_KINDS
+
+
+def with_renewals(
+    cases: Iterable[Case], adapter: QualityAdapter, found: list[Renewal]
+) -> Iterator[Case]:
+    """The cases, passed on unchanged; each picture's renewals are judged (into
+    ``found``) once its samples have gone by (every model yields them picture by
+    picture), so the samples are made once."""
+    group: list[Case] = []
+    for case in cases:
+        if group and case.photo != group[0].photo:
+            found.extend(_renewals_of(group, adapter))
+            group = []
+        group.append(case)
+        yield case
+    if group:
+        found.extend(_renewals_of(group, adapter))
+
+
+def _renewals_of(group: list[Case], adapter: QualityAdapter) -> list[Renewal]:
+    single = [c for c in group if c.sequence is None and c.kind not in SEQUENCE_CHECKS]
+    clean = next(
+        (c for c in single if c.kind == "clean" and c.variant in ("as_is", "original")), None
+    )
+    if clean is None:
+        return []
+    split = quality_evalset.split_of(clean.photo)
+
+    def judged(reference: Case, view: Case) -> Renewal:
+        return Renewal(
+            clean.model,
+            split,
+            clean.photo,
+            f"{reference.kind}/{reference.variant}",
+            reference.kind,
+            reference.severity,
+            f"{view.kind}/{view.variant}",
+            adapter.renewal(reference.jpeg, view.jpeg),
+        )
+
+    out = [judged(c, clean) for c in single if c.kind != "clean"]
+    out += [judged(clean, c) for c in single if c is not clean]
+    return out
+
+
+def renewal_lines(results: list[Renewal]) -> list[str]:
+    lines = [
+        "--- references taken through a veil or a soft lens, then the clean view: renewed "
+        "(clear + severe; mild apart); a clean reference replaced by any later sample: never"
+    ]
+    for split, label in SPLIT_LABELS:
+        for model in sorted({r.model for r in results}):
+            rows = [r for r in results if r.model == model and r.split == split]
+            faulty = [r for r in rows if r.reference_kind != "clean"]
+            cells = []
+            for kind in RENEWED_KINDS:
+                for mild in (False, True):
+                    of = [
+                        r
+                        for r in faulty
+                        if r.reference_kind == kind and (r.severity == "mild") == mild
+                    ]
+                    renewed = sum(bool(r.codes) for r in of)
+                    cells.append(f"{kind}{' mild' if mild else ''} {renewed}/{len(of)}")
+            other = [r for r in faulty if not r.should_renew]
+            kept = [r for r in rows if r.reference_kind == "clean"]
+            lines.append(
+                f"  {model:8s} {label:15s}: {', '.join(cells)}; other faults "
+                f"{sum(bool(r.codes) for r in other)}/{len(other)}; clean replaced "
+                f"{sum(bool(r.codes) for r in kept)}/{len(kept)}"
+            )
+    return lines
+
+
+def renewal_misses(results: list[Renewal]) -> list[str]:
+    out = []
+    for r in results:
+        if r.should_renew and r.severity != "mild" and not r.codes:
+            told = "kept (the clean view did not replace it)"
+        elif r.reference_kind == "clean" and r.codes:
+            told = f"replaced by {r.view} ({', '.join(r.codes)})"
+        else:
+            continue
+        out.append(
+            f"{r.model}\t{r.split}\treference renewal\t{r.photo}\t{r.reference_kind}"
+            f"\t{r.severity}\t{r.reference.split('/', 1)[1]}\t{told}"
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -622,16 +746,19 @@ def main() -> int:
     started = time.monotonic()
     adapter = QualityAdapter()
     results: list[Result] = []
+    renewals: list[Renewal] = []
     if "first" in models:
         # Its own photographs and the second set's apart, so that the figures on its own
         # photographs stay as they were before the second set was added.
         for photos in (first_photos, second_photos):
-            results += evaluate(first_cases(photos), adapter, args.suggest)
+            cases = with_renewals(first_cases(photos), adapter, renewals)
+            results += evaluate(cases, adapter, args.suggest)
     fogging: list[Fogging] = []
     probes: list[tuple[str, list[ProbeView]]] = []
     if "physical" in models:
         every = {**first_photos, **second_photos}
-        results += evaluate(physical_cases(every), adapter, args.suggest)
+        cases = with_renewals(physical_cases(every), adapter, renewals)
+        results += evaluate(cases, adapter, args.suggest)
         fogging = fogging_up(every, adapter)
         probes = [
             (TEXTURED_TITLE, textured_views(adapter)),
@@ -673,10 +800,12 @@ def main() -> int:
         block.extend(fogging_lines(fogging))
     for title, views in probes:
         block.extend(probe_lines(title, views))
+    if renewals:
+        block.extend(renewal_lines(renewals))
     block.append("targets on held-out pictures: " + "; ".join(verdicts))
     block.append("```")
     print("\n".join(block))
-    missed = misses(results) + fogging_misses(fogging)
+    missed = misses(results) + fogging_misses(fogging) + renewal_misses(renewals)
     for _, views in probes:
         missed += probe_misses(views)
     args.misses.parent.mkdir(parents=True, exist_ok=True)

@@ -389,6 +389,72 @@ def test_report_counts_a_fogging_lens_read_as_shaken_and_lists_it() -> None:
     ]
 
 
+def test_report_counts_reference_renewals_by_class_and_lists_the_misses() -> None:
+    def row(
+        split: str, reference: str, severity: str, view: str, codes: tuple[str, ...]
+    ) -> bench.Renewal:
+        kind = reference.split("/", maxsplit=1)[0]
+        return bench.Renewal(
+            "physical", split, "kitchen/x.jpg", reference, kind, severity, view, codes
+        )
+
+    rows = [
+        row("report", "low_contrast/steam_t0.4", "clear", "clean/as_is", ("low_contrast",)),
+        row("report", "low_contrast/grease_smear_0.6", "clear", "clean/as_is", ()),
+        row("report", "low_contrast/steam_t0.7", "mild", "clean/as_is", ()),
+        row("report", "blurred/defocus_disc_r3", "severe", "clean/as_is", ("blurred",)),
+        row("report", "occluded/hand_0.75", "severe", "clean/as_is", ("low_contrast",)),
+        row("report", "clean/as_is", "clean", "noisy/low_light_gain_x10", ("blurred",)),
+        row("report", "clean/as_is", "clean", "clean/nudged_1.5pct", ()),
+        row("tune", "clean/as_is", "clean", "clean/dimmer_evening_gain", ()),
+    ]
+    lines = bench.renewal_lines(rows)
+    assert (
+        "  physical held out       : low_contrast 1/2, low_contrast mild 0/1, blurred 1/1, "
+        "blurred mild 0/0; other faults 1/1; clean replaced 1/2" in lines
+    )
+    assert any(
+        line.startswith("  physical used for tuning:") and "clean replaced 0/1" in line
+        for line in lines
+    )
+    assert bench.renewal_misses(rows) == [
+        "physical\treport\treference renewal\tkitchen/x.jpg\tlow_contrast\tclear"
+        "\tgrease_smear_0.6\tkept (the clean view did not replace it)",
+        "physical\treport\treference renewal\tkitchen/x.jpg\tclean\tclean\tas_is"
+        "\treplaced by noisy/low_light_gain_x10 (blurred)",
+    ]
+
+
+def test_the_benchmark_renews_a_veiled_reference_the_way_the_daemon_does(
+    kitchen_samples: list[qp.Sample],
+) -> None:
+    """Through the agent's own decode and checks: the kitchen's references taken through
+    the physical model's veils and blurs are mostly renewed by its clean view, and its
+    clean reference by nothing."""
+    cases = [
+        bench.Case(
+            "physical",
+            s.photo,
+            s.kind,
+            s.variant,
+            s.severity,
+            s.jpeg,
+            s.reference_jpeg,
+            s.sequence,
+            frozenset({s.kind}),
+            bench.MODES,
+        )
+        for s in kitchen_samples
+    ]
+    found: list[bench.Renewal] = []
+    assert list(bench.with_renewals(cases, bench.QualityAdapter(), found)) == cases
+    should = [r for r in found if r.should_renew and r.severity != "mild"]
+    assert len(should) == 12  # four veils and two blurs, clear and severe
+    assert sum(bool(r.codes) for r in should) >= 8, [r.reference for r in should if not r.codes]
+    assert [r.view for r in found if r.reference_kind == "clean" and r.codes] == []
+    assert {r.reference_kind for r in found} >= {"clean", "low_contrast", "blurred", "occluded"}
+
+
 def test_report_counts_probe_views_by_group_and_lists_their_misses() -> None:
     def view(name: str, group: str, split: str, severity: str, codes: list[str]) -> bench.ProbeView:
         return bench.ProbeView(name, group, split, "v", severity, "noisy", codes)

@@ -403,6 +403,97 @@ def test_a_fogged_lens_is_never_enrolled(
     assert enrolled == ["cam-wok", "cam-sink"]
 
 
+_VEIL = {"low_contrast", "blurred"}  # grease also softens: naming either is right
+
+
+@pytest.mark.parametrize(
+    ("kitchen", "fault", "shown"),
+    [
+        (
+            "prep_1",
+            lambda r, scale: qp.grease_smear(r, 0.6, np.random.default_rng(3)),
+            _VEIL,
+        ),
+        ("cooking_1", lambda r, scale: qp.greasy_film(r, 0.45), _VEIL),
+        ("dishwashing_1", lambda r, scale: qp.disc_blur(r, 3 * scale), {"blurred"}),
+    ],
+    ids=["grease_smear", "grease_film", "defocus"],
+)
+def test_a_reference_taken_through_grease_or_a_soft_lens_heals_on_the_first_clear_view(
+    tmp_path: Path, scene: Scene, events: list[Event], kitchen: str, fault: Any, shown: set[str]
+) -> None:
+    """One frame cannot tell these from a soft scene, so the daemon enrols them; the
+    first clean view of the same scene replaces the reference, and the fault is seen
+    when it comes back."""
+    radiance = qp.to_radiance(read_bgr(PHOTOS / "kitchen" / f"{kitchen}.jpg"))
+    faulty = qp.capture(fault(radiance, radiance.shape[1] / 320), np.random.default_rng(8))
+    clean = qp.capture(radiance, np.random.default_rng(9))
+    scene.pictures["cam-sink"] = faulty
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    store = ReferenceStore(tmp_path / "state")
+    for _ in range(3):
+        worker.sample_all()
+    # Enrolled through the fault (what one frame cannot tell), and not renewed by more of it.
+    assert [e["camera_id"] for e in of_type(events, "quality_reference_enrolled")] == [
+        "cam-wok",
+        "cam-sink",
+    ]
+    assert of_type(events, "quality_reference_renewed") == []
+    assert state.quality()["cam-sink"].verdict == "ok"
+    enrolled_at = store.stamp("cam-sink")
+    # Wiped clean (or refocused): the clear view of the same scene becomes the reference.
+    scene.pictures["cam-sink"] = clean
+    worker.sample_all()
+    renewed = of_type(events, "quality_reference_renewed")
+    assert [e["camera_id"] for e in renewed] == ["cam-sink"]
+    assert renewed[0]["old_view"] and set(renewed[0]["old_view"]) <= shown
+    assert store.stamp("cam-sink") != enrolled_at
+    assert state.quality()["cam-sink"].verdict == "ok"
+    for _ in range(3):
+        worker.sample_all()
+    assert len(of_type(events, "quality_reference_renewed")) == 1  # the clear view stays
+    assert state.quality()["cam-sink"].verdict == "ok"
+    # The grease (or the soft focus) comes back: now it is a fault, and an alarm.
+    scene.pictures["cam-sink"] = faulty
+    for _ in range(2):
+        worker.sample_all()
+    codes = {i.code for i in state.quality()["cam-sink"].issues}
+    assert codes & {"low_contrast", "blurred"}, codes
+    raised = [e for e in of_type(events, "quality_alarm") if e["camera_id"] == "cam-sink"]
+    assert {e["code"] for e in raised if e["raised"]} & {"low_contrast", "blurred"}
+    # A restarted daemon judges against the renewed reference, not the enrolled one.
+    restarted, state = make_worker(tmp_path, scene, events, [NOON])
+    restarted.sample_all()
+    assert {i.code for i in state.quality()["cam-sink"].issues} & {"low_contrast", "blurred"}
+
+
+def test_a_clean_reference_is_not_replaced_by_a_noisier_or_dimmer_view(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    radiance = qp.to_radiance(read_bgr(PHOTOS / "kitchen" / "prep_1.jpg"))
+    scene.pictures["cam-sink"] = qp.capture(radiance, np.random.default_rng(10))
+    worker, _ = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()
+    store = ReferenceStore(tmp_path / "state")
+    enrolled_at = store.stamp("cam-sink")
+    lit, _ = qp.dim_subject_dark_background(radiance, np.random.default_rng(11))
+    for seed, picture in enumerate(
+        [
+            qp.capture(radiance, np.random.default_rng(12), light=1 / 10),  # gain x10
+            qp.capture(radiance, np.random.default_rng(13), light=1 / 20),
+            qp.capture(radiance, np.random.default_rng(14), light=0.5),  # evening
+            qp.capture(lit, np.random.default_rng(15), light=0.5),  # lights down, counter lit
+            qp.capture(qp.greasy_film(radiance, 0.45), np.random.default_rng(16)),
+        ]
+    ):
+        scene.pictures["cam-sink"] = picture
+        scene.seed = 100 * seed
+        for _ in range(2):
+            worker.sample_all()
+    assert of_type(events, "quality_reference_renewed") == []
+    assert store.stamp("cam-sink") == enrolled_at
+
+
 def test_a_reference_reset_from_outside_is_noticed_and_re_enrolled(
     tmp_path: Path, scene: Scene, events: list[Event]
 ) -> None:

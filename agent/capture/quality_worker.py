@@ -4,7 +4,9 @@ KCP coverage current.
 Every ``quality.interval_s`` it takes one frame per enrolled camera by the cheapest route
 (the snapshot URI, else a keyframe of the sub-stream over RTSP, both under a hard
 timeout), decodes it at reduced size and runs the checks against the camera's reference
-(captured from the first usable frame when the camera has none yet: enrolment). Results
+(captured from the first usable frame when the camera has none yet: enrolment; replaced
+by a clearer view of the same scene when it was taken through a veil or a soft lens:
+``quality/renewal.py``). Results
 go into :class:`agent.state.AgentState` (``set_quality`` per camera, ``set_coverage`` for
 the store); alarms with hysteresis and business hours are emitted as ``quality_alarm``
 events and coverage changes as ``kcp_uncovered`` / ``kcp_covered``.
@@ -33,6 +35,7 @@ from agent.capture.quality import (
     pair_issues,
     prepare,
 )
+from agent.capture.quality.renewal import renewal
 from agent.capture.reference import ReferenceStore, StoredReference
 from agent.errors import AgentError
 from agent.memory import release_free_memory
@@ -50,6 +53,7 @@ from agent.model import (
     QualityAlarm,
     QualityIssue,
     QualityReferenceEnrolled,
+    QualityReferenceRenewed,
     QualityReferenceReset,
     QualityStatus,
     Severity,
@@ -221,6 +225,10 @@ class QualityWorker:
             self._enrol(camera_id, track, image, frame)
         reference = track.reference.reference if track.reference is not None else None
         report = analyse(frame, self.settings, reference)
+        if reference is not None:
+            renewed = self._renew(camera_id, track, image, frame, report)
+            if renewed is not None:
+                report = renewed
         issues = list(report.issues)
         if track.previous is not None:
             issues.extend(pair_issues(track.previous, frame, self.settings, report.issues))
@@ -286,6 +294,31 @@ class QualityWorker:
                 source_size=track.reference.source_size,
             )
         )
+
+    def _renew(
+        self, camera_id: str, track: _CameraTrack, image: Image, frame: Frame, report: FrameReport
+    ) -> FrameReport | None:
+        """Replace the reference with ``frame`` when the reference, judged against it, was
+        veiled or soft (``renewal.py``); the frame's report against its new reference, or
+        None when the reference stays."""
+        assert track.reference is not None
+        reason = renewal(frame, report, track.reference.reference, self.settings)
+        if not reason:
+            return None
+        track.reference = self.references.save(
+            camera_id, image, self.settings.analysis_width, captured_at=self.wall_clock()
+        )
+        track.reference_stamp = self.references.stamp(camera_id)
+        log.info("quality_reference_renewed", camera_id=camera_id, old_view=list(reason))
+        self.state.emit(
+            QualityReferenceRenewed(
+                camera_id=camera_id,
+                old_view=list(reason),
+                features=len(track.reference.reference.view),
+                source_size=track.reference.source_size,
+            )
+        )
+        return analyse(frame, self.settings, track.reference.reference)
 
     def reset_reference(self, camera_id: str) -> bool:
         """Forget a camera's reference; the next usable frame is enrolled afresh (after an

@@ -92,6 +92,22 @@ class QualityReferenceEnrolled(EventPayload):
     source_size: tuple[int, int] = Field(description="Width and height of the enrolled picture.")
 
 
+class QualityReferenceRenewed(EventPayload):
+    TYPE = "quality_reference_renewed"
+    DESCRIPTION = (
+        "A camera's reference was replaced by a clearer view of the same scene: judged "
+        "against it, the old reference was veiled or soft (taken through steam, grease or "
+        "a lens out of focus, which one frame could not tell)."
+    )
+    camera_id: str = CameraId
+    old_view: list[str] = Field(
+        description="What the old reference showed against the new view: low_contrast "
+        "(a veil), blurred."
+    )
+    features: int = Field(description="How many ORB features the new view has.")
+    source_size: tuple[int, int] = Field(description="Width and height of the new picture.")
+
+
 class QualityReferenceReset(EventPayload):
     TYPE = "quality_reference_reset"
     DESCRIPTION = "A camera's reference was forgotten; its next usable frame is enrolled."
@@ -176,6 +192,7 @@ EVENT_PAYLOADS: dict[str, type[EventPayload]] = {
         CameraOnline,
         QualityAlarm,
         QualityReferenceEnrolled,
+        QualityReferenceRenewed,
         QualityReferenceReset,
         KcpUncovered,
         KcpCovered,

@@ -1,0 +1,140 @@
+"""When a clearer view of the same scene should replace a camera's reference (pure).
+
+The daemon enrols a camera's first usable frame as its reference, and one frame cannot
+always tell steam, grease or a soft lens from a soft scene (single-frame ``low_contrast``
+and ``blurred`` are at 78 % on the physical camera model). A reference taken through a
+veil would then be the camera's measure for good: a later veil judged against it reads
+as nothing new. So when a sample looks clearer than the reference, the old reference is
+judged the other way round, against the new view, with the same checks the daemon
+trusts (with a reference they meet every target): when the old view reads as veiled or
+blurred beside the new one, and the new one is sound on its own, the new one becomes the
+reference.
+
+What must not pass for a clearer view:
+
+- noise: sensor noise reads as fine detail, so the old view beside a noisier new one can
+  read as blurred (at a gain of 10, a third of a stop short of what one frame calls
+  noisy). The new view's quiet parts (its noise floor) may not be noisier than the old
+  view's by more than the ``noisy`` check allows against a reference, and a view that
+  reads as noisy against the old one renews it only for a veil (clarity and contrast,
+  which noise barely moves), not for softness alone. A clean view beside a veiled
+  reference often reads as noisy too (the veil smoothed the reference's fine detail), so
+  this costs a quarter of the soft references' renewals, and none of the veiled ones'.
+- a change of light: lights dimmed around a lit subject deepen the blacks and raise the
+  contrast, and the old view beside them reads as low in contrast. A veil lifting
+  changes the picture's mean by a quarter at most, as auto-exposure follows it (0.77 of
+  the old mean on the tune pictures); the lights going down halve it.
+- another scene, a cover, a lost signal or a bad exposure on either side.
+
+Each renewal raises the reference's clarity or sharpness past what the checks count as a
+change, so renewals cannot go back and forth between two views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from agent.capture.quality.compare import Reference, make_reference
+from agent.capture.quality.frame import Frame
+from agent.capture.quality.judge import FrameReport, analyse, judge
+from agent.capture.quality.metrics import Comparison, FrameMetrics
+from agent.config.quality import QualityConfig
+
+# What the old view must show beside the new one: it was veiled or soft.
+RENEWING = frozenset({"low_contrast", "blurred"})
+# What the old view may show besides: a veil's own tint (yellow grease, warm steam).
+_ALSO_EXPLAINED = frozenset({"color_cast"})
+# What the new view may not show against the old reference: another scene, a cover, a
+# lost signal, a bad exposure, or a fault of its own.
+_NOT_THE_SAME_VIEW = frozenset(
+    {
+        "no_signal",
+        "too_dark",
+        "too_bright",
+        "blurred",
+        "low_contrast",
+        "occluded",
+        "scene_changed",
+    }
+)
+# Against the old reference, a view worth comparing back: clarity or contrast up by this
+# factor, or blur down by this much. Every renewal of the tune pictures passes (all but 2
+# of 405); 3 % of clean samples against a clean reference do.
+_CLEARER = 1.4
+_HIGHER_CONTRAST = 1.5
+_SHARPER = -0.06
+# The new view is at least this share of the old one's mean brightness.
+_LIGHT_KEPT = 0.6
+
+
+def looks_clearer(versus: Comparison, issues: Iterable[str]) -> bool:
+    """Whether a sample judged against its reference is worth comparing the other way
+    round (cheap: the comparison is already made)."""
+    if _NOT_THE_SAME_VIEW & set(issues):
+        return False
+    return (
+        versus.clarity_kept >= _CLEARER
+        or versus.contrast_kept >= _HIGHER_CONTRAST
+        or versus.blur_rise <= _SHARPER
+    )
+
+
+def renewal_reason(
+    new: FrameMetrics,
+    new_alone: Iterable[str],
+    new_against_old: Iterable[str],
+    old: FrameMetrics,
+    old_against_new: Iterable[str],
+    settings: QualityConfig,
+) -> tuple[str, ...]:
+    """What the old reference shows against the new view (``low_contrast``, ``blurred``)
+    when the new view should replace it; () when it should not.
+
+    ``new``: the new view's own measurements with its single-frame forms, ``new_alone``:
+    the issues it raises on its own, ``new_against_old``: against the reference; ``old``:
+    the reference's measurements (``Reference.metrics``), ``old_against_new``: the issues
+    the reference raises judged against the new view.
+    """
+    if any(True for _ in new_alone):
+        return ()  # only a view that is sound on its own may become the measure
+    shown, against_old = set(old_against_new), set(new_against_old)
+    if not shown & RENEWING or shown - RENEWING - _ALSO_EXPLAINED:
+        return ()
+    if against_old & _NOT_THE_SAME_VIEW:
+        return ()
+    if "low_contrast" not in shown and "noisy" in against_old:
+        return ()  # sharper, or only noisier: noise reads as fine detail
+    if new.alone is None or old.alone is None:
+        return ()
+    noise_allowed = settings.checks.noisy.limit(with_reference=True)
+    if new.alone.noise_floor - old.alone.noise_floor > noise_allowed:
+        return ()
+    if new.own.brightness < _LIGHT_KEPT * old.own.brightness:
+        return ()
+    return tuple(code for code in ("low_contrast", "blurred") if code in shown)
+
+
+def renewal(
+    frame: Frame, report: FrameReport, reference: Reference, settings: QualityConfig
+) -> tuple[str, ...]:
+    """The whole judgement for a sample ``frame`` whose ``report`` judged it against
+    ``reference``: what the reference shows against it when the frame should replace it
+    (``renewal_reason``), () when the reference stays. Costs nothing more unless the
+    sample looks clearer (3 % of clean samples): then the frame's features and the
+    reference judged against them."""
+    versus = report.measured.versus
+    against_old = [issue.code for issue in report.issues]
+    if versus is None or not looks_clearer(versus, against_old):
+        return ()
+    candidate = make_reference(frame)
+    own = candidate.metrics
+    alone = judge(FrameMetrics(own.own, alone=own.alone), settings)
+    backward = analyse(reference.frame, settings, candidate)
+    return renewal_reason(
+        own,
+        (issue.code for issue in alone),
+        against_old,
+        reference.metrics,
+        (issue.code for issue in backward.issues),
+        settings,
+    )
