@@ -58,12 +58,12 @@ def test_the_old_view_veiled_or_soft_beside_a_sound_new_one_is_renewed(
     metrics: tuple[FrameMetrics, FrameMetrics],
 ) -> None:
     new, old = metrics
-    assert renewal_reason(new, [], [], old, ["low_contrast"], SETTINGS) == ("low_contrast",)
-    assert renewal_reason(new, [], [], old, ["blurred"], SETTINGS) == ("blurred",)
-    both = renewal_reason(new, [], [], old, ["blurred", "low_contrast"], SETTINGS)
+    assert renewal_reason(new, [], [], old, ["low_contrast"], 1.0, SETTINGS) == ("low_contrast",)
+    assert renewal_reason(new, [], [], old, ["blurred"], 1.0, SETTINGS) == ("blurred",)
+    both = renewal_reason(new, [], [], old, ["blurred", "low_contrast"], 1.0, SETTINGS)
     assert both == ("low_contrast", "blurred")
     # A veil's own tint (yellow grease, warm steam) is part of what the old view showed.
-    assert renewal_reason(new, [], [], old, ["color_cast", "low_contrast"], SETTINGS) == (
+    assert renewal_reason(new, [], [], old, ["color_cast", "low_contrast"], 1.0, SETTINGS) == (
         "low_contrast",
     )
 
@@ -84,7 +84,7 @@ def test_nothing_but_a_veil_or_softness_in_the_old_view_renews_it(
     metrics: tuple[FrameMetrics, FrameMetrics], old_against_new: list[str]
 ) -> None:
     new, old = metrics
-    assert renewal_reason(new, [], [], old, old_against_new, SETTINGS) == ()
+    assert renewal_reason(new, [], [], old, old_against_new, 1.0, SETTINGS) == ()
 
 
 @pytest.mark.parametrize("fault", ["noisy", "stripes", "color_cast", "occluded"])
@@ -92,7 +92,7 @@ def test_a_new_view_with_a_fault_of_its_own_never_becomes_the_reference(
     metrics: tuple[FrameMetrics, FrameMetrics], fault: str
 ) -> None:
     new, old = metrics
-    assert renewal_reason(new, [fault], [], old, ["low_contrast"], SETTINGS) == ()
+    assert renewal_reason(new, [fault], [], old, ["low_contrast"], 1.0, SETTINGS) == ()
 
 
 def test_a_new_view_noisier_where_it_is_quiet_is_not_clearer(
@@ -106,8 +106,8 @@ def test_a_new_view_noisier_where_it_is_quiet_is_not_clearer(
     floor = old.alone.noise_floor
     within = replace(new, alone=replace(new.alone, noise_floor=floor + 0.9 * allowed))
     beyond = replace(new, alone=replace(new.alone, noise_floor=floor + 1.1 * allowed))
-    assert renewal_reason(within, [], [], old, ["blurred"], SETTINGS) == ("blurred",)
-    assert renewal_reason(beyond, [], [], old, ["blurred"], SETTINGS) == ()
+    assert renewal_reason(within, [], [], old, ["blurred"], 1.0, SETTINGS) == ("blurred",)
+    assert renewal_reason(beyond, [], [], old, ["blurred"], 1.0, SETTINGS) == ()
 
 
 def test_a_new_view_noisy_against_the_old_one_renews_only_a_veil(
@@ -116,16 +116,32 @@ def test_a_new_view_noisy_against_the_old_one_renews_only_a_veil(
     """Sharper and noisier look alike to the blur measure; clarity and contrast are what
     a veil takes, and noise barely moves them."""
     new, old = metrics
-    assert renewal_reason(new, [], ["noisy"], old, ["blurred"], SETTINGS) == ()
-    assert renewal_reason(new, [], ["noisy"], old, ["low_contrast", "blurred"], SETTINGS) == (
+    assert renewal_reason(new, [], ["noisy"], old, ["blurred"], 1.0, SETTINGS) == ()
+    assert renewal_reason(new, [], ["noisy"], old, ["low_contrast", "blurred"], 1.0, SETTINGS) == (
         "low_contrast",
         "blurred",
     )
     # A veiled reference leaves a cast, stripes or noise against it; nothing else.
     for code in ("color_cast", "stripes"):
-        assert renewal_reason(new, [], [code], old, ["blurred"], SETTINGS) == ("blurred",)
+        assert renewal_reason(new, [], [code], old, ["blurred"], 1.0, SETTINGS) == ("blurred",)
     for code in ("occluded", "scene_changed", "low_contrast", "too_dark"):
-        assert renewal_reason(new, [], [code], old, ["low_contrast"], SETTINGS) == ()
+        assert renewal_reason(new, [], [code], old, ["low_contrast"], 1.0, SETTINGS) == ()
+
+
+def test_the_old_view_is_veiled_only_when_it_lost_detail_across_the_view(
+    metrics: tuple[FrameMetrics, FrameMetrics],
+) -> None:
+    """Something dark come into part of a pale, flat view deepens its blacks and widens
+    its spread of tones, and the old view reads as low in contrast beside it; a veil on
+    the lens takes detail everywhere."""
+    new, old = metrics
+    veil = ["low_contrast"]
+    assert renewal_reason(new, [], [], old, veil, 0.13, SETTINGS) == ("low_contrast",)
+    assert renewal_reason(new, [], [], old, veil, 0.11, SETTINGS) == ()
+    both = ["low_contrast", "blurred"]
+    assert renewal_reason(new, [], [], old, both, 0.1, SETTINGS) == ("blurred",)
+    # ...and then it is softness alone, which a view noisy against the old one cannot renew.
+    assert renewal_reason(new, [], ["noisy"], old, both, 0.1, SETTINGS) == ()
 
 
 def test_a_new_view_much_darker_is_a_change_of_light_not_a_veil_lifting(
@@ -135,8 +151,8 @@ def test_a_new_view_much_darker_is_a_change_of_light_not_a_veil_lifting(
     level = old.own.brightness
     dimmed = replace(new, own=replace(new.own, brightness=0.55 * level))
     kept = replace(new, own=replace(new.own, brightness=0.7 * level))
-    assert renewal_reason(dimmed, [], [], old, ["low_contrast"], SETTINGS) == ()
-    assert renewal_reason(kept, [], [], old, ["low_contrast"], SETTINGS) == ("low_contrast",)
+    assert renewal_reason(dimmed, [], [], old, ["low_contrast"], 1.0, SETTINGS) == ()
+    assert renewal_reason(kept, [], [], old, ["low_contrast"], 1.0, SETTINGS) == ("low_contrast",)
 
 
 def test_only_a_view_much_clearer_than_its_reference_is_compared_back() -> None:
@@ -186,14 +202,31 @@ def test_a_reference_taken_through_a_veil_or_a_soft_lens_is_renewed_by_a_clean_v
     assert renewals >= 0.7 * trials, kept
 
 
+def pale(scene: qp.Radiance) -> qp.Radiance:
+    """A white-tiled room in bright, even light: little contrast, no deep black."""
+    return np.asarray(scene * 0.35 + 0.45, np.float32)
+
+
+def with_black_tray(scene: qp.Radiance) -> qp.Radiance:
+    """A black tray put down in a corner, over a fifth of the view."""
+    height, width = scene.shape[:2]
+    side = round(np.sqrt(0.2) * height)
+    out = scene.copy()
+    out[height - side :, width - round(side * width / height) :] = 0.02
+    return out
+
+
 def test_a_clean_reference_is_never_replaced() -> None:
     """By the same view dimmer in the evening, with the lights down around a lit counter,
-    noisier at high gain, under faults of every kind, or covered."""
+    noisier at high gain, under faults of every kind, or covered; nor a pale, flat view by
+    the same with a black tray put down (deeper blacks and a wider spread of tones, so the
+    old view reads as low in contrast beside it: it is no veil lifted)."""
     replaced = []
     for name in SCENES:
         scene = kitchen(name)
         scale = scene.shape[1] / 320
         reference = frame_of(scene, 45)
+        pale_reference = frame_of(pale(scene), 58)
         lit, _ = qp.dim_subject_dark_background(scene, np.random.default_rng(46))
         rng = np.random.default_rng(47)
         views = {
@@ -203,10 +236,13 @@ def test_a_clean_reference_is_never_replaced() -> None:
             "gain_x48": frame_of(scene, 51, light=1 / 48),
             "flicker": frame_of(qp.flicker_bands(scene, 0.3, 12.0, 0.0), 52),
             "covered": frame_of(qp.covered(scene, 0.6, "grey_cloth", rng)[0], 54),
+            "small_dark_cover": frame_of(qp.covered(scene, 0.12, "black_tape", rng)[0], 56),
+            "black_tray_in_a_pale_room": frame_of(with_black_tray(pale(scene)), 57),
             "gain_x10": frame_of(scene, 55, light=1 / 10),
             **{fault: frame_of(make(scene, scale), 53) for fault, make in FAULTS.items()},
         }
         for label, view in views.items():
-            if renewed(reference, view):
+            old = pale_reference if label == "black_tray_in_a_pale_room" else reference
+            if renewed(old, view):
                 replaced.append(f"{name} {label}")
     assert replaced == []
