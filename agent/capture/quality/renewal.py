@@ -13,11 +13,11 @@ reference.
 What must not pass for a clearer view:
 
 - noise: sensor noise reads as fine detail, so the old view beside a noisier new one can
-  read as blurred (at a gain of 10, a third of a stop short of what one frame calls
-  noisy). The new view's quiet parts (its noise floor) may not be noisier than the old
-  view's by more than the ``noisy`` check allows against a reference, and a view that
-  reads as noisy against the old one renews it only for a veil (clarity and contrast,
-  which noise barely moves), not for softness alone. A clean view beside a veiled
+  read as blurred (at a gain of 10, which one frame does not call noisy). The new
+  view's quiet parts (its noise floor) may not be noisier than the old view's by more
+  than the ``noisy`` check allows against a reference, and a view that reads as noisy
+  against the old one renews it only for a veil (clarity and contrast, which noise
+  barely moves), not for softness alone. A clean view beside a veiled
   reference often reads as noisy too (the veil smoothed the reference's fine detail), so
   this costs a quarter of the soft references' renewals, and none of the veiled ones'.
 - a change of light: lights dimmed around a lit subject deepen the blacks and raise the
