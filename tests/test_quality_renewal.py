@@ -197,9 +197,10 @@ def test_a_reference_taken_through_a_veil_or_a_soft_lens_is_renewed_by_a_clean_v
                 assert set(codes) <= {"low_contrast", "blurred"}
             else:
                 kept.append(f"{name} {fault}")
-    # Decided on the tune pictures (72-90 % of veiled or soft references renewed, no
-    # clean one replaced); what a person would notice is most of them healing.
-    assert renewals >= 0.7 * trials, kept
+    # The rendered kitchens renew 29 of these 30 (the benchmark's pictures, photographs
+    # among them, 67-77 % at clear and severe strength); what a person would notice is
+    # nearly every one of them healing.
+    assert renewals >= 0.9 * trials, kept
 
 
 def pale(scene: qp.Radiance) -> qp.Radiance:
