@@ -274,6 +274,20 @@ def evaluate(cases: Iterable[Case], adapter: QualityAdapter, keep_metrics: bool)
     return results
 
 
+def miss_line(
+    model: str,
+    split: str,
+    mode: str,
+    photo: str,
+    kind: str,
+    severity: str,
+    variant: str,
+    reported: str,
+) -> str:
+    """One line of the misses file (its columns: ``misses``' header)."""
+    return "\t".join((model, split, mode, photo, kind, severity, variant, reported))
+
+
 @dataclass(frozen=True)
 class Fogging:
     """A still camera's lens fogging up (``quality_physical.fogging_up``): nothing moved."""
@@ -315,10 +329,18 @@ def fogging_lines(results: list[Fogging]) -> list[str]:
 
 def fogging_misses(results: list[Fogging]) -> list[str]:
     return [
-        f"physical\t{r.split}\tsequence\t{r.photo}\tfogging_up\tsevere\t{r.veil}"
-        f"\tjitter ({r.shaken_pairs} of {r.pairs} pairs"
-        + (", and the sequence" if r.sequence_jitter else "")
-        + ")"
+        miss_line(
+            "physical",
+            r.split,
+            "sequence",
+            r.photo,
+            "fogging_up",
+            "severe",
+            r.veil,
+            f"jitter ({r.shaken_pairs} of {r.pairs} pairs"
+            + (", and the sequence" if r.sequence_jitter else "")
+            + ")",
+        )
         for r in results
         if r.shaken_pairs or r.sequence_jitter
     ]
@@ -338,11 +360,15 @@ class Renewal:
     model: str
     split: str
     photo: str
-    reference: str  # kind/variant/severity of the enrolled sample
-    reference_kind: str
+    reference_kind: str  # the enrolled sample's class, variant and strength
+    reference_variant: str
     severity: str
     view: str  # kind/variant of the later sample
     codes: tuple[str, ...]  # what the old reference showed; (): it stayed
+
+    @property
+    def reference(self) -> str:
+        return f"{self.reference_kind}/{self.reference_variant}"
 
     @property
     def should_renew(self) -> bool:
@@ -380,8 +406,8 @@ def _renewals_of(group: list[Case], adapter: QualityAdapter) -> list[Renewal]:
             clean.model,
             split,
             clean.photo,
-            f"{reference.kind}/{reference.variant}",
             reference.kind,
+            reference.variant,
             reference.severity,
             f"{view.kind}/{view.variant}",
             adapter.renewal(reference.jpeg, view.jpeg),
@@ -431,8 +457,16 @@ def renewal_misses(results: list[Renewal]) -> list[str]:
         else:
             continue
         out.append(
-            f"{r.model}\t{r.split}\treference renewal\t{r.photo}\t{r.reference_kind}"
-            f"\t{r.severity}\t{r.reference.split('/', 1)[1]}\t{told}"
+            miss_line(
+                r.model,
+                r.split,
+                "reference renewal",
+                r.photo,
+                r.reference_kind,
+                r.severity,
+                r.reference_variant,
+                told,
+            )
         )
     return out
 
@@ -532,9 +566,16 @@ def probe_lines(title: str, results: list[ProbeView]) -> list[str]:
 
 def probe_misses(results: list[ProbeView]) -> list[str]:
     return [
-        f"physical\t{r.split}\tsingle frame\t{r.name}"
-        f"\t{r.watched if r.faulty else 'clean'}\t{r.severity}\t{r.variant}"
-        f"\t{', '.join(r.codes) or 'nothing (ok)'}"
+        miss_line(
+            "physical",
+            r.split,
+            "single frame",
+            r.name,
+            r.watched if r.faulty else "clean",
+            r.severity,
+            r.variant,
+            ", ".join(r.codes) or "nothing (ok)",
+        )
         for r in results
         if r.missed
     ]
@@ -663,8 +704,7 @@ def misses(results: list[Result]) -> list[str]:
             told = ", ".join(code for code in r.undecided if code in r.accepted)
             reported += f"; said {told}: cannot judge without a reference"
         out.append(
-            f"{r.model}\t{r.split}\t{r.mode}\t{r.photo}\t{r.kind}\t{r.severity}\t{r.variant}"
-            f"\t{reported}"
+            miss_line(r.model, r.split, r.mode, r.photo, r.kind, r.severity, r.variant, reported)
         )
     order = {m: i for i, m in enumerate(MODELS)}
 

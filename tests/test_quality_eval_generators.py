@@ -393,9 +393,9 @@ def test_report_counts_reference_renewals_by_class_and_lists_the_misses() -> Non
     def row(
         split: str, reference: str, severity: str, view: str, codes: tuple[str, ...]
     ) -> bench.Renewal:
-        kind = reference.split("/", maxsplit=1)[0]
+        kind, variant = reference.split("/", maxsplit=1)
         return bench.Renewal(
-            "physical", split, "kitchen/x.jpg", reference, kind, severity, view, codes
+            "physical", split, "kitchen/x.jpg", kind, variant, severity, view, codes
         )
 
     rows = [
