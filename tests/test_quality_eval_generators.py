@@ -566,3 +566,31 @@ def test_the_benchmark_hears_what_the_agent_says_it_cannot_judge() -> None:
     assert not alone.correct and alone.undecided == ["occluded"] and alone.said_undecided
     (missed,) = bench.misses(results)[1:]
     assert missed.endswith("said occluded: cannot judge without a reference")
+
+
+def test_report_counts_dim_subject_views_raising_anything_and_lists_them() -> None:
+    rows = [
+        bench.DimSubjectView("cooking_1", "report", "dim_subject_draw0_share0.19", ["blurred"]),
+        bench.DimSubjectView("cooking_1", "report", "dim_subject_draw1_share0.35", []),
+        bench.DimSubjectView("rocket", "report", "dim_subject_draw0_share0.22", ["occluded"]),
+        bench.DimSubjectView("coffee", "tune", "dim_subject_draw0_share0.30", []),
+    ]
+    lines = bench.dim_subject_lines(rows)
+    assert lines[0] == f"--- {bench.DIM_SUBJECT_TITLE}"
+    assert "  held out       : clean read as anything 2/3 (blurred 1, occluded 1)" in lines
+    assert "  used for tuning: clean read as anything 0/1" in lines
+    assert bench.dim_subject_misses(rows) == [
+        "physical\treport\tsingle frame\tcooking_1\tclean\tclean\t"
+        "dim_subject_draw0_share0.19\tblurred",
+        "physical\treport\tsingle frame\trocket\tclean\tclean\t"
+        "dim_subject_draw0_share0.22\toccluded",
+    ]
+
+
+def test_dim_subject_draws_differ_and_go_through_the_agents_decode() -> None:
+    photos = {"committed/coffee.jpg": read_bgr(KITCHENS.parent / "coffee.jpg")}
+    views = bench.dim_subject_views(photos, bench.QualityAdapter())
+    assert len(views) == bench.DIM_SUBJECT_DRAWS
+    shares = {float(v.variant.rsplit("share", 1)[1]) for v in views}
+    assert len(shares) >= 6 and min(shares) >= 0.1 and max(shares) <= 0.45
+    assert {v.split for v in views} == {"tune"}  # coffee.jpg is a tune picture
