@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from testkit.images import maybe_read_bgr
+from testkit.images import maybe_read_bgr, read_bgr
 
 Radiance = npt.NDArray[np.float32]  # H x W x 3 BGR, linear, 1.0 = what the source showed as white
 Picture = npt.NDArray[np.uint8]  # H x W x 3 BGR, 8-bit camera output
@@ -130,6 +130,13 @@ def load_photos() -> dict[str, Picture]:
 
 
 # --- the camera --------------------------------------------------------------------------
+
+
+def committed_scene(name: str) -> Radiance:
+    """A committed picture by name, a rendered kitchen (``tests/data/quality/kitchen``) or
+    else a photograph (``tests/data/quality``), as the light the camera sees."""
+    path = KITCHENS / f"{name}.jpg"
+    return to_radiance(read_bgr(path if path.exists() else KITCHENS.parent / f"{name}.jpg"))
 
 
 def to_radiance(picture: Picture) -> Radiance:

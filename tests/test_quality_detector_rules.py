@@ -195,8 +195,7 @@ def kitchen_frame(
     """A kitchen (or a photograph) through a camera (sensor noise, JPEG): its view panned
     by ``pan`` of its width and rolled by ``roll`` degrees, its top rows under a soft
     cover."""
-    path = KITCHENS / f"{name}.jpg"
-    radiance = qp.to_radiance(read_bgr(path if path.exists() else PHOTOS / f"{name}.jpg"))
+    radiance = qp.committed_scene(name)
     scene = qp.view(radiance, pan, 0.1 if pan else 0.0, roll)
     if covered_rows:
         hard = np.zeros(scene.shape[:2], np.float32)
@@ -874,8 +873,7 @@ def test_a_camera_turned_along_the_kitchen_or_to_another_is_still_a_scene_change
 def test_noise_at_high_gain_is_seen_in_the_shadows_of_a_bright_picture(name: str) -> None:
     # A dim room brought up 48 times by the camera's gain: the bright parts (a white
     # suit, the sky, a cup) look smooth after the tone curve, the shadows do not.
-    path = KITCHENS / f"{name}.jpg"
-    scene = qp.to_radiance(read_bgr(path if path.exists() else PHOTOS / f"{name}.jpg"))
+    scene = qp.committed_scene(name)
     grainy = qp.capture(scene, np.random.default_rng(3), light=1 / 48)
     assert judged_alone(grainy)[0] == ["noisy"]
     # An evening's twice the gain is the camera working as it should.

@@ -11,7 +11,6 @@ differently, covered or faulty view.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,14 +19,8 @@ from agent.capture.quality import Frame, FrameMetrics, analyse, make_reference, 
 from agent.capture.quality.renewal import looks_clearer, renewal, renewal_reason
 from agent.config.quality import QualityConfig
 from testkit import quality_physical as qp
-from testkit.images import read_bgr
 
-KITCHEN = Path(__file__).parent / "data" / "quality" / "kitchen"
 SETTINGS = QualityConfig()
-
-
-def kitchen(name: str) -> qp.Radiance:
-    return qp.to_radiance(read_bgr(KITCHEN / f"{name}.jpg"))
 
 
 def frame_of(radiance: qp.Radiance, seed: int, light: float = 1.0) -> Frame:
@@ -48,7 +41,7 @@ def renewed(old: Frame, new: Frame) -> tuple[str, ...]:
 @pytest.fixture(scope="module")
 def metrics() -> tuple[FrameMetrics, FrameMetrics]:
     """A clean view and a view of the same kitchen through grease, both measured."""
-    scene = kitchen("prep_2")
+    scene = qp.committed_scene("prep_2")
     clean = make_reference(frame_of(scene, 1)).metrics
     greasy = make_reference(frame_of(qp.greasy_film(scene, 0.3), 2)).metrics
     return clean, greasy
@@ -157,8 +150,8 @@ def test_a_new_view_much_darker_is_a_change_of_light_not_a_veil_lifting(
 
 
 def test_only_a_view_much_clearer_than_its_reference_is_compared_back() -> None:
-    reference = make_reference(frame_of(kitchen("prep_2"), 1))
-    forward = analyse(frame_of(kitchen("prep_2"), 2), SETTINGS, reference)
+    reference = make_reference(frame_of(qp.committed_scene("prep_2"), 1))
+    forward = analyse(frame_of(qp.committed_scene("prep_2"), 2), SETTINGS, reference)
     versus = forward.measured.versus
     assert versus is not None
     # Two clean samples of one view: nothing to compare back (the daemon's usual sample).
@@ -187,7 +180,7 @@ SCENES = ("prep_1", "cooking_1", "dishwashing_1", "storage_2", "cold_room_2", "p
 def test_a_reference_taken_through_a_veil_or_a_soft_lens_is_renewed_by_a_clean_view() -> None:
     renewals, trials, kept = 0, 0, []
     for name in SCENES:
-        scene = kitchen(name)
+        scene = qp.committed_scene(name)
         scale = scene.shape[1] / 320
         clean = frame_of(scene, 43)
         for fault, make in FAULTS.items():
@@ -207,7 +200,7 @@ def test_a_reference_taken_through_a_veil_or_a_soft_lens_is_renewed_by_a_clean_v
 def test_grease_strokes_that_hide_part_of_the_view_are_renewed_too() -> None:
     """Beside the clean view, a reference taken through grease strokes reads as soft and
     as covered where the strokes are thickest: the cover is the grease."""
-    scene = qp.to_radiance(read_bgr(KITCHEN.parent / "camera.jpg"))
+    scene = qp.committed_scene("camera")
     greasy = qp.grease_smear(scene, 0.6, np.random.default_rng(73))
     old = prepare(qp.capture(greasy, np.random.default_rng(83)), 320)
     clean = frame_of(scene, 71)
@@ -237,7 +230,7 @@ def test_a_clean_reference_is_never_replaced() -> None:
     old view reads as low in contrast beside it: it is no veil lifted)."""
     replaced = []
     for name in SCENES:
-        scene = kitchen(name)
+        scene = qp.committed_scene(name)
         scale = scene.shape[1] / 320
         reference = frame_of(scene, 45)
         pale_reference = frame_of(pale(scene), 58)

@@ -25,11 +25,6 @@ PHOTOS = Path(__file__).parent / "data" / "quality"
 BLURRED_AT = QualityConfig().checks.blurred.threshold
 
 
-def radiance(name: str) -> qp.Radiance:
-    path = PHOTOS / "kitchen" / f"{name}.jpg"
-    return qp.to_radiance(read_bgr(path if path.exists() else PHOTOS / f"{name}.jpg"))
-
-
 def shot(scene: qp.Radiance, light: float = 1.0) -> FrameReport:
     """The scene through the camera, judged on one frame as the agent does."""
     picture = qp.capture(scene, np.random.default_rng(7), light=light)
@@ -42,12 +37,12 @@ def grey_of(scene: qp.Radiance) -> np.ndarray:
 
 
 def defocused(name: str, radius: float) -> qp.Radiance:
-    scene = radiance(name)
+    scene = qp.committed_scene(name)
     return qp.disc_blur(scene, radius * qp._scale(scene))
 
 
 def streaked(name: str, length: float, angle: float) -> qp.Radiance:
-    scene = radiance(name)
+    scene = qp.committed_scene(name)
     return qp.line_blur(scene, length * qp._scale(scene), angle)
 
 
@@ -82,7 +77,7 @@ def test_a_motion_streak_leaves_its_zeros_in_any_direction(
 )
 def test_a_scene_fades_smoothly(name: str) -> None:
     for light in (1.0, 0.4):  # daylight; the evening, brought back by gain
-        picture = qp.capture(radiance(name), np.random.default_rng(7), light=light)
+        picture = qp.capture(qp.committed_scene(name), np.random.default_rng(7), light=light)
         grey = prepare(decode_for_analysis(qp.encode(picture), 320), 320).grey
         zeros = blur_zeros(grey)
         assert zeros is None or zeros < 1.0
@@ -166,7 +161,7 @@ def test_a_soft_scene_blurred_further_reads_blurred_on_one_frame(
 def test_clean_views_and_a_lit_subject_before_a_soft_background_are_not_blurred(
     name: str,
 ) -> None:
-    scene = radiance(name)
+    scene = qp.committed_scene(name)
     subject, _ = qp.dim_subject_dark_background(scene, np.random.default_rng(0))
     for view, light in ((scene, 1.0), (scene, 0.4), (subject, 1.0)):
         assert "blurred" not in codes(shot(view, light))
@@ -180,7 +175,7 @@ def test_structure_seen_square_on_is_not_blurred(pattern: str, seed: int) -> Non
 
 
 def test_a_sharp_picture_is_not_asked() -> None:
-    report = shot(radiance("rocket"))
+    report = shot(qp.committed_scene("rocket"))
     blur = report.metrics["blur"]
     assert blur is not None and blur < BLUR_ZEROS_FROM
     assert report.metrics["blur_zeros"] is None

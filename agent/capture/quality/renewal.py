@@ -2,7 +2,7 @@
 
 The daemon enrols a camera's first usable frame as its reference, and one frame cannot
 always tell steam, grease or a soft lens from a soft scene (single-frame ``low_contrast``
-and ``blurred`` are at 78 % on the physical camera model). A reference taken through a
+is at 78 % and ``blurred`` at 85 % on the physical camera model). A reference taken through a
 veil would then be the camera's measure for good: a later veil judged against it reads
 as nothing new. So when a sample looks clearer than the reference, the old reference is
 judged the other way round, against the new view, with the same checks the daemon
