@@ -22,10 +22,12 @@ samples read as shaken, which must be none (each is a miss in the file); and kit
 views textured over most of the picture (``kitchen_textures``) or filled with regular
 structure (``kitchen_patterns``), on one frame: clean ones must not read as noisy or
 striped, noisy or flickering ones must; and a dim view of a lit subject before a dark,
-out-of-focus background, eight draws a picture on one frame, which must raise nothing.
+out-of-focus background, eight draws a picture on one frame, which must raise nothing;
+and two samples of a still view without a reference (``check-frame --sequence``), where
+the noise over time settles what one frame read as noise.
 
 Run: ``.venv/bin/python benchmarks/quality_accuracy.py`` (needs Debian's opencv-doc
-package for the photographs: ``apt-get install opencv-doc``; about 10 minutes on one core).
+package for the photographs: ``apt-get install opencv-doc``; about 13 minutes on one core).
 ``--suggest`` prints, per metric, the clean extreme and the degraded 5th percentile on the
 tune pictures, from which thresholds are chosen.
 """
@@ -149,6 +151,17 @@ class QualityAdapter:
         )
         sequence = self._check_sequence(frames, self._settings)
         return pairs, any(issue.code == "jitter" for issue in sequence)
+
+    def judge_still(self, jpegs: Iterable[bytes]) -> tuple[list[str], list[str]]:
+        """Samples of one still view without a reference (``check-frame --sequence``):
+        what the first raises on one frame, and once the samples' noise over time settled
+        it."""
+        from agent.capture.quality import noise_in_time, settle_noise
+
+        frames = [self._frame(jpeg) for jpeg in jpegs]
+        issues = self._analyse(frames[0], self._settings, None).issues
+        settled = settle_noise(issues, noise_in_time(frames), self._settings)
+        return [issue.code for issue in issues], [issue.code for issue in settled]
 
     def forget_references(self) -> None:
         self._references.clear()
@@ -487,6 +500,7 @@ class ProbeView:
     severity: str  # "clean", or the fault's strength
     watched: str  # the check measured
     codes: list[str]
+    mode: str = "single frame"
 
     @property
     def faulty(self) -> bool:
@@ -570,7 +584,7 @@ def probe_misses(results: list[ProbeView]) -> list[str]:
         miss_line(
             "physical",
             r.split,
-            "single frame",
+            r.mode,
             r.name,
             r.watched if r.faulty else "clean",
             r.severity,
@@ -580,6 +594,68 @@ def probe_misses(results: list[ProbeView]) -> list[str]:
         for r in results
         if r.missed
     ]
+
+
+# Two samples of one still view, without a reference (``check-frame --sequence``): the
+# textured views filled edge to edge and every picture through the physical camera,
+# clean and at the noisy strengths. ``sequence.settle_noise``'s share was decided on the
+# tune half.
+STILL_TITLE = (
+    "two samples of a still view without a reference (check-frame --sequence; only `noisy` "
+    "counted): one frame, then settled by the noise over time"
+)
+STILL_SHOTS = (  # variant, light, severity: the textured views' shots
+    ("as_is", 1.0, "clean"),
+    ("dimmer_evening_gain", 0.5, "clean"),
+    ("low_light_gain_x48", 1 / 48, "clear"),
+    ("low_light_gain_x120", 1 / 120, "severe"),
+)
+
+
+def still_pairs(
+    photos: dict[str, np.ndarray], adapter: QualityAdapter, seeds: int = TEXTURE_SEEDS
+) -> list[ProbeView]:
+    """Each still view taken twice, judged alone (mode "single frame": the first sample)
+    and settled by both ("two frames"): the textured views without a plate (the only ones
+    one frame reads as noisy) and ``photos``."""
+    views = []
+    for texture, seed, share, picture in kitchen_textures.scenes(seeds, (0.0,)):
+        split = "tune" if seed < TEXTURE_TUNE_SEEDS else "report"
+        views.append((f"texture/{texture}_{seed}_plate{share:g}", "textured", split, picture))
+    for name in sorted(photos):
+        views.append((name, "pictures", quality_evalset.split_of(name), photos[name]))
+    out = []
+    for name, group, split, picture in views:
+        scene = quality_physical.to_radiance(picture)
+        for variant, light, severity in STILL_SHOTS:
+            shots = (
+                quality_physical.capture(
+                    scene, quality_physical.rng_for(name, "still", variant, k), light=light
+                )
+                for k in range(2)
+            )
+            alone, settled = adapter.judge_still(quality_physical.encode(s) for s in shots)
+            for mode, codes in (("single frame", alone), ("two frames", settled)):
+                out.append(ProbeView(name, group, split, variant, severity, "noisy", codes, mode))
+    return out
+
+
+def still_lines(results: list[ProbeView]) -> list[str]:
+    lines = [f"--- {STILL_TITLE}"]
+    for split, label in SPLIT_LABELS:
+        for group in dict.fromkeys(r.group for r in results):
+            rows = [r for r in results if r.split == split and r.group == group]
+
+            def count(mode: str, faulty: bool, rows: list[ProbeView] = rows) -> str:
+                picked = [r for r in rows if r.mode == mode and r.faulty == faulty]
+                return f"{sum('noisy' in r.codes for r in picked)}/{len(picked)}"
+
+            lines.append(
+                f"  {label:15s} {group:9s}: clean read as noisy {count('single frame', False)}"
+                f" -> {count('two frames', False)}; noisy caught {count('single frame', True)}"
+                f" -> {count('two frames', True)}"
+            )
+    return lines
 
 
 TEXTURED_TITLE = (
@@ -862,6 +938,7 @@ def main() -> int:
     fogging: list[Fogging] = []
     dim_subjects: list[DimSubjectView] = []
     probes: list[tuple[str, list[ProbeView]]] = []
+    still: list[ProbeView] = []
     if "physical" in models:
         every = {**first_photos, **second_photos}
         cases = with_renewals(physical_cases(every), adapter, renewals)
@@ -872,6 +949,7 @@ def main() -> int:
             (TEXTURED_TITLE, textured_views(adapter)),
             (PATTERNED_TITLE, patterned_views(adapter)),
         ]
+        still = still_pairs(every, adapter)
     pictures = sorted({r.photo for r in results})
     counts = {
         s: sum(quality_evalset.split_of(p) == s for p in pictures) for s in ("tune", "report")
@@ -910,6 +988,8 @@ def main() -> int:
         block.extend(dim_subject_lines(dim_subjects))
     for title, views in probes:
         block.extend(probe_lines(title, views))
+    if still:
+        block.extend(still_lines(still))
     if renewals:
         block.extend(renewal_lines(renewals))
     block.append("targets on held-out pictures: " + "; ".join(verdicts))
@@ -919,6 +999,7 @@ def main() -> int:
     missed += dim_subject_misses(dim_subjects)
     for _, views in probes:
         missed += probe_misses(views)
+    missed += probe_misses([r for r in still if r.mode == "two frames"])
     args.misses.parent.mkdir(parents=True, exist_ok=True)
     args.misses.write_text("\n".join(missed) + "\n", encoding="utf-8")
     print(f"{len(missed) - 1} misses written to {args.misses}", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from testkit import kitchen_textures
 from testkit import quality_evalset as ev
 from testkit import quality_physical as qp
 from testkit.images import read_bgr
@@ -65,6 +66,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     view = ev.view_crop(coffee)
     for k, (dx, dy) in enumerate(((0, 0), (8, -4), (-5, 6))):  # a shaking mount
         save(f"shaken{k}", ev.translate(view, dx, dy))
+    # A granite counter filling the view, twice: in daylight, and at night's high gain.
+    granite = qp.to_radiance(kitchen_textures.scene("granite", 9, 0.0))
+    for k in range(2):
+        save(f"granite{k}", qp.capture(granite, qp.rng_for("cli granite", k)))
+        save(f"granite_night{k}", qp.capture(granite, qp.rng_for("cli night", k), light=1 / 48))
     return out
 
 
@@ -163,6 +169,48 @@ def test_sequence_detects_a_shaking_camera(images: dict[str, Path]) -> None:
     assert result.returncode == 1, result.stdout
     issues = json.loads(result.stdout)["sequence"]["issues"]
     assert [(i["code"], i["severity"]) for i in issues] == [("jitter", "warn")]
+
+
+def test_samples_of_a_still_view_tell_fine_texture_from_noise(images: dict[str, Path]) -> None:
+    daylight = [str(images["granite0"]), str(images["granite1"])]
+    one = run("--json", daylight[0])
+    assert one.returncode == 1  # one frame cannot tell a granite counter from snow
+    assert [i["code"] for i in json.loads(one.stdout)["frames"][0]["issues"]] == ["noisy"]
+
+    both = run("--json", "--sequence", *daylight)
+    assert both.returncode == 0, both.stdout
+    payload = json.loads(both.stdout)
+    assert [frame["verdict"] for frame in payload["frames"]] == ["ok", "ok"]
+    assert payload["sequence"]["withdrawn"] == ["noisy"]
+    assert payload["sequence"]["noise_over_time"] < 1.5
+    human = run("--sequence", *daylight)
+    assert human.returncode == 0
+    assert "fine texture (noisy withdrawn)" in human.stdout
+
+    night = run(
+        "--json", "--sequence", str(images["granite_night0"]), str(images["granite_night1"])
+    )
+    assert night.returncode == 1  # the same counter at night's gain is noisy
+    payload = json.loads(night.stdout)
+    assert all("noisy" in [i["code"] for i in f["issues"]] for f in payload["frames"])
+    assert payload["sequence"]["withdrawn"] == []
+    assert payload["sequence"]["noise_over_time"] >= 2.5
+
+
+def test_with_a_reference_the_sequence_does_not_judge_noise_over_time(
+    images: dict[str, Path],
+) -> None:
+    result = run(
+        "--json",
+        "--sequence",
+        "--reference",
+        str(images["granite0"]),
+        str(images["granite1"]),
+        str(images["granite0"]),
+    )
+    payload = json.loads(result.stdout)
+    assert payload["sequence"]["noise_over_time"] is None  # noise is a rise over the reference's
+    assert payload["sequence"]["withdrawn"] == []
 
 
 def test_human_output_is_a_table(images: dict[str, Path]) -> None:

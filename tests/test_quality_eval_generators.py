@@ -477,6 +477,49 @@ def test_report_counts_probe_views_by_group_and_lists_their_misses() -> None:
     ]
 
 
+def test_report_sets_one_frame_beside_two_samples_of_a_still_view() -> None:
+    def view(split: str, severity: str, mode: str, codes: list[str]) -> bench.ProbeView:
+        return bench.ProbeView("granite_4", "textured", split, "v", severity, "noisy", codes, mode)
+
+    rows = [
+        view("report", "clean", "single frame", ["noisy"]),
+        view("report", "clean", "two frames", []),
+        view("report", "clear", "single frame", ["noisy"]),
+        view("report", "clear", "two frames", ["noisy"]),
+        view("tune", "clean", "single frame", ["noisy"]),
+        view("tune", "clean", "two frames", ["noisy"]),
+    ]
+    lines = bench.still_lines(rows)
+    assert lines[0] == f"--- {bench.STILL_TITLE}"
+    assert (
+        "  held out        textured : clean read as noisy 1/1 -> 0/1; noisy caught 1/1 -> 1/1"
+        in lines
+    )
+    assert (
+        "  used for tuning textured : clean read as noisy 1/1 -> 1/1; noisy caught 0/0 -> 0/0"
+        in lines
+    )
+    assert bench.probe_misses([r for r in rows if r.mode == "two frames"]) == [
+        "physical\ttune\ttwo frames\tgranite_4\tclean\tclean\tv\tnoisy"
+    ]
+
+
+def test_the_benchmark_settles_textured_views_over_two_samples_as_check_frame_does() -> None:
+    photos = {"committed/coffee.jpg": read_bgr(KITCHENS.parent / "coffee.jpg")}
+    found = bench.still_pairs(photos, bench.QualityAdapter(), seeds=1)
+    textured = [r for r in found if r.group == "textured"]
+    assert len(textured) == 2 * 4 * len(kitchen_textures.TEXTURES)  # two modes, four shots
+
+    def noisy(mode: str, faulty: bool, rows: list[bench.ProbeView] = textured) -> int:
+        return sum("noisy" in r.codes for r in rows if r.mode == mode and r.faulty == faulty)
+
+    clean = 2 * len(kitchen_textures.TEXTURES)
+    assert noisy("single frame", False) == clean  # one frame reads every one as noisy
+    assert noisy("two frames", False) == 0
+    assert noisy("single frame", True) == noisy("two frames", True) == clean
+    assert {r.group for r in found} == {"textured", "pictures"}
+
+
 def test_textured_scenes_are_fine_grained_over_most_of_the_view() -> None:
     # At the analysis width the texture's grain is a pixel or two, as snow is: no 8-pixel
     # cell outside the plate is smooth. The plate is, and takes the share asked for.

@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
         "picture shows but cannot settle (a featureless area that may be a cover or a "
         "smooth surface, a soft picture, faint bands or a sharp periodic pattern) is listed "
         "as 'cannot judge without a reference' rather than guessed. With --sequence, the "
-        "images are consecutive samples of one camera (frozen picture, a shaking mount).",
+        "images are consecutive samples of one camera (frozen picture, a shaking mount); "
+        "without --reference, samples of a still view also tell fine texture filling the "
+        "view from noise: noise over time under the threshold withdraws `noisy`.",
     )
     add_json_flag(parser)
     parser.add_argument(
@@ -43,7 +45,7 @@ def register(subparsers: Any) -> None:
         "--sequence",
         action="store_true",
         help="the images are consecutive samples of one camera (detects a frozen picture "
-        "and jitter)",
+        "and jitter; without --reference, measures the noise over time)",
     )
     parser.add_argument(
         "--config",
@@ -77,7 +79,15 @@ def _metrics_out(metrics: dict[str, float | None]) -> dict[str, float | None]:
 
 def check_frame(args: argparse.Namespace) -> int:
     from agent.capture.decode import read_image_file
-    from agent.capture.quality import analyse, check_sequence, make_reference, prepare
+    from agent.capture.quality import (
+        analyse,
+        check_sequence,
+        make_reference,
+        noise_in_time,
+        prepare,
+        settle_noise,
+    )
+    from agent.model import worst_verdict
 
     if args.sequence and len(args.images) < 2:
         raise UsageError("--sequence needs at least two images")
@@ -88,19 +98,23 @@ def check_frame(args: argparse.Namespace) -> int:
         return prepare(read_image_file(path, width), width)  # FrameUnavailable: exit 1
 
     reference = make_reference(load(args.reference)) if args.reference is not None else None
+    prepared = [load(path) for path in args.images]
+    # Without a reference, samples of one still view settle what one frame cannot: fine
+    # texture from sensor noise (with one, noise is judged as a rise over its noise).
+    noise = noise_in_time(prepared) if args.sequence and reference is None else None
     frames_out: list[dict[str, Any]] = []
-    prepared = []
     raised = []
-    for path in args.images:
-        current = load(path)
-        prepared.append(current)
+    withdrawn: set[str] = set()
+    for path, current in zip(args.images, prepared, strict=True):
         report = analyse(current, settings, reference)
-        raised.append(report.issues)
+        issues = settle_noise(report.issues, noise, settings)
+        withdrawn |= {issue.code for issue in report.issues} - {issue.code for issue in issues}
+        raised.append(issues)
         frames_out.append(
             {
                 "image": str(path),
-                "verdict": report.verdict,
-                "issues": [issue.to_json() for issue in report.issues],
+                "verdict": worst_verdict(issues),
+                "issues": [issue.to_json() for issue in issues],
                 "cannot_judge": [item.to_json() for item in report.undecided],
                 "metrics": _metrics_out(report.metrics),
             }
@@ -111,14 +125,18 @@ def check_frame(args: argparse.Namespace) -> int:
         else []
     )
     found = bool(sequence_issues) or any(out["issues"] for out in frames_out)
-    payload = {"frames": frames_out, "sequence": {"issues": sequence_issues}}
+    sequence: dict[str, Any] = {"issues": sequence_issues}
+    if args.sequence:
+        sequence["noise_over_time"] = None if noise is None else round(noise, 4)
+        sequence["withdrawn"] = sorted(withdrawn)
+    payload = {"frames": frames_out, "sequence": sequence}
     rows = []
     for out in frames_out:
-        issues = ", ".join(
+        issues_text = ", ".join(
             f"{i['code']}({i['severity']} {i['value']:g} vs {i['threshold']:g})"
             for i in out["issues"]
         )
-        rows.append((out["image"], out["verdict"], issues or "-"))
+        rows.append((out["image"], out["verdict"], issues_text or "-"))
     human = table(("IMAGE", "VERDICT", "ISSUES"), rows)
     for out in frames_out:
         for item in out["cannot_judge"]:
@@ -126,5 +144,11 @@ def check_frame(args: argparse.Namespace) -> int:
     if args.sequence:
         seq = ", ".join(f"{i['code']}({i['severity']})" for i in sequence_issues) or "-"
         human += f"\nsequence: {seq}"
+        if withdrawn:
+            human += (
+                f"\nsequence: noise over time {noise:.1f} grey levels: what one frame read "
+                f"as noise is in every sample alike, fine texture ({', '.join(sorted(withdrawn))} "
+                "withdrawn)"
+            )
     emit(args, payload, human)
     return 1 if found else 0

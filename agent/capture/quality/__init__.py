@@ -5,8 +5,8 @@ A frame goes down once: ``prepare`` (grey at the analysis width, 320 px by defau
 typed: ``metrics.py``, with the band spectra of ``stripes.py`` and the grid arithmetic of
 ``cells.py``) -> ``compare`` with the camera's reference, using the view matching of
 ``agent.capture.view_match`` (``compare.py``) -> ``judge`` (``judge.py``). Checks across
-consecutive samples (frozen picture, jitter) are in ``sequence.py``. Each module's
-docstring says what its metrics catch and what they cannot.
+consecutive samples (frozen picture, jitter, noise over time) are in ``sequence.py``.
+Each module's docstring says what its metrics catch and what they cannot.
 """
 
 from agent.capture.quality.compare import Reference, make_reference
@@ -20,7 +20,13 @@ from agent.capture.quality.judge import (
     judge,
 )
 from agent.capture.quality.metrics import FrameMetrics
-from agent.capture.quality.sequence import check_sequence, pair_issues, view_shift
+from agent.capture.quality.sequence import (
+    check_sequence,
+    noise_in_time,
+    pair_issues,
+    settle_noise,
+    view_shift,
+)
 
 __all__ = [
     "CHECK_CODES",
@@ -34,7 +40,9 @@ __all__ = [
     "check_sequence",
     "judge",
     "make_reference",
+    "noise_in_time",
     "pair_issues",
     "prepare",
+    "settle_noise",
     "view_shift",
 ]

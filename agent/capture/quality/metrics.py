@@ -23,7 +23,9 @@ records. What each measurement catches, and what it cannot:
   that show its true noise, dark or bright: herbs, granite or fur over most of the view
   with a plate or a steel pot in it read the plate. A scene textured edge to edge with no
   smooth part at all can still read as noisy. ``noise``: the whole-frame median form
-  (robust to edges), compared with the reference's.
+  (robust to edges), compared with the reference's. ``noise_between``: the noise as what
+  changed between two samples of a still view (texture is in both and cancels), which
+  settles such a view when two samples are at hand (``sequence.noise_in_time``).
 - ``blank_edge`` (``occluded`` without a reference): the largest featureless region joined
   to the frame edge, and how much of the frame's border it takes (``blank_border``):
   a cover comes in from a side or a corner and leaves the rest of the view reaching the
@@ -280,6 +282,55 @@ def noise_floor(magnitude: Image, grey_sums: npt.NDArray[np.int32]) -> float:
         headroom = (255.0 - levels[unclipped]) / (255.0 - _FLOOR_MID)
         response = response[unclipped] / np.sqrt(np.minimum(headroom, 1.0))
     return percentile(response, _FLOOR_SHARE) * _MEAN_TO_SIGMA
+
+
+# Fewer cells that changed at all between two samples than this share of the judged ones:
+# the samples do not show the sensor's noise twice over, so it is not measured. A live
+# sensor's fresh noise changes some pixel of every 8-pixel cell even when it is faint
+# (under a grey level: a 1080p camera's noise at the analysis width), while an encoder
+# that copies still blocks from the previous frame (a low-bitrate stream's skip blocks)
+# or a frozen picture leaves whole cells exactly as they were.
+_CELLS_CHANGED_ENOUGH = 0.5
+
+
+def noise_between(previous: Image, current: Image) -> float | None:
+    """The sensor's noise (sigma in grey levels) as what changed between two grey samples
+    of one still view: Immerkaer's estimate (mean form) on their difference, per 8-pixel
+    cell that changed and is not clipped in either, the median over those cells, divided
+    by the square root of two (each sample brings its own noise).
+
+    Texture is in both samples and cancels; noise is drawn afresh for each and does not.
+    The filter on the difference ignores a change of exposure between the two (it is
+    smooth), and the median ignores what moved in a minority of the view; cells left
+    exactly as they were (copied by the encoder) are not counted. None when the samples
+    differ in size or fewer than half of the judged cells changed at all."""
+    if previous.shape != current.shape or previous.ndim != 2:
+        return None
+    height, width = current.shape
+    rows, cols = (height - 2) // _FLOOR_PX, (width - 2) // _FLOOR_PX
+    if rows * cols < 8:
+        return None
+    difference = cv2.subtract(current, previous, dtype=cv2.CV_16S)
+    response = np.abs(
+        cv2.sepFilter2D(difference, cv2.CV_32F, _SECOND_DIFFERENCE, _SECOND_DIFFERENCE)
+    )
+
+    def per_cell(image: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+        inner = image[1 : 1 + rows * _FLOOR_PX, 1 : 1 + cols * _FLOOR_PX].astype(np.float64)
+        cells = inner.reshape(rows, _FLOOR_PX, cols, _FLOOR_PX).mean(axis=(1, 3))
+        return np.asarray(cells, np.float64).reshape(-1)
+
+    noise = per_cell(response) * _MEAN_TO_SIGMA / math.sqrt(2.0)
+    changed = per_cell(difference != 0) > 0.0
+    levels = (per_cell(previous), per_cell(current))
+    judged = np.logical_and.reduce(
+        [(level >= _FLOOR_LEVELS[0]) & (level <= _FLOOR_LEVELS[1]) for level in levels]
+    )
+    if int(np.count_nonzero(judged)) < 8:
+        return None
+    if np.count_nonzero(changed & judged) < _CELLS_CHANGED_ENOUGH * np.count_nonzero(judged):
+        return None
+    return float(np.median(noise[changed & judged]))
 
 
 def _flat(record: Any) -> Metrics:

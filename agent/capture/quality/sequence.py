@@ -11,6 +11,12 @@
   lens, where the "move" is sensor noise). A shaking mount moves the view at every
   sample; one knock moves it once, so a sequence needs two moved pairs, and the daemon's
   alarm several in a row.
+- noise over time (``noise_in_time``): one frame cannot tell fine texture filling the view
+  (fur, a heap of herbs, a granite counter) from sensor noise; two samples of a still
+  view can, as texture is in both and noise is drawn afresh. Without a reference,
+  ``noisy`` raised on one frame is withdrawn when the samples' noise over time is under
+  the threshold (``settle_noise``). Nothing is raised from it: what moved between the
+  samples (cooks at work) adds to it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.quality.frame import Frame
+from agent.capture.quality.metrics import noise_between
 from agent.config.quality import CheckRule, QualityConfig
 from agent.model import QualityIssue
 
@@ -166,3 +173,40 @@ def pair_issues(
     if shift is not None and shift > checks.jitter.threshold:
         return [QualityIssue("jitter", checks.jitter.severity, shift, checks.jitter.threshold)]
     return []
+
+
+def noise_in_time(frames: Sequence[Frame]) -> float | None:
+    """The sensor's noise over consecutive samples of one camera (``noise_between``): the
+    median over the pairs that changed enough to show it. A pair whose view moved, or
+    shows another view, only reads higher (what moved adds to it), so it can keep
+    ``noisy`` but never withdraw it. None when no pair changed enough: a frozen picture,
+    or one copied block by block."""
+    pairs = itertools.pairwise(frames)
+    measured = [n for a, b in pairs if (n := noise_between(a.grey, b.grey)) is not None]
+    return float(np.median(measured)) if measured else None
+
+
+# One frame's noise is texture when the samples differ by under this share of it (and by
+# under the threshold). On the tune pictures and textured views, clean samples that read
+# as noisy on one frame differed by 0.05-0.32 of it (granite and rice the least, a coir
+# mat under evening gain the most), noisy photographs by 0.9-1.3, noisy textured views
+# by 0.37 and more (their texture adds to the frame's reading) but far over the threshold.
+# A camera's temporal noise reduction makes consecutive video frames alike (to about 0.45
+# of their noise at a strong setting); samples a second or more apart, as snapshots are,
+# are not.
+_IN_TIME_SHARE = 1 / 3
+
+
+def settle_noise(
+    issues: Sequence[QualityIssue], noise: float | None, settings: QualityConfig
+) -> list[QualityIssue]:
+    """One frame's issues, judged without a reference, once the noise over time is known
+    (pure): ``noisy`` is withdrawn when ``noise`` (``noise_in_time``) is under the
+    threshold and under a third of what the frame read as noise: that is then in every
+    sample alike, texture. Everything else, and every issue when the noise over time is
+    unknown, stays."""
+    if noise is None or noise >= settings.checks.noisy.threshold:
+        return list(issues)
+    return [
+        issue for issue in issues if issue.code != "noisy" or noise >= _IN_TIME_SHARE * issue.value
+    ]
