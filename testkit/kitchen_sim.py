@@ -111,6 +111,8 @@ class SimCamera(FakeCamera):
     scene: np.ndarray | None = None
     degrade_after_s: float | None = None
     started_at: float = 0.0
+    grain: float = 2.5  # the sensor noise drawn afresh for every snapshot (grey levels)
+    served: int = 0  # snapshots sent
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -120,12 +122,13 @@ class SimCamera(FakeCamera):
 
     def snapshot_jpeg(self) -> bytes:
         assert self.scene is not None
+        self.served += 1
         picture = self.scene
         if self.degrade_after_s is not None and (
             time.monotonic() - self.started_at > self.degrade_after_s
         ):
             picture = greasy_lens(picture)
-        grain = np.random.default_rng().normal(0, 2.5, picture.shape)
+        grain = np.random.default_rng().normal(0, self.grain, picture.shape)
         noisy = np.clip(picture + grain, 0, 255).astype(np.uint8)
         return bytes(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 85])[1])
 

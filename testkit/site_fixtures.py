@@ -5,8 +5,9 @@ installer does it.
 
 - ``site_kitchen(*specs)``: start cameras; a spec is ``"clean"``, ``"greasy"``,
   ``"smeared"`` (grease strokes over most of the lens, clear glass between: nothing raised
-  on one frame, but a soft picture said) or ``"wrong_password"``; returns
-  :class:`SiteCamera` objects (stopped at the end).
+  on one frame, but a soft picture said), ``"granite"`` (a granite counter filling the
+  view: one frame reads it as noisy), ``"snowy"`` (a kitchen at a night's gain: noisy) or
+  ``"wrong_password"``; returns :class:`SiteCamera` objects (stopped at the end).
 - ``provision(home, cameras, kcps, broker=None, ingest=None, **sets)``: ``config init``
   through the CLI, credentials written; returns the config path.
 - ``agent_cli(*args, config=...)``: run ``kitchen-agent`` (as ``python -m agent``).
@@ -26,6 +27,7 @@ import cv2
 import numpy as np
 import pytest
 
+from testkit import kitchen_textures
 from testkit import quality_physical as qp
 from testkit.fake_onvif import DEFAULT_PASSWORD
 from testkit.images import read_bgr
@@ -44,6 +46,13 @@ def smeared_counter() -> np.ndarray:
     photo = cv2.resize(photo, (640, 360), interpolation=cv2.INTER_AREA).astype(np.uint8)
     strokes = qp.grease_smear(qp.to_radiance(photo), 0.6, np.random.default_rng(3))
     return qp.to_signal(strokes)
+
+
+def granite_counter() -> np.ndarray:
+    """A granite counter filling the view (``kitchen_textures``, 640x360): its grain is a
+    pixel or two at the analysis width, as a sensor's noise is."""
+    texture = kitchen_textures.scene("granite", 9, 0.0)
+    return np.asarray(cv2.resize(texture, (640, 360), interpolation=cv2.INTER_AREA), np.uint8)
 
 
 @dataclass
@@ -75,10 +84,14 @@ def site_kitchen(rtsp_camera: RtspCamera) -> Iterator[Callable[..., list[SiteCam
                 rtsp_main=rtsp_camera.url("main"),
                 rtsp_sub=rtsp_camera.url("sub"),
             )
-            camera.scene = (
-                smeared_counter() if spec == "smeared" else kitchen_photo(len(started) + 1)
-            )
+            if spec == "smeared":
+                camera.scene = smeared_counter()
+            elif spec == "granite":
+                camera.scene = granite_counter()
+            else:
+                camera.scene = kitchen_photo(len(started) + 1)
             camera.degrade_after_s = 0.0 if spec == "greasy" else None
+            camera.grain = 14.0 if spec == "snowy" else camera.grain
             started.append(camera.start())
             made.append(SiteCamera(camera, spec))
         return made

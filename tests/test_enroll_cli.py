@@ -205,6 +205,27 @@ def test_what_one_picture_cannot_settle_is_put_to_the_installer(
     assert "  note: check on site, one picture cannot tell (this picture is now its" in human.stdout
 
 
+def test_a_textured_view_is_not_called_noisy_once_a_second_picture_settles_it(
+    site_kitchen: Kitchen, tmp_path: Path
+) -> None:
+    # One picture of a granite counter filling the view reads as noisy; the box takes a
+    # second: the grain is in both, the sensor's noise is not. A snowy night view stays.
+    granite, snowy, clean = site_kitchen("granite", "snowy", "clean")
+    config = provision(tmp_path, [granite, snowy, clean], "cooking,packing,cold_room")
+    before = {c.id: c.camera.served for c in (granite, snowy, clean)}
+    code, out, cameras = enroll_each(
+        config, (granite, "cooking"), (snowy, "packing"), (clean, "cold_room")
+    )
+    assert code == 0, out
+    assert cameras[granite.id]["reference_taken"] and cameras[granite.id]["issues"] == []
+    assert cameras[granite.id]["verdict"] == "ok"
+    assert [i["code"] for i in cameras[snowy.id]["issues"]] == ["noisy"]
+    assert cameras[snowy.id]["reference_taken"]  # noise is no reason to refuse a view
+    taken = {c.id: c.camera.served - before[c.id] for c in (granite, snowy, clean)}
+    # A second picture only when the first read noisy.
+    assert taken == {granite.id: 2, snowy.id: 2, clean.id: 1}
+
+
 def test_mistakes_are_told_before_anything_is_written(
     site_kitchen: Kitchen, tmp_path: Path
 ) -> None:

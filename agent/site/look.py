@@ -4,7 +4,8 @@ The picture comes the daemon's way (the snapshot URI, else a sub-stream keyframe
 judged by the same checks, against the camera's enrolled reference when it has one; each
 KCP region is located in it the same way (:func:`agent.capture.coverage.roi_visible_fraction`).
 Optionally the camera's RTSP sub-stream is opened and one frame decoded, which proves the
-stream a relay would push.
+stream a relay would push. A picture judged alone (no reference yet) that reads noisy is
+taken a second time: two pictures tell fine texture filling the view from sensor noise.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ from agent.model import (
 from agent.site.pictures import Image, Polygon, decode
 
 PICTURE_TIMEOUT_S = 8.0
+# A picture judged alone that reads noisy is taken again this long after: fine texture
+# filling the view (a granite counter, a tray of rice) is in both, sensor noise is drawn
+# afresh (``quality.noise_in_time``). Apart by a second, so that neither a snapshot the
+# camera caches briefly nor its temporal noise reduction makes the two alike.
+SECOND_PICTURE_AFTER_S = 1.0
 # How what one frame cannot settle (Look.to_check) is put to the installer, who can.
 CHECK_ON_SITE = "check on site, one picture cannot tell"
 
@@ -140,6 +146,18 @@ def judge(
     }
 
 
+def settle_noise_over_time(
+    look: Look, first: Image, second: Image, settings: QualityConfig
+) -> None:
+    """``look``'s issues, judged alone on ``first``, with ``noisy`` withdrawn when the two
+    pictures differ by too little for it to be the sensor's noise (``settle_noise``)."""
+    from agent.capture.quality import noise_in_time, prepare, settle_noise
+
+    width = settings.analysis_width
+    noise = noise_in_time([prepare(first, width), prepare(second, width)])
+    look.issues = tuple(settle_noise(look.issues, noise, settings))
+
+
 def open_stream(camera: Camera, login: CameraLogin | None, timeout_s: float) -> tuple[bool, str]:
     """Open the camera's RTSP sub-stream and decode one frame: (ok, what happened). The
     URI is followed only where the trust model allows (:mod:`agent.trust`)."""
@@ -180,6 +198,14 @@ def look_at(
             look.error = error.info()
         else:
             judge(look, image, reference_dir, rois or {}, settings, accept_view)
+            if look.reference is None and any(i.code == "noisy" for i in look.issues):
+                time.sleep(SECOND_PICTURE_AFTER_S)
+                try:
+                    again = take_picture(camera, login, timeout_s)
+                except CameraError:
+                    pass  # one picture's word stands
+                else:
+                    settle_noise_over_time(look, image, again, settings)
         if stream:
             look.stream = open_stream(camera, login, timeout_s)
     look.took_s = time.monotonic() - started
