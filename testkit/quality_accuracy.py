@@ -24,10 +24,11 @@ structure (``kitchen_patterns``), on one frame: clean ones must not read as nois
 striped, noisy or flickering ones must; and a dim view of a lit subject before a dark,
 out-of-focus background, eight draws a picture on one frame, which must raise nothing;
 and two samples of a still view without a reference (``check-frame --sequence``), where
-the noise over time settles what one frame read as noise.
+the noise over time settles what one frame read as noise and bands that roll between the
+samples are stripes.
 
 Run: ``.venv/bin/python benchmarks/quality_accuracy.py`` (needs Debian's opencv-doc
-package for the photographs: ``apt-get install opencv-doc``; about 13 minutes on one core).
+package for the photographs: ``apt-get install opencv-doc``; about 16 minutes on one core).
 ``--suggest`` prints, per metric, the clean extreme and the degraded 5th percentile on the
 tune pictures, from which thresholds are chosen.
 """
@@ -162,6 +163,14 @@ class QualityAdapter:
         issues = self._analyse(frames[0], self._settings, None).issues
         settled = settle_noise(issues, noise_in_time(frames), self._settings)
         return [issue.code for issue in issues], [issue.code for issue in settled]
+
+    def judge_samples(self, jpegs: Iterable[bytes]) -> tuple[list[str], list[str]]:
+        """Samples of one camera without a reference (``check-frame --sequence``): what the
+        last raises on one frame, and with what the sequence raises."""
+        frames = [self._frame(jpeg) for jpeg in jpegs]
+        alone = [i.code for i in self._analyse(frames[-1], self._settings, None).issues]
+        sequence = [i.code for i in self._check_sequence(frames, self._settings)]
+        return alone, list(dict.fromkeys(alone + sequence))
 
     def forget_references(self) -> None:
         self._references.clear()
@@ -640,22 +649,89 @@ def still_pairs(
     return out
 
 
-def still_lines(results: list[ProbeView]) -> list[str]:
-    lines = [f"--- {STILL_TITLE}"]
+def pair_lines(title: str, results: list[ProbeView], fault: str) -> list[str]:
+    """A line per split and group of views taken twice: clean ones read as the watched
+    check and faulty ones caught, one frame -> two frames."""
+    lines = [f"--- {title}"]
     for split, label in SPLIT_LABELS:
         for group in dict.fromkeys(r.group for r in results):
             rows = [r for r in results if r.split == split and r.group == group]
 
             def count(mode: str, faulty: bool, rows: list[ProbeView] = rows) -> str:
                 picked = [r for r in rows if r.mode == mode and r.faulty == faulty]
-                return f"{sum('noisy' in r.codes for r in picked)}/{len(picked)}"
+                return f"{sum(r.watched in r.codes for r in picked)}/{len(picked)}"
 
+            watched = rows[0].watched if rows else ""
             lines.append(
-                f"  {label:15s} {group:9s}: clean read as noisy {count('single frame', False)}"
-                f" -> {count('two frames', False)}; noisy caught {count('single frame', True)}"
-                f" -> {count('two frames', True)}"
+                f"  {label:15s} {group:9s}: clean read as {watched} "
+                f"{count('single frame', False)} -> {count('two frames', False)}; {fault} "
+                f"caught {count('single frame', True)} -> {count('two frames', True)}"
             )
     return lines
+
+
+def still_lines(results: list[ProbeView]) -> list[str]:
+    return pair_lines(STILL_TITLE, results, "noisy")
+
+
+# Bands that roll between two samples of a still view, without a reference
+# (``check-frame --sequence``): mains flicker and interference bars whose phase moved
+# between the samples (flicker not locked to the frame rate), over every picture and over
+# the patterned views; and clean pairs of the same views. Nothing was decided on it: the
+# limit is the with-reference stripes limit.
+ROLLING_TITLE = (
+    "bands that roll between two samples of a still view without a reference (check-frame "
+    "--sequence; only `stripes` counted): the later sample alone, then with the sequence"
+)
+
+
+def rolling_pairs(
+    photos: dict[str, np.ndarray], adapter: QualityAdapter, seeds: int = PATTERN_SEEDS
+) -> list[ProbeView]:
+    """Each view twice: clean, and under flicker or interference bars that moved between
+    the samples (clear and severe strengths of the physical model's own)."""
+    views = [(name, "pictures", quality_evalset.split_of(name), photos[name]) for name in photos]
+    for pattern, seed, roll, picture in kitchen_patterns.scenes(range(seeds)):
+        split = "tune" if seed < PATTERN_TUNE_SEEDS else "report"
+        views.append((f"pattern/{pattern}_{seed}_roll{roll:g}", "patterned", split, picture))
+    out = []
+    for name, group, split, picture in sorted(views, key=lambda view: view[0]):
+        scene = quality_physical.to_radiance(picture)
+        pick = quality_physical.rng_for(name, "rolling")
+        shots: list[tuple[str, str, list[np.ndarray]]] = [
+            ("clean", "clean", [quality_physical.capture(scene, pick) for _ in range(2)])
+        ]
+        for severity, depth, amplitude in (("clear", 0.15, 10.0), ("severe", 0.3, 20.0)):
+            bands = float(pick.uniform(2.5, 7.0))
+            start = float(pick.uniform(0, 2 * np.pi))
+            phases = (start, start + float(pick.uniform(0.6, 2 * np.pi - 0.6)))
+            flicker = [
+                quality_physical.capture(
+                    quality_physical.flicker_bands(scene, depth, bands, p), pick
+                )
+                for p in phases
+            ]
+            shots.append((f"flicker_{depth:g}_{bands:.1f}bands", severity, flicker))
+            cycles = float(pick.uniform(10.0, 50.0))
+            tilt = float(pick.choice((0.0, 90.0)) + pick.uniform(-25.0, 25.0))
+            bars = [
+                quality_physical.interference_bars(
+                    quality_physical.capture(scene, pick), amplitude, cycles, tilt, p
+                )
+                for p in phases
+            ]
+            shots.append(
+                (f"interference_{amplitude:g}_{cycles:.0f}cyc_{tilt:.0f}deg", severity, bars)
+            )
+        for variant, severity, pictures in shots:
+            alone, both = adapter.judge_samples(quality_physical.encode(p) for p in pictures)
+            for mode, codes in (("single frame", alone), ("two frames", both)):
+                out.append(ProbeView(name, group, split, variant, severity, "stripes", codes, mode))
+    return out
+
+
+def rolling_lines(results: list[ProbeView]) -> list[str]:
+    return pair_lines(ROLLING_TITLE, results, "bands")
 
 
 TEXTURED_TITLE = (
@@ -939,6 +1015,7 @@ def main() -> int:
     dim_subjects: list[DimSubjectView] = []
     probes: list[tuple[str, list[ProbeView]]] = []
     still: list[ProbeView] = []
+    rolling: list[ProbeView] = []
     if "physical" in models:
         every = {**first_photos, **second_photos}
         cases = with_renewals(physical_cases(every), adapter, renewals)
@@ -950,6 +1027,7 @@ def main() -> int:
             (PATTERNED_TITLE, patterned_views(adapter)),
         ]
         still = still_pairs(every, adapter)
+        rolling = rolling_pairs(every, adapter)
     pictures = sorted({r.photo for r in results})
     counts = {
         s: sum(quality_evalset.split_of(p) == s for p in pictures) for s in ("tune", "report")
@@ -990,6 +1068,8 @@ def main() -> int:
         block.extend(probe_lines(title, views))
     if still:
         block.extend(still_lines(still))
+    if rolling:
+        block.extend(rolling_lines(rolling))
     if renewals:
         block.extend(renewal_lines(renewals))
     block.append("targets on held-out pictures: " + "; ".join(verdicts))
@@ -999,7 +1079,7 @@ def main() -> int:
     missed += dim_subject_misses(dim_subjects)
     for _, views in probes:
         missed += probe_misses(views)
-    missed += probe_misses([r for r in still if r.mode == "two frames"])
+    missed += probe_misses([r for r in still + rolling if r.mode == "two frames"])
     args.misses.parent.mkdir(parents=True, exist_ok=True)
     args.misses.write_text("\n".join(missed) + "\n", encoding="utf-8")
     print(f"{len(missed) - 1} misses written to {args.misses}", file=sys.stderr)

@@ -71,6 +71,11 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for k in range(2):
         save(f"granite{k}", qp.capture(granite, qp.rng_for("cli granite", k)))
         save(f"granite_night{k}", qp.capture(granite, qp.rng_for("cli night", k), light=1 / 48))
+    # Faint flicker that rolls between two samples of the counter.
+    counter = qp.to_radiance(coffee)
+    for k, phase in enumerate((0.4, 2.6)):
+        lit = qp.flicker_bands(counter, 0.15, 4.5, phase)
+        save(f"flicker{k}", qp.capture(lit, qp.rng_for("cli flicker", k)))
     return out
 
 
@@ -195,6 +200,15 @@ def test_samples_of_a_still_view_tell_fine_texture_from_noise(images: dict[str, 
     assert all("noisy" in [i["code"] for i in f["issues"]] for f in payload["frames"])
     assert payload["sequence"]["withdrawn"] == []
     assert payload["sequence"]["noise_over_time"] >= 2.5
+
+
+def test_bands_that_roll_between_samples_are_stripes(images: dict[str, Path]) -> None:
+    rolling = run("--json", "--sequence", str(images["flicker0"]), str(images["flicker1"]))
+    assert rolling.returncode == 1
+    issues = json.loads(rolling.stdout)["sequence"]["issues"]
+    assert [i["code"] for i in issues] == ["stripes"] and issues[0]["value"] > 3.5
+    human = run("--sequence", str(images["flicker0"]), str(images["flicker1"]))
+    assert "sequence: stripes(warn)" in human.stdout
 
 
 def test_with_a_reference_the_sequence_does_not_judge_noise_over_time(

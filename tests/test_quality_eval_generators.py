@@ -520,6 +520,19 @@ def test_the_benchmark_settles_textured_views_over_two_samples_as_check_frame_do
     assert {r.group for r in found} == {"textured", "pictures"}
 
 
+def test_the_benchmark_catches_bands_that_roll_between_two_samples() -> None:
+    photos = {"committed/coffee.jpg": read_bgr(KITCHENS.parent / "coffee.jpg")}
+    rows = bench.rolling_pairs(photos, bench.QualityAdapter(), seeds=0)
+    assert {r.mode for r in rows} == {"single frame", "two frames"} and len(rows) == 10
+    two = [r for r in rows if r.mode == "two frames"]
+    assert [r.variant for r in two if "stripes" in r.codes] == [
+        r.variant for r in two if r.faulty
+    ]  # every rolled band caught, the clean pair not
+    lines = bench.rolling_lines(rows)
+    assert lines[0] == f"--- {bench.ROLLING_TITLE}"
+    assert any("used for tuning pictures : clean read as stripes 0/1 -> 0/1" in x for x in lines)
+
+
 def test_textured_scenes_are_fine_grained_over_most_of_the_view() -> None:
     # At the analysis width the texture's grain is a pixel or two, as snow is: no 8-pixel
     # cell outside the plate is smooth. The plate is, and takes the share asked for.

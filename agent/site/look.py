@@ -4,8 +4,10 @@ The picture comes the daemon's way (the snapshot URI, else a sub-stream keyframe
 judged by the same checks, against the camera's enrolled reference when it has one; each
 KCP region is located in it the same way (:func:`agent.capture.coverage.roi_visible_fraction`).
 Optionally the camera's RTSP sub-stream is opened and one frame decoded, which proves the
-stream a relay would push. A picture judged alone (no reference yet) that reads noisy is
-taken a second time: two pictures tell fine texture filling the view from sensor noise.
+stream a relay would push. A picture judged alone (no reference yet) that reads noisy, or
+shows faint bands one picture cannot settle, is taken a second time: two pictures tell
+fine texture filling the view from sensor noise, and flicker (it rolls) from the scene's
+own pattern (it holds still).
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ from agent.model import (
 from agent.site.pictures import Image, Polygon, decode
 
 PICTURE_TIMEOUT_S = 8.0
-# A picture judged alone that reads noisy is taken again this long after: fine texture
-# filling the view (a granite counter, a tray of rice) is in both, sensor noise is drawn
-# afresh (``quality.noise_in_time``). Apart by a second, so that neither a snapshot the
-# camera caches briefly nor its temporal noise reduction makes the two alike.
+# A picture judged alone that reads noisy, or shows faint bands, is taken again this long
+# after: fine texture filling the view (a granite counter, a tray of rice) is in both,
+# sensor noise is drawn afresh (``quality.noise_in_time``); flicker rolls, the scene's own
+# pattern does not (``quality.bands_in_time``). Apart by a second, so that neither a
+# snapshot the camera caches briefly nor its temporal noise reduction makes the two alike.
 SECOND_PICTURE_AFTER_S = 1.0
 # How what one frame cannot settle (Look.to_check) is put to the installer, who can.
 CHECK_ON_SITE = "check on site, one picture cannot tell"
@@ -60,6 +63,7 @@ class Look:
     # featureless area, faint bands), said without "cannot judge without a reference": at
     # enrolment a person on site can settle it, and this picture becomes the reference.
     to_check: tuple[str, ...] = ()
+    to_check_codes: tuple[str, ...] = ()  # the check each of to_check is about
     # Where the reference lies in the picture: reference pixels -> picture pixels, both at
     # the reference's analysis size (None: not matched, or no reference).
     homography: list[list[float]] | None = None
@@ -134,6 +138,7 @@ def judge(
     look.to_check = tuple(
         note.reason.removesuffix(f"; {WITHOUT_REFERENCE}") for note in alone.undecided
     )
+    look.to_check_codes = tuple(note.code for note in alone.undecided)
     if stored is None:
         look.roi_visible = dict.fromkeys(rois)
         return
@@ -146,16 +151,27 @@ def judge(
     }
 
 
-def settle_noise_over_time(
-    look: Look, first: Image, second: Image, settings: QualityConfig
-) -> None:
-    """``look``'s issues, judged alone on ``first``, with ``noisy`` withdrawn when the two
-    pictures differ by too little for it to be the sensor's noise (``settle_noise``)."""
-    from agent.capture.quality import noise_in_time, prepare, settle_noise
+def settle_over_time(look: Look, first: Image, second: Image, settings: QualityConfig) -> None:
+    """``look``, judged alone on ``first``, settled by ``second``, taken a second later:
+    ``noisy`` withdrawn when the two differ by too little for it to be the sensor's noise
+    (``settle_noise``), and faint bands the installer was asked to check raised as
+    ``stripes`` when they moved between the two (``bands_in_time``: flicker or
+    interference; the scene's own pattern holds still)."""
+    from agent.capture.quality import bands_in_time, noise_in_time, prepare, settle_noise
 
     width = settings.analysis_width
-    noise = noise_in_time([prepare(first, width), prepare(second, width)])
-    look.issues = tuple(settle_noise(look.issues, noise, settings))
+    frames = [prepare(first, width), prepare(second, width)]
+    issues = settle_noise(look.issues, noise_in_time(frames), settings)
+    rule = settings.checks.stripes
+    if rule.enabled and "stripes" in look.to_check_codes:
+        least = rule.limit(with_reference=True)
+        rolling = bands_in_time(frames, settings)
+        if rolling is not None and rolling > least:
+            issues.append(QualityIssue("stripes", rule.severity, rolling, least))
+            kept = [i for i, code in enumerate(look.to_check_codes) if code != "stripes"]
+            look.to_check = tuple(look.to_check[i] for i in kept)
+            look.to_check_codes = tuple(look.to_check_codes[i] for i in kept)
+    look.issues = tuple(issues)
 
 
 def open_stream(camera: Camera, login: CameraLogin | None, timeout_s: float) -> tuple[bool, str]:
@@ -198,14 +214,16 @@ def look_at(
             look.error = error.info()
         else:
             judge(look, image, reference_dir, rois or {}, settings, accept_view)
-            if look.reference is None and any(i.code == "noisy" for i in look.issues):
+            if look.reference is None and (
+                any(i.code == "noisy" for i in look.issues) or "stripes" in look.to_check_codes
+            ):
                 time.sleep(SECOND_PICTURE_AFTER_S)
                 try:
                     again = take_picture(camera, login, timeout_s)
                 except CameraError:
                     pass  # one picture's word stands
                 else:
-                    settle_noise_over_time(look, image, again, settings)
+                    settle_over_time(look, image, again, settings)
         if stream:
             look.stream = open_stream(camera, login, timeout_s)
     look.took_s = time.monotonic() - started

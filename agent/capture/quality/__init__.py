@@ -21,6 +21,7 @@ from agent.capture.quality.judge import (
 )
 from agent.capture.quality.metrics import FrameMetrics
 from agent.capture.quality.sequence import (
+    bands_in_time,
     check_sequence,
     noise_in_time,
     pair_issues,
@@ -37,6 +38,7 @@ __all__ = [
     "Reference",
     "Undecided",
     "analyse",
+    "bands_in_time",
     "check_sequence",
     "judge",
     "make_reference",

@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.capture.quality.banding import (
+    Unexplained,
     centre_level,
     flicker_possible,
     flicker_vs_reference,
@@ -73,7 +74,13 @@ from agent.capture.quality.metrics import (
     differences,
     measure,
 )
-from agent.capture.quality.stripes import ProfileFit, profile_fit, profiles, stripes_vs_reference
+from agent.capture.quality.stripes import (
+    Profile,
+    ProfileFit,
+    profile_fit,
+    profiles,
+    stripes_vs_reference,
+)
 from agent.capture.view_match import (
     ViewFeatures,
     ViewMatch,
@@ -106,6 +113,39 @@ class Reference:
         """The enrolled view's fine detail (only needed when a view may be gone: made then,
         once)."""
         return fine_detail(self.frame.grey)
+
+
+def _bands_unexplained(
+    shape: tuple[Profile, Profile],
+    enrolled: tuple[ProfileFit, ProfileFit],
+    left: Unexplained | None,
+    least: float,
+) -> float:
+    """``stripes_rise``: the strongest of the bands in what the enrolled profiles do not
+    explain, the mains flicker they miss, and interference bars in what the enrolled
+    centre does not explain (``left``)."""
+    return max(
+        stripes_vs_reference(shape, enrolled, least),
+        flicker_vs_reference(shape[0], enrolled[0].profile, least)
+        if flicker_possible(left, least)
+        else 0.0,
+        interference_in(left, least),
+    )
+
+
+def stripes_between(previous: Frame, current: Frame, settings: QualityConfig) -> float:
+    """Bands in ``current`` that ``previous``, a sample of the same still view, does not
+    explain: the reference comparison's ``stripes_rise`` with the earlier sample for the
+    reference. Flicker and interference bars roll between samples, while the scene's own
+    pattern (tiles, shelving, louvres) is in both alike. 0 when the samples differ in
+    size."""
+    if previous.grey.shape != current.grey.shape:
+        return 0.0
+    least = settings.checks.stripes.limit(with_reference=True)
+    enrolled = profiles(previous.grey)
+    fits = (profile_fit(enrolled[0]), profile_fit(enrolled[1]))
+    left = unexplained_centre(current.half_grey, previous.half_grey)
+    return _bands_unexplained(profiles(current.grey), fits, left, least)
 
 
 def make_reference(frame: Frame) -> Reference:
@@ -212,13 +252,7 @@ def compare(
             None if match is None or match.tiles_in_place is None else float(match.tiles_in_place)
         ),
         occlusion=occlusion,
-        stripes_rise=max(
-            stripes_vs_reference(shape, reference.profiles, stripes_least),
-            flicker_vs_reference(shape[0], reference.profiles[0].profile, stripes_least)
-            if flicker_possible(left, stripes_least)
-            else 0.0,
-            interference_in(left, stripes_least),
-        ),
+        stripes_rise=_bands_unexplained(shape, reference.profiles, left, stripes_least),
         clipped_rise=own.light.clipped - enrolled.own.light.clipped,
         clarity_kept=clarity_kept,
         lift_rise=own.light.black_lift - enrolled.own.light.black_lift,

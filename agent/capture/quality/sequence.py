@@ -11,6 +11,12 @@
   lens, where the "move" is sensor noise). A shaking mount moves the view at every
   sample; one knock moves it once, so a sequence needs two moved pairs, and the daemon's
   alarm several in a row.
+- rolling bands (``stripes``, ``bands_in_time``): mains flicker and interference bars move
+  between samples, while the scene's own pattern (a tiled wall, shelving, louvres) stays
+  where it is. Two samples of one still view are compared as a sample and its reference
+  are (``compare.stripes_between``): bands that the earlier does not explain in the later
+  are raised, with or without a camera reference; bands that hold still from sample to
+  sample (flicker locked to the frame rate) show nothing here.
 - noise over time (``noise_in_time``): one frame cannot tell fine texture filling the view
   (fur, a heap of herbs, a granite counter) from sensor noise; two samples of a still
   view can, as texture is in both and noise is drawn afresh. Without a reference,
@@ -30,6 +36,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from agent.capture.quality.compare import stripes_between
 from agent.capture.quality.frame import Frame
 from agent.capture.quality.metrics import noise_between
 from agent.config.quality import CheckRule, QualityConfig
@@ -133,7 +140,9 @@ def check_sequence(
 ) -> list[QualityIssue]:
     """Issues of consecutive samples of one camera: ``frozen`` when no pair changed,
     ``jitter`` when the view shook: at least two pairs, and half of them, moved by more
-    than the threshold (one move alone is a camera knocked aside, for scene_changed).
+    than the threshold (one move alone is a camera knocked aside, for scene_changed);
+    else ``stripes`` when bands moved between samples of the still view (``bands_in_time``
+    over the with-reference limit).
     ``raised``: what each frame raised on its own, when known; nothing when every frame
     has no signal."""
     config = settings if settings is not None else QualityConfig()
@@ -143,14 +152,21 @@ def check_sequence(
     frozen = _frozen(pairs, config.checks.frozen) if config.checks.frozen.enabled else None
     if frozen is not None:
         return [frozen]
+    found = []
     jitter = config.checks.jitter
-    if not jitter.enabled:
-        return []
-    shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
-    shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
-    if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
-        return [QualityIssue("jitter", jitter.severity, shaken[len(shaken) // 2], jitter.threshold)]
-    return []
+    if jitter.enabled:
+        shifts = [shift for a, b in pairs if (shift := view_shift(a, b)) is not None]
+        shaken = sorted(shift for shift in shifts if shift > jitter.threshold)
+        if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
+            middle = shaken[len(shaken) // 2]
+            found.append(QualityIssue("jitter", jitter.severity, middle, jitter.threshold))
+    stripes = config.checks.stripes
+    if stripes.enabled and not found:
+        rolling = bands_in_time(frames, config)
+        least = stripes.limit(with_reference=True)
+        if rolling is not None and rolling > least:
+            found.append(QualityIssue("stripes", stripes.severity, rolling, least))
+    return found
 
 
 def pair_issues(
@@ -173,6 +189,20 @@ def pair_issues(
     if shift is not None and shift > checks.jitter.threshold:
         return [QualityIssue("jitter", checks.jitter.severity, shift, checks.jitter.threshold)]
     return []
+
+
+def bands_in_time(frames: Sequence[Frame], settings: QualityConfig) -> float | None:
+    """Bands that move between consecutive samples of one still view (grey levels, the
+    ``stripes_rise`` form): the median over the pairs whose view held still (``view_shift``
+    under a quarter of a pixel), each later sample judged against the earlier. None when
+    no pair held still (a shaking, turned or covered view: what moved would read as
+    bands)."""
+    measured = [
+        stripes_between(a, b, settings)
+        for a, b in itertools.pairwise(frames)
+        if (shift := view_shift(a, b)) is not None and shift < _CHECK_MOVES_FROM
+    ]
+    return float(np.median(measured)) if measured else None
 
 
 def noise_in_time(frames: Sequence[Frame]) -> float | None:
