@@ -153,24 +153,18 @@ class QualityAdapter:
         sequence = self._check_sequence(frames, self._settings)
         return pairs, any(issue.code == "jitter" for issue in sequence)
 
-    def judge_still(self, jpegs: Iterable[bytes]) -> tuple[list[str], list[str]]:
-        """Samples of one still view without a reference (``check-frame --sequence``):
-        what the first raises on one frame, and once the samples' noise over time settled
-        it."""
+    def judge_samples(self, jpegs: Iterable[bytes]) -> tuple[list[str], list[str]]:
+        """Samples of one camera without a reference, as ``check-frame --sequence`` judges
+        them: what the last raises on one frame, and what it raises once the samples'
+        noise over time settled it, with what the sequence raises."""
         from agent.capture.quality import noise_in_time, settle_noise
 
         frames = [self._frame(jpeg) for jpeg in jpegs]
-        issues = self._analyse(frames[0], self._settings, None).issues
-        settled = settle_noise(issues, noise_in_time(frames), self._settings)
-        return [issue.code for issue in issues], [issue.code for issue in settled]
-
-    def judge_samples(self, jpegs: Iterable[bytes]) -> tuple[list[str], list[str]]:
-        """Samples of one camera without a reference (``check-frame --sequence``): what the
-        last raises on one frame, and with what the sequence raises."""
-        frames = [self._frame(jpeg) for jpeg in jpegs]
-        alone = [i.code for i in self._analyse(frames[-1], self._settings, None).issues]
-        sequence = [i.code for i in self._check_sequence(frames, self._settings)]
-        return alone, list(dict.fromkeys(alone + sequence))
+        alone = self._analyse(frames[-1], self._settings, None).issues
+        settled = settle_noise(alone, noise_in_time(frames), self._settings)
+        sequence = self._check_sequence(frames, self._settings, [settled])
+        codes = [issue.code for issue in settled + sequence]
+        return [issue.code for issue in alone], list(dict.fromkeys(codes))
 
     def forget_references(self) -> None:
         self._references.clear()
@@ -611,7 +605,7 @@ def probe_misses(results: list[ProbeView]) -> list[str]:
 # tune half.
 STILL_TITLE = (
     "two samples of a still view without a reference (check-frame --sequence; only `noisy` "
-    "counted): one frame, then settled by the noise over time"
+    "counted): the later sample alone, then settled by the noise over time"
 )
 STILL_SHOTS = (  # variant, light, severity: the textured views' shots
     ("as_is", 1.0, "clean"),
@@ -621,10 +615,27 @@ STILL_SHOTS = (  # variant, light, severity: the textured views' shots
 )
 
 
+def _judged_twice(
+    adapter: QualityAdapter,
+    view: tuple[str, str, str],
+    variant: str,
+    severity: str,
+    watched: str,
+    pictures: Iterable[np.ndarray],
+) -> list[ProbeView]:
+    """``pictures`` of one view (name, group, split) judged as samples of a camera without
+    a reference: the last alone ("single frame") and with the rest ("two frames")."""
+    alone, both = adapter.judge_samples(quality_physical.encode(p) for p in pictures)
+    return [
+        ProbeView(*view[:3], variant, severity, watched, codes, mode)
+        for mode, codes in (("single frame", alone), ("two frames", both))
+    ]
+
+
 def still_pairs(
     photos: dict[str, np.ndarray], adapter: QualityAdapter, seeds: int = TEXTURE_SEEDS
 ) -> list[ProbeView]:
-    """Each still view taken twice, judged alone (mode "single frame": the first sample)
+    """Each still view taken twice, the later sample judged alone (mode "single frame")
     and settled by both ("two frames"): the textured views without a plate (the only ones
     one frame reads as noisy) and ``photos``."""
     views = []
@@ -643,9 +654,7 @@ def still_pairs(
                 )
                 for k in range(2)
             )
-            alone, settled = adapter.judge_still(quality_physical.encode(s) for s in shots)
-            for mode, codes in (("single frame", alone), ("two frames", settled)):
-                out.append(ProbeView(name, group, split, variant, severity, "noisy", codes, mode))
+            out += _judged_twice(adapter, (name, group, split), variant, severity, "noisy", shots)
     return out
 
 
@@ -724,9 +733,8 @@ def rolling_pairs(
                 (f"interference_{amplitude:g}_{cycles:.0f}cyc_{tilt:.0f}deg", severity, bars)
             )
         for variant, severity, pictures in shots:
-            alone, both = adapter.judge_samples(quality_physical.encode(p) for p in pictures)
-            for mode, codes in (("single frame", alone), ("two frames", both)):
-                out.append(ProbeView(name, group, split, variant, severity, "stripes", codes, mode))
+            view = (name, group, split)
+            out += _judged_twice(adapter, view, variant, severity, "stripes", pictures)
     return out
 
 

@@ -42,12 +42,16 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from testkit.images import maybe_read_bgr, read_bgr
+
+if TYPE_CHECKING:
+    from agent.capture.quality import Frame
 
 Radiance = npt.NDArray[np.float32]  # H x W x 3 BGR, linear, 1.0 = what the source showed as white
 Picture = npt.NDArray[np.uint8]  # H x W x 3 BGR, 8-bit camera output
@@ -191,6 +195,15 @@ def capture(
     if gains is not None:
         normalised = normalised * gains
     return to_signal(normalised)
+
+
+def agent_frame(picture: Picture) -> Frame:
+    """``picture`` as the agent analyses it: encoded as the camera's JPEG, decoded at the
+    analysis width (320) and prepared (an ``agent.capture.quality.Frame``)."""
+    from agent.capture.decode import decode_for_analysis
+    from agent.capture.quality import prepare
+
+    return prepare(decode_for_analysis(encode(picture), 320), 320)
 
 
 def encode(picture: Picture, quality: int = 85) -> bytes:

@@ -203,7 +203,7 @@ def kitchen_frame(
         mask = cv2.GaussianBlur(hard, (0, 0), 0.03 * scene.shape[1])[..., None]
         scene = scene * (1 - mask) + np.full_like(scene, 0.3) * mask
     picture = qp.capture(scene, np.random.default_rng(seed))
-    return prepare(decode_for_analysis(qp.encode(picture), 320), 320)
+    return qp.agent_frame(picture)
 
 
 @pytest.mark.parametrize("name", ["cooking_1", "prep_2", "storage_1", "dishwashing_1"])
@@ -315,7 +315,7 @@ KITCHENS = Path(__file__).parent / "data" / "quality" / "kitchen"
 
 def judged_against(picture: np.ndarray, reference: np.ndarray) -> list[str]:
     def frame(image: np.ndarray) -> Frame:
-        return prepare(decode_for_analysis(qp.encode(image), 320), 320)
+        return qp.agent_frame(image)
 
     enrolled = make_reference(frame(reference))
     return [issue.code for issue in analyse(frame(picture), QualityConfig(), enrolled).issues]
@@ -384,7 +384,7 @@ def soft_close_up(shadow: float) -> np.ndarray:
 
 
 def judged_alone(picture: np.ndarray) -> tuple[list[str], FrameReport]:
-    frame = prepare(decode_for_analysis(qp.encode(picture), 320), 320)
+    frame = qp.agent_frame(picture)
     report = analyse(frame, QualityConfig())
     return [issue.code for issue in report.issues], report
 
@@ -474,7 +474,7 @@ def test_bars_on_one_frame_are_said_to_need_a_reference(name: str) -> None:
     base = qp.capture(kitchen(name), np.random.default_rng(1))
 
     def said(picture: np.ndarray) -> tuple[list[str], dict[str, str]]:
-        frame = prepare(decode_for_analysis(qp.encode(picture), 320), 320)
+        frame = qp.agent_frame(picture)
         report = analyse(frame, QualityConfig())
         return [i.code for i in report.issues], {u.code: u.reason for u in report.undecided}
 
@@ -489,7 +489,7 @@ def test_bars_on_one_frame_are_said_to_need_a_reference(name: str) -> None:
 
 def one_frame_blur_state(picture: np.ndarray) -> int:
     """0: nothing said of blur; 1: "cannot judge without a reference"; 2: blurred."""
-    report = analyse(prepare(decode_for_analysis(qp.encode(picture), 320), 320), QualityConfig())
+    report = analyse(qp.agent_frame(picture), QualityConfig())
     if "blurred" in [issue.code for issue in report.issues]:
         assert "blurred" not in [item.code for item in report.undecided]
         return 2
@@ -528,7 +528,7 @@ def test_grease_over_most_of_the_lens_on_one_frame_is_said_not_passed(name: str,
     radiance = qp.to_radiance(read_bgr(PHOTOS / f"{name}.jpg"))
     noise = np.random.default_rng(seed + 10)
     smeared = qp.capture(qp.grease_smear(radiance, 0.6, np.random.default_rng(seed)), noise)
-    report = analyse(prepare(decode_for_analysis(qp.encode(smeared), 320), 320), QualityConfig())
+    report = analyse(qp.agent_frame(smeared), QualityConfig())
     assert report.issues == []
     assert report.measured.own.blur < 0.42
     said = {item.code: item.reason for item in report.undecided}
@@ -541,7 +541,7 @@ def test_a_veil_is_named_not_left_as_a_soft_picture() -> None:
     radiance = qp.to_radiance(read_bgr(KITCHENS / "cooking_1.jpg"))
     hazy, _ = qp.steam(radiance, 0.3, np.random.default_rng(2))
     picture = qp.capture(hazy, np.random.default_rng(1))
-    report = analyse(prepare(decode_for_analysis(qp.encode(picture), 320), 320), QualityConfig())
+    report = analyse(qp.agent_frame(picture), QualityConfig())
     assert "low_contrast" in [issue.code for issue in report.issues]
     assert "blurred" not in [item.code for item in report.undecided]
 

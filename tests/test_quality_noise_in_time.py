@@ -12,8 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.decode import decode_for_analysis
-from agent.capture.quality import analyse, noise_in_time, prepare, settle_noise
+from agent.capture.quality import analyse, noise_in_time, settle_noise
 from agent.capture.quality.frame import Frame
 from agent.capture.quality.metrics import noise_between
 from agent.config.quality import QualityConfig
@@ -30,7 +29,7 @@ def samples(scene: qp.Radiance, tag: str, light: float = 1.0, count: int = 2) ->
     out = []
     for k in range(count):
         shot = qp.capture(scene, qp.rng_for(tag, "sample", k), light=light)
-        out.append(prepare(decode_for_analysis(qp.encode(shot), 320)))
+        out.append(qp.agent_frame(shot))
     return out
 
 

@@ -12,8 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.capture.decode import decode_for_analysis
-from agent.capture.quality import analyse, bands_in_time, check_sequence, prepare
+from agent.capture.quality import (
+    WITHOUT_REFERENCE,
+    Undecided,
+    analyse,
+    bands_in_time,
+    check_sequence,
+)
 from agent.capture.quality.frame import Frame
 from agent.config.quality import QualityConfig
 from testkit import kitchen_patterns
@@ -23,8 +28,7 @@ KITCHENS = ["cooking_1", "cold_room_1", "packing_2", "coffee"]
 
 
 def sample(scene: qp.Radiance, tag: str) -> Frame:
-    shot = qp.capture(scene, qp.rng_for(tag, "sample"))
-    return prepare(decode_for_analysis(qp.encode(shot), 320))
+    return qp.agent_frame(qp.capture(scene, qp.rng_for(tag, "sample")))
 
 
 def flickering(scene: qp.Radiance, depth: float, phases: tuple[float, float]) -> list[Frame]:
@@ -55,7 +59,7 @@ def test_interference_bars_that_roll_are_stripes_over_two_samples(name: str) -> 
     frames = []
     for k, phase in enumerate((0.3, 2.9)):
         shot = qp.interference_bars(qp.capture(scene, qp.rng_for(name, k)), 10.0, 27.0, 8.0, phase)
-        frames.append(prepare(decode_for_analysis(qp.encode(shot), 320)))
+        frames.append(qp.agent_frame(shot))
     assert codes(frames) == ["stripes"]
 
 
@@ -107,17 +111,14 @@ def test_at_enrolment_bands_the_installer_was_asked_about_are_settled_by_a_secon
         return qp.capture(lit, qp.rng_for("enrolment", phase, k))
 
     def asked() -> Look:
-        return Look(
-            "cam",
-            to_check=("faint periodic bands (2.9 levels): flicker or the scene's own pattern",),
-            to_check_codes=("stripes",),
-        )
+        reason = "faint periodic bands (2.9 levels): flicker or the scene's own pattern"
+        return Look("cam", notes=(Undecided("stripes", 2.9, f"{reason}; {WITHOUT_REFERENCE}"),))
 
     rolled = asked()
     settle_over_time(rolled, picture(0.4, 0), picture(2.6, 1), QualityConfig())
     assert [i.code for i in rolled.issues] == ["stripes"]
-    assert rolled.to_check == () and rolled.to_check_codes == ()
+    assert rolled.to_check == () and rolled.notes == ()
 
     held = asked()  # flicker locked to the frame rate: the question stays with the installer
     settle_over_time(held, picture(1.0, 0), picture(1.0, 1), QualityConfig())
-    assert held.issues == () and held.to_check_codes == ("stripes",)
+    assert held.issues == () and [note.code for note in held.notes] == ["stripes"]

@@ -12,8 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.capture.decode import decode_for_analysis
-from agent.capture.quality import FrameReport, analyse, prepare
+from agent.capture.quality import FrameReport, analyse
 from agent.capture.quality.metrics import BLUR_ZEROS_FROM
 from agent.capture.quality.spectrum import TILE, blur_zeros
 from agent.config.quality import QualityConfig
@@ -28,12 +27,12 @@ BLURRED_AT = QualityConfig().checks.blurred.threshold
 def shot(scene: qp.Radiance, light: float = 1.0) -> FrameReport:
     """The scene through the camera, judged on one frame as the agent does."""
     picture = qp.capture(scene, np.random.default_rng(7), light=light)
-    return analyse(prepare(decode_for_analysis(qp.encode(picture), 320), 320))
+    return analyse(qp.agent_frame(picture))
 
 
 def grey_of(scene: qp.Radiance) -> np.ndarray:
     picture = qp.capture(scene, np.random.default_rng(7))
-    return prepare(decode_for_analysis(qp.encode(picture), 320), 320).grey
+    return qp.agent_frame(picture).grey
 
 
 def defocused(name: str, radius: float) -> qp.Radiance:
@@ -78,7 +77,7 @@ def test_a_motion_streak_leaves_its_zeros_in_any_direction(
 def test_a_scene_fades_smoothly(name: str) -> None:
     for light in (1.0, 0.4):  # daylight; the evening, brought back by gain
         picture = qp.capture(qp.committed_scene(name), np.random.default_rng(7), light=light)
-        grey = prepare(decode_for_analysis(qp.encode(picture), 320), 320).grey
+        grey = qp.agent_frame(picture).grey
         zeros = blur_zeros(grey)
         assert zeros is None or zeros < 1.0
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config.quality import QualityConfig
 from agent.errors import AgentError, CameraError
@@ -32,6 +33,9 @@ from agent.model import (
     worst_verdict,
 )
 from agent.site.pictures import Image, Polygon, decode
+
+if TYPE_CHECKING:
+    from agent.capture.quality import Undecided
 
 PICTURE_TIMEOUT_S = 8.0
 # A picture judged alone that reads noisy, or shows faint bands, is taken again this long
@@ -60,15 +64,22 @@ class Look:
     vetoed: list[str] = field(default_factory=list)
     reference_vetoed: list[str] = field(default_factory=list)
     # What the picture judged alone shows but one frame cannot settle (a soft picture, a
-    # featureless area, faint bands), said without "cannot judge without a reference": at
-    # enrolment a person on site can settle it, and this picture becomes the reference.
-    to_check: tuple[str, ...] = ()
-    to_check_codes: tuple[str, ...] = ()  # the check each of to_check is about
+    # featureless area, faint bands); put to the installer as ``to_check``.
+    notes: tuple[Undecided, ...] = ()
     # Where the reference lies in the picture: reference pixels -> picture pixels, both at
     # the reference's analysis size (None: not matched, or no reference).
     homography: list[list[float]] | None = None
     reference_size: tuple[int, int] | None = None
     took_s: float = 0.0
+
+    @property
+    def to_check(self) -> tuple[str, ...]:
+        """The notes as put to the installer, without "cannot judge without a reference":
+        at enrolment a person on site can settle them, and this picture becomes the
+        reference."""
+        from agent.capture.quality import WITHOUT_REFERENCE
+
+        return tuple(note.reason.removesuffix(f"; {WITHOUT_REFERENCE}") for note in self.notes)
 
     @property
     def verdict(self) -> Verdict:
@@ -119,7 +130,7 @@ def judge(
     """Judge ``image`` into ``look``: against the stored reference under ``reference_dir``
     (the state directory) when there is one, and locate each KCP region."""
     from agent.capture.coverage import roi_visible_fraction
-    from agent.capture.quality import WITHOUT_REFERENCE, analyse, prepare
+    from agent.capture.quality import analyse, prepare
     from agent.capture.reference import ReferenceStore
 
     width = settings.analysis_width
@@ -135,10 +146,7 @@ def judge(
     look.issues = tuple(report.issues)
     alone = report if stored is None else analyse(frame, settings)
     look.vetoed = refusal(alone.issues, accept_view)
-    look.to_check = tuple(
-        note.reason.removesuffix(f"; {WITHOUT_REFERENCE}") for note in alone.undecided
-    )
-    look.to_check_codes = tuple(note.code for note in alone.undecided)
+    look.notes = alone.undecided
     if stored is None:
         look.roi_visible = dict.fromkeys(rois)
         return
@@ -163,14 +171,12 @@ def settle_over_time(look: Look, first: Image, second: Image, settings: QualityC
     frames = [prepare(first, width), prepare(second, width)]
     issues = settle_noise(look.issues, noise_in_time(frames), settings)
     rule = settings.checks.stripes
-    if rule.enabled and "stripes" in look.to_check_codes:
+    if rule.enabled and any(note.code == "stripes" for note in look.notes):
         least = rule.limit(with_reference=True)
         rolling = bands_in_time(frames, settings)
         if rolling is not None and rolling > least:
             issues.append(QualityIssue("stripes", rule.severity, rolling, least))
-            kept = [i for i, code in enumerate(look.to_check_codes) if code != "stripes"]
-            look.to_check = tuple(look.to_check[i] for i in kept)
-            look.to_check_codes = tuple(look.to_check_codes[i] for i in kept)
+            look.notes = tuple(note for note in look.notes if note.code != "stripes")
     look.issues = tuple(issues)
 
 
@@ -215,7 +221,8 @@ def look_at(
         else:
             judge(look, image, reference_dir, rois or {}, settings, accept_view)
             if look.reference is None and (
-                any(i.code == "noisy" for i in look.issues) or "stripes" in look.to_check_codes
+                any(i.code == "noisy" for i in look.issues)
+                or any(note.code == "stripes" for note in look.notes)
             ):
                 time.sleep(SECOND_PICTURE_AFTER_S)
                 try:
