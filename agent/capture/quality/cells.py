@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import cv2
 import numpy as np
@@ -123,11 +123,18 @@ def block_pixels(blocks: Mask, shape: tuple[int, ...]) -> Mask:
     return pixels
 
 
-def edge_region(mask: Mask) -> tuple[float, float]:
-    """The largest True region that touches the frame edge: its share of the grid, and the
-    share of the grid's border cells it takes (1: it runs all round the frame)."""
+class EdgeRegion(NamedTuple):
+    """The largest True region of a block mask that touches the frame edge."""
+
+    share: float  # of the grid
+    border: float  # share of the grid's border cells it takes (1: it runs all round)
+    cells: Mask | None  # its cells (None: no True cell touches the edge)
+
+
+def edge_region(mask: Mask) -> EdgeRegion:
+    """The largest True region that touches the frame edge."""
     if not mask.any():
-        return 0.0, 0.0
+        return EdgeRegion(0.0, 0.0, None)
     count, labels_raw, stats_raw, _ = cv2.connectedComponentsWithStats(
         mask.astype(np.uint8), connectivity=4
     )
@@ -136,10 +143,21 @@ def edge_region(mask: Mask) -> tuple[float, float]:
     on_border = np.bincount(border, minlength=count)
     on_border[0] = 0  # the background
     if not on_border.any():
-        return 0.0, 0.0
+        return EdgeRegion(0.0, 0.0, None)
     areas = np.where(on_border > 0, stats[:, cv2.CC_STAT_AREA], 0)
     largest = int(areas.argmax())
-    return int(areas[largest]) / float(mask.size), int(on_border[largest]) / float(border.size)
+    return EdgeRegion(
+        int(areas[largest]) / float(mask.size),
+        int(on_border[largest]) / float(border.size),
+        np.asarray(labels == largest, np.bool_),
+    )
+
+
+def beyond(region: Mask) -> Mask:
+    """The blocks beyond a region and the ring of blocks around it: what a cover and its
+    soft, out-of-focus edge (which takes detail there too) leave of the view."""
+    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return np.asarray(near == 0, np.bool_)
 
 
 def joined_region(mask: Mask, bridges: Mask) -> tuple[float, Mask | None]:

@@ -59,6 +59,7 @@ from agent.capture.quality.cells import (
     BLOCK_PX,
     FLAT_GRADIENT,
     BlockStats,
+    beyond,
     block_pixels,
     block_stats,
     joined_region,
@@ -260,7 +261,7 @@ def compare(
         detail_lost=_detail_lost(blocks, reference.blocks, valid, exposure),
         lost_beyond_cover=None
         if region is None
-        else _detail_lost(blocks, reference.blocks, valid, exposure, _beyond(region)),
+        else _detail_lost(blocks, reference.blocks, valid, exposure, beyond(region)),
         detail_in_place=in_place,
         uncovered_light=uncovered_light,
         uncovered_blur_rise=uncovered_blur_rise,
@@ -408,13 +409,6 @@ def _detail_lost(
     if outside is not None:
         lost &= outside
     return int(np.count_nonzero(lost)) / count
-
-
-def _beyond(region: Mask) -> Mask:
-    """The blocks beyond a cover's region and the ring of blocks around it (its soft,
-    out-of-focus edge takes detail there too)."""
-    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8))
-    return np.asarray(near == 0, np.bool_)
 
 
 _FINE_SIGMA = 2.0  # fine detail: what a blur of this radius (analysis pixels) removes

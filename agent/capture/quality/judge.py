@@ -18,7 +18,9 @@ lost only under a cover is the cover's, while lost all over it is defocus, not a
 the contrast a cover takes from the picture is not a veil when the view beyond it kept
 its detail; dense steam that took the whole view's detail is a veil, not a cover where
 it is thickest; bands over a view that kept its detail are not blur. On one frame, low
-clarity is a veil only with the blacks lifted (a soft close-up keeps them), and what the
+clarity is a veil only with the blacks lifted (a soft close-up keeps them), a cover
+whose view beyond is as soft as a blurred picture is also blurred (the lens is out of
+focus or fogged, or a cover came with a blur: one frame cannot say which), and what the
 picture shows but cannot settle (a featureless area that may be a cover or a smooth
 surface, a soft picture, faint bands, a sharp periodic pattern) is listed as undecided,
 "cannot judge without a reference", rather than guessed.
@@ -310,6 +312,13 @@ def judge(metrics: FrameMetrics, settings: QualityConfig) -> list[QualityIssue]:
         # The cover dominates the picture's colour and brightness profile.
         found.pop("color_cast", None)
         found.pop("stripes", None)
+        if versus is None and alone is not None:
+            # A cover near the lens leaves the rest of the view as sharp as it was. When
+            # the view beyond the featureless region and its soft edge is as soft as a
+            # blurred picture, the lens is out of focus or smeared (whose featureless parts
+            # read as a cover), or a cover came with a blur: one frame cannot say which,
+            # so both stay.
+            also("blurred", alone.blur_beyond_blank, checks.blurred.threshold, low_is_bad=False)
     if "low_contrast" in found and same is not None:
         # A veil come over the enrolled view: its own light (warm steam, yellow grease)
         # tints the view and its uneven density (plumes, strokes) shapes the profiles, but
