@@ -76,6 +76,14 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for k, phase in enumerate((0.4, 2.6)):
         lit = qp.flicker_bands(counter, 0.15, 4.5, phase)
         save(f"flicker{k}", qp.capture(lit, qp.rng_for("cli flicker", k)))
+    # Paper over 60 % of a store room's lens, the room in focus and out of focus.
+    room = qp.to_radiance(read_bgr(qp.KITCHENS / "storage_2.jpg"))
+    for name, seen in (
+        ("covered", room),
+        ("covered_soft", qp.disc_blur(room, 3 * qp._scale(room))),
+    ):
+        hidden, _ = qp.covered(seen, 0.6, "paper", np.random.default_rng(4))
+        save(name, qp.capture(hidden, np.random.default_rng(2)))
     return out
 
 
@@ -147,6 +155,19 @@ def test_one_frame_says_what_it_cannot_judge(images: dict[str, Path]) -> None:
     (frame,) = json.loads(judged.stdout)["frames"]
     assert frame["cannot_judge"] == []
     assert [i["code"] for i in frame["issues"]] == ["occluded"]
+
+
+def test_a_cover_over_a_soft_view_is_also_blurred(images: dict[str, Path]) -> None:
+    # A cover leaves the rest of the view as sharp as it was; through a lens out of focus
+    # what it leaves is soft too, and one frame says both.
+    result = run("--json", str(images["covered"]), str(images["covered_soft"]))
+    assert result.returncode == 1, result.stderr
+    sharp, soft = json.loads(result.stdout)["frames"]
+    assert [i["code"] for i in sharp["issues"]] == ["occluded"]
+    assert [i["code"] for i in soft["issues"]] == ["blurred", "occluded"]
+    (blurred,) = [i for i in soft["issues"] if i["code"] == "blurred"]
+    assert blurred["value"] == soft["metrics"]["blur_beyond_blank"] >= blurred["threshold"]
+    assert sharp["metrics"]["blur_beyond_blank"] < blurred["threshold"]
 
 
 def test_sequence_detects_a_frozen_picture(images: dict[str, Path]) -> None:

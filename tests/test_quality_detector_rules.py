@@ -17,6 +17,7 @@ from agent.capture.quality import stripes as bands
 from agent.capture.quality.cells import BlockStats, joined_region
 from agent.capture.quality.frame import fit_to, half_size, prepare
 from agent.capture.quality.judge import _COVERED_DETAIL_IN_PLACE, FrameReport
+from agent.capture.quality.metrics import BLUR_BEYOND_FROM
 from agent.config.quality import QualityConfig
 from testkit import kitchen_patterns, kitchen_textures
 from testkit import quality_physical as qp
@@ -1023,7 +1024,7 @@ def test_the_view_beyond_a_blank_region_is_measured_only_where_enough_is_left() 
     # A clean kitchen's featureless parts (a wall, the ceiling) are no cover's size.
     _, report = judged_alone(shot(scene, 1))
     alone = report.measured.alone
-    assert alone is not None and 0.0 < alone.blank_edge < 0.3
+    assert alone is not None and 0.0 < alone.blank_edge < BLUR_BEYOND_FROM
     assert alone.blur_beyond_blank is None
     # No featureless region at the edge: nothing to measure beyond.
     textured = qp.capture(

@@ -38,8 +38,8 @@ records. What each measurement catches, and what it cannot:
   leaves large featureless areas that read as a cover, and nothing sharp beyond them.
 
 Cost: every per-pixel pass is one OpenCV call on uint8 where the metric allows; what only
-the single-frame judgement needs (noise floor, coherent stripes, tint, blank edge) is
-computed only when asked for.
+the single-frame judgement needs (noise floor, coherent stripes, tint, blank edge and the
+blur beyond a large one) is computed only when asked for.
 """
 
 from __future__ import annotations
