@@ -163,19 +163,17 @@ def settle_over_time(look: Look, first: Image, second: Image, settings: QualityC
     """``look``, judged alone on ``first``, settled by ``second``, taken a second later:
     ``noisy`` withdrawn when the two differ by too little for it to be the sensor's noise
     (``settle_noise``), and faint bands the installer was asked to check raised as
-    ``stripes`` when they moved between the two (``bands_in_time``: flicker or
+    ``stripes`` when they moved between the two (``rolling_stripes``: flicker or
     interference; the scene's own pattern holds still)."""
-    from agent.capture.quality import bands_in_time, noise_in_time, prepare, settle_noise
+    from agent.capture.quality import noise_in_time, prepare, rolling_stripes, settle_noise
 
     width = settings.analysis_width
     frames = [prepare(first, width), prepare(second, width)]
     issues = settle_noise(look.issues, noise_in_time(frames), settings)
-    rule = settings.checks.stripes
-    if rule.enabled and any(note.code == "stripes" for note in look.notes):
-        least = rule.limit(with_reference=True)
-        rolling = bands_in_time(frames, settings)
-        if rolling is not None and rolling > least:
-            issues.append(QualityIssue("stripes", rule.severity, rolling, least))
+    if any(note.code == "stripes" for note in look.notes):
+        rolling = rolling_stripes(frames, settings)
+        if rolling is not None:
+            issues.append(rolling)
             look.notes = tuple(note for note in look.notes if note.code != "stripes")
     look.issues = tuple(issues)
 

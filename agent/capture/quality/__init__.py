@@ -5,8 +5,8 @@ A frame goes down once: ``prepare`` (grey at the analysis width, 320 px by defau
 typed: ``metrics.py``, with the band spectra of ``stripes.py`` and the grid arithmetic of
 ``cells.py``) -> ``compare`` with the camera's reference, using the view matching of
 ``agent.capture.view_match`` (``compare.py``) -> ``judge`` (``judge.py``). Checks across
-consecutive samples (frozen picture, jitter, noise over time) are in ``sequence.py``.
-Each module's docstring says what its metrics catch and what they cannot.
+consecutive samples (frozen picture, jitter, rolling bands, noise over time) are in
+``sequence.py``. Each module's docstring says what its metrics catch and what they cannot.
 """
 
 from agent.capture.quality.compare import Reference, make_reference
@@ -25,6 +25,7 @@ from agent.capture.quality.sequence import (
     check_sequence,
     noise_in_time,
     pair_issues,
+    rolling_stripes,
     settle_noise,
     view_shift,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "noise_in_time",
     "pair_issues",
     "prepare",
+    "rolling_stripes",
     "settle_noise",
     "view_shift",
 ]

@@ -160,12 +160,8 @@ def check_sequence(
         if len(shaken) >= 2 and 2 * len(shaken) >= len(pairs):
             middle = shaken[len(shaken) // 2]
             found.append(QualityIssue("jitter", jitter.severity, middle, jitter.threshold))
-    stripes = config.checks.stripes
-    if stripes.enabled and not found:
-        rolling = bands_in_time(frames, config)
-        least = stripes.limit(with_reference=True)
-        if rolling is not None and rolling > least:
-            found.append(QualityIssue("stripes", stripes.severity, rolling, least))
+    if not found and (rolling := rolling_stripes(frames, config)) is not None:
+        found.append(rolling)
     return found
 
 
@@ -203,6 +199,20 @@ def bands_in_time(frames: Sequence[Frame], settings: QualityConfig) -> float | N
         if (shift := view_shift(a, b)) is not None and shift < _CHECK_MOVES_FROM
     ]
     return float(np.median(measured)) if measured else None
+
+
+def rolling_stripes(frames: Sequence[Frame], settings: QualityConfig) -> QualityIssue | None:
+    """``stripes`` when bands moved between samples of a still view: ``bands_in_time`` over
+    the with-reference limit (the same comparison). None when they did not, when no pair
+    held still, or when the check is off."""
+    rule = settings.checks.stripes
+    if not rule.enabled:
+        return None
+    rolling = bands_in_time(frames, settings)
+    least = rule.limit(with_reference=True)
+    if rolling is None or rolling <= least:
+        return None
+    return QualityIssue("stripes", rule.severity, rolling, least)
 
 
 def noise_in_time(frames: Sequence[Frame]) -> float | None:
