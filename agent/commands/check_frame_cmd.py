@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
         "as 'cannot judge without a reference' rather than guessed. With --sequence, the "
         "images are consecutive samples of one camera (frozen picture, a shaking mount); "
         "without --reference, samples of a still view also tell fine texture filling the "
-        "view from noise: noise over time under the threshold withdraws `noisy`.",
+        "view from noise (noise over time under the threshold withdraws `noisy`) and "
+        "flicker from the scene's own pattern (bands that moved between samples are "
+        "`stripes`).",
     )
     add_json_flag(parser)
     parser.add_argument(
@@ -45,7 +47,8 @@ def register(subparsers: Any) -> None:
         "--sequence",
         action="store_true",
         help="the images are consecutive samples of one camera (detects a frozen picture "
-        "and jitter; without --reference, measures the noise over time)",
+        "and jitter; without --reference, measures the noise over time and the bands "
+        "that moved between samples)",
     )
     parser.add_argument(
         "--config",
