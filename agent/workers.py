@@ -92,6 +92,13 @@ def _update_logins(worker: DiscoveryWorker | QualityWorker, runtime: Runtime) ->
     worker.logins = runtime.logins  # camera password files are read afresh through it
 
 
+def _update_discovery(worker: DiscoveryWorker, runtime: Runtime) -> None:
+    # Enrolling or removing a camera is no reason to start discovery over (a new round,
+    # the listener reopened), but its events and pruning follow the enrolment.
+    _update_logins(worker, runtime)
+    worker.enrol(camera.id for camera in runtime.config.cameras.enrolled)
+
+
 def _build_quality(runtime: Runtime) -> Worker:
     return QualityWorker.from_runtime(runtime)
 
@@ -162,7 +169,7 @@ def _update_streams(manager: StreamManager, runtime: Runtime) -> None:
 WORKER_SPECS: tuple[WorkerSpec, ...] = (
     WorkerSpec("mqtt", _reporter_slice, _build_reporter, _update_reporter),
     WorkerSpec("status", lambda rt: rt.config.paths.runtime, _build_status),
-    WorkerSpec("discovery", _discovery_slice, _build_discovery, _update_logins),
+    WorkerSpec("discovery", _discovery_slice, _build_discovery, _update_discovery),
     WorkerSpec("quality", _quality_slice, _build_quality, _update_logins),
     WorkerSpec("streams", _streams_slice, build_stream_manager, _update_streams),
     WorkerSpec("stage", _stage_slice, _build_stage, _update_stage),

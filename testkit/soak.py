@@ -82,6 +82,7 @@ class SoakReport:
     dropped: int = 0
     event_types: dict[str, int] = field(default_factory=dict)
     rss_trend: list[tuple[float, float]] = field(default_factory=list)  # (minute, MB)
+    anon_trend: list[tuple[float, float]] = field(default_factory=list)  # (minute, MB)
     growth_limit: float = GROWTH_LIMIT
 
     @property
@@ -129,6 +130,8 @@ class SoakReport:
             f"dropped {self.dropped}",
             "  RSS by minute: "
             + ", ".join(f"{minute:.0f}: {mb:.1f}" for minute, mb in self.rss_trend),
+            "  anonymous by minute: "
+            + ", ".join(f"{minute:.0f}: {mb:.1f}" for minute, mb in self.anon_trend),
             f"  crashed: {'no' if self.same_process and self.exit_code == 0 else 'YES'}; "
             f"workers given up: {len(self.given_up)}; orphans: {len(self.orphans)}",
             f"  verdict: {'all held' if ok else 'FAILED: ' + '; '.join(self.problems)}",
@@ -313,6 +316,7 @@ class Soak:
             if index % len(self.FAULTS) == 0:  # memory at the start of each cycle
                 minute = (time.monotonic() - started) / 60
                 self.report.rss_trend.append((minute, rss_mb(agent.pid)))
+                self.report.anon_trend.append((minute, status_mb(agent.pid, "RssAnon")))
             name = self.FAULTS[index % len(self.FAULTS)]
             try:
                 getattr(self, name)()
@@ -359,7 +363,9 @@ class Soak:
             tail = self.rss[-3:] or [0.0]
             self.report.rss_end_mb = statistics.median(tail)
             self.report.anon_end_mb = statistics.median(self.anon[-3:] or [0.0])
-            self.report.rss_trend.append(((time.monotonic() - started) / 60, tail[-1]))
+            ended = (time.monotonic() - started) / 60
+            self.report.rss_trend.append((ended, tail[-1]))
+            self.report.anon_trend.append((ended, self.anon[-1] if self.anon else 0.0))
             self.report.rss_peak_mb = max(self.rss, default=0.0)
             self.sample()  # the children it has at the end count too
             self.report.exit_code = store.stop_agent(30)

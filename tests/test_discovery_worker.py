@@ -117,9 +117,17 @@ def test_worker_rounds_hello_bye_rescan_and_persistence(test_lan: TestLan, tmp_p
         assert gone.manufacturer == "Generic"  # what it told us before is kept
         assert online() == {hosts[1], hosts[3]}
         assert hosts[3] not in events_of("camera_online") + events_of("camera_offline")
+
+        # The fourth is enrolled by a reload that keeps the worker (the daemon hands it the
+        # new enrolment): from then on its going is an event too.
+        worker.enrol(id_of(host) for host in hosts)
+        test_lan.stop(second)
+        worker.request_rescan()
+        wait_for(lambda: worker.rounds >= 3, what="the round after the enrolment")
+        assert hosts[3] in events_of("camera_offline")
+        assert hosts[3] not in events_of("camera_online")  # it was online before, unreported
     finally:
         stopping.set()
         thread.join(10)
     assert not thread.is_alive()
     assert DEFAULT_PASSWORD not in (state_dir / "inventory.json").read_text()
-    del second

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from agent.capture.discovery_worker import DiscoveryWorker
 from agent.config import AgentConfig
 from agent.config.loader import load_text
 from agent.daemon import Daemon, Runtime
@@ -126,3 +127,25 @@ def test_streaming_switched_off_and_on(runtime_of: Callable[..., Runtime]) -> No
 
 def test_a_new_broker_password_rebuilds_the_link(runtime_of: Callable[..., Runtime]) -> None:
     assert plan(runtime_of, runtime_of(), mqtt_password="second").rebuild == ("mqtt",)
+
+
+def test_an_enrolment_change_is_handed_to_the_kept_discovery_worker(
+    runtime_of: Callable[..., Runtime],
+) -> None:
+    # A camera enrolled by a reload: discovery is kept (no new round), yet from then on
+    # that camera's transitions are events and it is never forgotten as a stray device.
+    before = runtime_of()
+    spec = next(s for s in WORKER_SPECS if s.name == "discovery")
+    worker = spec.build(before)
+    assert isinstance(worker, DiscoveryWorker)
+    assert worker.enrolled_ids == {"cam-wok", "cam-sink"}
+    text = BASE.replace(
+        "    - {id: cam-sink, kcps: [{kcp: dishwashing}]}\n",
+        "    - {id: cam-sink, kcps: [{kcp: dishwashing}]}\n    - {id: cam-prep}\n",
+    )
+    assert text != BASE
+    assert "discovery" not in plan(runtime_of, before, text=text).rebuild
+    after = runtime_of(text=text)
+    spec.update(worker, after)
+    assert worker.enrolled_ids == {"cam-wok", "cam-sink", "cam-prep"}
+    assert worker.logins is after.logins

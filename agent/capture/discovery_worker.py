@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,6 +84,12 @@ class DiscoveryWorker:
 
     def inventory(self) -> dict[str, Camera]:
         return dict(self._known)
+
+    def enrol(self, camera_ids: Iterable[str]) -> None:
+        """The cameras enrolled now (a reload changed the enrolment and kept this worker):
+        their transitions are events and they are never forgotten, from the next round or
+        announcement on; a camera no longer enrolled is announced in the state only."""
+        self.enrolled_ids = frozenset(camera_ids)
 
     # --- worker loop ----------------------------------------------------------------------
 
