@@ -22,7 +22,9 @@ import structlog
 
 from agent import __version__
 from agent.config import AgentConfig, config_hash, load_config
+from agent.config.loader import check_reloadable
 from agent.errors import ConfigError
+from agent.logs import LEVELS, configure_logging
 from agent.memory import limit_heaps
 from agent.model import (
     AgentStarted,
@@ -105,6 +107,8 @@ class Daemon:
         self._withheld: list[str] = []  # workers holding the watchdog pings back
         self._status_sent: str | None = None
         self._slices: dict[str, object] = {}  # each running worker's settings slice
+        # Whether a reload applies the config's log level (not when the command line set it).
+        self.follow_log_level = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class Daemon:
         """Apply the config on disk if it is valid; otherwise keep the running one."""
         try:
             new = load_config(self.config_path)
+            check_reloadable(self.config, new, self.config_path)
         except ConfigError as error:
             log.error("config_rejected", problems=error.problems)  # noqa: TRY400
             self.state.emit(ConfigRejected(problems=error.problems))
@@ -230,7 +235,16 @@ class Daemon:
             stop=plan.stop,
             keep=plan.keep,
         )
+        level_before = self.config.log.level
         self._apply(plan, runtime, wanted)
+        if self.follow_log_level and new.log.level != level_before:
+            # Said at whichever level is the more talkative, so that it shows.
+            louder = LEVELS[new.log.level] < LEVELS[level_before]
+            if not louder:
+                log.info("log_level_changed", to=new.log.level, was=level_before)
+            configure_logging(level=new.log.level)
+            if louder:
+                log.info("log_level_changed", to=new.log.level, was=level_before)
         self.state.emit(
             ConfigApplied(
                 config_hash=config_hash(new),

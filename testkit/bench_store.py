@@ -64,9 +64,13 @@ def rss_mb(pid: int) -> float:
 def children(pid: int) -> dict[int, str]:
     """Direct children of ``pid``: pid -> command name."""
     found = {}
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # the process itself is gone
         for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
+            try:
+                listed = (task / "children").read_text().split()
+            except OSError:  # this thread ended since the folder was listed
+                continue
+            for child in listed:
                 with contextlib.suppress(OSError):
                     found[int(child)] = Path(f"/proc/{child}/comm").read_text().strip()
     return found

@@ -149,6 +149,47 @@ def test_ready_status_reload_and_clean_stop(tmp_path: Path, notify: NotifySocket
         process.send_signal(signal.SIGHUP)
         logs.wait_for(lambda e: e.get("event") == "config_reloading")
 
+        # Where the agent keeps its state changes only at a restart: refused, with its line.
+        moved = changed.replace(
+            f"state_dir: {tmp_path / 'state'}", f"state_dir: {tmp_path / 'elsewhere'}"
+        )
+        assert moved != changed
+        config.write_text(moved, encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        rejected = logs.wait_for(
+            lambda e: e.get("event") == "config_rejected" and "state_dir" in json.dumps(e)
+        )
+        line = next(n for n, text in enumerate(moved.splitlines(), 1) if "state_dir:" in text)
+        assert rejected["problems"] == [
+            f"{config}:{line}: paths.state_dir: changes only when the agent restarts (it runs "
+            f"with {tmp_path / 'state'}): restart it (systemctl restart kitchen-agent) to use "
+            "the new value"
+        ]
+        assert not (tmp_path / "elsewhere").exists()
+        assert process.poll() is None
+
+        # The log level is the config's from the reload that sets it on: at `warning`, a
+        # later reload is applied (diagnose: the agent runs this file) without a line.
+        quiet = changed + "log:\n  level: warning\n"
+        config.write_text(quiet, encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        logs.wait_for(lambda e: e.get("event") == "log_level_changed")
+        reloads = len(logs.named("config_reloading"))
+        config.write_text(quiet.replace("max_kbps: 256", "max_kbps: 320"), encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+
+        def runs_this_file() -> bool:
+            diagnosis = agent_cli("diagnose", "--json", "--timeout", "1", "--config", str(config))
+            checks = json.loads(diagnosis.stdout)["checks"]
+            return next(c for c in checks if c["name"] == "daemon")["status"] == "ok"
+
+        wait_until(runs_this_file, 30.0, interval_s=0.2)
+        assert len(logs.named("config_reloading")) == reloads
+        config.write_text(changed, encoding="utf-8")  # back to `info`: it says so
+        process.send_signal(signal.SIGHUP)
+        back = logs.wait_for(lambda e: e.get("event") == "log_level_changed" and e["to"] == "info")
+        assert back["was"] == "warning"
+
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         logs.wait_for(lambda e: e.get("event") == "agent_stopped")

@@ -63,7 +63,11 @@ class Store:
         """The agent's ffmpeg children (one relay each), by the camera in their output."""
         found = {}
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            for pid in (task / "children").read_text().split():
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:  # the thread ended since the folder was listed
+                continue
+            for pid in children:
                 with contextlib.suppress(OSError):
                     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                     if Path(argv[0].decode()).name != "ffmpeg":

@@ -34,6 +34,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     daemon = Daemon(path, WORKER_SPECS)
     if args.log_level is None:
         configure_logging(level=daemon.config.log.level)
+        daemon.follow_log_level = True
     code = daemon.run()
     leave_now(code)
     return code

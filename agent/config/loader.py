@@ -389,3 +389,38 @@ def read_config_text(path: Path) -> str:
 def load_config(path: Path) -> AgentConfig:
     """Read and validate the config at ``path``; ConfigError (exit 78) when unusable."""
     return load_text(read_config_text(path), str(path))
+
+
+# What a running daemon cannot take on a reload: where its durable state lives (the outbox
+# of events not yet sent and the MQTT session counter stay open where it started; moving
+# them under it would split the store's state between two folders).
+RESTART_ONLY: tuple[Loc, ...] = (("paths", "state_dir"),)
+
+
+def check_reloadable(running: AgentConfig, new: AgentConfig, path: Path) -> None:
+    """ConfigError naming each setting of ``new`` (read from ``path``) that differs from
+    the ``running`` one and takes effect only at a restart."""
+    changed = [loc for loc in RESTART_ONLY if _value_at(running, loc) != _value_at(new, loc)]
+    if not changed:
+        return
+    try:
+        _, lines = parse_yaml(read_config_text(path), str(path))
+    except ConfigError:  # rewritten since it was read: name the file alone
+        lines = LineMap(None)
+    problems = [
+        Problem(
+            lines.line_of(loc),
+            loc,
+            f"changes only when the agent restarts (it runs with {_value_at(running, loc)}): "
+            "restart it (systemctl restart kitchen-agent) to use the new value",
+        ).render(str(path))
+        for loc in changed
+    ]
+    raise ConfigError(problems[0], problems)
+
+
+def _value_at(config: AgentConfig, loc: Loc) -> Any:
+    value: Any = config
+    for key in loc:
+        value = getattr(value, str(key))
+    return value
