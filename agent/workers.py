@@ -83,9 +83,21 @@ def _build_discovery(runtime: Runtime) -> Worker:
 
 
 def _discovery_slice(runtime: Runtime) -> object:
+    # The hosts a camera's media may be on are here too: the records discovery holds were
+    # checked against them (agent.trust), and a rebuilt worker checks its saved inventory
+    # again at once; a kept one would hand out URIs on a host no longer trusted until its
+    # next round.
     cameras = runtime.config.cameras
     usernames = tuple((c.id, c.username) for c in cameras.enrolled if c.username)
-    return (cameras.username, cameras.discovery, cameras.static, usernames, runtime.state_dir)
+    media_hosts = tuple((c.id, tuple(c.media_hosts)) for c in cameras.enrolled if c.media_hosts)
+    return (
+        cameras.username,
+        cameras.discovery,
+        cameras.static,
+        usernames,
+        media_hosts,
+        runtime.state_dir,
+    )
 
 
 def _update_logins(worker: DiscoveryWorker | QualityWorker, runtime: Runtime) -> None:

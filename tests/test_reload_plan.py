@@ -102,6 +102,12 @@ def plan(runtime_of: Callable[..., Runtime], before: Runtime, **change: Any) -> 
         (("name: 老王面馆", "name: 老王面馆 (新)"), ()),
         # Where cameras are looked for: discovery.
         (('static: ["192.0.2.20:8000"]', 'static: ["192.0.2.21:8000"]'), ("discovery",)),
+        # Where a camera's media may be: discovery checks its records against it again
+        # (a host no longer trusted gets no URI, so no password); quality judges enrolment.
+        (
+            ("{id: cam-sink, kcps", "{id: cam-sink, media_hosts: [192.0.2.30], kcps"),
+            ("discovery", "quality"),
+        ),
     ],
 )
 def test_what_a_change_rebuilds(
