@@ -138,7 +138,13 @@ class StageTracker:
     # rank -> since when the live stage has been at least that high, without a break
     held_since: dict[int, float] = field(default_factory=dict)
 
-    def update(self, raw: Stage, now: float, ceiling: Stage = Stage.COMPLETED) -> StageChange:
+    def update(
+        self, raw: Stage, now: float, ceiling: Stage = Stage.COMPLETED, wall: float | None = None
+    ) -> StageChange:
+        """``now`` measures the holds (a clock that never steps: the box's wall clock jumps
+        when NTP first sets it); ``wall`` (Unix seconds, default ``now``) dates
+        ``reached_at``."""
+        at = now if wall is None else wall
         previous, previous_reached = self.stage, self.reached
         raw = lower(raw, ceiling)
         live = self.stage
@@ -160,10 +166,10 @@ class StageTracker:
         for rank in range(len(_STAGES) - 1, self.reached.rank, -1):
             since = self.held_since.get(rank)
             if since is not None and now - since >= self.reach_after_s:
-                self.reached, self.reached_at = _STAGES[rank], now
+                self.reached, self.reached_at = _STAGES[rank], at
                 break
         if self.reached.rank > ceiling.rank:
-            self.reached, self.reached_at = ceiling, now
+            self.reached, self.reached_at = ceiling, at
         return StageChange(live, previous, self.reached, previous_reached)
 
     def to_json(self) -> dict[str, Any]:

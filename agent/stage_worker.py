@@ -49,15 +49,20 @@ class StageWorker:
         config: AgentConfig,
         state: AgentState,
         state_dir: Path,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         interval_s: float = INTERVAL_S,
         hold_down_s: float = HOLD_DOWN_S,
         reach_after_s: float = REACH_AFTER_S,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.state = state
         self.path = Path(state_dir) / FILE_NAME
+        # Holds are measured on ``clock``, which never steps; ``wall_clock`` only dates
+        # the stage reached (a box's clock jumps by days when NTP first sets it, which
+        # would make a stage held for seconds count as held for ten minutes).
         self.clock = clock
+        self.wall_clock = wall_clock
         self.interval_s = interval_s
         saved: Any = read_json(self.path, default=None)
         self.tracker = StageTracker.from_json(saved, hold_down_s, reach_after_s)
@@ -70,7 +75,7 @@ class StageWorker:
         self.ceiling = enrolment_ceiling(self.declared, self.enrolled)
         if self.tracker.reached.rank > self.ceiling.rank:
             # Enrolment was undone while the daemon was down (or just now, by a reload).
-            self._record(self.tracker.update(self.ceiling, clock(), self.ceiling))
+            self._record(self.tracker.update(self.ceiling, clock(), self.ceiling, wall_clock()))
         self._publish()
 
     @classmethod
@@ -123,7 +128,7 @@ class StageWorker:
             [item.kcp for item in coverage.kcps if item.covered],
             self.config.streams.ingest_url is not None,
         )
-        change = self.tracker.update(raw, self.clock(), self.ceiling)
+        change = self.tracker.update(raw, self.clock(), self.ceiling, self.wall_clock())
         self._publish()
         if change.changed:
             self._record(change)

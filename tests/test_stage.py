@@ -227,6 +227,31 @@ def test_worker_reaches_completed_persists_it_and_tells_it_in_events(tmp_path: P
     assert [e.payload.to_json()["stage_reached"] for e in events] == ["preparation"]
 
 
+def test_a_wall_clock_step_is_no_time_held(tmp_path: Path) -> None:
+    # A box without a clock battery boots on the time it shut down; NTP then steps its wall
+    # clock by the days it was off. A stage held for seconds is not held for ten minutes.
+    state, steady, wall = AgentState(), Clock(), Clock()
+    worker = StageWorker(config(tmp_path, ENROLLED), state, tmp_path, clock=steady, wall_clock=wall)
+    kitchen(state)
+    for _ in range(6):
+        worker.tick()
+        steady.now += 5
+        wall.now += 5
+    wall.now += 10 * 24 * 3600  # NTP's first step: ten days
+    worker.tick()
+    status = state.stage()
+    assert status is not None and (status.stage, status.reached) == (C, P)
+    while steady.now < 1_700_000_000.0 + 600:  # ten minutes held, by the steady clock
+        steady.now += 5
+        wall.now += 5
+        worker.tick()
+    status = state.stage()
+    assert status is not None and status.reached == C
+    assert status.reached_at == wall.now  # dated by the wall clock, as ops read it
+    saved = json.loads((tmp_path / "stage.json").read_text(encoding="utf-8"))
+    assert saved["reached_at"] == wall.now
+
+
 def test_worker_without_ingest_never_completes(tmp_path: Path) -> None:
     plain = config(tmp_path, ENROLLED).model_dump(mode="json")
     plain["streams"]["ingest_url"] = None
