@@ -217,6 +217,23 @@ def test_set_h264_cbr_reconfigures_the_sub_stream(fake_camera_factory: FakeCamer
     assert camera.encoders["venc_main"].bitrate_kbps == 4096  # main stream untouched
 
 
+def test_set_h264_cbr_after_the_box_clock_stepped(fake_camera_factory: FakeCameraFactory) -> None:
+    # The skew saved at inventory was measured before NTP stepped the box's clock (here by
+    # ten days): a camera that allows 5 s of skew still takes the login.
+    camera = fake_camera_factory("hikvision+skewed")
+    measured = onvif.CameraSession(camera.xaddr, "admin", DEFAULT_PASSWORD, 5.0).read_clock()
+    assert measured is not None
+    applied = set_h264_cbr(
+        camera.xaddr,
+        "Profile_2",
+        448,
+        username="admin",
+        password=DEFAULT_PASSWORD,
+        clock_skew_s=measured + 10 * 86400,
+    )
+    assert applied.bitrate_kbps == 448 == camera.encoders["venc_sub"].bitrate_kbps
+
+
 def test_set_h264_cbr_wrong_password(fake_camera_factory: FakeCameraFactory) -> None:
     camera = fake_camera_factory("other_password")
     with pytest.raises(CameraAuthFailed):

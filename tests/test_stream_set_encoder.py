@@ -112,8 +112,10 @@ def test_camera_encoder_set_over_onvif_then_copied_to_the_ingest(
     assert camera.encoders["venc_sub"].encoding == "H264"
     assert camera.encoders["venc_main"].bitrate_kbps == 4096
     assert camera.encoders["venc_main"].encoding == "H264"
-    # Discovery's media address and clock skew were used: no clock read, no GetServices.
+    # Discovery's media address was used (no GetServices); the clock is read afresh (the
+    # box's own may have stepped since discovery measured the skew).
     assert camera.operations()[inventory_requests:] == [
+        "GetSystemDateAndTime",
         "GetProfiles",
         "GetVideoEncoderConfiguration",
         "SetVideoEncoderConfiguration",
@@ -122,7 +124,7 @@ def test_camera_encoder_set_over_onvif_then_copied_to_the_ingest(
     # Copied, not transcoded: the sub-stream's own picture arrives.
     assert status.route == "copy" and status.cap_kbps == CAP_KBPS
     assert (arrived["codec_name"], arrived["width"], arrived["height"]) == ("h264", 640, 360)
-    # No login was refused on the way (a skewed clock is corrected from discovery's skew).
+    # No login was refused on the way (a skewed clock is corrected by the skew).
     assert not [r for r in camera.requests if r.refused]
 
 

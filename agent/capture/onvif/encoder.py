@@ -53,8 +53,13 @@ def set_h264_cbr(
         xaddr, username, password, timeout_s, clock_skew_s=clock_skew_s, media_hosts=media_hosts
     )
     try:
-        if clock_skew_s is None:
-            session.read_clock()
+        # The skew is measured again rather than taken from the inventory: the box's own
+        # clock steps when NTP first sets it after a boot, which leaves a skew measured
+        # before it wrong by as much, and a camera that checks ``Created`` refuses the login
+        # (the relay would then never ask again). One unauthenticated call; the saved skew
+        # stands only when the camera tells no time.
+        if session.read_clock() is None:
+            session.clock_skew_s = clock_skew_s
         if media_xaddr is None:
             find_media_service(session)
         else:
