@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from agent.model import (
     Camera,
@@ -75,6 +75,13 @@ class AgentState:
             previous = self._quality.get(camera_id)
             self._quality[camera_id] = status
             return previous
+
+    def keep_quality_of(self, camera_ids: Iterable[str]) -> None:
+        """Forget the judgement of every camera not among ``camera_ids`` (no longer
+        enrolled: a verdict nobody renews must not stand in heartbeats)."""
+        keep = set(camera_ids)
+        with self._lock:
+            self._quality = {k: v for k, v in self._quality.items() if k in keep}
 
     def set_stream(self, camera_id: str, status: StreamStatus) -> StreamStatus | None:
         with self._lock:

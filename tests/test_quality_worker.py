@@ -164,6 +164,21 @@ def test_healthy_cameras_are_enrolled_judged_ok_and_cover_the_store(
     assert refs == ["reference.json", "reference.json", "reference.png", "reference.png"]
 
 
+def test_a_camera_no_longer_enrolled_loses_its_verdict(
+    tmp_path: Path, scene: Scene, events: list[Event]
+) -> None:
+    worker, state = make_worker(tmp_path, scene, events, [NOON])
+    worker.sample_all()
+    assert set(state.quality()) == {"cam-wok", "cam-sink"}
+    # A reload takes the sink out of the enrolment: the quality worker is built anew.
+    plain = make_config().model_dump(mode="json")
+    plain["cameras"]["enrolled"] = [
+        c for c in plain["cameras"]["enrolled"] if c["id"] != "cam-sink"
+    ]
+    QualityWorker(AgentConfig.model_validate(plain), state, None, tmp_path / "state")
+    assert set(state.quality()) == {"cam-wok"}  # its last verdict no longer stands
+
+
 def test_degraded_camera_raises_after_n_and_clears_after_m(
     tmp_path: Path, scene: Scene, events: list[Event]
 ) -> None:

@@ -132,6 +132,9 @@ class QualityWorker:
         # Views blurred or low-contrast by nature (enroll --accept-view) may be references.
         self._natural = {camera.id for camera in config.cameras.enrolled if camera.accept_view}
         self._covered: dict[str, bool] | None = None
+        # Built anew whenever the enrolment changes: a camera it no longer judges loses
+        # its last verdict.
+        state.keep_quality_of(camera.id for camera in config.cameras.enrolled)
 
     @classmethod
     def from_runtime(cls, runtime: Runtime) -> QualityWorker:
