@@ -36,11 +36,19 @@ class AgentState:
         self._uplink = UplinkStatus()
         self._stage: StageStatus | None = None
         self._listeners: list[EventListener] = []
-        self.started_at = time.time()
+        self._started = time.monotonic()
 
     @property
     def uptime_s(self) -> float:
-        return max(0.0, time.time() - self.started_at)
+        """Seconds since the daemon started, on a clock that never steps (NTP's first set
+        after a boot moves the wall clock by days)."""
+        return time.monotonic() - self._started
+
+    @property
+    def started_at(self) -> float:
+        """When the daemon started, in Unix seconds as the wall clock reads now: ``now -
+        started_at`` is the uptime even after the wall clock stepped."""
+        return time.time() - self.uptime_s
 
     # --- events -------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ hysteresis, and a persisted, monotonic stage_reached held for 10 minutes."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +251,15 @@ def test_a_wall_clock_step_is_no_time_held(tmp_path: Path) -> None:
     assert status.reached_at == wall.now  # dated by the wall clock, as ops read it
     saved = json.loads((tmp_path / "stage.json").read_text(encoding="utf-8"))
     assert saved["reached_at"] == wall.now
+
+
+def test_uptime_is_no_longer_for_a_wall_clock_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = AgentState()
+    stepped = time.time() + 10 * 365 * 86400  # NTP's first set after a long time off
+    monkeypatch.setattr(time, "time", lambda: stepped)
+    assert 0 <= state.uptime_s < 60
+    # What heartbeats and status compute, `now - started_at`, is the uptime still.
+    assert 0 <= time.time() - state.started_at < 60
 
 
 def test_worker_without_ingest_never_completes(tmp_path: Path) -> None:
