@@ -43,6 +43,7 @@ def test_bounds_drop_oldest_and_count_until_reported(tmp_path: Path) -> None:
         tmp_path / "o.db",
         OutboxBounds(max_events=3, max_bytes=10_000, max_age_s=100),
         clock=lambda: now[0],
+        steady=lambda: now[0],
     )
     for n in range(5):
         box.add("e", {"n": n}, f"m{n}", now[0])
@@ -53,6 +54,32 @@ def test_bounds_drop_oldest_and_count_until_reported(tmp_path: Path) -> None:
     assert box.dropped_unreported() == 5
     box.dropped_reported(4)
     assert box.dropped_unreported() == 1 and box.dropped_total() == 5
+
+
+def test_a_wall_clock_step_does_not_age_what_was_stored_since(tmp_path: Path) -> None:
+    # A box booted on its shutdown time; NTP then steps its clock by the ten days it was
+    # off. What it stored meanwhile is seconds old, not ten days: kept and sent.
+    wall, steady = [1_700_000_000.0], [50.0]
+    bounds = OutboxBounds(max_events=100, max_bytes=100_000, max_age_s=7 * 86400)
+    box = Outbox(tmp_path / "o.db", bounds, clock=lambda: wall[0], steady=lambda: steady[0])
+    box.add("agent_started", {}, "boot", wall[0])
+    box.add("camera_online", {"camera_id": "c"}, "camera", wall[0] + 1)
+    steady[0] += 5
+    wall[0] += 10 * 86400 + 5
+    box.add("quality_alarm", {"camera_id": "c"}, "after", wall[0])
+    assert box.expire() == 0
+    assert [e.msg_id for e in box.pending()] == ["boot", "camera", "after"]
+    assert box.dropped_unreported() == 0
+    box.close()
+    # Stored before this opening, an event is as old as its time says (a box that was off
+    # for over a week with events unsent: they are past the bound).
+    again = Outbox(tmp_path / "o.db", bounds, clock=lambda: wall[0], steady=lambda: steady[0])
+    assert again.expire() == 2
+    assert [e.msg_id for e in again.pending()] == ["after"]
+    # Once open longer than the bound, the wall clock judges everything again.
+    steady[0] += 7 * 86400 + 1
+    wall[0] += 7 * 86400 + 1
+    assert again.expire() == 1 and again.count() == 0
 
 
 def test_bytes_bound(tmp_path: Path) -> None:

@@ -139,12 +139,18 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         reserve_bytes: int = RESERVE_BYTES,
         reopen_after_s: float = REOPEN_AFTER_S,
+        steady: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(path)
         self.reopen_after_s = reopen_after_s
         self.bounds = bounds or OutboxBounds()
         self.reserve_bytes = reserve_bytes
         self._clock = clock
+        self._steady = steady
+        # Rows after ``_open_row`` were written since the file was opened at ``_open_since``
+        # (steady clock): they are no older than that, whatever the wall clock says now.
+        self._open_row = 0
+        self._open_since = steady()
         self._lock = threading.Lock()
         self.fault: StorageError | None = None
         self._lost = 0  # events not stored (storage fault) and not yet reported
@@ -188,6 +194,12 @@ class Outbox:
                 self._degrade(error)
         except OSError as error:
             self._degrade(error)
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                row = self._db.execute(
+                    "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'events'"
+                ).fetchone()
+                self._open_row, self._open_since = int(row[0]), self._steady()
         return self._db
 
     def _rotate(self, why: str) -> None:
@@ -326,7 +338,15 @@ class Outbox:
     def _enforce_bounds(self, db: sqlite3.Connection) -> int:
         dropped = 0
         cutoff = self._clock() - self.bounds.max_age_s
-        dropped += db.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
+        if self._steady() - self._open_since < self.bounds.max_age_s:
+            # An event's time is the wall clock's, which NTP steps by days when it first
+            # sets a box that booted on its shutdown time: what was stored since the file
+            # was opened is not that old. Rows from before are judged by their time.
+            dropped += db.execute(
+                "DELETE FROM events WHERE ts < ? AND id <= ?", (cutoff, self._open_row)
+            ).rowcount
+        else:
+            dropped += db.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
         count, total = db.execute("SELECT count(*), coalesce(sum(size), 0) FROM events").fetchone()
         if count > self.bounds.max_events or total > self.bounds.max_bytes:
             sizes = db.execute("SELECT id, size FROM events ORDER BY id").fetchall()
