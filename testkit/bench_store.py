@@ -1,8 +1,10 @@
 """A whole store on this machine for the load and soak benchmarks (and their CI form).
 
 N fake ONVIF cameras (``SimCamera``: live snapshots of a kitchen photo), each on its own
-loopback address 127.0.0.(10+i) so that a unicast WS-Discovery scan finds each one and a
-camera can "move" to another address as DHCP would move it; their video comes from fake
+loopback address 127.0.B.(10+i) so that a unicast WS-Discovery scan finds each one and a
+camera can "move" to another address as DHCP would move it (B is the store's own block of
+addresses, so that two stores on one machine, a benchmark beside the tests, never find
+each other's cameras: they have the same MACs); their video comes from fake
 RTSP servers (camera 0 has a server of its own, so freezing it freezes one camera); a
 real mosquitto for central operations; a real nginx-rtmp ingest; and `kitchen-agent run`
 as its own process, measured from ``/proc``.
@@ -38,8 +40,14 @@ def camera_id(index: int) -> str:
     return f"mac-02b0000000{index:02x}"
 
 
-def camera_host(index: int, moved: bool = False) -> str:
-    return f"127.0.0.{10 + index + (100 if moved else 0)}"
+def camera_host(index: int, moved: bool = False, block: int = 0) -> str:
+    return f"127.0.{block}.{10 + index + (100 if moved else 0)}"
+
+
+def address_block() -> int:
+    """A loopback block of this process's own (1-250: not 127.0.0.x, where other tests'
+    fake cameras answer)."""
+    return 1 + os.getpid() % 250
 
 
 def cpu_s(pid: int) -> float:
@@ -85,6 +93,7 @@ class BenchStore:
     persistent_broker: bool = False  # sessions and queued messages survive its restart
     extra_config: str = ""
     heartbeat_s: int = 30  # the agent's default
+    block: int = field(default_factory=address_block)  # the cameras' 127.0.<block>.x
     broker: Mosquitto | None = None
     ingest: NginxRtmp | None = None
     video: list[RtspCamera] = field(default_factory=list)
@@ -110,7 +119,7 @@ class BenchStore:
         video = self.video[0 if index == 0 else 1]
         camera = SimCamera(
             persona="generic+no_multicast",
-            host=camera_host(index, moved),
+            host=camera_host(index, moved, self.block),
             mac=":".join(camera_id(index)[4:][i : i + 2] for i in range(0, 12, 2)),
             rtsp_main=video.url("main"),
             rtsp_sub=video.url("sub"),
@@ -123,7 +132,7 @@ class BenchStore:
         """DHCP gives camera ``index`` another address: it is gone from the old one and
         answers at the new one (same MAC, so the same camera id)."""
         old = self.sims[index]
-        moved = old.host == camera_host(index)
+        moved = old.host == camera_host(index, block=self.block)
         old.stop()
         self.sims[index] = self._camera(index, moved=moved)
         return self.sims[index].host
@@ -201,7 +210,9 @@ class BenchStore:
         the soak runs beside them, and the store's agent must neither find nor log into
         them (a /29 around each would lose the addresses that fall on its broadcast)."""
         return [
-            f"{camera_host(i, moved)}/32" for moved in (False, True) for i in range(self.cameras)
+            f"{camera_host(i, moved, self.block)}/32"
+            for moved in (False, True)
+            for i in range(self.cameras)
         ]
 
     def start_agent(self, log_name: str = "agent.log") -> subprocess.Popen[bytes]:
