@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,8 +33,11 @@ from agent.model import (
     StoreCoverage,
     StreamState,
     StreamStatus,
+    UplinkState,
+    UplinkStatus,
     Verdict,
 )
+from agent.supervisor import WorkerContext
 from agent.uplink.messages import SystemInfo
 from agent.uplink.mqtt.heartbeat import build_heartbeat
 from testkit.agent_runner import Harness
@@ -446,6 +450,26 @@ def test_starts_without_a_broker_and_delivers_once_it_appears(
         assert ops.sessions_lost == 0
     finally:
         box.stop()
+
+
+def test_the_link_is_offline_from_the_start_not_stopped(
+    broker_factory: Callable[..., Mosquitto], tmp_path: Path
+) -> None:
+    # `kitchen-agent status` asked as the agent starts, its broker down: the link it is
+    # about to open is `offline`, not `stopped` (which says the reporter is not running).
+    broker = broker_factory()
+    broker.stop()
+    box = Harness(broker, tmp_path)
+    seen: list[UplinkStatus] = []
+
+    class FirstBeat(WorkerContext):
+        def beat(self) -> None:
+            seen.append(box.state.uplink())
+            self.stopping.set()
+
+    box.reporter.run(FirstBeat("mqtt", threading.Event(), watchdog_s=30.0))
+    assert seen and seen[0].state is UplinkState.OFFLINE
+    assert seen[0].broker == box.config.broker.url
 
 
 def test_clean_stop_delivers_agent_stopping_before_saying_stopped(

@@ -126,6 +126,9 @@ class Reporter:
         next_heartbeat = float("inf")
         next_expire = 0.0
         rtt_ms: float | None = None
+        # From the start, not after the first attempt: `status` asked right after the agent
+        # started said `stopped` of a link it was about to open.
+        self._show_uplink(link, rtt_ms)
         try:
             while not ctx.stopping.is_set():
                 ctx.beat()
