@@ -22,7 +22,7 @@ import structlog
 
 from agent import __version__
 from agent.config import AgentConfig, config_hash, load_config
-from agent.config.loader import check_reloadable
+from agent.config.loader import load_for_reload
 from agent.errors import ConfigError
 from agent.logs import LEVELS, configure_logging
 from agent.memory import limit_heaps
@@ -214,8 +214,7 @@ class Daemon:
     def reload(self) -> bool:
         """Apply the config on disk if it is valid; otherwise keep the running one."""
         try:
-            new = load_config(self.config_path)
-            check_reloadable(self.config, new, self.config_path)
+            new = load_for_reload(self.config, self.config_path)
         except ConfigError as error:
             log.error("config_rejected", problems=error.problems)  # noqa: TRY400
             self.state.emit(ConfigRejected(problems=error.problems))

@@ -22,6 +22,7 @@ import pytest
 
 from agent.status.channel import ask_status
 from agent.status.model import StatusReport
+from testkit.bench_store import children
 from testkit.fake_onvif import DEFAULT_PASSWORD
 from testkit.kitchen_sim import SimCamera, kitchen_photo
 from testkit.mosquitto import Mosquitto, Subscriber
@@ -62,19 +63,14 @@ class Store:
     def relays(self) -> dict[str, int]:
         """The agent's ffmpeg children (one relay each), by the camera in their output."""
         found = {}
-        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:  # the thread ended since the folder was listed
+        for pid, name in children(self.process.pid).items():
+            if name != "ffmpeg":
                 continue
-            for pid in children:
-                with contextlib.suppress(OSError):
-                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                    if Path(argv[0].decode()).name != "ffmpeg":
-                        continue
-                    for camera_id in (WOK, SINK):
-                        if any(arg.endswith(f"{STORE}-{camera_id}".encode()) for arg in argv):
-                            found[camera_id] = int(pid)
+            with contextlib.suppress(OSError):
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                for camera_id in (WOK, SINK):
+                    if any(arg.endswith(f"{STORE}-{camera_id}".encode()) for arg in argv):
+                        found[camera_id] = pid
         return found
 
     def reload(self, *edits: tuple[str, str]) -> Any:

@@ -397,26 +397,26 @@ def load_config(path: Path) -> AgentConfig:
 RESTART_ONLY: tuple[Loc, ...] = (("paths", "state_dir"),)
 
 
-def check_reloadable(running: AgentConfig, new: AgentConfig, path: Path) -> None:
-    """ConfigError naming each setting of ``new`` (read from ``path``) that differs from
-    the ``running`` one and takes effect only at a restart."""
-    changed = [loc for loc in RESTART_ONLY if _value_at(running, loc) != _value_at(new, loc)]
-    if not changed:
-        return
-    try:
-        _, lines = parse_yaml(read_config_text(path), str(path))
-    except ConfigError:  # rewritten since it was read: name the file alone
-        lines = LineMap(None)
+def load_for_reload(running: AgentConfig, path: Path) -> AgentConfig:
+    """The config at ``path`` for a daemon running ``running``: as :func:`load_config`,
+    and ConfigError naming (with its line) each setting that differs from the running
+    one and takes effect only at a restart."""
+    filename = str(path)
+    data, lines = parse_yaml(read_config_text(path), filename)
+    new = validate_data(data, lines, filename)
     problems = [
         Problem(
             lines.line_of(loc),
             loc,
             f"changes only when the agent restarts (it runs with {_value_at(running, loc)}): "
             "restart it (systemctl restart kitchen-agent) to use the new value",
-        ).render(str(path))
-        for loc in changed
+        ).render(filename)
+        for loc in RESTART_ONLY
+        if _value_at(running, loc) != _value_at(new, loc)
     ]
-    raise ConfigError(problems[0], problems)
+    if problems:
+        raise ConfigError(problems[0], problems)
+    return new
 
 
 def _value_at(config: AgentConfig, loc: Loc) -> Any:
